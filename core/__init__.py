@@ -1,0 +1,1 @@
+"""Clientele core: storage, ingestion, enrichment and analytics. Never imports Streamlit."""

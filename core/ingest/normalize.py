@@ -1,0 +1,593 @@
+"""Treblle SDK payload → one normalised request row, following DESIGN.md "Treblle payloads".
+
+Anything that cannot be accepted raises PayloadError naming the field and the problem; every
+other input (odd Unicode, hostile strings, deep bodies) is stored safely.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import ipaddress
+import math
+import re
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+MAX_METADATA_CHARS = 2000
+MAX_CUSTOMER_ID_CHARS = 255
+MAX_URL_CHARS = 4096
+MAX_ENDPOINT_CHARS = 512
+MAX_TEXT_CHARS = 2048
+MAX_BODY_JSON_BYTES = 64 * 1024
+MAX_DEPTH = 32
+MASK_CHAR = "*"
+
+
+class PayloadError(ValueError):
+    """A payload we cannot accept. `field` is a dotted path into the payload."""
+
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}" if field else problem)
+
+
+@dataclass
+class NormalizedRequest:
+    api_key: str
+    sdk_token: str | None
+    timestamp: dt.datetime
+    method: str
+    url: str
+    endpoint: str
+    status: int
+    load_time_ms: float
+    response_size: int
+    ip: str | None
+    user_agent: str | None
+    customer_id: str | None
+    display_name: str | None
+    customer_attributes: dict[str, Any]
+    metadata_error: str | None
+    request_headers: dict[str, Any]
+    request_body: Any
+    query: Any
+    response_headers: dict[str, Any]
+    response_body: Any
+    errors: list[dict[str, Any]]
+    server: dict[str, Any]
+    sdk: str | None
+    sdk_version: str | None
+    # Filled by core.enrich.
+    device: str = "unknown"
+    ai_agent: str | None = None
+    country: str | None = None
+    threat_level: str = "Low"
+    threat_reasons: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- transport
+
+
+def decode_body(raw: bytes, content_encoding: str | None = None, max_decompressed: int = 8 << 20) -> Any:
+    """Bytes of an HTTP body (gzip or plain) → parsed JSON. Gzip bombs are cut at max_decompressed."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("gzip", "x-gzip") or (not encoding and raw[:2] == b"\x1f\x8b"):
+        raw = _gunzip(raw, max_decompressed)
+    elif encoding == "deflate":
+        raw = _inflate(zlib.decompressobj(), raw, max_decompressed, "deflate")
+    elif encoding not in ("", "identity"):
+        raise PayloadError("Content-Encoding", f"unsupported encoding {encoding[:40]!r}; send gzip or plain JSON")
+    if len(raw) > max_decompressed:
+        raise PayloadError("body", f"payload is larger than {max_decompressed} bytes")
+    if not raw.strip():
+        raise PayloadError("body", "empty body; send the Treblle payload as JSON")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError("body", f"not valid JSON ({_short(str(exc), 160)})") from None
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    return _inflate(zlib.decompressobj(16 + zlib.MAX_WBITS), raw, limit, "gzip")
+
+
+def _inflate(decomp, raw: bytes, limit: int, name: str) -> bytes:
+    try:
+        out = decomp.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise PayloadError("body", f"{name} data is corrupt ({exc})") from None
+    if len(out) > limit or decomp.unconsumed_tail:
+        raise PayloadError("body", f"decompressed payload exceeds {limit} bytes")
+    if not decomp.eof:
+        raise PayloadError("body", f"{name} data is truncated")
+    return out
+
+
+# ---------------------------------------------------------------- payload
+
+
+def identify(payload: dict) -> tuple[str, str | None]:
+    """(api identifier, sdk token from the payload) per the two payload generations."""
+    sdk_token = payload.get("sdk_token")
+    project_id = payload.get("project_id")
+    api_key = payload.get("api_key")
+    if sdk_token is not None:
+        api, token, api_field = api_key, sdk_token, "api_key"
+    elif project_id is not None:
+        api, token, api_field = project_id, api_key, "project_id"
+    else:
+        api, token, api_field = api_key, None, "api_key"
+    if not isinstance(api, str) or not api.strip():
+        raise PayloadError(api_field, "missing or not a string; it must name the API (its API key)")
+    if token is not None and not isinstance(token, str):
+        raise PayloadError("sdk_token", "must be a string")
+    return api.strip()[:100], token
+
+
+def normalize(payload: Any, *, received_at: dt.datetime | None = None) -> NormalizedRequest:
+    """One Treblle payload (parsed JSON) → NormalizedRequest, or PayloadError."""
+    if not isinstance(payload, dict):
+        raise PayloadError("", f"a payload must be a JSON object, got {_type_name(payload)}")
+    api_key, sdk_token = identify(payload)
+    data = _obj(payload, "data", required=True)
+    request = _obj(data, "request", required=True, where="data")
+    response = _obj(data, "response", required=False, where="data")
+    server = _obj(data, "server", required=False, where="data")
+
+    sdk = _opt_str(payload.get("sdk"), "sdk", 64)
+    version = payload.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, (int, float, str))):
+        raise PayloadError("version", f"must be a number or string, got {_type_name(version)}")
+    if isinstance(version, float) and not math.isfinite(version):
+        raise PayloadError("version", "must be a finite number")
+
+    req_headers = _headers(request.get("headers"), "data.request.headers")
+    resp_headers = _headers(response.get("headers"), "data.response.headers")
+
+    method = request.get("method")
+    if not isinstance(method, str) or not method.strip():
+        raise PayloadError("data.request.method", "missing or not a string (e.g. \"GET\")")
+    method = _clean_str(method.strip().upper())[:16]
+
+    url = request.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise PayloadError("data.request.url", "missing or not a string")
+    url = _clean_str(url.strip())[:MAX_URL_CHARS]
+
+    status = _status(response.get("code"))
+    timestamp = _timestamp(request.get("timestamp"), server.get("timezone"))
+    load_time_ms = _load_time_ms(response.get("load_time"), sdk, version)
+    size = _size(response.get("size"))
+
+    customer_id, display_name, attributes, metadata_error = _customer(req_headers, resp_headers, data.get("metadata"))
+
+    errors = data.get("errors") or []
+    if not isinstance(errors, list):
+        raise PayloadError("data.errors", f"must be a list, got {_type_name(errors)}")
+
+    return NormalizedRequest(
+        api_key=api_key,
+        sdk_token=sdk_token,
+        timestamp=timestamp,
+        method=method,
+        url=url,
+        endpoint=endpoint_for(url, request.get("route_path")),
+        status=status,
+        load_time_ms=load_time_ms,
+        response_size=size,
+        ip=_ip(request.get("ip")),
+        user_agent=_opt_str(request.get("user_agent"), "data.request.user_agent", MAX_TEXT_CHARS, strict=False),
+        customer_id=customer_id,
+        display_name=display_name,
+        customer_attributes=attributes,
+        metadata_error=metadata_error,
+        request_headers=mask(req_headers),
+        request_body=_bounded(mask(request.get("body"))),
+        query=_bounded(mask(request.get("query"))),
+        response_headers=mask(resp_headers),
+        response_body=_bounded(mask(response.get("body"))),
+        errors=[_bounded(e) if isinstance(e, dict) else {"message": _short(str(e), MAX_TEXT_CHARS)} for e in errors[:50]],
+        server=_bounded(server),
+        sdk=sdk,
+        sdk_version=None if version is None else _short(str(version), 32),
+    )
+
+
+# ---------------------------------------------------------------- fields
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _obj(parent: dict, key: str, *, required: bool, where: str = "") -> dict:
+    value = parent.get(key)
+    path = f"{where}.{key}" if where else key
+    if value is None:
+        if required:
+            raise PayloadError(path, "missing; a Treblle payload has data.request and data.response")
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(path, f"must be an object, got {_type_name(value)}")
+    return value
+
+
+def _headers(value: Any, path: str) -> dict[str, Any]:
+    if value is None or value == []:  # PHP SDKs send [] for empty maps
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(path, f"must be an object of header names to values, got {_type_name(value)}")
+    out = {}
+    for name, v in list(value.items())[:200]:
+        name = _clean_str(str(name))[:256]
+        if isinstance(v, list):
+            v = [_clean_str(str(x))[:MAX_TEXT_CHARS] for x in v[:20]]
+        elif v is not None:
+            v = _clean_str(str(v))[:MAX_TEXT_CHARS]
+        out[name] = v
+    return out
+
+
+def _header(headers: dict[str, Any], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            if isinstance(value, list):
+                value = value[0] if value else None
+            return value
+    return None
+
+
+def _status(code: Any) -> int:
+    path = "data.response.code"
+    if isinstance(code, bool) or code is None:
+        raise PayloadError(path, "missing; the HTTP status code is required")
+    if isinstance(code, str):
+        try:
+            code = int(code.strip())
+        except ValueError:
+            raise PayloadError(path, f"{_short(code, 40)!r} is not an HTTP status code") from None
+    if isinstance(code, float) and code.is_integer():
+        code = int(code)
+    if not isinstance(code, int) or not 100 <= code <= 599:
+        raise PayloadError(path, f"{_short(repr(code), 40)} is not an HTTP status code (100–599)")
+    return code
+
+
+def _number(value: Any, path: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise PayloadError(path, "must be a number, got a boolean")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise PayloadError(path, f"{_short(value, 40)!r} is not a number") from None
+    if not isinstance(value, (int, float)):
+        raise PayloadError(path, f"must be a number, got {_type_name(value)}")
+    if not math.isfinite(value):
+        raise PayloadError(path, "must be a finite number")
+    return float(value)
+
+
+def _version_number(version: Any) -> float | None:
+    if isinstance(version, (int, float)) and not isinstance(version, bool):
+        return float(version)
+    if isinstance(version, str):
+        match = re.match(r"\s*v?(\d+(?:\.\d+)?)", version)
+        return float(match.group(1)) if match else None
+    return None
+
+
+def load_time_unit(sdk: str | None, version: Any) -> str:
+    """'s', 'us' or 'ms': the unit a given SDK and payload version use for response.load_time."""
+    number = _version_number(version)
+    name = (sdk or "").lower()
+    if "express" in name:
+        return "us"
+    if name in ("node", "nodejs", "treblle", "js") and number is not None and 1 <= number < 2:
+        return "us"
+    if number is not None and number < 1:
+        return "s"
+    return "ms"
+
+
+_UNIT_TO_MS = {"s": 1000.0, "ms": 1.0, "us": 0.001}
+
+
+def _load_time_ms(value: Any, sdk: str | None, version: Any) -> float:
+    number = _number(value, "data.response.load_time")
+    if number is None:
+        return 0.0
+    ms = number * _UNIT_TO_MS[load_time_unit(sdk, version)]
+    return round(max(ms, 0.0), 4)  # one SDK emits small negatives under concurrency
+
+
+def _size(value: Any) -> int:
+    number = _number(value, "data.response.size")
+    if number is None:
+        return 0
+    if number < 0:
+        raise PayloadError("data.response.size", "must not be negative")
+    return int(min(number, 2**62))
+
+
+_TS_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return dt.timezone.utc
+
+
+def _timestamp(value: Any, timezone: Any) -> dt.datetime:
+    path = "data.request.timestamp"
+    if not isinstance(value, str) or not value.strip():
+        raise PayloadError(path, "missing; expected \"YYYY-MM-DD HH:MM:SS\"")
+    text = value.strip()
+    parsed = None
+    for fmt in _TS_FORMATS:
+        try:
+            parsed = dt.datetime.strptime(text, fmt)
+            break
+        except ValueError:
+            continue
+    if parsed is None:
+        try:
+            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise PayloadError(path, f"{_short(text, 40)!r} is not a time; expected \"YYYY-MM-DD HH:MM:SS\"") from None
+    if parsed.tzinfo is None:
+        zone = _zone(timezone) if isinstance(timezone, str) and timezone else dt.timezone.utc
+        parsed = parsed.replace(tzinfo=zone)
+    if not 1990 <= parsed.year <= 2200:
+        raise PayloadError(path, f"year {parsed.year} is out of range")
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def _ip(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.split(",")[0].strip()[:64]  # X-Forwarded-For lists: the client is first
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _opt_str(value: Any, path: str, limit: int, strict: bool = True) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        if strict:
+            raise PayloadError(path, f"must be a string, got {_type_name(value)}")
+        value = str(value)
+    return _clean_str(value)[:limit] or None
+
+
+# ---------------------------------------------------------------- customers
+
+_NAME_KEYS = ("user-name", "name", "display-name")
+
+
+def _customer(req_headers: dict, resp_headers: dict, data_metadata: Any):
+    """(customer_id, display_name, attributes, metadata_error) from headers and data.metadata."""
+    problems: list[str] = []
+    meta: dict[str, Any] = {}
+    for where, headers in (("request", req_headers), ("response", resp_headers)):
+        raw = _header(headers, "treblle-metadata")
+        if raw is None:
+            continue
+        parsed, problem = parse_metadata(raw)
+        if problem:
+            problems.append(f"{where} treblle-metadata: {problem}")
+        for key, value in parsed.items():
+            meta.setdefault(key, value)
+    if isinstance(data_metadata, dict):
+        for key, value in data_metadata.items():
+            if _is_scalar(value):
+                meta.setdefault(_clean_str(str(key))[:100], _scalar(value))
+
+    candidates = [meta.get("user-id"), _header(req_headers, "treblle-user-id"), _header(resp_headers, "treblle-user-id")]
+    if isinstance(data_metadata, dict):
+        candidates.append(data_metadata.get("user-id"))
+    customer_id = None
+    for candidate in candidates:
+        cid = _customer_id(candidate)
+        if cid is _TOO_LONG:
+            problems.append(f"customer ID longer than {MAX_CUSTOMER_ID_CHARS} characters; request left unattributed")
+            break
+        if cid:
+            customer_id = cid
+            break
+
+    display_name = None
+    for key in _NAME_KEYS:
+        value = meta.get(key)
+        if value not in (None, ""):
+            display_name = _short(str(value), 255)
+            break
+    attributes = {k: v for k, v in meta.items() if k not in ("user-id", *_NAME_KEYS)}
+    return customer_id, display_name, attributes, "; ".join(problems) or None
+
+
+_TOO_LONG = object()
+
+
+def _customer_id(value: Any):
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, (str, int, float)):
+        return None
+    text = _clean_str(str(value)).strip()
+    if len(text) > MAX_CUSTOMER_ID_CHARS:
+        return _TOO_LONG
+    return text or None
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, str):
+        return _short(_clean_str(value), 500)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def parse_metadata(raw: Any) -> tuple[dict[str, Any], str | None]:
+    """The treblle-metadata header → (flat dict of scalars, problem or None). Never raises."""
+    if not isinstance(raw, str):
+        return {}, "not a string"
+    if len(raw) > MAX_METADATA_CHARS:
+        return {}, f"longer than {MAX_METADATA_CHARS} characters; ignored"
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return {}, f"not valid JSON ({_short(str(exc), 120)}); ignored"
+    if not isinstance(parsed, dict):
+        return {}, f"must be a JSON object, got {_type_name(parsed)}; ignored"
+    out, skipped = {}, []
+    for key, value in parsed.items():
+        key = _clean_str(str(key))[:100]
+        if _is_scalar(value):
+            out[key] = _scalar(value)
+        else:
+            skipped.append(key)
+    return out, (f"nested values ignored for {', '.join(skipped[:5])}" if skipped else None)
+
+
+# ---------------------------------------------------------------- endpoints
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+_HEX = re.compile(r"^[0-9a-fA-F]{16,}$")
+_NUMERIC = re.compile(r"^\d+$")
+_TOKENLIKE = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-]{20,}$")
+
+
+def _is_id(segment: str) -> bool:
+    return bool(
+        _NUMERIC.match(segment) or _UUID.match(segment) or _HEX.match(segment) or _TOKENLIKE.match(segment)
+    )
+
+
+@lru_cache(maxsize=65536)
+def template_path(path: str) -> str:
+    """'/orders/123/items/9f8e…' → '/orders/{id}/items/{id}'."""
+    segments = [("{id}" if _is_id(s) else s) for s in path.split("/")]
+    out = "/".join(segments)
+    if not out.startswith("/"):
+        out = "/" + out
+    if len(out) > 1:
+        out = out.rstrip("/") or "/"
+    return out[:MAX_ENDPOINT_CHARS]
+
+
+def endpoint_for(url: str, route_path: Any) -> str:
+    if isinstance(route_path, str) and route_path.strip():
+        route = _clean_str(route_path.strip())
+        route = "/" + route.lstrip("/")
+        return route[:MAX_ENDPOINT_CHARS]
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        path = url.split("?")[0]
+    return template_path(path or "/")
+
+
+# ---------------------------------------------------------------- masking and safety
+
+_SENSITIVE = {
+    "password", "pwd", "passwd", "secret", "cc", "cardnumber", "ccv", "cvv", "cvc", "ssn",
+    "creditscore", "authorization", "proxyauthorization", "cookie", "setcookie", "xapikey",
+    "apikey", "token", "accesstoken", "refreshtoken", "idtoken", "clientsecret", "apisecret",
+    "passwordconfirmation", "xauthtoken", "sdktoken",
+}
+_SCHEME = re.compile(r"^(Bearer|Basic|Digest|Token|ApiKey|Negotiate|NTLM|AWS4-HMAC-SHA256)\s+(.+)$", re.I | re.S)
+
+
+@lru_cache(maxsize=4096)
+def is_sensitive(key: str) -> bool:
+    norm = re.sub(r"[^a-z0-9]", "", key.lower())
+    return norm in _SENSITIVE or norm.endswith(("token", "secret", "password"))
+
+
+def _mask_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_mask_value(v) for v in value]
+    text = value if isinstance(value, str) else str(value)
+    if text and set(text) == {MASK_CHAR}:
+        return text  # already masked by the SDK
+    match = _SCHEME.match(text)
+    if match:  # keep the auth scheme word, hide the credential
+        return f"{match.group(1)} {MASK_CHAR * min(len(match.group(2)), 32)}"
+    return MASK_CHAR * min(max(len(text), 1), 32)
+
+
+def mask(value: Any, depth: int = 0) -> Any:
+    """Re-mask sensitive keys anywhere in a headers map or body (older SDKs do not)."""
+    if depth > MAX_DEPTH:
+        return "[truncated: nested too deeply]"
+    if isinstance(value, dict):
+        out = {}
+        for key, v in value.items():
+            key = _clean_str(str(key))[:256]
+            out[key] = _mask_value(v) if is_sensitive(key) and not isinstance(v, dict) else mask(v, depth + 1)
+        return out
+    if isinstance(value, list):
+        return [mask(v, depth + 1) for v in value[:1000]]
+    if isinstance(value, str):
+        return _clean_str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _clean_str(text: str) -> str:
+    """Text safe for every backend: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    if text.isascii():
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "\ufffd")
+
+
+def _bounded(value: Any) -> Any:
+    """Bodies are kept whole up to MAX_BODY_JSON_BYTES; larger ones keep a marked preview."""
+    if value is None:
+        return None
+    value = mask(value) if not isinstance(value, (int, float, bool)) else value
+    try:
+        encoded = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return {"_clientele_note": "body could not be stored as JSON"}
+    if len(encoded) <= MAX_BODY_JSON_BYTES:
+        return value
+    return {
+        "_clientele_note": f"body truncated: {len(encoded)} bytes stored as a preview",
+        "preview": encoded[:4096].decode("utf-8", "ignore"),
+    }

@@ -1,0 +1,238 @@
+"""SQLAlchemy models and the engine: one schema for SQLite (embedded default) and PostgreSQL."""
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core import config
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Stores naive UTC on every backend; always hands back timezone-aware UTC datetimes."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Api(Base):
+    __tablename__ = "apis"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    api_key: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    openapi_spec: Mapped[str | None] = mapped_column(sa.Text)
+    openapi_uploaded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SdkToken(Base):
+    """SDK tokens are stored as SHA-256 hashes; the clear token is shown once at creation."""
+
+    __tablename__ = "sdk_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_id: Mapped[int] = mapped_column(sa.ForeignKey("apis.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    customer_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(sa.String(255))
+    attributes: Mapped[dict | None] = mapped_column(sa.JSON)
+    attributes_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    description_updated_by: Mapped[str | None] = mapped_column(sa.String(255))
+    description_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    first_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class CustomerApi(Base):
+    """A customer ID appeared on an API: drives automatic API discovery for Customers."""
+
+    __tablename__ = "customer_apis"
+    customer_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    api_id: Mapped[int] = mapped_column(sa.ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True)
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Request(Base):
+    """One API call. Narrow on purpose (fast scans); bulky parts live in request_details."""
+
+    __tablename__ = "requests"
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    api_id: Mapped[int] = mapped_column(sa.ForeignKey("apis.id", ondelete="CASCADE"))
+    customer_id: Mapped[str | None] = mapped_column(sa.String(255))
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    method: Mapped[str] = mapped_column(sa.String(16))
+    endpoint: Mapped[str] = mapped_column(sa.String(512))
+    url: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[int] = mapped_column(sa.Integer)
+    load_time_ms: Mapped[float] = mapped_column(sa.Float)
+    response_size: Mapped[int] = mapped_column(sa.BigInteger)
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    country: Mapped[str | None] = mapped_column(sa.String(2))
+    user_agent: Mapped[str | None] = mapped_column(sa.Text)
+    device: Mapped[str] = mapped_column(sa.String(32), default="unknown")
+    ai_agent: Mapped[str | None] = mapped_column(sa.String(64))
+    threat_level: Mapped[str] = mapped_column(sa.String(8), default="Low")
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        sa.Index("ix_requests_api_ts", "api_id", "timestamp"),
+        sa.Index("ix_requests_customer_ts", "customer_id", "timestamp"),
+    )
+
+
+class RequestDetail(Base):
+    """Headers, bodies and errors as stored (sensitive values already masked)."""
+
+    __tablename__ = "request_details"
+    request_id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("requests.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    sdk: Mapped[str | None] = mapped_column(sa.String(64))
+    sdk_version: Mapped[str | None] = mapped_column(sa.String(32))
+    request_headers: Mapped[dict | None] = mapped_column(sa.JSON)
+    request_body: Mapped[object | None] = mapped_column(sa.JSON)
+    query: Mapped[object | None] = mapped_column(sa.JSON)
+    response_headers: Mapped[dict | None] = mapped_column(sa.JSON)
+    response_body: Mapped[object | None] = mapped_column(sa.JSON)
+    errors: Mapped[list | None] = mapped_column(sa.JSON)
+    server: Mapped[dict | None] = mapped_column(sa.JSON)
+    metadata_error: Mapped[str | None] = mapped_column(sa.Text)
+    threat_reasons: Mapped[list | None] = mapped_column(sa.JSON)
+
+
+class RejectedPayload(Base):
+    __tablename__ = "rejected_payloads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_id: Mapped[int | None] = mapped_column(sa.Integer)
+    source: Mapped[str] = mapped_column(sa.String(255))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    raw: Mapped[str] = mapped_column(sa.Text)
+    raw_size: Mapped[int] = mapped_column(sa.BigInteger)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(16))  # admin | member | customer
+    customer_id: Mapped[str | None] = mapped_column(sa.String(255))
+    group_name: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    failed_logins: Mapped[int] = mapped_column(sa.Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Cookies issued before this instant are refused (logout, password change).
+    valid_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Invitation(Base):
+    __tablename__ = "invitations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(sa.String(16), default="invite")  # invite | reset
+    email: Mapped[str] = mapped_column(sa.String(320))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    customer_id: Mapped[str | None] = mapped_column(sa.String(255))
+    group_name: Mapped[str | None] = mapped_column(sa.String(200))
+    invited_by: Mapped[str | None] = mapped_column(sa.String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Favorite(Base):
+    __tablename__ = "favorites"
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DashboardPref(Base):
+    __tablename__ = "dashboard_prefs"
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    value: Mapped[object | None] = mapped_column(sa.JSON)
+
+
+class Setting(Base):
+    """Small workspace-level key/values (e.g. demo accounts created, schema facts)."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    value: Mapped[object | None] = mapped_column(sa.JSON)
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str | None = None) -> sa.Engine:
+    url = url or config.settings().database_url
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return engine
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> sa.Engine:
+    """One engine per URL per process (connection pools are process-wide)."""
+    engine = make_engine(url)
+    init_db(engine)
+    return engine
+
+
+def get_engine() -> sa.Engine:
+    return engine_for(config.settings().database_url)
+
+
+def init_db(engine: sa.Engine) -> None:
+    """Create missing tables and indexes (idempotent)."""
+    Base.metadata.create_all(engine)

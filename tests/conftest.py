@@ -1,0 +1,65 @@
+"""Shared fixtures: a fresh database per test on SQLite and, when TEST_DATABASE_URL is set, PostgreSQL."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from core import models
+
+FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "treblle-payloads"
+if not FIXTURES.exists():  # CI lays shared/ beside the clone
+    FIXTURES = Path(os.environ.get("CLIENTELE_FIXTURES", "../shared/fixtures/treblle-payloads")).resolve()
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def fixture_payload(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def _pg_url_with_schema(schema: str) -> str:
+    url = sa.engine.make_url(PG_URL)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """A URL of an empty, initialised database; PostgreSQL gets a throw-away schema."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        yield url
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(_pg_url_with_schema("public"))
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield _pg_url_with_schema(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url):
+    eng = models.make_engine(db_url)
+    models.init_db(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    eng = models.make_engine(f"sqlite:///{tmp_path / 'only.db'}")
+    models.init_db(eng)
+    yield eng
+    eng.dispose()
