@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--now", default=None, help="ISO time the traffic ends at (default: now, UTC)")
     d.add_argument("--no-progress", action="store_true")
+    d.add_argument("--append", action="store_true", help="add to demo APIs that already hold requests")
     d.set_defaults(func=cmd_demo)
 
     i = sub.add_parser("ingest", help="import payload files (.json, .ndjson, .gz)")

@@ -1,8 +1,363 @@
-"""Enrichment at ingest: device, AI agent, country, threat level. (Being built: see issue 2.)"""
+"""Enrichment at ingest: device class, AI agent, country and threat level of one normalised request.
+
+Runs on every request (1M in the demo), so everything that depends only on the user agent or the IP
+is cached per distinct value.
+"""
 from __future__ import annotations
 
-from core.ingest.normalize import NormalizedRequest
+import ipaddress
+import re
+from functools import lru_cache
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit
+
+import crawleruseragents
+import iptocc
+import orjson
+import pycountry
+import ua_parser
+
+from core.ingest.normalize import NormalizedRequest, is_sensitive
+
+DEVICES = ("desktop", "mobile", "tablet", "bot", "server", "unknown")
+THREAT_LEVELS = ("Low", "Medium", "High")
+
+# Request bodies are scanned up to this many bytes of their JSON form: attacks sit near the top,
+# and a bound keeps a 64 KiB body from costing more than a small one.
+MAX_BODY_SCAN_BYTES = 16 * 1024
+
+# ---------------------------------------------------------------- AI agents
+
+# (name shown in the UI, pattern). Checked in order before crawler-user-agents' "ai-crawler" list,
+# so the well-known services get their official product token as name.
+AI_AGENTS: tuple[tuple[str, str], ...] = (
+    ("ChatGPT-User", r"ChatGPT-User"),
+    ("OAI-SearchBot", r"OAI-SearchBot"),
+    ("GPTBot", r"GPTBot"),
+    ("Claude-User", r"Claude-User"),
+    ("Claude-SearchBot", r"Claude-SearchBot"),
+    ("ClaudeBot", r"ClaudeBot"),
+    ("Claude-Web", r"Claude-Web"),
+    ("anthropic-ai", r"anthropic-ai"),
+    ("Perplexity-User", r"Perplexity-?User"),
+    ("PerplexityBot", r"PerplexityBot"),
+    ("Google-Extended", r"Google-Extended"),
+    ("Gemini-Deep-Research", r"Gemini-Deep-Research"),
+    ("Google-NotebookLM", r"Google-NotebookLM"),
+    ("Bytespider", r"Bytespider"),
+    ("CCBot", r"CCBot"),
+    ("Meta-ExternalAgent", r"meta-externalagent"),
+    ("Meta-ExternalFetcher", r"meta-externalfetcher"),
+    ("Amazonbot", r"Amazonbot"),
+    ("Applebot-Extended", r"Applebot-Extended"),
+    ("cohere-ai", r"cohere-ai"),
+    ("MistralAI-User", r"MistralAI-User"),
+    ("DuckAssistBot", r"DuckAssistBot"),
+    ("YouBot", r"YouBot"),
+    ("DeepSeekBot", r"DeepSeekBot"),
+    ("AI2Bot", r"AI2Bot"),
+    ("PhindBot", r"PhindBot"),
+    ("Timpibot", r"Timpibot"),
+)
+_AI_AGENT_RES = tuple((name, re.compile(pattern, re.I)) for name, pattern in AI_AGENTS)
+_CRAWLER_AI_RES = tuple(
+    re.compile(entry["pattern"])
+    for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA
+    if "ai-crawler" in entry.get("tags", ())
+)
+
+# ---------------------------------------------------------------- user agents
+
+# HTTP libraries and API tools: a program calling the API, not a person (server-to-server).
+_SERVER_CLIENT = re.compile(
+    r"^(curl|wget|python-requests|python-urllib|python-httpx|httpx|aiohttp|urllib3|go-http-client|okhttp|axios|"
+    r"node-fetch|undici|node|got|postmanruntime|insomnia|httpie|java|apache-httpclient|jakarta commons-httpclient|"
+    r"jetty|reactor-netty|feign|guzzlehttp|guzzle|symfony httpclient|php|ruby|faraday|rest-client|typhoeus|"
+    r"excon|libwww-perl|lwp::simple|dart|dio|restsharp|\.net|microsoft\.net|windowspowershell|powershell|"
+    r"reqwest|hyper|ktor-client|elixir|hackney|finch|resty|k6|apachebench|vegeta|locust|jmeter|artillery|"
+    r"azure-sdk|aws-sdk|boto3|botocore|google-api|zapier|n8n|svix-webhooks)\b",
+    re.I,
+)
+_SERVER_ANYWHERE = re.compile(r"\b(Apache-HttpClient|Java/\d|okhttp|python-requests|Go-http-client|aws-sdk-\w+)\b", re.I)
+# "product/1.2" and nothing that looks like a browser or device: an in-house service client.
+_PRODUCT_TOKEN = re.compile(r"^[A-Za-z][\w.\-]*/v?\d[\w.\-]*(\s+[A-Za-z][\w.\-]*/v?\d[\w.\-]*)*$")
+
+# Offensive scanners; monitoring and certificate bots from crawler-user-agents' "scanner" tag are
+# not hostile and do not belong here.
+SCANNERS: tuple[str, ...] = (
+    "sqlmap", "nikto", "nmap", "masscan", "zgrab", "nuclei", "wpscan", "acunetix", "nessus", "openvas",
+    "dirbuster", "gobuster", "dirb", "ffuf", "wfuzz", "feroxbuster", "zmeu", "whatweb", "burp", "arachni",
+    "w3af", "skipfish", "havij", "jaeles", "commix", "netsparker", "appscan", "qualys", "hydra", "l9explore",
+)
+_SCANNER_RE = re.compile(r"(?<![a-z])(" + "|".join(re.escape(s) for s in SCANNERS) + r")", re.I)
+
+_TABLET_FAMILIES = {"iPad", "Kindle", "Generic Tablet"}
+_MOBILE_OS = {"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Firefox OS", "Symbian OS", "Tizen", "HarmonyOS"}
+_DESKTOP_OS = {
+    "Windows", "Mac OS X", "macOS", "Linux", "Ubuntu", "Fedora", "Debian", "Chrome OS", "ChromeOS",
+    "FreeBSD", "OpenBSD", "NetBSD", "Mint", "Arch Linux", "Red Hat", "SUSE", "Solaris", "CentOS",
+}
+_DESKTOP_BROWSERS = {"Chrome", "Firefox", "Safari", "Edge", "Opera", "IE", "Vivaldi", "Brave", "Yandex Browser", "Chromium"}
+
+
+@lru_cache(maxsize=65536)
+def ai_agent_for(user_agent: str | None) -> str | None:
+    """The AI service behind a user agent ("GPTBot", "ClaudeBot" …), or None."""
+    if not user_agent:
+        return None
+    for name, pattern in _AI_AGENT_RES:
+        if pattern.search(user_agent):
+            return name
+    for pattern in _CRAWLER_AI_RES:
+        match = pattern.search(user_agent)
+        if match:
+            return match.group(0).rstrip("/").strip() or None
+    return None
+
+
+@lru_cache(maxsize=65536)
+def is_scanner(user_agent: str | None) -> bool:
+    """True for the user agent of a known vulnerability scanner (sqlmap, nikto, nuclei …)."""
+    return bool(user_agent) and _SCANNER_RE.search(user_agent) is not None
+
+
+@lru_cache(maxsize=65536)
+def device_for(user_agent: str | None) -> str:
+    """desktop | mobile | tablet | bot | server (a program calling the API) | unknown."""
+    ua = (user_agent or "").strip()
+    if not ua:
+        return "server"  # browsers and phones always send one; only hand-written clients omit it
+    if ai_agent_for(ua) or is_scanner(ua):
+        return "bot"
+    if _SERVER_CLIENT.match(ua) or _SERVER_ANYWHERE.search(ua):
+        return "server"
+    if crawleruseragents.is_crawler(ua):
+        return "bot"
+    parsed = ua_parser.parse(ua)
+    device = parsed.device
+    os_family = parsed.os.family if parsed.os else None
+    browser = parsed.user_agent.family if parsed.user_agent else None
+    if device is not None and device.family == "Spider":
+        return "bot"
+    if device is not None and (
+        device.family in _TABLET_FAMILIES or (device.brand or "").endswith("Tablet") or device.family == "Kindle"
+    ):
+        return "tablet"
+    if re.search(r"\bTablet\b", ua) and "Mobile" not in ua:
+        return "tablet"
+    if os_family == "Android" and "Mobile" not in ua and "Dalvik" not in ua and ua.startswith("Mozilla/"):
+        return "tablet"  # Android browsers on tablets drop the "Mobile" token
+    if os_family in _MOBILE_OS or (device is not None and device.family in ("iPhone", "iPod")):
+        return "mobile"
+    if os_family in _DESKTOP_OS or browser in _DESKTOP_BROWSERS:
+        return "desktop"
+    if _PRODUCT_TOKEN.match(ua):
+        return "server"
+    return "unknown"
+
+
+# ---------------------------------------------------------------- countries
+
+
+@lru_cache(maxsize=262144)
+def country_for(ip: str | None) -> str | None:
+    """ISO-3166 alpha-2 code of a public IP (offline database); None for private, reserved or invalid."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    if not address.is_global:
+        return None
+    code = iptocc.country_code(str(address))
+    return code.upper() if code else None
+
+
+@lru_cache(maxsize=512)
+def country_name(code: str | None) -> str:
+    """'DE' → 'Germany'. Unknown codes are returned as given; no code gives 'Unknown'."""
+    if not code:
+        return "Unknown"
+    country = pycountry.countries.get(alpha_2=code.upper())
+    if country is None:
+        return code
+    return getattr(country, "common_name", None) or country.name
+
+
+# ---------------------------------------------------------------- threat rules
+
+# (level, rule id, description). The README and the UI list these; every id can appear in
+# request_details.threat_reasons.
+RULES: list[tuple[str, str, str]] = [
+    ("High", "sql_injection", "SQL injection patterns (' OR 1=1, UNION SELECT, ; DROP TABLE, SLEEP(…)) in the URL, query or request body"),
+    ("High", "path_traversal", "Path traversal (../, ..\\, %2e%2e) in the URL, query or request body"),
+    ("High", "xss", "Cross-site scripting (<script, javascript:, onerror=) in the URL, query or request body"),
+    ("High", "command_injection", "Shell command injection (; cat /etc/passwd, $(…), && whoami, /bin/sh) in the URL, query or request body"),
+    ("High", "credentials_over_http", "Credentials (Authorization or API-key header, a token, key or password parameter) sent over plain http:// to a host other than localhost"),
+    ("Medium", "unauthenticated_write", "A write (POST, PUT, PATCH, DELETE) without any authentication header (Authorization, API key, cookie)"),
+    ("Medium", "scanner_user_agent", "User agent of a known vulnerability scanner (sqlmap, nikto, nmap, masscan, zgrab, nuclei, wpscan, acunetix …)"),
+    ("Medium", "sensitive_path_probe", "Probing of well-known sensitive paths (/.env, /.git, /wp-admin, /phpmyadmin, /server-status …)"),
+]
+_LEVEL_OF = {rule_id: level for level, rule_id, _ in RULES}
+_RANK = {"Low": 0, "Medium": 1, "High": 2}
+
+# The content patterns run on lower-cased text: case-insensitive matching is several times slower in `re`.
+_SQLI = re.compile(
+    r"\b(?:or|and)\s+(?:'[^']*'|\"[^\"]*\"|\d+)\s*(?:=|<|>|like\b)\s*(?:'|\"|\d)"
+    r"|'\s*(?:or|and)\s+(?:true|false|not)\b"
+    r"|\bunion(?:\s+all|\s+distinct)?\s+select\b"
+    r"|;\s*(?:drop|delete|insert|update|truncate|alter|create|exec)\s+(?:table|from|into|database|\w+\s+set)\b"
+    r"|\b(?:sleep|pg_sleep|benchmark|load_file|extractvalue|updatexml)\s*\("
+    r"|\bwaitfor\s+delay\b"
+    r"|\b(?:information_schema|xp_cmdshell|sqlite_master|pg_catalog)\b"
+    r"|'\s*(?:--|#|/\*)"
+    r"|/\*!\d*"
+)
+_TRAVERSAL = re.compile(r"\.\.[/\\]")
+_TRAVERSAL_RAW = re.compile(r"%2e%2e|%252e%252e|\.\.%2f|\.\.%5c|%c0%ae|\.\.;/")
+_XSS = re.compile(r"<\s*script|javascript\s*:|<[^>]*\bon(?:error|load|mouseover|focus)\s*=|<\s*iframe|<\s*svg[^>]*onload")
+_CMDI = re.compile(
+    r"(?:;|&&|\|\|?|`)\s*(?:cat\s+/|ls\s+-|id\s*(?:$|[;&|`])|whoami|uname\s+-a|wget\s+https?:|curl\s+https?:|nc\s+-|"
+    r"ncat\s|bash\s+-[ci]|sh\s+-c|rm\s+-rf|ping\s+-c|nslookup\s|python3?\s+-c|perl\s+-e|powershell)"
+    r"|\$\(|/etc/(?:passwd|shadow)\b|/bin/(?:ba)?sh\b|\bcmd\.exe\b"
+)
+_SENSITIVE_PATH = re.compile(
+    r"/(?:\.env|\.git|\.svn|\.hg|\.aws|\.ssh|\.htaccess|\.htpasswd|\.ds_store|\.vscode|\.idea|wp-admin|wp-login\.php|"
+    r"wp-config\.php|wp-content|wp-includes|xmlrpc\.php|phpmyadmin|pma|adminer(?:\.php)?|server-status|server-info|"
+    r"phpinfo\.php|info\.php|config\.php|configuration\.php|web\.config|actuator|jmx-console|manager/html|"
+    r"cgi-bin|vendor/phpunit|solr/admin|debug/default/view|backup\.(?:sql|zip|tar\.gz)|dump\.sql|database\.sql|"
+    r"id_rsa|\.bash_history|secrets?\.(?:json|ya?ml))(?=$|[/?#.])"
+)
+_CONTENT_RULES = (("sql_injection", _SQLI), ("path_traversal", _TRAVERSAL), ("xss", _XSS), ("command_injection", _CMDI))
+# Texts up to this length have their findings cached: bodies and URLs repeat a lot in real traffic.
+_CACHEABLE_CHARS = 2048
+_WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0"}
+_AUTH_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "apikey", "x-auth-token", "x-access-token"}
+
+
+def describe_rules() -> list[dict]:
+    """The threat rules as [{"level", "id", "description"}], highest level first."""
+    return [{"level": level, "id": rule_id, "description": text} for level, rule_id, text in RULES]
+
+
+def _json_text(value: Any) -> str:
+    if value in (None, "", {}, []):
+        return ""
+    if isinstance(value, str):
+        return value[:MAX_BODY_SCAN_BYTES]
+    try:
+        return orjson.dumps(value)[:MAX_BODY_SCAN_BYTES].decode("utf-8", "ignore")
+    except (TypeError, orjson.JSONEncodeError):
+        return ""
+
+
+def _decoded(text: str) -> str:
+    """URL-decoded text, twice for double-encoding; '+' is a space in query strings."""
+    if "%" not in text and "+" not in text:
+        return text
+    once = unquote_plus(text)
+    return unquote_plus(once) if "%" in once else once
+
+
+def _has_auth_header(headers: dict) -> bool:
+    for name, value in headers.items():
+        if value in (None, "", []):
+            continue
+        lowered = name.lower()
+        if lowered in _AUTH_HEADERS or is_sensitive(lowered):
+            return True
+    return False
+
+
+def _has_credentials(request: NormalizedRequest, query: str) -> bool:
+    if _has_auth_header(request.request_headers or {}):
+        return True
+    for source in (request.query, request.request_body):
+        if isinstance(source, dict) and any(is_sensitive(str(k)) and v not in (None, "") for k, v in source.items()):
+            return True
+    if query:
+        for part in query.split("&"):
+            key = part.split("=", 1)[0]
+            if key and is_sensitive(unquote_plus(key)):
+                return True
+    return False
+
+
+def _scan(raw: str, decoded: str) -> frozenset[str]:
+    """Content rules firing in a text: `decoded` is its URL-decoded, lower-cased form; `raw` lower-cased."""
+    fired = {rule_id for rule_id, pattern in _CONTENT_RULES if pattern.search(decoded)}
+    if "path_traversal" not in fired and "%" in raw and _TRAVERSAL_RAW.search(raw):
+        fired.add("path_traversal")
+    return frozenset(fired)
+
+
+_scan_cached = lru_cache(maxsize=32768)(_scan)
+
+
+def _scan_text(raw: str, decode: bool) -> frozenset[str]:
+    if not raw:
+        return frozenset()
+    raw = raw.lower()
+    decoded = _decoded(raw) if decode else raw
+    return _scan_cached(raw, decoded) if len(raw) <= _CACHEABLE_CHARS else _scan(raw, decoded)
+
+
+@lru_cache(maxsize=65536)
+def _url_facts(url: str) -> tuple[frozenset[str], str, str, str, bool, bool]:
+    """(content rules firing in the URL, scheme, host, query, has user:password@, sensitive path)."""
+    try:
+        parts = urlsplit(url)
+        scheme, host, path, query = parts.scheme.lower(), (parts.hostname or "").lower(), parts.path, parts.query
+        has_userinfo = "@" in parts.netloc
+    except ValueError:
+        scheme, host, path, query, has_userinfo = "", "", url, "", False
+    sensitive = _SENSITIVE_PATH.search(_decoded(path).lower() or "/") is not None
+    return _scan_text(url, True), scheme, host, query, has_userinfo, sensitive
+
+
+def threats(request: NormalizedRequest) -> list[str]:
+    """Ids of the RULES that fire for this request, in RULES order."""
+    url = request.url or ""
+    content, scheme, host, query, has_userinfo, sensitive = _url_facts(url)
+    if not query and request.query:
+        content = content | _scan_text(_json_text(request.query), True)
+    if request.request_body not in (None, "", {}, []):
+        content = content | _scan_text(_json_text(request.request_body), False)
+
+    fired = [rule_id for rule_id, _pattern in _CONTENT_RULES if rule_id in content]
+    if scheme == "http" and host not in _LOCAL_HOSTS and (has_userinfo or _has_credentials(request, query)):
+        fired.append("credentials_over_http")
+    if request.method in _WRITE_METHODS and not _has_auth_header(request.request_headers or {}):
+        fired.append("unauthenticated_write")
+    if is_scanner(request.user_agent):
+        fired.append("scanner_user_agent")
+    if sensitive:
+        fired.append("sensitive_path_probe")
+    return fired
+
+
+def threat_level(reasons: list[str]) -> str:
+    """The highest level among the fired rules; Low when none fired."""
+    best = "Low"
+    for rule_id in reasons:
+        level = _LEVEL_OF[rule_id]
+        if _RANK[level] > _RANK[best]:
+            best = level
+    return best
+
+
+# ---------------------------------------------------------------- entry point
 
 
 def enrich(request: NormalizedRequest) -> NormalizedRequest:
+    """Fill device, ai_agent, country, threat_level and threat_reasons; returns the same object."""
+    ua = request.user_agent
+    request.ai_agent = ai_agent_for(ua)
+    request.device = "bot" if request.ai_agent else device_for(ua)
+    request.country = country_for(request.ip)
+    reasons = threats(request)
+    request.threat_reasons = reasons
+    request.threat_level = threat_level(reasons) if reasons else "Low"
     return request

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 from collections.abc import Iterable, Sequence
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -97,6 +99,15 @@ def write_requests(engine: sa.Engine, items: Sequence[tuple[int, NormalizedReque
     if not items:
         return []
     received_at = received_at or utcnow()
+    with engine.begin() as conn:
+        insert = _insert_requests_sqlite if conn.dialect.name == "sqlite" else _insert_requests_orm
+        ids = insert(conn, items, received_at)
+        _upsert_customers(conn, [r for _api, r in items])
+        _upsert_customer_apis(conn, items)
+    return ids
+
+
+def _insert_requests_orm(conn: sa.Connection, items: Sequence[tuple[int, NormalizedRequest]], received_at: dt.datetime) -> list[int]:
     request_rows = [
         {
             "api_id": api_id,
@@ -118,30 +129,84 @@ def write_requests(engine: sa.Engine, items: Sequence[tuple[int, NormalizedReque
         }
         for api_id, r in items
     ]
-    with engine.begin() as conn:
-        ids = list(conn.execute(sa.insert(Request).returning(Request.id, sort_by_parameter_order=True), request_rows).scalars())
-        conn.execute(
-            sa.insert(RequestDetail),
-            [
-                {
-                    "request_id": rid,
-                    "sdk": r.sdk,
-                    "sdk_version": r.sdk_version,
-                    "request_headers": r.request_headers,
-                    "request_body": r.request_body,
-                    "query": r.query,
-                    "response_headers": r.response_headers,
-                    "response_body": r.response_body,
-                    "errors": r.errors or None,
-                    "server": r.server or None,
-                    "metadata_error": r.metadata_error,
-                    "threat_reasons": r.threat_reasons or None,
-                }
-                for rid, (_api, r) in zip(ids, items)
-            ],
-        )
-        _upsert_customers(conn, [r for _api, r in items])
-        _upsert_customer_apis(conn, items)
+    ids = list(conn.execute(sa.insert(Request).returning(Request.id, sort_by_parameter_order=True), request_rows).scalars())
+    conn.execute(
+        sa.insert(RequestDetail),
+        [
+            {
+                "request_id": rid,
+                "sdk": r.sdk,
+                "sdk_version": r.sdk_version,
+                "request_headers": r.request_headers,
+                "request_body": r.request_body,
+                "query": r.query,
+                "response_headers": r.response_headers,
+                "response_body": r.response_body,
+                "errors": r.errors or None,
+                "server": r.server or None,
+                "metadata_error": r.metadata_error,
+                "threat_reasons": r.threat_reasons or None,
+            }
+            for rid, (_api, r) in zip(ids, items)
+        ],
+    )
+    return ids
+
+
+_REQUEST_COLUMNS = (
+    "api_id", "customer_id", "timestamp", "method", "endpoint", "url", "status", "load_time_ms", "response_size",
+    "ip", "country", "user_agent", "device", "ai_agent", "threat_level", "received_at",
+)
+_DETAIL_COLUMNS = (
+    "request_id", "sdk", "sdk_version", "request_headers", "request_body", "query", "response_headers",
+    "response_body", "errors", "server", "metadata_error", "threat_reasons",
+)
+_SQLITE_INSERT_REQUESTS = f"INSERT INTO requests ({', '.join(_REQUEST_COLUMNS)}) VALUES ({', '.join('?' * len(_REQUEST_COLUMNS))})"
+_SQLITE_INSERT_DETAILS = f"INSERT INTO request_details ({', '.join(_DETAIL_COLUMNS)}) VALUES ({', '.join('?' * len(_DETAIL_COLUMNS))})"
+
+
+def _sqlite_time(value: dt.datetime) -> str:
+    """The text SQLAlchemy stores on SQLite for a UTCDateTime: naive UTC with microseconds."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
+def _json_text(value) -> str:
+    """A JSON column's stored text (None → 'null', as the ORM stores it); orjson is ~10x faster than json."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value)
+
+
+def _insert_requests_sqlite(conn: sa.Connection, items: Sequence[tuple[int, NormalizedRequest]], received_at: dt.datetime) -> list[int]:
+    """The SQLite fast path of write_requests: plain executemany, no per-value ORM processing (4x faster)."""
+    received = _sqlite_time(received_at)
+    conn.exec_driver_sql(
+        _SQLITE_INSERT_REQUESTS,
+        [
+            (
+                api_id, r.customer_id, _sqlite_time(r.timestamp), r.method, r.endpoint, r.url, r.status, r.load_time_ms,
+                r.response_size, r.ip, r.country, r.user_agent, r.device, r.ai_agent, r.threat_level, received,
+            )
+            for api_id, r in items
+        ],
+    )
+    # This transaction holds SQLite's write lock, and a new row's id is max(id) + 1: ours are the last len(items).
+    last = conn.exec_driver_sql("SELECT max(id) FROM requests").scalar()
+    ids = list(range(last - len(items) + 1, last + 1))
+    conn.exec_driver_sql(
+        _SQLITE_INSERT_DETAILS,
+        [
+            (
+                rid, r.sdk, r.sdk_version, _json_text(r.request_headers), _json_text(r.request_body), _json_text(r.query),
+                _json_text(r.response_headers), _json_text(r.response_body), _json_text(r.errors or None),
+                _json_text(r.server or None), r.metadata_error, _json_text(r.threat_reasons or None),
+            )
+            for rid, (_api, r) in zip(ids, items)
+        ],
+    )
     return ids
 
 
@@ -173,7 +238,8 @@ def _upsert_customers(conn: sa.Connection, requests: Iterable[NormalizedRequest]
         if old is None:
             inserts.append({
                 "customer_id": cid, "display_name": c["name"], "attributes": c["attrs"] or None,
-                "attributes_updated_at": c["attrs_ts"], "first_seen": c["first"], "last_seen": c["last"],
+                "attributes_updated_at": max((t for t in (c["name_ts"], c["attrs_ts"]) if t is not None), default=None),
+                "first_seen": c["first"], "last_seen": c["last"],
             })
             continue
         change: dict = {}
@@ -181,21 +247,30 @@ def _upsert_customers(conn: sa.Connection, requests: Iterable[NormalizedRequest]
             change["first_seen"] = c["first"]
         if old.last_seen is None or c["last"] > old.last_seen:
             change["last_seen"] = c["last"]
-        newer = old.attributes_updated_at is None or (c["attrs_ts"] is not None and c["attrs_ts"] >= old.attributes_updated_at)
+        # attributes_updated_at is the time of the latest metadata seen: name and attributes alike.
+        meta_ts = max((t for t in (c["name_ts"], c["attrs_ts"]) if t is not None), default=None)
+        newer = old.attributes_updated_at is None or (meta_ts is not None and meta_ts >= old.attributes_updated_at)
         if c["name"] and c["name"] != old.display_name and (newer or old.display_name is None):
             change["display_name"] = c["name"]
+            change["attributes_updated_at"] = max(meta_ts, old.attributes_updated_at or meta_ts)
         if c["attrs"] and newer:
             merged = {**(old.attributes or {}), **c["attrs"]}
             if merged != (old.attributes or {}):
                 change["attributes"] = merged
-                change["attributes_updated_at"] = c["attrs_ts"]
+                change["attributes_updated_at"] = max(meta_ts, old.attributes_updated_at or meta_ts)
         if change:
             updates.append((cid, change))
     if inserts:
-        stmt = _insert(conn, Customer).values(inserts)
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=["customer_id"]))
+        # executemany of one cached statement: multi-row VALUES would be compiled anew for every batch.
+        conn.execute(_insert(conn, Customer.__table__).on_conflict_do_nothing(index_elements=["customer_id"]), inserts)
+    # One executemany per set of changed columns instead of one UPDATE per customer.
+    groups: dict[tuple[str, ...], list[dict]] = {}
     for cid, change in updates:
-        conn.execute(sa.update(Customer).where(Customer.customer_id == cid).values(**change))
+        groups.setdefault(tuple(sorted(change)), []).append({"b_customer_id": cid, **{f"b_{k}": v for k, v in change.items()}})
+    table = Customer.__table__
+    for keys, params in groups.items():
+        stmt = sa.update(table).where(table.c.customer_id == sa.bindparam("b_customer_id")).values({k: sa.bindparam(f"b_{k}") for k in keys})
+        conn.execute(stmt, params)
 
 
 def _upsert_customer_apis(conn: sa.Connection, items: Sequence[tuple[int, NormalizedRequest]]) -> None:
@@ -214,17 +289,16 @@ def _upsert_customer_apis(conn: sa.Connection, items: Sequence[tuple[int, Normal
         return
     table = CustomerApi.__table__
     rows = [{"customer_id": cid, "api_id": api, "first_seen": first, "last_seen": last} for (cid, api), (first, last) in pairs.items()]
-    for chunk in _chunks(rows, 500):
-        stmt = _insert(conn, CustomerApi).values(chunk)
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["customer_id", "api_id"],
-            set_={
-                "first_seen": sa.case((excluded.first_seen < table.c.first_seen, excluded.first_seen), else_=table.c.first_seen),
-                "last_seen": sa.case((table.c.last_seen.is_(None), excluded.last_seen), (excluded.last_seen > table.c.last_seen, excluded.last_seen), else_=table.c.last_seen),
-            },
-        )
-        conn.execute(stmt)
+    stmt = _insert(conn, table)
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["customer_id", "api_id"],
+        set_={
+            "first_seen": sa.case((excluded.first_seen < table.c.first_seen, excluded.first_seen), else_=table.c.first_seen),
+            "last_seen": sa.case((table.c.last_seen.is_(None), excluded.last_seen), (excluded.last_seen > table.c.last_seen, excluded.last_seen), else_=table.c.last_seen),
+        },
+    )
+    conn.execute(stmt, rows)  # executemany of one cached statement
 
 
 def _chunks(seq: list, size: int):
@@ -235,17 +309,12 @@ def _chunks(seq: list, size: int):
 # ---------------------------------------------------------------- rejected payloads
 
 
-def reject(engine_or_conn, source: str, reason: str, raw: bytes | str, api_id: int | None = None) -> None:
-    """Keep a rejected payload (truncated) with its reason, for admins to inspect."""
-    limit = config.settings().rejected_raw_limit
-    if isinstance(raw, bytes):
-        size = len(raw)
-        text = raw[:limit].decode("utf-8", "replace")
-    else:
-        size = len(raw.encode("utf-8", "replace"))
-        text = raw[:limit]
-    text = text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-    row = {"api_id": api_id, "source": source[:255], "reason": reason[:2000], "raw": text, "raw_size": size, "received_at": utcnow()}
+def reject(engine_or_conn, source: str, reason: str, raw: bytes | str, api_id: int | None = None, raw_size: int | None = None) -> None:
+    """Keep a rejected payload (truncated) with its reason, for admins to inspect.
+
+    raw_size: the size of the whole payload when the caller passes only its beginning as raw.
+    """
+    row = _rejected_row(source, reason, raw, api_id, raw_size, config.settings().rejected_raw_limit)
     if isinstance(engine_or_conn, sa.Engine):
         with engine_or_conn.begin() as conn:
             conn.execute(sa.insert(RejectedPayload), [row])
@@ -253,18 +322,32 @@ def reject(engine_or_conn, source: str, reason: str, raw: bytes | str, api_id: i
         engine_or_conn.execute(sa.insert(RejectedPayload), [row])
 
 
+def _rejected_row(source: str, reason: str, raw: bytes | str, api_id: int | None, raw_size: int | None, limit: int) -> dict:
+    if isinstance(raw, bytes):
+        size = len(raw)
+        text = raw[:limit].decode("utf-8", "replace")
+    else:
+        size = len(raw.encode("utf-8", "replace"))
+        text = raw[:limit]
+    if raw_size is not None:
+        size = max(size, raw_size)
+    text = text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    return {"api_id": api_id, "source": source[:255], "reason": reason[:2000], "raw": text, "raw_size": size, "received_at": utcnow()}
+
+
 def reject_many(engine: sa.Engine, rows: Sequence[dict]) -> None:
-    """rows: {"source", "reason", "raw", "api_id"?}, stored in one transaction."""
+    """rows: {"source", "reason", "raw", "api_id"?, "raw_size"?}, stored in one transaction."""
     if not rows:
         return
+    limit = config.settings().rejected_raw_limit
+    values = [_rejected_row(r["source"], r["reason"], r["raw"], r.get("api_id"), r.get("raw_size"), limit) for r in rows]
     with engine.begin() as conn:
-        for row in rows:
-            reject(conn, row["source"], row["reason"], row["raw"], row.get("api_id"))
+        conn.execute(sa.insert(RejectedPayload), values)
 
 
 def rejected_payloads(engine: sa.Engine, limit: int = 200) -> list[dict]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(RejectedPayload).order_by(RejectedPayload.id.desc()).limit(limit)).scalars()
+        rows = conn.execute(sa.select(RejectedPayload.__table__).order_by(RejectedPayload.id.desc()).limit(limit))
         return [
             {"id": r.id, "received_at": r.received_at, "source": r.source, "reason": r.reason, "raw_size": r.raw_size, "raw": r.raw, "api_id": r.api_id}
             for r in rows

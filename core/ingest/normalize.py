@@ -38,6 +38,10 @@ class PayloadError(ValueError):
         super().__init__(f"{field}: {problem}" if field else problem)
 
 
+class PayloadTooLarge(PayloadError):
+    """The payload (after decompression) is over the configured size limit."""
+
+
 @dataclass
 class NormalizedRequest:
     api_key: str
@@ -85,7 +89,7 @@ def decode_body(raw: bytes, content_encoding: str | None = None, max_decompresse
     elif encoding not in ("", "identity"):
         raise PayloadError("Content-Encoding", f"unsupported encoding {encoding[:40]!r}; send gzip or plain JSON")
     if len(raw) > max_decompressed:
-        raise PayloadError("body", f"payload is larger than {max_decompressed} bytes")
+        raise PayloadTooLarge("body", f"payload is larger than {max_decompressed} bytes")
     if not raw.strip():
         raise PayloadError("body", "empty body; send the Treblle payload as JSON")
     try:
@@ -104,7 +108,7 @@ def _inflate(decomp, raw: bytes, limit: int, name: str) -> bytes:
     except zlib.error as exc:
         raise PayloadError("body", f"{name} data is corrupt ({exc})") from None
     if len(out) > limit or decomp.unconsumed_tail:
-        raise PayloadError("body", f"decompressed payload exceeds {limit} bytes")
+        raise PayloadTooLarge("body", f"decompressed payload exceeds {limit} bytes")
     if not decomp.eof:
         raise PayloadError("body", f"{name} data is truncated")
     return out
@@ -193,8 +197,8 @@ def normalize(payload: Any, *, received_at: dt.datetime | None = None) -> Normal
         query=_bounded(mask(request.get("query"))),
         response_headers=mask(resp_headers),
         response_body=_bounded(mask(response.get("body"))),
-        errors=[_bounded(e) if isinstance(e, dict) else {"message": _short(str(e), MAX_TEXT_CHARS)} for e in errors[:50]],
-        server=_bounded(server),
+        errors=[_bounded(mask(e)) if isinstance(e, dict) else {"message": _short(str(e), MAX_TEXT_CHARS)} for e in errors[:50]],
+        server=_bounded(mask(server)),
         sdk=sdk,
         sdk_version=None if version is None else _short(str(version), 32),
     )
@@ -325,9 +329,6 @@ def _size(value: Any) -> int:
     return int(min(number, 2**62))
 
 
-_TS_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
-
-
 @lru_cache(maxsize=256)
 def _zone(name: str) -> dt.tzinfo:
     try:
@@ -336,23 +337,31 @@ def _zone(name: str) -> dt.tzinfo:
         return dt.timezone.utc
 
 
+_TS_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
+
+
+def _strptime(text: str) -> dt.datetime | None:
+    """The lenient reading (e.g. hours without a leading zero) that fromisoformat refuses."""
+    for fmt in _TS_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
 def _timestamp(value: Any, timezone: Any) -> dt.datetime:
     path = "data.request.timestamp"
     if not isinstance(value, str) or not value.strip():
         raise PayloadError(path, "missing; expected \"YYYY-MM-DD HH:MM:SS\"")
     text = value.strip()
-    parsed = None
-    for fmt in _TS_FORMATS:
-        try:
-            parsed = dt.datetime.strptime(text, fmt)
-            break
-        except ValueError:
-            continue
+    try:
+        # Reads the SDKs' "YYYY-MM-DD HH:MM:SS[.ffffff]" and ISO 8601, ~30x faster than strptime.
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = _strptime(text)
     if parsed is None:
-        try:
-            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise PayloadError(path, f"{_short(text, 40)!r} is not a time; expected \"YYYY-MM-DD HH:MM:SS\"") from None
+        raise PayloadError(path, f"{_short(text, 40)!r} is not a time; expected \"YYYY-MM-DD HH:MM:SS\"")
     if parsed.tzinfo is None:
         zone = _zone(timezone) if isinstance(timezone, str) and timezone else dt.timezone.utc
         parsed = parsed.replace(tzinfo=zone)
@@ -364,6 +373,11 @@ def _timestamp(value: Any, timezone: Any) -> dt.datetime:
 def _ip(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
+    return _parse_ip(value)
+
+
+@lru_cache(maxsize=65536)
+def _parse_ip(value: str) -> str | None:
     text = value.split(",")[0].strip()[:64]  # X-Forwarded-For lists: the client is first
     try:
         return str(ipaddress.ip_address(text))
@@ -399,12 +413,14 @@ def _customer(req_headers: dict, resp_headers: dict, data_metadata: Any):
             problems.append(f"{where} treblle-metadata: {problem}")
         for key, value in parsed.items():
             meta.setdefault(key, value)
+    # Read before data.metadata is merged in: the treblle-user-id headers outrank data.metadata.
+    header_user_id = meta.get("user-id")
     if isinstance(data_metadata, dict):
         for key, value in data_metadata.items():
             if _is_scalar(value):
                 meta.setdefault(_clean_str(str(key))[:100], _scalar(value))
 
-    candidates = [meta.get("user-id"), _header(req_headers, "treblle-user-id"), _header(resp_headers, "treblle-user-id")]
+    candidates = [header_user_id, _header(req_headers, "treblle-user-id"), _header(resp_headers, "treblle-user-id")]
     if isinstance(data_metadata, dict):
         candidates.append(data_metadata.get("user-id"))
     customer_id = None
@@ -577,10 +593,9 @@ def _clean_str(text: str) -> str:
 
 
 def _bounded(value: Any) -> Any:
-    """Bodies are kept whole up to MAX_BODY_JSON_BYTES; larger ones keep a marked preview."""
+    """Bodies (already masked) are kept whole up to MAX_BODY_JSON_BYTES; larger ones keep a marked preview."""
     if value is None:
         return None
-    value = mask(value) if not isinstance(value, (int, float, bool)) else value
     try:
         encoded = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):

@@ -1,0 +1,448 @@
+"""The HTTP collector Treblle SDKs post to: authenticate, validate, and store payloads in batched
+commits, answering 2xx only once the row is committed (`python -m core collector`)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core import config, models, store
+from core.ingest.normalize import NormalizedRequest, PayloadError, PayloadTooLarge, decode_body, identify
+from core.ingest.pipeline import prepare
+
+log = logging.getLogger("clientele.collector")
+
+RETRY_AFTER_SECONDS = 5
+BATCH_MAX = 1000
+# How long a small batch waits for company: a few ms of latency buys far fewer commits under load.
+BATCH_LINGER_S = 0.002
+# Beyond this many payloads waiting for a commit, answer 503 instead of queueing more memory.
+PENDING_MAX = 20_000
+REJECT_FLUSH_S = 0.05
+REJECT_BATCH_MAX = 2000
+# A flood of bad payloads is kept up to this many unsaved rejections; beyond it they are counted, not kept.
+REJECT_BUFFER_MAX = 20_000
+CREDENTIALS_MIN_REFRESH_S = 1.0
+# Revoked tokens stop working within this many seconds even if no unknown token triggers a refresh.
+CREDENTIALS_MAX_AGE_S = 10.0
+
+# Errors meaning "the database is not reachable or not writable now", as opposed to a bad row.
+_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or written; the SDK should retry later."""
+
+
+class Rejected(Exception):
+    """A payload we refuse, with the HTTP status and the reason sent back."""
+
+    def __init__(self, status: int, reason: str, field: str = "", api_id: int | None = None, raw: bytes | None = None, size: int | None = None):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.field = field
+        self.api_id = api_id
+        # Set when the body was not read whole (too large): what was read and the size seen.
+        self.raw = raw
+        self.size = size
+
+
+@dataclass
+class _Pending:
+    api_id: int
+    request: NormalizedRequest
+    future: asyncio.Future
+
+
+def _json(status: int, body: dict, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _unavailable(reason: str) -> Response:
+    return _json(503, {"error": reason}, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+class Collector:
+    """State shared by the requests of one collector process: engine, credential cache, write queues."""
+
+    def __init__(self, database_url: str | None = None):
+        settings = config.settings()
+        self.database_url = database_url or settings.database_url
+        self.max_body_bytes = settings.max_body_bytes
+        self.max_decompressed_bytes = settings.max_decompressed_bytes
+        self.raw_limit = settings.rejected_raw_limit
+        self.engine = models.make_engine(self.database_url)
+        self._sqlite_path = self._sqlite_file(self.engine)
+        self._sqlite_identity: tuple[int, int] | None = None
+        self._schema_ready = False
+        # One thread for request writes keeps SQLite to a single writer; rejections and reads get their own.
+        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="collector-write")
+        self._side_pool = ThreadPoolExecutor(2, thread_name_prefix="collector-side")
+        self._api_keys: dict[str, int] = {}
+        self._tokens: dict[str, int] = {}
+        self._credentials_loaded = float("-inf")
+        self._credentials_attempted = float("-inf")
+        self._credentials_lock: asyncio.Lock | None = None
+        self._pending: list[_Pending] = []
+        self._wake: asyncio.Event | None = None
+        self._rejections: list[dict] = []
+        self._rejections_dropped = 0
+        self._tasks: list[asyncio.Task] = []
+        self._committing = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._credentials_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        try:
+            await self._run(self._side_pool, self._ensure_schema)
+            await self._refresh_credentials()
+        except (DatabaseUnavailable, *_UNAVAILABLE, sa.exc.SQLAlchemyError) as exc:
+            log.warning("database not available at start (%s); answering 503 until it is", _brief(exc))
+        self._tasks = [asyncio.create_task(self._write_loop()), asyncio.create_task(self._reject_loop())]
+
+    async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        # Let the writer finish what it holds, so every waiting request gets its answer.
+        while (self._pending or self._committing) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pending:
+            batch, self._pending = self._pending, []
+            await self._commit(batch)
+        if self._rejections:
+            try:
+                await self._run(self._side_pool, store.reject_many, self.engine, self._rejections)
+            except Exception as exc:  # shutting down: report what is lost, do not hang
+                log.warning("%d rejections not saved at shutdown (%s)", len(self._rejections), _brief(exc))
+            self._rejections = []
+        self._write_pool.shutdown(wait=True)
+        self._side_pool.shutdown(wait=True)
+        self.engine.dispose()
+
+    async def _run(self, pool: ThreadPoolExecutor, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    # ------------------------------------------------------------ database reachability
+
+    @staticmethod
+    def _sqlite_file(engine: sa.Engine) -> str | None:
+        if engine.dialect.name != "sqlite":
+            return None
+        path = engine.url.database
+        return None if not path or path == ":memory:" else os.path.abspath(path)
+
+    def _check_database_file(self) -> None:
+        """SQLite: refuse to write when the database file is gone.
+
+        Pooled connections keep a deleted or moved file open and would go on writing into it, so
+        commits would succeed and the rows be lost; and a new connection would create an empty file.
+        """
+        if self._sqlite_path is None:
+            return
+        try:
+            st = os.stat(self._sqlite_path)
+        except OSError:
+            raise DatabaseUnavailable(f"the SQLite database file {self._sqlite_path} is missing") from None
+        identity = (st.st_dev, st.st_ino)
+        if self._sqlite_identity is not None and identity != self._sqlite_identity:
+            self.engine.dispose()  # connections to the old file must not be reused
+        self._sqlite_identity = identity
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        if self._sqlite_path is not None and not os.path.exists(self._sqlite_path):
+            # A first start creates the file; a file that vanished later is reported, not recreated.
+            if self._sqlite_identity is not None:
+                raise DatabaseUnavailable(f"the SQLite database file {self._sqlite_path} is missing")
+        models.init_db(self.engine)
+        self._check_database_file()
+        self._schema_ready = True
+
+    def _ping(self) -> None:
+        self._ensure_schema()
+        self._check_database_file()
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    async def health(self) -> Response:
+        try:
+            await self._run(self._side_pool, self._ping)
+        except (DatabaseUnavailable, *_UNAVAILABLE, sa.exc.SQLAlchemyError) as exc:
+            return _json(503, {"status": "unavailable", "error": f"database unavailable: {_brief(exc)}"}, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return _json(200, {"status": "ok"})
+
+    # ------------------------------------------------------------ credentials
+
+    def _load_credentials(self) -> tuple[dict[str, int], dict[str, int]]:
+        self._ensure_schema()
+        self._check_database_file()
+        return store.api_keys(self.engine), store.valid_token_hashes(self.engine)
+
+    async def _refresh_credentials(self) -> None:
+        async with self._credentials_lock:
+            now = time.monotonic()
+            if now - self._credentials_attempted < CREDENTIALS_MIN_REFRESH_S:
+                return  # another request refreshed a moment ago
+            self._credentials_attempted = now
+            try:
+                self._api_keys, self._tokens = await self._run(self._side_pool, self._load_credentials)
+            except (*_UNAVAILABLE, sa.exc.SQLAlchemyError) as exc:
+                raise DatabaseUnavailable(f"database unavailable: {_brief(exc)}") from None
+            self._credentials_loaded = now
+
+    async def authenticate(self, api_key: str, token: str | None) -> int:
+        """The API id the payload may write to, or Rejected(401)."""
+        if time.monotonic() - self._credentials_loaded > CREDENTIALS_MAX_AGE_S:
+            try:
+                await self._refresh_credentials()
+            except DatabaseUnavailable:
+                if not self._api_keys:
+                    raise
+                # Keep serving with the last known credentials; the write will say if the DB is down.
+        token_hash = store.token_hash(token) if token else None
+        api_id = self._api_keys.get(api_key)
+        token_api = self._tokens.get(token_hash) if token_hash else None
+        if api_id is None or (token_hash and token_api != api_id):
+            # Possibly an API or token created a moment ago: look again, at most once a second.
+            await self._refresh_credentials()
+            api_id = self._api_keys.get(api_key)
+            token_api = self._tokens.get(token_hash)
+        if api_id is None:
+            raise Rejected(401, "api_key: no API with this key; create it with `python -m core apis add NAME` and use its api_key", "api_key")
+        if token_hash is None:
+            raise Rejected(401, "x-api-key: missing SDK token; send the API's sdk_token in the x-api-key header", "x-api-key", api_id)
+        if token_api is None:
+            raise Rejected(401, "x-api-key: SDK token is not valid (unknown or revoked)", "x-api-key", api_id)
+        if token_api != api_id:
+            raise Rejected(401, "x-api-key: this SDK token belongs to another API", "x-api-key", api_id)
+        return api_id
+
+    # ------------------------------------------------------------ writes
+
+    async def store_request(self, api_id: int, request: NormalizedRequest) -> int:
+        """Queue one request for the next batched commit; returns its id once committed."""
+        if len(self._pending) >= PENDING_MAX:
+            raise DatabaseUnavailable("collector is overloaded: too many payloads waiting for the database")
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(api_id, request, future))
+        self._wake.set()
+        return await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            if len(self._pending) < BATCH_MAX:
+                await asyncio.sleep(BATCH_LINGER_S)
+            batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
+            if not self._pending:
+                self._wake.clear()
+            if batch:
+                self._committing = True
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._committing = False
+
+    def _write(self, batch: list[_Pending]) -> list[int]:
+        self._ensure_schema()
+        self._check_database_file()
+        return store.write_requests(self.engine, [(p.api_id, p.request) for p in batch])
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            ids = await self._run(self._write_pool, self._write, batch)
+        except (DatabaseUnavailable, *_UNAVAILABLE) as exc:
+            log.warning("database unavailable, %d payloads answered 503: %s", len(batch), _brief(exc))
+            error = DatabaseUnavailable(f"database unavailable: {_brief(exc)}")
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(error)
+            return
+        except Exception as exc:  # one row the database refuses must not fail its whole batch
+            if len(batch) > 1:
+                for p in batch:
+                    await self._commit([p])
+                return
+            log.warning("payload refused by the database: %s", _brief(exc))
+            p = batch[0]
+            if not p.future.done():
+                p.future.set_exception(Rejected(422, f"data: the database refused this request ({_brief(exc)})", "data", p.api_id))
+            return
+        for p, rid in zip(batch, ids):
+            if not p.future.done():
+                p.future.set_result(rid)
+
+    # ------------------------------------------------------------ rejections
+
+    def reject(self, source: str, exc: Rejected, raw: bytes, size: int) -> None:
+        log.info("rejected %s: status %d, field %s, %d bytes", source, exc.status, exc.field or "-", size)
+        if len(self._rejections) >= REJECT_BUFFER_MAX:
+            self._rejections_dropped += 1
+            return
+        self._rejections.append({"source": source, "reason": exc.reason, "raw": raw[: self.raw_limit], "raw_size": size, "api_id": exc.api_id})
+
+    async def _reject_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REJECT_FLUSH_S)
+            if self._rejections_dropped:
+                log.warning("%d rejections not kept: more than %d waiting to be saved", self._rejections_dropped, REJECT_BUFFER_MAX)
+                self._rejections_dropped = 0
+            if not self._rejections:
+                continue
+            batch = self._rejections[:REJECT_BATCH_MAX]
+            del self._rejections[:REJECT_BATCH_MAX]
+            try:
+                await self._run(self._side_pool, self._write_rejections, batch)
+            except Exception as exc:  # keep them for the next attempt, within the buffer bound
+                log.warning("could not save %d rejections, retrying: %s", len(batch), _brief(exc))
+                self._rejections[:0] = batch[: max(REJECT_BUFFER_MAX - len(self._rejections), 0)]
+                await asyncio.sleep(1.0)
+
+    def _write_rejections(self, batch: list[dict]) -> None:
+        self._ensure_schema()
+        self._check_database_file()
+        store.reject_many(self.engine, batch)
+
+    # ------------------------------------------------------------ one payload
+
+    async def _read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise Rejected(413, f"body: {declared} bytes is over the limit of {self.max_body_bytes} bytes", "body", raw=b"", size=int(declared))
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                # Content-Length was absent or lied: stop reading, keep the beginning for the record.
+                raise Rejected(413, f"body: over the limit of {self.max_body_bytes} bytes", "body", raw=b"".join(chunks)[: self.raw_limit], size=size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def ingest(self, request: Request) -> Response:
+        client = request.client.host if request.client else "unknown"
+        source = f"collector {client} {request.url.path[:100]}"
+        try:
+            raw = await self._read_body(request)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        except Rejected as exc:
+            self.reject(source, exc, exc.raw or b"", exc.size or 0)
+            return _json(exc.status, {"error": exc.reason})
+        payload = None
+        try:
+            payload = _decode(raw, request.headers.get("content-encoding"), self.max_decompressed_bytes)
+            if not isinstance(payload, dict):
+                raise Rejected(422, f"body: a payload must be a JSON object, got {_kind(payload)}", "body")
+            try:
+                api_key, payload_token = identify(payload)
+            except PayloadError as exc:
+                raise Rejected(422, str(exc), exc.field) from None
+            api_id = await self.authenticate(api_key, request.headers.get("x-api-key") or payload_token)
+            try:
+                _api, normalized = prepare(payload, {api_key: api_id})
+            except PayloadError as exc:
+                raise Rejected(422, str(exc), exc.field, api_id) from None
+            request_id = await self.store_request(api_id, normalized)
+        except Rejected as exc:
+            self.reject(source, exc, _readable(raw, payload), len(raw))
+            return _json(exc.status, {"error": exc.reason})
+        except DatabaseUnavailable as exc:
+            return _unavailable(str(exc))
+        return _json(200, {"status": "stored", "id": request_id})
+
+
+def _readable(raw: bytes, payload) -> bytes:
+    """What to keep of a rejected body: the JSON itself when it arrived compressed."""
+    if payload is not None and raw[:2] == b"\x1f\x8b":
+        return orjson.dumps(payload)
+    return raw
+
+
+def _kind(value) -> str:
+    return "a list" if isinstance(value, list) else "a string" if isinstance(value, str) else "null" if value is None else "a number or boolean"
+
+
+def _decode(raw: bytes, content_encoding: str | None, max_decompressed: int):
+    try:
+        return decode_body(raw, content_encoding, max_decompressed)
+    except PayloadTooLarge as exc:
+        raise Rejected(413, str(exc), exc.field) from None
+    except PayloadError as exc:
+        raise Rejected(415 if exc.field == "Content-Encoding" else 400, str(exc), exc.field) from None
+
+
+def _brief(exc: BaseException) -> str:
+    """One line about an error for logs and replies: no SQL, no parameters (they hold payload data)."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+        text = str(exc.orig)
+    else:
+        text = str(exc) or type(exc).__name__
+    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+
+
+def create_app(database_url: str | None = None) -> Starlette:
+    """The collector as an ASGI app; DATABASE_URL (or settings) when no URL is given."""
+    collector = Collector(database_url)
+
+    async def ingest(request: Request) -> Response:
+        if request.method != "POST":
+            return _json(405, {"error": "send Treblle payloads with POST"}, {"Allow": "POST"})
+        return await collector.ingest(request)
+
+    async def health(request: Request) -> Response:
+        return await collector.health()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await collector.start()
+        try:
+            yield
+        finally:
+            await collector.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/health", health, methods=["GET", "HEAD"]),
+            Route("/{path:path}", ingest, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.collector = collector
+    return app
+
+
+def main(args) -> int:
+    """`python -m core collector [--host H] [--port P] [--workers N]`."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    workers = max(int(getattr(args, "workers", 1) or 1), 1)
+    options = dict(host=args.host, port=args.port, access_log=False, log_level="info", timeout_graceful_shutdown=10)
+    try:
+        if workers > 1:
+            # Each worker process builds its own app (and writer) from DATABASE_URL.
+            uvicorn.run("core.ingest.collector:create_app", factory=True, workers=workers, **options)
+        else:
+            uvicorn.run(create_app(), **options)
+    except config.ConfigError as exc:
+        print(f"error: {exc}")
+        return 2
+    return 0

@@ -1,0 +1,39 @@
+"""Account (every role): who you are, change your password, log out."""
+import streamlit as st
+
+from core import auth, models
+from ui import session
+from ui.guard import require_role
+
+user = require_role("admin", "member", "customer")
+
+st.title("Account")
+details = f"**{user.name}** · {user.email} · {user.role.capitalize()}"
+if user.customer_id:
+    details += f" · customer ID `{user.customer_id}`"
+if user.group:
+    details += f" · group {user.group}"
+st.markdown(details)
+
+st.subheader("Change password")
+with st.form("change_password", clear_on_submit=True):
+    current = st.text_input("Current password", type="password", max_chars=auth.MAX_PASSWORD_CHARS)
+    new = st.text_input("New password", type="password", max_chars=auth.MAX_PASSWORD_CHARS,
+                        help=f"At least {auth.MIN_PASSWORD_CHARS} characters; a few unrelated words make a good password.")
+    repeat = st.text_input("Repeat the new password", type="password", max_chars=auth.MAX_PASSWORD_CHARS)
+    submitted = st.form_submit_button("Change password")
+if submitted:
+    if new != repeat:
+        st.error("The two new passwords differ; type the same password twice.")
+    else:
+        try:
+            revoked_at = auth.change_password(models.get_engine(), user.id, current, new)
+        except auth.AuthError as exc:
+            st.error(str(exc))
+        else:
+            session.restart_after_password_change(revoked_at)
+            st.success("Password changed. You stay logged in here; other browsers and devices are logged out.")
+
+st.subheader("Log out")
+st.caption("Logging out ends your login in every browser.")
+session.logout_button(user)

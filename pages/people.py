@@ -1,0 +1,98 @@
+"""People (Admin): users and pending links; invite, change role, password-reset link, remove."""
+import streamlit as st
+
+from core import auth, config, models
+from ui.guard import require_role
+
+user = require_role("admin")
+engine = models.get_engine()
+tz = config.settings().timezone
+FLASH = "people_flash"
+
+
+def done(message: str, link: auth.LinkResult | None = None) -> None:
+    """Keep the outcome for the next run, then rerun so the tables above show the change."""
+    st.session_state[FLASH] = (message, link)
+    st.rerun()
+
+
+def show_flash() -> None:
+    message, link = st.session_state.pop(FLASH, (None, None))
+    if message:
+        st.success(message)
+    if link is not None:
+        if link.emailed:
+            st.success(f"Sent to {link.email}.")
+        else:
+            if link.email_error:
+                st.warning(link.email_error)
+            st.info(f"Send this link to {link.email}; it works once, until {link.expires_at:%Y-%m-%d %H:%M} UTC.")
+            st.code(link.link, language=None)
+
+
+def attempt(action, message: str) -> None:
+    try:
+        result = action()
+    except auth.AuthError as exc:
+        st.error(str(exc))
+        return
+    done(message, result if isinstance(result, auth.LinkResult) else None)
+
+
+st.title("People")
+show_flash()
+users = auth.list_users(engine)
+by_email = {u["email"]: u["id"] for u in users}
+customers = dict(auth.customer_choices(engine))
+customer_label = lambda c: f"{c} — {customers[c]}" if customers.get(c) else c  # noqa: E731
+pick_customer = dict(options=list(customers), index=None, accept_new_options=True, format_func=customer_label,
+                     placeholder="Pick a known customer or type an ID", help="Customer role only.")
+
+st.dataframe(auth.users_table(users, tz), hide_index=True)
+pending = auth.pending_invites(engine)
+if pending:
+    st.subheader("Pending links")
+    st.dataframe(auth.invites_table(pending, tz), hide_index=True)
+    with st.form("revoke_invite"):
+        invite_id = st.selectbox("Link", [i["id"] for i in pending],
+                                 format_func=lambda i: next(f"{p['email']} ({p['purpose']})" for p in pending if p["id"] == i))
+        if st.form_submit_button("Revoke link"):
+            attempt(lambda: auth.revoke_invite(engine, invite_id), "Link revoked.")
+
+st.subheader("Invite someone")
+with st.form("invite"):
+    email = st.text_input("Email", max_chars=320)
+    role = st.selectbox("Role", auth.ROLES, format_func=str.capitalize)
+    customer_id = st.selectbox("Customer ID", key="invite_customer", **pick_customer)
+    group = st.text_input("Group", max_chars=200, key="invite_group",
+                          help="Optional, customer role only: users of one group share one customer ID.")
+    if st.form_submit_button("Create invitation", type="primary"):
+        attempt(lambda: auth.create_invite(engine, email=email, role=role, customer_id=customer_id, group=group,
+                                           invited_by=user.email), f"Invitation for {email.strip()} created.")
+
+st.subheader("Change a role")
+with st.form("change_role"):
+    target = st.selectbox("User", list(by_email), key="role_user")
+    role = st.selectbox("New role", auth.ROLES, format_func=str.capitalize)
+    customer_id = st.selectbox("Customer ID", key="role_customer", **pick_customer)
+    group = st.text_input("Group", max_chars=200, key="role_group", help="Optional, customer role only.")
+    if st.form_submit_button("Change role"):
+        attempt(lambda: auth.update_role(engine, by_email[target], role, customer_id=customer_id, group=group),
+                f"{target} is now {role}.")
+
+st.subheader("Password reset")
+with st.form("reset"):
+    target = st.selectbox("User", list(by_email), key="reset_user",
+                          help="Creates a one-time link that lets the user choose a new password.")
+    if st.form_submit_button("Create reset link"):
+        attempt(lambda: auth.create_reset(engine, by_email[target], invited_by=user.email), f"Reset link for {target} created.")
+
+st.subheader("Remove a user")
+with st.form("remove"):
+    target = st.selectbox("User", list(by_email), key="remove_user")
+    sure = st.checkbox("Yes, remove this account (it loses access at once)")
+    if st.form_submit_button("Remove user"):
+        if sure:
+            attempt(lambda: auth.remove_user(engine, by_email[target], acting_user_id=user.id), f"{target} removed.")
+        else:
+            st.error("Tick the box to confirm the removal.")

@@ -1,0 +1,1 @@
+"""Browser tests: headless Chromium (Debian's) driving `streamlit run app.py`."""

@@ -1,0 +1,137 @@
+"""Fixtures for browser tests: `streamlit run app.py` on a seeded temp database, and Debian's Chromium
+driven by Playwright (never `playwright install`)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core import auth, models
+from tests.apptest_helpers import PASSWORD, TEST_COOKIE_KEY, SeededApp, seed_app_db
+from tests.factories import NOW
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+START_TIMEOUT_S = 90
+# A member used only by the logout test: logging out revokes every cookie of that user.
+LEAVER = "leaver@example.com"
+
+
+@dataclass
+class Server:
+    url: str
+    seeded: SeededApp
+    process: subprocess.Popen
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_healthy(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {server.process.returncode}:\n{server.log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)  # polling the server's start-up, not waiting on the page
+    raise RuntimeError(f"streamlit did not answer within {START_TIMEOUT_S} s:\n{server.log.read_text()}")
+
+
+def start_server(workdir: Path) -> Server:
+    """A freshly started `streamlit run app.py` on a new seeded SQLite database in workdir."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite:///{workdir / 'browser.db'}"
+    seeded = seed_app_db(db_url)
+    engine = models.make_engine(db_url)
+    auth.create_user(engine, email=LEAVER, name="Lee Leaver", password=PASSWORD, role="member")
+    engine.dispose()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": db_url, "CLIENTELE_COOKIE_KEY": TEST_COOKIE_KEY,
+           "CLIENTELE_NOW": NOW.isoformat(), "CLIENTELE_BASE_URL": url}
+    log = workdir / "streamlit.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    server = Server(url=url, seeded=seeded, process=process, log=log)
+    try:
+        _wait_until_healthy(server)
+    except BaseException:
+        stop_server(server)
+        raise
+    return server
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory) -> Iterator[Server]:
+    """One server for the session's login and cookie tests."""
+    server = start_server(tmp_path_factory.mktemp("browser-app"))
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def fresh_server(tmp_path) -> Iterator[Server]:
+    """A server no browser has talked to yet (no session has called st.navigation)."""
+    server = start_server(tmp_path / "fresh")
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import expect, sync_playwright
+
+    # A first page render compiles and imports a lot; Playwright's 5 s default is too short for that.
+    expect.set_options(timeout=30_000)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(30_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,136 @@
+"""Login, pages and cookies in a real browser: fresh-server page URLs, each role's login, cookie
+replay after logout, and a cookie forged with streamlit-authenticator's public default key."""
+from __future__ import annotations
+
+import datetime as dt
+
+import jwt
+import pytest
+from playwright.sync_api import expect
+from streamlit.source_util import page_icon_and_name
+
+from core import auth
+from core.scope import ROLES
+from tests.apptest_helpers import ACCOUNTS, PASSWORD, ROOT
+from tests.browser.conftest import IDLE, LEAVER
+from ui import nav
+from ui.guard import REFUSAL
+
+pytestmark = pytest.mark.browser
+
+PAGE_FILES = sorted((ROOT / "pages").glob("*.py"))
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(IDLE)
+
+
+def _login_form(page):
+    return page.get_by_role("button", name="Log in")
+
+
+def _nav_titles(page) -> list[str]:
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    return [t.strip() for t in links.all_inner_texts()]
+
+
+def _login(page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    _open(page, base_url)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    _login_form(page).click()
+    expect(page.locator('[data-testid="stSidebarNav"]')).to_be_visible()
+    page.wait_for_selector(IDLE)
+
+
+def _wait_for_cookie(page) -> dict:
+    page.wait_for_function(f"document.cookie.includes('{auth.COOKIE_NAME}=')")
+    [cookie] = [c for c in page.context.cookies() if c["name"] == auth.COOKIE_NAME]
+    return cookie
+
+
+def _replay(browser, base_url: str, cookie_value: str):
+    """A new browser (no session, no storage) that only has this cookie, opened on the app."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(30_000)
+    context.add_cookies([{"name": auth.COOKIE_NAME, "value": cookie_value, "url": base_url}])
+    page = context.new_page()
+    _open(page, base_url)
+    return context, page
+
+
+def test_first_request_to_each_page_url_on_a_fresh_server_is_refused(fresh_server, context, artifacts):
+    # Streamlit names each file's URL after the file until some session calls st.navigation.
+    for path in PAGE_FILES:
+        page = context.new_page()
+        _open(page, f"{fresh_server.url}/{page_icon_and_name(path)[1]}")
+        expect(page.get_by_text(REFUSAL)).to_be_visible()
+        assert page.locator('[data-testid="stForm"]').count() == 0
+        page.screenshot(path=str(artifacts / f"fresh-server-{path.stem}.png"))
+        page.close()
+
+
+def test_navigation_urls_on_a_fresh_server_ask_for_a_login(fresh_server, context):
+    for spec in nav.PAGES:
+        page = context.new_page()
+        _open(page, f"{fresh_server.url}/{spec.url_path}")
+        expect(_login_form(page)).to_be_visible()
+        assert _nav_titles(page) == []
+        page.close()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_login_shows_exactly_the_pages_of_the_role(app_server, context, artifacts, role):
+    page = context.new_page()
+    _login(page, app_server.url, ACCOUNTS[role]["email"])
+    assert _nav_titles(page) == [s.title for s in nav.specs_for(role)]
+    page.screenshot(path=str(artifacts / f"login-{role}.png"))
+
+
+def test_wrong_password_shows_the_generic_message(app_server, context):
+    page = context.new_page()
+    _open(page, app_server.url)
+    page.get_by_label("Email").fill(ACCOUNTS["member"]["email"])
+    page.get_by_label("Password", exact=True).fill("not the password at all")
+    _login_form(page).click()
+    expect(page.get_by_text(auth.login_failed_message())).to_be_visible()
+    assert _nav_titles(page) == []
+
+
+def test_saved_cookie_logs_a_new_browser_in(app_server, context, browser):
+    page = context.new_page()
+    _login(page, app_server.url, ACCOUNTS["customer"]["email"])
+    cookie = _wait_for_cookie(page)
+    replay, replayed = _replay(browser, app_server.url, cookie["value"])
+    expect(replayed.locator('[data-testid="stSidebarNav"]')).to_be_visible()
+    assert _nav_titles(replayed) == [s.title for s in nav.specs_for("customer")]
+    replay.close()
+
+
+def test_cookie_replayed_after_logout_does_not_log_in(app_server, context, browser, artifacts):
+    page = context.new_page()
+    _login(page, app_server.url, LEAVER)
+    cookie = _wait_for_cookie(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Account").click()
+    page.wait_for_selector(IDLE)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You are logged out.")).to_be_visible()
+    replay, replayed = _replay(browser, app_server.url, cookie["value"])
+    expect(_login_form(replayed)).to_be_visible()
+    assert _nav_titles(replayed) == []
+    replayed.screenshot(path=str(artifacts / "cookie-replayed-after-logout.png"))
+    replay.close()
+
+
+def test_cookie_forged_with_the_librarys_default_key_does_not_log_in(app_server, browser):
+    now = dt.datetime.now(dt.timezone.utc)
+    claims = {"username": ACCOUNTS["admin"]["email"], "exp_date": (now + dt.timedelta(days=1)).timestamp(),
+              "issued_at": now.timestamp()}
+    with pytest.warns(jwt.warnings.InsecureKeyLengthWarning):  # the public default is short, too
+        forged = jwt.encode(claims, "some_signature_key", algorithm="HS256")
+    replay, replayed = _replay(browser, app_server.url, forged)
+    expect(_login_form(replayed)).to_be_visible()
+    assert _nav_titles(replayed) == []
+    replay.close()
+

@@ -1,0 +1,363 @@
+"""Demo traffic: deterministic, realistic in shape, stored through the real ingest path; CLI and bootstrap."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import uuid
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from core import demo, models
+from core.__main__ import main as cli
+from core.models import Api, Customer, Request, RequestDetail, Setting
+from tests import conftest
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+SHAPE_REQUESTS = 5000
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def _database(backend: str, directory):
+    """An empty initialised database like conftest's, for fixtures wider than one test."""
+    if backend == "sqlite":
+        url = f"sqlite:///{directory / f'demo-{uuid.uuid4().hex[:8]}.db'}"
+        engine = models.make_engine(url)
+        models.init_db(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(conftest._pg_url_with_schema("public"))
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine = models.make_engine(conftest._pg_url_with_schema(schema))
+    models.init_db(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def _digest(engine: sa.Engine) -> str:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(*Request.__table__.c).order_by(Request.id)).all()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def _scalar(engine: sa.Engine, query):
+    with engine.connect() as conn:
+        return conn.scalar(query)
+
+
+def _count(engine: sa.Engine, *where) -> int:
+    return _scalar(engine, sa.select(sa.func.count()).select_from(Request).where(*where))
+
+
+@pytest.fixture(scope="module", params=conftest.BACKENDS)
+def shaped(request, tmp_path_factory):
+    """One 5,000-request demo per backend, shared by the read-only shape tests."""
+    calls = []
+    with _database(request.param, tmp_path_factory.mktemp("demo")) as engine:
+        summary = demo.generate(
+            engine, requests=SHAPE_REQUESTS, days=45, seed=7, now=NOW, progress=lambda done, total: calls.append((done, total))
+        )
+        yield engine, summary, calls
+
+
+@pytest.fixture
+def other_engine(db_url, tmp_path):
+    """A second empty database on the same backend as `engine`."""
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    with _database(backend, tmp_path) as engine:
+        yield engine
+
+
+# ---------------------------------------------------------------- determinism
+
+
+def test_the_same_inputs_store_identical_requests(engine, other_engine):
+    demo.generate(engine, requests=1500, days=10, seed=3, now=NOW)
+    demo.generate(other_engine, requests=1500, days=10, seed=3, now=NOW)
+    assert _digest(engine) == _digest(other_engine)
+
+
+def test_another_seed_stores_other_requests(engine, other_engine):
+    demo.generate(engine, requests=1500, days=10, seed=3, now=NOW)
+    demo.generate(other_engine, requests=1500, days=10, seed=4, now=NOW)
+    assert _digest(engine) != _digest(other_engine)
+
+
+def test_worker_processes_store_the_same_rows_as_one_process(sqlite_engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "BATCH_SIZE", 400)  # 2,000 requests → five batches shared by two workers
+    demo.generate(sqlite_engine, requests=2000, days=5, seed=9, now=NOW, workers=1)
+    with _database("sqlite", tmp_path) as parallel:
+        demo.generate(parallel, requests=2000, days=5, seed=9, now=NOW, workers=2)
+        assert _digest(parallel) == _digest(sqlite_engine)
+
+
+def test_customer_ids_do_not_depend_on_how_many_customers_there_are():
+    assert demo.customer_profile(7, 1).customer_id == demo.customer_profile(7, 1).customer_id
+    assert demo.customer_profile(7, 1).customer_id != demo.customer_profile(7, 2).customer_id
+
+
+# ---------------------------------------------------------------- shape of the traffic
+
+
+def test_the_summary_counts_what_was_stored(shaped):
+    engine, summary, _calls = shaped
+    assert (summary["apis"], summary["customers"], summary["requests"]) == (4, 83, 5000)
+    assert _count(engine) == 5000
+
+
+def test_progress_reports_the_final_count(shaped):
+    _engine, _summary, calls = shaped
+    assert calls[-1] == (5000, 5000)
+
+
+def test_every_request_falls_in_the_window_before_now(shaped):
+    engine, _summary, _calls = shaped
+    with engine.connect() as conn:
+        first, last = conn.execute(sa.select(sa.func.min(Request.timestamp), sa.func.max(Request.timestamp))).one()
+    assert first >= NOW - dt.timedelta(days=45)
+    assert last < NOW
+
+
+def test_four_apis_all_receive_traffic(shaped):
+    engine, _summary, _calls = shaped
+    with engine.connect() as conn:
+        per_api = dict(conn.execute(sa.select(Api.name, sa.func.count()).join(Request, Request.api_id == Api.id).group_by(Api.name)).all())
+    assert sorted(per_api) == ["Auth API", "Catalog API", "Orders API", "Payments API"]
+    assert min(per_api.values()) > 300
+
+
+def test_every_customer_has_traffic(shaped):
+    engine, _summary, _calls = shaped
+    customers = _scalar(engine, sa.select(sa.func.count()).select_from(Customer))
+    with_traffic = _scalar(engine, sa.select(sa.func.count(sa.distinct(Request.customer_id))))
+    assert customers == with_traffic == 83
+
+
+def test_usage_is_skewed_towards_the_top_customers(shaped):
+    engine, _summary, _calls = shaped
+    with engine.connect() as conn:
+        counts = sorted(conn.scalars(
+            sa.select(sa.func.count()).select_from(Request).where(Request.customer_id.is_not(None)).group_by(Request.customer_id)
+        ), reverse=True)
+    top_one_percent = max(1, len(counts) // 100)
+    assert sum(counts[:top_one_percent]) > 0.15 * 5000
+
+
+def test_about_a_tenth_of_requests_are_unattributed(shaped):
+    engine, _summary, _calls = shaped
+    share = _count(engine, Request.customer_id.is_(None)) / 5000
+    assert 0.06 < share < 0.14
+
+
+def test_client_errors_are_a_few_percent_and_server_errors_exist(shaped):
+    engine, _summary, _calls = shaped
+    client_errors = _count(engine, Request.status.between(400, 499)) / 5000
+    assert 0.03 <= client_errors <= 0.065
+    assert _count(engine, Request.status >= 500) > 0
+
+
+def test_ai_agents_and_bots_are_a_few_percent(shaped):
+    engine, _summary, _calls = shaped
+    ai = _count(engine, Request.ai_agent.is_not(None))
+    assert 0.01 < ai / 5000 < 0.04
+    assert _count(engine, Request.ai_agent.in_(["GPTBot", "ClaudeBot", "PerplexityBot"])) > 0
+    assert _count(engine, Request.device == "bot") > ai  # search crawlers and scanners are bots too
+
+
+def test_scanners_raise_high_threats(shaped):
+    engine, _summary, _calls = shaped
+    assert _count(engine, Request.threat_level == "High") > 0
+    assert _count(engine, Request.threat_level == "Low") > 0.97 * 5000
+
+
+def test_every_demo_ip_is_public_and_placed_in_a_country(shaped):
+    engine, _summary, _calls = shaped
+    assert _count(engine, Request.country.is_(None)) == 0
+    assert _scalar(engine, sa.select(sa.func.count(sa.distinct(Request.country)))) >= 20
+
+
+def test_devices_span_browsers_phones_tablets_servers_and_bots(shaped):
+    engine, _summary, _calls = shaped
+    with engine.connect() as conn:
+        devices = set(conn.scalars(sa.select(sa.distinct(Request.device))))
+    assert devices == {"desktop", "mobile", "tablet", "server", "bot"}
+
+
+def test_slow_endpoints_are_slow_and_fast_ones_fast(shaped):
+    engine, _summary, _calls = shaped
+    with engine.connect() as conn:
+        avg = dict(conn.execute(sa.select(Request.endpoint, sa.func.avg(Request.load_time_ms)).group_by(Request.endpoint)).all())
+    assert avg["/api/v1/reports/sales"] > 1000
+    assert avg["/v1/prices/{id}"] < 100
+
+
+def test_afternoons_utc_are_busier_than_nights(shaped):
+    engine, _summary, _calls = shaped
+    with engine.connect() as conn:
+        stamps = conn.scalars(sa.select(Request.timestamp)).all()
+    afternoon = sum(1 for t in stamps if 12 <= t.hour < 18)
+    night = sum(1 for t in stamps if 0 <= t.hour < 6)
+    assert afternoon > 2 * night
+
+
+def test_customer_ids_arrive_in_metadata_request_headers_and_response_headers(shaped):
+    engine, _summary, _calls = shaped
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(RequestDetail.request_headers, RequestDetail.response_headers)
+            .join(Request, Request.id == RequestDetail.request_id)
+            .where(Request.customer_id.is_not(None))
+        ).all()
+    metadata = sum(1 for req, _resp in rows if "treblle-metadata" in req)
+    request_header = sum(1 for req, _resp in rows if "treblle-user-id" in req)
+    response_only = sum(1 for req, resp in rows if not {"treblle-metadata", "treblle-user-id"} & set(req) and resp)
+    assert metadata > len(rows) / 2
+    assert request_header > 0
+    assert response_only > 0
+
+
+def test_customers_carry_company_names_and_plans(shaped):
+    engine, _summary, _calls = shaped
+    with engine.connect() as conn:
+        customers = conn.execute(sa.select(Customer.customer_id, Customer.display_name, Customer.attributes)).all()
+    assert all(c.customer_id.startswith("cus_") for c in customers)
+    named = [c for c in customers if c.display_name]
+    assert len(named) > len(customers) / 2
+    assert {c.attributes["Plan"] for c in named} <= {"Free", "Starter", "Pro", "Enterprise"}
+
+
+def test_passwords_cards_and_authorization_are_stored_masked(shaped):
+    engine, _summary, _calls = shaped
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(RequestDetail.request_headers, RequestDetail.request_body)).all()
+    blob = orjson.dumps([list(r) for r in rows]).decode()
+    assert '"password":"' in blob and '"card_number":"' in blob
+    assert "4242 4242" not in blob and "sk_live_" not in blob
+    for headers, body in rows:
+        if "authorization" in headers:
+            assert headers["authorization"].startswith("Bearer *")
+        if isinstance(body, dict) and "password" in body:
+            assert set(body["password"]) == {"*"}
+
+
+def test_sdk_flavours_alternate_between_django_node_and_laravel(shaped):
+    engine, _summary, _calls = shaped
+    with engine.connect() as conn:
+        sdks = dict(conn.execute(sa.select(RequestDetail.sdk, sa.func.count()).group_by(RequestDetail.sdk)).all())
+    assert set(sdks) == {"django", "node", "laravel"}
+
+
+# ---------------------------------------------------------------- refusing and appending
+
+
+def test_a_second_run_is_refused_while_demo_requests_exist(engine):
+    demo.generate(engine, requests=200, days=3, seed=1, now=NOW)
+    with pytest.raises(demo.DemoError, match="--append"):
+        demo.generate(engine, requests=200, days=3, seed=1, now=NOW)
+
+
+def test_append_adds_to_existing_demo_requests(engine):
+    demo.generate(engine, requests=200, days=3, seed=1, now=NOW)
+    demo.generate(engine, requests=300, days=3, seed=2, now=NOW, append=True)
+    assert _count(engine) == 500
+
+
+@pytest.mark.parametrize(("requests", "days"), [(0, 3), (100, 0)])
+def test_nonsense_sizes_are_refused_with_a_message(engine, requests, days):
+    with pytest.raises(demo.DemoError, match="at least 1"):
+        demo.generate(engine, requests=requests, days=days, seed=1, now=NOW)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _cli(monkeypatch, tmp_path, *args) -> int:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    return cli(["demo", "--requests", "300", "--days", "3", "--no-progress", "--now", "2026-03-01T12:00", *args])
+
+
+def test_the_cli_loads_demo_data_and_prints_a_summary(monkeypatch, tmp_path, capsys):
+    assert _cli(monkeypatch, tmp_path) == 0
+    assert "300 requests" in capsys.readouterr().out
+
+
+def test_the_cli_refuses_a_second_load_with_exit_2(monkeypatch, tmp_path, capsys):
+    _cli(monkeypatch, tmp_path)
+    assert _cli(monkeypatch, tmp_path) == 2
+    assert "--append" in capsys.readouterr().err
+
+
+def test_the_cli_appends_when_asked(monkeypatch, tmp_path, capsys):
+    _cli(monkeypatch, tmp_path)
+    assert _cli(monkeypatch, tmp_path, "--append", "--seed", "8") == 0
+    assert _count(models.engine_for(f"sqlite:///{tmp_path / 'cli.db'}")) == 600
+
+
+def test_the_cli_refuses_a_bad_now_with_exit_2(monkeypatch, tmp_path, capsys):
+    assert _cli(monkeypatch, tmp_path, "--now", "yesterday") == 2
+    assert "not an ISO time" in capsys.readouterr().err
+
+
+def test_now_is_read_as_utc_and_truncated_to_the_minute():
+    assert demo.parse_now("2026-03-01T12:34:56+02:00") == dt.datetime(2026, 3, 1, 10, 34, tzinfo=dt.timezone.utc)
+
+
+# ---------------------------------------------------------------- bootstrap and demo accounts
+
+
+def test_demo_accounts_are_hidden_outside_demo_mode(engine):
+    assert demo.demo_accounts(engine) == []
+
+
+def test_bootstrap_fills_an_empty_database_and_creates_the_accounts(engine):
+    summary = demo.bootstrap(engine, requests=600, now=NOW)
+    assert summary["requests"] == 600
+    with engine.connect() as conn:
+        emails = set(conn.scalars(sa.select(models.User.email)))
+        marker = conn.scalar(sa.select(Setting.value).where(Setting.key == "demo"))
+    assert emails == {a["email"] for a in demo.DEMO_ACCOUNTS}
+    assert marker["accounts"] == [a["email"] for a in demo.DEMO_ACCOUNTS]
+    assert [a["email"] for a in demo.demo_accounts(engine)] == [a["email"] for a in demo.DEMO_ACCOUNTS]
+
+
+def test_bootstrap_leaves_a_database_with_requests_alone(engine):
+    demo.generate(engine, requests=100, days=2, seed=1, now=NOW)
+    assert demo.bootstrap(engine, requests=600, now=NOW) == {"skipped": True}
+    assert _count(engine) == 100
+
+
+def test_demo_customer_logins_belong_to_the_two_busiest_customers(engine):
+    demo.bootstrap(engine, requests=3000, now=NOW)
+    with engine.connect() as conn:
+        busiest = conn.scalars(
+            sa.select(Request.customer_id).where(Request.customer_id.is_not(None))
+            .group_by(Request.customer_id).order_by(sa.func.count().desc()).limit(2)
+        ).all()
+    customer_accounts = [a for a in demo.DEMO_ACCOUNTS if a["role"] == "customer"]
+    assert {a["customer_id"] for a in customer_accounts} == set(busiest)
+
+
+def test_the_first_customer_has_two_logins_in_one_group():
+    first = demo.DEMO_ACCOUNTS[2]["customer_id"]
+    logins = [a for a in demo.DEMO_ACCOUNTS if a["customer_id"] == first]
+    assert len(logins) == 2 and logins[0]["group"] == logins[1]["group"]
+
+
+def test_there_is_one_admin_and_one_member_account():
+    roles = [a["role"] for a in demo.DEMO_ACCOUNTS]
+    assert (roles.count("admin"), roles.count("member"), roles.count("customer")) == (1, 1, 3)

@@ -1,0 +1,79 @@
+"""The page registry: every file in pages/, who may open it, and where it sits in the navigation.
+
+app.py builds st.navigation from PAGES for the signed-in role; a page a role may not open is not
+registered for that role at all (hidden pages stay reachable by URL, so hiding is not enough).
+Add a page by adding a PageSpec here and starting the file with `require_role(*<the same roles>)`.
+
+A url_path must differ from its file's name ("pages/people.py" → "team", not "people"). Streamlit
+runs a file of pages/ directly, without app.py, when the URL names the file and no session has
+called st.navigation yet (a fresh server; AppTest resets to that state on every run). Distinct
+url_paths send every navigation URL through app.py; the file-name URLs meet only the guard.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from core.auth import CurrentUser
+from core import scope
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_ROLES: tuple[str, ...] = scope.ROLES
+WORKSPACE_ROLES: tuple[str, ...] = scope.WORKSPACE_ROLES
+ADMIN_ONLY: tuple[str, ...] = ("admin",)
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str  # relative to the project root, e.g. "pages/people.py"
+    title: str
+    icon: str
+    url_path: str
+    roles: tuple[str, ...]
+    section: str
+
+
+# Order matters: a role's first page is its home page, and sections appear in first-use order.
+PAGES: list[PageSpec] = [
+    PageSpec("pages/people.py", "People", ":material/group:", "team", ADMIN_ONLY, "Settings"),
+    PageSpec("pages/account.py", "Account", ":material/account_circle:", "my-account", ALL_ROLES, "Settings"),
+]
+
+
+def specs_for(role: str) -> list[PageSpec]:
+    """The pages a role may open, in navigation order."""
+    return [spec for spec in PAGES if role in spec.roles]
+
+
+def spec_for_path(path: str) -> PageSpec | None:
+    wanted = Path(path).as_posix()
+    return next((spec for spec in PAGES if spec.path == wanted), None)
+
+
+def navigation_for(user: CurrentUser):
+    """st.navigation for the user's role (only the pages it may open); returns the page to run."""
+    specs = specs_for(user.role)
+    sections: dict[str, list] = {}
+    for i, spec in enumerate(specs):
+        page = st.Page(str(ROOT / spec.path), title=spec.title, icon=spec.icon, url_path=spec.url_path, default=i == 0)
+        sections.setdefault(spec.section, []).append(page)
+    return st.navigation(sections)
+
+
+
+def _signed_out() -> None:
+    """Stands in for every page while nobody is logged in; never run."""
+
+
+def visitor_navigation() -> None:
+    """Navigation for a visitor (login, invite and setup screens): no menu and no page file.
+
+    Every page URL is registered with a stand-in, so a bookmarked URL shows the login form (no "page
+    not found") and opens its page after login; calling st.navigation here also stops Streamlit, from
+    the first visit of a fresh server on, from running files of pages/ directly by URL.
+    """
+    pages = [st.Page(_signed_out, title="Clientele", url_path="welcome", default=True)]
+    pages += [st.Page(_signed_out, title="Clientele", url_path=spec.url_path, visibility="hidden") for spec in PAGES]
+    st.navigation(pages, position="hidden")
