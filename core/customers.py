@@ -58,7 +58,7 @@ def customer_info(engine: sa.Engine, scope: Scope, customer_id: str) -> dict:
     if scope.is_customer and customer_id != scope.customer_id:
         raise _unknown_customer(customer_id)
     with engine.connect() as conn:
-        row = conn.execute(sa.select(Customer).where(Customer.customer_id == customer_id, scope.where(Customer.customer_id))).scalar_one_or_none()
+        row = conn.execute(sa.select(Customer.__table__).where(Customer.customer_id == customer_id, scope.where(Customer.customer_id))).first()
         if row is None:
             raise _unknown_customer(customer_id)
         apis = conn.execute(
@@ -106,7 +106,7 @@ def known_customers(engine: sa.Engine, scope: Scope, search: str = "", limit: in
 
     Each item: customer_id, display_name, last_seen.
     """
-    require_workspace(scope, "The list of customers")
+    require_workspace(scope, "Customer lists")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PICKER_LIMIT:
         raise ValueError(f"A customer list shows between 1 and {MAX_PICKER_LIMIT} customers.")
     stmt = sa.select(Customer.customer_id, Customer.display_name, Customer.last_seen)
