@@ -1,7 +1,8 @@
 """Collector throughput: real Treblle payloads posted over loopback HTTP by concurrent senders.
 
 `python -m bench.collector [--senders 1,8,64] [--payloads N] [--database-url URL]` starts the collector in a
-subprocess on a fresh temporary SQLite database (or URL), and prints payloads/s, latency and lost rows.
+subprocess on a fresh temporary SQLite database (or a throw-away schema of the given PostgreSQL), and prints
+payloads/s, latency, the collector's CPU per payload and lost rows.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,13 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
     lost: int = 0
+    collector_cpu_s: float | None = None
+
+    @property
+    def cpu_us_per_payload(self) -> float | None:
+        if self.collector_cpu_s is None or not self.acknowledged:
+            return None
+        return self.collector_cpu_s / len(self.acknowledged) * 1e6
 
     @property
     def rate(self) -> float:
@@ -184,6 +193,21 @@ async def _send(base_url: str, bodies: list[tuple[bytes, dict]], senders: int, p
     return state.result
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a process and its direct children (uvicorn workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+            found = True
+    return total if found else None
+
+
 def _stored_ids(engine: sa.Engine, api_id: int) -> set[int]:
     with engine.connect() as conn:
         return set(conn.execute(sa.select(Request.id).where(Request.api_id == api_id)).scalars())
@@ -213,9 +237,38 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+@contextmanager
+def _scratch_database(database_url: str | None, workdir: Path):
+    """A URL of an empty database: a temporary SQLite file, or a throw-away schema in the given PostgreSQL."""
+    if database_url is None:
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    parsed = sa.engine.make_url(database_url)
+    if not parsed.drivername.startswith("postgresql"):
+        yield database_url
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(parsed)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
 def run(senders: list[int], payloads: int, database_url: str | None, workers: int, time_limit_s: float, client: str = "raw") -> list[Result]:
     workdir = Path(tempfile.mkdtemp(prefix="clientele-bench-"))
-    url = database_url or f"sqlite:///{workdir / 'bench.db'}"
+    try:
+        with _scratch_database(database_url, workdir) as url:
+            return _run(url, workdir, senders, payloads, workers, time_limit_s, client)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(url: str, workdir: Path, senders: list[int], payloads: int, workers: int, time_limit_s: float, client: str) -> list[Result]:
     engine = models.make_engine(url)
     models.init_db(engine)
     api = store.create_api(engine, f"bench-{uuid.uuid4().hex[:8]}")
@@ -233,21 +286,23 @@ def run(senders: list[int], payloads: int, database_url: str | None, workers: in
         base = f"http://127.0.0.1:{port}/"
         _wait_healthy(base, process, log_path)
         for count in senders:
+            cpu_before = _cpu_seconds(process.pid)
             result = asyncio.run(_send(base, bodies, count, payloads, time_limit_s, client))
+            cpu_after = _cpu_seconds(process.pid)
+            if cpu_before is not None and cpu_after is not None:
+                result.collector_cpu_s = cpu_after - cpu_before
             result.lost = len(set(result.acknowledged) - _stored_ids(engine, api["api_id"]))
             results.append(result)
             _print_row(result)
     finally:
         _stop(process)
         engine.dispose()
-        if database_url is None:
-            shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
 def _print_header(payloads: int, url: str) -> None:
     print(f"collector benchmark: {payloads} payloads per level, database {url}")
-    print(f"{'senders':>8}  {'throughput':>22}  {'p50 ms':>8}  {'p99 ms':>8}  {'errors':>8}  lost")
+    print(f"{'senders':>8}  {'throughput':>22}  {'p50 ms':>8}  {'p99 ms':>8}  {'CPU µs/payload':>14}  {'errors':>8}  lost")
 
 
 def _print_row(r: Result) -> None:
@@ -255,8 +310,9 @@ def _print_row(r: Result) -> None:
     detail = ""
     if errors:
         detail = "  (" + ", ".join(f"{k or 'connection'}: {v}" for k, v in sorted(r.failures.items())) + ")"
+    cpu = f"{r.cpu_us_per_payload:.0f}" if r.cpu_us_per_payload is not None else "n/a"
     print(
-        f"{r.senders:>8}  {r.rate:>10.0f} payloads/s  {r.percentile(0.5):>8.2f}  {r.percentile(0.99):>8.2f}  {errors:>8}  lost: {r.lost}{detail}",
+        f"{r.senders:>8}  {r.rate:>10.0f} payloads/s  {r.percentile(0.5):>8.2f}  {r.percentile(0.99):>8.2f}  {cpu:>14}  {errors:>8}  lost: {r.lost}{detail}",
         flush=True,
     )
 
@@ -264,10 +320,10 @@ def _print_row(r: Result) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.collector", description=__doc__.splitlines()[0])
     parser.add_argument("--senders", default="1,8,64", help="comma-separated concurrency levels")
-    parser.add_argument("--payloads", type=int, default=20_000, help="payloads sent at each level")
+    parser.add_argument("--payloads", type=int, default=10_000, help="payloads sent at each level")
     parser.add_argument("--database-url", default=None, help="default: a fresh temporary SQLite file")
     parser.add_argument("--workers", type=int, default=1, help="collector worker processes")
-    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds at most per level")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds at most per level")
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="raw asyncio HTTP/1.1 (cheap) or httpx")
     args = parser.parse_args(argv)
     try:
@@ -276,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--senders takes whole numbers separated by commas, e.g. 1,8,64")
     if not senders or min(senders) < 1 or args.payloads < 1:
         parser.error("--senders and --payloads must be at least 1")
-    _print_header(args.payloads, args.database_url or "temporary SQLite")
+    shown = sa.engine.make_url(args.database_url).render_as_string(hide_password=True) if args.database_url else "temporary SQLite"
+    _print_header(args.payloads, shown)
     results = run(senders, args.payloads, args.database_url, args.workers, args.time_limit, args.client)
     return 1 if any(r.lost for r in results) else 0
 

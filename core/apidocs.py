@@ -289,7 +289,12 @@ def spec_for(engine: sa.Engine, scope: Scope, api_id: int, *, now: dt.datetime |
             expired = entry.built_at is None or now - entry.built_at >= CACHE_TTL or now < entry.built_at
             if entry.spec is None or grown or expired:
                 if top > entry.watermark:
-                    entry.inference.update(conn, after_id=entry.watermark, upto_id=top)
+                    try:
+                        entry.inference.update(conn, after_id=entry.watermark, upto_id=top)
+                    except BaseException:
+                        # A half-applied update would count some requests twice next time: start over.
+                        entry.inference, entry.watermark, entry.spec, entry.built_at = _Inference(api_id, scope), 0, None, None
+                        raise
                 entry.spec = entry.inference.to_spec(api.name, now)
                 entry.watermark, entry.built_at = top, now
             return DocSpec(entry.spec, "inferred", entry.built_at)
@@ -662,13 +667,19 @@ class _Inference:
 
     def update(self, conn: sa.Connection, *, after_id: int, upto_id: int) -> None:
         base = [Request.api_id == self.api_id, self.scope.where(Request.customer_id), Request.id > after_id, Request.id <= upto_id]
+        where = base
+        if self.scope.is_customer:
+            # Without ANALYZE statistics SQLite would walk every request of the API through an api_id index;
+            # `api_id + 0` is not indexable, so the customer's own index is used.
+            where = [(Request.api_id + 0) == self.api_id, *base[1:]]
         stats = conn.execute(
-            sa.select(Request.endpoint, Request.method, Request.status, sa.func.count())
-            .where(*base)
+            sa.select(Request.endpoint, Request.method, Request.status, sa.func.count(), sa.func.min(Request.id), sa.func.max(Request.id))
+            .where(*where)
             .group_by(Request.endpoint, Request.method, Request.status)
         ).all()
         fresh: Counter = Counter()  # (endpoint, method as stored) → new requests
-        for endpoint, method, status, n in stats:
+        span: dict[tuple[str, str], tuple[int, int]] = {}
+        for endpoint, method, status, n, low, high in stats:
             self.requests += n
             verb = (method or "").lower()
             if verb not in HTTP_METHODS:
@@ -678,6 +689,8 @@ class _Inference:
             op.endpoints[endpoint] += n
             op.statuses[int(status)] += n
             fresh[(endpoint, method)] += n
+            old = span.get((endpoint, method), (low, high))
+            span[(endpoint, method)] = (min(old[0], low), max(old[1], high))
         # Bounded work: the busiest operations first, each reading at most N recent rows.
         for (endpoint, method), _n in fresh.most_common(MAX_OPERATIONS):
             rows = conn.execute(
@@ -686,7 +699,8 @@ class _Inference:
                     RequestDetail.request_body, RequestDetail.response_headers, RequestDetail.response_body,
                 )
                 .outerjoin(RequestDetail, RequestDetail.request_id == Request.id)
-                .where(*base, Request.endpoint == endpoint, Request.method == method)
+                # The id span keeps the index walk short for a customer whose requests are few.
+                .where(*base, Request.endpoint == endpoint, Request.method == method, Request.id.between(*span[(endpoint, method)]))
                 .order_by(Request.id.desc())
                 .limit(self.sample_per_operation)
             ).all()
@@ -857,11 +871,12 @@ def _reason(status: int) -> str:
 def _example(row, method: str, endpoint: str, parts) -> dict:
     """One observed exchange as stored (already masked); the URL is rebuilt from the masked query."""
     query = row.query if isinstance(row.query, dict) else {}
+    request_headers = row.request_headers if isinstance(row.request_headers, dict) else {}
     path = parts.path if parts is not None and parts.path else "/"
     url = path + ("?" + urlencode(query, doseq=True) if query else "")
-    headers = {k: v for k, v in (row.request_headers or {}).items() if isinstance(k, str) and k.lower() in _EXAMPLE_HEADERS}
-    headers.update({k: v for k, v in (row.request_headers or {}).items() if isinstance(k, str) and _auth_schemes({k: v})})
-    response_headers = {k: v for k, v in (row.response_headers or {}).items() if isinstance(k, str) and k.lower() == "content-type"}
+    headers = {k: v for k, v in request_headers.items() if isinstance(k, str) and (k.lower() in _EXAMPLE_HEADERS or _auth_schemes({k: v}))}
+    response_headers = {k: v for k, v in (row.response_headers if isinstance(row.response_headers, dict) else {}).items()
+                        if isinstance(k, str) and k.lower() == "content-type"}
     return {
         "path_values": _path_values(row.url, endpoint),
         "query": query,

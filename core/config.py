@@ -61,6 +61,7 @@ class Settings:
     lockout_minutes: int
     demo_requests: int
     timezone: str
+    collector_url: str = "http://127.0.0.1:8900"  # where Treblle SDKs send payloads (set-up instructions)
 
     @property
     def is_embedded(self) -> bool:
@@ -82,6 +83,7 @@ def settings() -> Settings:
         lockout_minutes=_int("CLIENTELE_LOCKOUT_MINUTES", 15),
         demo_requests=_int("CLIENTELE_DEMO_REQUESTS", 200_000),
         timezone=_get("CLIENTELE_TIMEZONE", "UTC"),
+        collector_url=_get("CLIENTELE_COLLECTOR_URL", "http://127.0.0.1:8900").rstrip("/"),
     )
 
 

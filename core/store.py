@@ -167,6 +167,8 @@ _SQLITE_INSERT_DETAILS = f"INSERT INTO request_details ({', '.join(_DETAIL_COLUM
 
 def _sqlite_time(value: dt.datetime) -> str:
     """The text SQLAlchemy stores on SQLite for a UTCDateTime: naive UTC with microseconds."""
+    if value.tzinfo is dt.timezone.utc:
+        return value.isoformat(" ", "microseconds")[:26]  # drop "+00:00"
     if value.tzinfo is not None:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
@@ -194,6 +196,8 @@ def _insert_requests_sqlite(conn: sa.Connection, items: Sequence[tuple[int, Norm
         ],
     )
     # This transaction holds SQLite's write lock, and a new row's id is max(id) + 1: ours are the last len(items).
+    if not conn.connection.driver_connection.in_transaction:
+        raise RuntimeError("write_requests needs a transaction on SQLite (is the engine in autocommit mode?)")
     last = conn.exec_driver_sql("SELECT max(id) FROM requests").scalar()
     ids = list(range(last - len(items) + 1, last + 1))
     conn.exec_driver_sql(

@@ -48,11 +48,12 @@ customer_label = lambda c: f"{c} — {customers[c]}" if customers.get(c) else c 
 pick_customer = dict(options=list(customers), index=None, accept_new_options=True, format_func=customer_label,
                      placeholder="Pick a known customer or type an ID", help="Customer role only.")
 
-st.dataframe(auth.users_table(users, tz), hide_index=True)
+when = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm z")
+st.dataframe(auth.users_table(users, tz), hide_index=True, column_config={"Last login": when, "Locked until": when})
 pending = auth.pending_invites(engine)
 if pending:
     st.subheader("Pending links")
-    st.dataframe(auth.invites_table(pending, tz), hide_index=True)
+    st.dataframe(auth.invites_table(pending, tz), hide_index=True, column_config={"Expires": when})
     with st.form("revoke_invite"):
         invite_id = st.selectbox("Link", [i["id"] for i in pending],
                                  format_func=lambda i: next(f"{p['email']} ({p['purpose']})" for p in pending if p["id"] == i))

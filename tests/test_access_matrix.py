@@ -6,9 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from streamlit.source_util import page_icon_and_name
 
-from core import auth, models
+from core import auth, config, models
+from core.models import Request
 from core.scope import ROLES
 from tests.apptest_helpers import (PASSWORD, ROOT, leaf_elements, login, login_as, new_app, refused, run_page_as,
                                    seeded_app, showing_login_form)
@@ -268,7 +270,8 @@ def test_first_admin_form_on_an_empty_production_database(tmp_path, monkeypatch)
     next(b for b in at.button if b.label == "Create Admin and log in").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [t.value for t in at.title] == ["People"]
+    assert at.session_state[IDENTITY_KEY]["user_id"] == auth.get_user_by_email(models.get_engine(), "root@example.com").id
+    assert [t.value for t in at.title][:1] == [nav.specs_for("admin")[0].title]
     assert auth.get_user_by_email(models.get_engine(), "root@example.com").role == "admin"
     models.engine_for(db_url).dispose()
 
@@ -374,3 +377,63 @@ def test_session_started_before_a_revocation_is_refused_by_the_guard(seeded_app)
     auth.revoke_sessions(models.get_engine(), seeded_app.user_ids["admin"], now=models.utcnow() + dt.timedelta(seconds=1))
     at.run()
     assert showing_login_form(at)
+
+
+# ---------------------------------------------------------------- demo mode
+
+
+@pytest.fixture
+def embedded_demo(tmp_path, monkeypatch):
+    """Demo mode (the embedded default database) on a temp file instead of data/clientele.db."""
+    from tests.apptest_helpers import fast_bcrypt
+
+    fast_bcrypt(monkeypatch)
+    db_url = f"sqlite:///{tmp_path / 'embedded.db'}"
+    monkeypatch.setattr(config, "DEFAULT_DATABASE_URL", db_url)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("CLIENTELE_COOKIE_KEY", "test-cookie-key-" + "x" * 40)
+    monkeypatch.setenv("CLIENTELE_DEMO_REQUESTS", "400")
+    monkeypatch.setenv("CLIENTELE_NOW", "2026-11-25T12:00:00+00:00")
+    yield db_url
+    models.engine_for(db_url).dispose()
+
+
+def test_demo_mode_loads_demo_data_once_and_lists_the_demo_accounts(embedded_demo):
+    from core import demo
+
+    at = new_app().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert config.settings().is_embedded
+    engine = models.get_engine()
+    accounts = demo.demo_accounts(engine)
+    assert len(accounts) == len(demo.DEMO_ACCOUNTS)
+    [table] = at.dataframe
+    assert sorted(table.value["Email"]) == sorted(a["email"] for a in demo.DEMO_ACCOUNTS)
+    with engine.connect() as conn:
+        requests = conn.scalar(sa.select(sa.func.count()).select_from(Request))
+    new_app().run()
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(Request)) == requests
+
+
+def test_demo_admin_logs_in_with_the_listed_password(embedded_demo):
+    from core import demo
+
+    admin = next(a for a in demo.DEMO_ACCOUNTS if a["role"] == "admin")
+    new_app().run()
+    at = login(new_app(), admin["email"], admin["password"])
+    assert IDENTITY_KEY in at.session_state
+    assert auth.get_user(models.get_engine(), at.session_state[IDENTITY_KEY]["user_id"]).role == "admin"
+
+
+def test_production_login_screen_lists_no_demo_accounts(seeded_app):
+    at = new_app().run()
+    assert list(at.dataframe) == []
+
+
+def test_the_librarys_public_cookie_key_is_refused_with_a_message(seeded_app, monkeypatch):
+    monkeypatch.setenv("CLIENTELE_COOKIE_KEY", "some_signature_key")
+    at = new_app().run()
+    [error] = at.error
+    assert "public default" in error.value
+    assert not showing_login_form(at)

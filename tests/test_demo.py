@@ -106,6 +106,24 @@ def test_worker_processes_store_the_same_rows_as_one_process(sqlite_engine, tmp_
         assert _digest(parallel) == _digest(sqlite_engine)
 
 
+def test_worker_processes_report_progress_up_to_the_total(sqlite_engine, monkeypatch):
+    monkeypatch.setattr(demo, "BATCH_SIZE", 400)
+    calls = []
+    demo.generate(sqlite_engine, requests=2000, days=5, seed=9, now=NOW, workers=2, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (2000, 2000)
+
+
+def test_a_failing_worker_process_stops_the_demo_with_its_reason(sqlite_engine, monkeypatch):
+    monkeypatch.setattr(demo, "BATCH_SIZE", 400)
+
+    def broken_write(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(demo.store, "write_requests", broken_write)
+    with pytest.raises(demo.DemoError, match="disk full"):
+        demo.generate(sqlite_engine, requests=2000, days=5, seed=9, now=NOW, workers=2)
+
+
 def test_customer_ids_do_not_depend_on_how_many_customers_there_are():
     assert demo.customer_profile(7, 1).customer_id == demo.customer_profile(7, 1).customer_id
     assert demo.customer_profile(7, 1).customer_id != demo.customer_profile(7, 2).customer_id
@@ -179,9 +197,18 @@ def test_ai_agents_and_bots_are_a_few_percent(shaped):
     assert _count(engine, Request.device == "bot") > ai  # search crawlers and scanners are bots too
 
 
-def test_scanners_raise_high_threats(shaped):
+def test_scanners_with_injection_probes_raise_high_threats(shaped):
     engine, _summary, _calls = shaped
-    assert _count(engine, Request.threat_level == "High") > 0
+    assert _count(engine, Request.threat_level == "High", Request.user_agent.in_(demo.UA_SCANNERS)) > 0
+
+
+def test_legacy_customers_calling_over_plain_http_raise_high_threats(shaped):
+    engine, _summary, _calls = shaped
+    assert _count(engine, Request.threat_level == "High", Request.url.startswith("http://"), Request.customer_id.is_not(None)) > 0
+
+
+def test_nearly_all_traffic_is_low_threat(shaped):
+    engine, _summary, _calls = shaped
     assert _count(engine, Request.threat_level == "Low") > 0.97 * 5000
 
 
@@ -194,7 +221,7 @@ def test_every_demo_ip_is_public_and_placed_in_a_country(shaped):
 def test_devices_span_browsers_phones_tablets_servers_and_bots(shaped):
     engine, _summary, _calls = shaped
     with engine.connect() as conn:
-        devices = set(conn.scalars(sa.select(sa.distinct(Request.device))))
+        devices = set(conn.scalars(sa.select(Request.device).distinct()))
     assert devices == {"desktop", "mobile", "tablet", "server", "bot"}
 
 

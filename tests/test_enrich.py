@@ -138,12 +138,18 @@ def test_public_ips_map_to_their_country(ip, code):
     assert enrich.country_for(ip) == code
 
 
-@pytest.mark.parametrize("ip", ["10.0.0.1", "192.168.1.20", "172.16.5.4", "127.0.0.1", "::1", "100.64.0.1", "203.0.113.5", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "10.0.0.1", "192.168.1.20", "172.16.5.4", "127.0.0.1", "::1", "100.64.0.1", "169.254.10.1", "203.0.113.5",
+        "198.18.0.7", "0.0.0.0", "224.0.0.251", "255.255.255.255", "fe80::1", "fd12:3456::1", "2001:db8::1",
+    ],
+)
 def test_private_loopback_and_reserved_ips_have_no_country(ip):
     assert enrich.country_for(ip) is None
 
 
-@pytest.mark.parametrize("ip", ["not-an-ip", "999.1.1.1", "", None])
+@pytest.mark.parametrize("ip", ["not-an-ip", "999.1.1.1", "8.8.8.8:80", "", None])
 def test_invalid_ips_have_no_country(ip):
     assert enrich.country_for(ip) is None
 
@@ -195,6 +201,11 @@ def test_sql_injection_in_the_url_is_high(url):
 def test_sql_injection_in_the_request_body_is_high():
     request = _enriched(body={"username": "admin' OR '1'='1", "remember": True})
     assert (request.threat_level, request.threat_reasons) == ("High", ["sql_injection"])
+
+
+def test_sql_injection_in_a_form_encoded_body_is_high():
+    request = _enriched(body="user=admin%27+OR+%271%27%3D%271&password=x")
+    assert request.threat_reasons == ["sql_injection"]
 
 
 def test_sql_injection_in_a_query_only_sent_as_the_query_object_is_high():

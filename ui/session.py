@@ -17,7 +17,7 @@ import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities import LoginError
 
-from core import auth, config, models
+from core import auth, config, models, timewindow
 from ui import nav
 from ui.guard import IDENTITY_KEY
 
@@ -55,7 +55,13 @@ def sign_in() -> auth.CurrentUser:
         else:
             user, started_at = _login(engine, authenticator, key)
     st.session_state[IDENTITY_KEY] = {"user_id": user.id, "started_at": started_at}
+    st.sidebar.caption(f"Logged in as **{user.name}** · {user.role.capitalize()}")
     return user
+
+
+def _panel():
+    """A centred column for the forms a visitor sees (login, invitation, setup)."""
+    return st.columns([1, 2, 1])[1]
 
 
 def _stop_as_visitor() -> NoReturn:
@@ -114,10 +120,12 @@ def _login(engine, authenticator: stauth.Authenticate, key: str) -> tuple[auth.C
     state.pop(_PASSWORD_LOGIN, None)
     box = st.empty()
     with box.container():
-        try:
-            authenticator.login(location="main", fields=_LOGIN_FIELDS, key="clientele_login")
-        except LoginError:
-            _end_session()
+        panel = _panel()
+        with panel:
+            try:
+                authenticator.login(location="main", fields=_LOGIN_FIELDS, key="clientele_login")
+            except LoginError:
+                _end_session()
     verified = _verified_login(engine)
     if verified is not None:
         user, started_at, by_password = verified
@@ -126,8 +134,9 @@ def _login(engine, authenticator: stauth.Authenticate, key: str) -> tuple[auth.C
             _issue_cookie(authenticator)
         return user, started_at
     if state.get("authentication_status") is False:
-        st.error(auth.login_failed_message())
-    _show_demo_accounts(engine)
+        panel.error(auth.login_failed_message())
+    with panel:
+        _show_demo_accounts(engine)
     _stop_as_visitor()
 
 
@@ -188,6 +197,8 @@ def _accept_link(engine, authenticator: stauth.Authenticate) -> tuple[auth.Curre
         _stop_as_visitor()
     box = st.empty()
     with box.container():
+        panel = _panel()
+    with panel:
         if purpose == "invite":
             st.title("Welcome to Clientele")
             st.write(f"You are invited as **{pending.role}**. Choose your name and a password to finish.")
@@ -208,7 +219,7 @@ def _accept_link(engine, authenticator: stauth.Authenticate) -> tuple[auth.Curre
         else:
             user = auth.accept_reset(engine, token, password=password)
     except auth.AuthError as exc:
-        st.error(str(exc))
+        panel.error(str(exc))
         _stop_as_visitor()
     box.empty()
     del st.query_params[purpose]
@@ -220,6 +231,8 @@ def _accept_link(engine, authenticator: stauth.Authenticate) -> tuple[auth.Curre
 def _first_admin(engine, authenticator: stauth.Authenticate) -> tuple[auth.CurrentUser, dt.datetime]:
     box = st.empty()
     with box.container():
+        panel = _panel()
+    with panel:
         st.title("Set up Clientele")
         st.write("No account exists yet. Create the first Admin; invite everyone else from the People page.")
         with st.form("first_admin"):
@@ -234,7 +247,7 @@ def _first_admin(engine, authenticator: stauth.Authenticate) -> tuple[auth.Curre
         _same(password, repeat)
         user = auth.create_first_admin(engine, email=email, name=name, password=password)
     except auth.AuthError as exc:
-        st.error(str(exc))
+        panel.error(str(exc))
         _stop_as_visitor()
     box.empty()
     started_at = models.utcnow()
@@ -277,7 +290,8 @@ def _ensure_demo_data(engine) -> None:
             bar.progress(min(done / total, 1.0) if total else 1.0,
                          text=f"Loading demo data (first start only): {done:,} of {total:,} requests")
 
-        demo.bootstrap(engine, requests=config.settings().demo_requests, progress=progress)
+        # The demo's traffic ends at the dashboards' "now" (CLIENTELE_NOW when set).
+        demo.bootstrap(engine, requests=config.settings().demo_requests, now=timewindow.current_now(), progress=progress)
         bar.empty()
     finally:
         _demo_lock.release()

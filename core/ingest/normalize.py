@@ -6,7 +6,6 @@ other input (odd Unicode, hostile strings, deep bodies) is stored safely.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import ipaddress
 import math
 import re

@@ -74,7 +74,9 @@ def start_server(workdir: Path) -> Server:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             # Others edit the work tree while tests run: serve the code as it was at start.
+             "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     server = Server(url=url, seeded=seeded, process=process, log=log)
@@ -96,9 +98,20 @@ def stop_server(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory) -> Iterator[Server]:
-    """One server for the session's login and cookie tests."""
+def app_server(tmp_path_factory, browser) -> Iterator[Server]:
+    """One server for the session's login and cookie tests, already visited once.
+
+    The first visit of a fresh server runs app.py inside Streamlit's pages/ mode and switches it to
+    st.navigation, which rebuilds the page on the next run: a login form filled in between would be
+    replaced by an empty one. Tests start after that switch.
+    """
+    from playwright.sync_api import expect
+
     server = start_server(tmp_path_factory.mktemp("browser-app"))
+    page = browser.new_page()
+    page.goto(server.url)
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    page.close()
     yield server
     stop_server(server)
 

@@ -1,0 +1,198 @@
+"""Benchmark: `python -m bench --requests 1000000,10000000 [--json]` — cold start, warm page views, peak RSS.
+
+Demo databases are built once with core.demo.generate (seed 7, fixed now) and kept in data/bench/<N>.db.
+Each size is measured in a fresh subprocess so cold start and peak memory are those of a new server.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "data" / "bench"
+SEED = 7
+DAYS = 45
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
+RUNS = 7
+
+
+def db_path(requests: int) -> Path:
+    return BENCH_DIR / f"{requests}.db"
+
+
+def build(requests: int, *, quiet: bool = False) -> Path:
+    """The demo database of this size, generated once (into a temporary name, renamed when complete)."""
+    from core import demo, models
+
+    path = db_path(requests)
+    if path.exists():
+        return path
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    for leftover in BENCH_DIR.glob(partial.name + "*"):
+        leftover.unlink()
+    engine = models.make_engine(f"sqlite:///{partial}")
+    models.init_db(engine)
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        if not quiet:
+            print(f"\rbuilding {path.name}: {done:,}/{total:,} ({time.perf_counter() - started:.0f} s)", end="", file=sys.stderr, flush=True)
+
+    demo.generate(engine, requests=requests, days=DAYS, seed=SEED, now=NOW, progress=progress, workers=min(4, os.cpu_count() or 1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    if not quiet:
+        print(file=sys.stderr)
+    partial.rename(path)
+    return path
+
+
+def _median_ms(fn, runs: int = RUNS) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def measure(path: Path, started: float) -> dict:
+    """Runs inside a fresh process: cold start to the first dashboard, then warm page views."""
+    import resource
+
+    import polars as pl
+
+    from core import cache, metrics, metrics_customers as mc, models
+    from core.scope import Scope
+    from core.timewindow import window
+
+    engine = models.make_engine(f"sqlite:///{path}")
+    admin = Scope.workspace()
+    win = window("30d", NOW)
+    span = metrics.span(win)
+    apis = cache.visible_apis(engine, admin)
+    busiest = max(apis, key=lambda a: cache.requests_frame(engine, admin, api_id=a["api_id"], window=win).height)["api_id"]
+
+    def dashboard():
+        rows = cache.requests_frame(engine, admin, api_id=busiest, window=span)
+        names = cache.customers_frame(engine, admin)
+        listed = mc.customer_list(rows, win, admin, names=names)
+        w = mc.widgets(rows, cache.first_seen_frame(engine, admin), win, admin, api_id=busiest, names=names,
+                       favorite_ids=listed.get_column("customer_id").head(3).to_list(), customers=listed)
+        return listed, w
+
+    listed, _ = dashboard()
+    cold_start_s = round(time.perf_counter() - started, 2)
+    apis_frame = pl.DataFrame(apis)
+    ids = listed.get_column("customer_id")
+    picks = {"busiest": ids[0], "median": ids[ids.len() // 2]}
+
+    def profile(customer_id):
+        def run():
+            rows = cache.requests_frame(engine, admin, customer_id=customer_id, window=span, columns=cache.METRIC_COLUMNS)
+            everyone = mc.Delta(cache.requests_frame(engine, admin, window=win).height,
+                                cache.requests_frame(engine, admin, window=win.previous()).height)
+            return mc.customer_profile(rows, win, admin, customer_id, all_requests=everyone,
+                                       names=cache.customers_frame(engine, admin), apis=apis_frame)
+        return run
+
+    def customer_view(customer_id):
+        scope = Scope.customer(customer_id)
+
+        def run():
+            rows = cache.requests_frame(engine, scope, window=span, columns=cache.METRIC_COLUMNS)
+            return metrics.overview(rows, win, scope), metrics.overview_series(rows, win, scope)
+        return run
+
+    page_view_ms = {
+        "customer_dashboard": _median_ms(dashboard),
+        "customer_profile": _median_ms(profile(picks["busiest"])),
+        "customer_view": _median_ms(customer_view(picks["busiest"])),
+        "customer_profile_median_customer": _median_ms(profile(picks["median"])),
+        "customer_view_median_customer": _median_ms(customer_view(picks["median"])),
+    }
+    info = cache.stats(engine)
+    busiest_rows = cache.requests_frame(engine, admin, customer_id=picks["busiest"], window=win).height
+    return {
+        "requests": info["rows"],
+        "cold_start_s": cold_start_s,
+        "loaded_from": "snapshot" if info["snapshot_loads"] else "database",
+        "page_view_ms": page_view_ms,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "loader_children_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "cache_mb": info["estimated_mb"],
+        "busiest_api_requests_30d": cache.requests_frame(engine, admin, api_id=busiest, window=win).height,
+        "busiest_customer_requests_30d": busiest_rows,
+    }
+
+
+def _run_child(path: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "bench", "--measure", str(path)], cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"measuring {path.name} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def run_size(requests: int, *, quiet: bool) -> dict:
+    path = build(requests, quiet=quiet)
+    for snapshot in path.parent.glob(path.name + "-columns.arrow*"):
+        snapshot.unlink()
+    first = _run_child(path)  # no snapshot yet: reads the whole table, then writes the snapshot
+    result = _run_child(path)  # a restart: the snapshot, checked against the database
+    result["requests"] = requests
+    result["first_load_s"] = first["cold_start_s"]
+    result["first_load_peak_rss_mb"] = first["peak_rss_mb"]
+    return result
+
+
+def _table(results: list[dict]) -> str:
+    head = (f"{'requests':>12} {'cold start':>11} {'first load':>11} {'dashboard':>10} {'profile':>9} {'cust view':>10}"
+            f" {'profile*':>9} {'view*':>7} {'peak RSS':>9}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        p = r["page_view_ms"]
+        lines.append(
+            f"{r['requests']:>12,} {r['cold_start_s']:>9.2f} s {r['first_load_s']:>9.2f} s {p['customer_dashboard']:>7.1f} ms"
+            f" {p['customer_profile']:>6.1f} ms {p['customer_view']:>7.1f} ms {p['customer_profile_median_customer']:>6.1f} ms"
+            f" {p['customer_view_median_customer']:>4.1f} ms {max(r['peak_rss_mb'], r['first_load_peak_rss_mb']):>6} MB"
+        )
+    lines.append("cold start: new process to first dashboard, columns snapshot on disk; first load: without it.")
+    lines.append(f"page views: median of {RUNS} warm runs, 30D window, busiest API; profile/view: busiest customer, *: median customer.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", default="1000000", help="comma-separated database sizes, e.g. 1000000,10000000")
+    parser.add_argument("--build-only", action="store_true", help="only build the demo databases")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)  # internal: one fresh process per measurement
+    args = parser.parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(Path(args.measure), started)))
+        return 0
+    try:
+        sizes = [int(s.replace("_", "")) for s in args.requests.split(",") if s.strip()]
+    except ValueError:
+        parser.error("--requests takes whole numbers separated by commas, e.g. 1000000,10000000")
+    if args.build_only:
+        for n in sizes:
+            build(n, quiet=args.json)
+        return 0
+    results = [run_size(n, quiet=args.json) for n in sizes]
+    print(json.dumps({"results": results}, indent=2) if args.json else _table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The request-history table as people read it: display columns, filter choices, page labels and the
+bounded CSV export of every filtered row (on top of core.history, which does the scoped querying)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import polars as pl
+import sqlalchemy as sa
+
+from core import enrich, fmt
+from core.history import COUNT_CAP, MAX_PAGE_SIZE, STATUS_CLASSES, HistoryPage, HistoryQuery, request_history
+from core.scope import Scope
+
+UNKNOWN_COUNTRY = "unknown"  # how an unknown location is written in a URL
+# Display column names, in order (units in the names).
+TIME, METHOD, STATUS, ENDPOINT, LOAD, SIZE = "Time", "Method", "Status", "Endpoint", "Load time (ms)", "Size"
+THREAT, DEVICE, AGENT, LOCATION, CUSTOMER, CUSTOMER_ID, API, REQUEST_ID = (
+    "Threat", "Device", "AI agent", "Location", "Customer", "Customer ID", "API", "Request ID")
+
+
+def display_rows(rows: pl.DataFrame, tz: str, *, show_customer: bool = True, show_api: bool = True) -> pl.DataFrame:
+    """One row per request of a history page (core.history.COLUMNS) as shown: time in the viewer's
+    zone, load time to 0.1 ms, size humanised, country name, customer display name (else ID)."""
+    zone = fmt.zone_name(tz)
+    countries = rows.get_column("country").unique().to_list()
+    names = {code: enrich.country_name(code) for code in countries}
+    sizes = [fmt.size(v) for v in rows.get_column("response_size").to_list()]
+    frame = rows.with_columns(
+        pl.col("timestamp").dt.convert_time_zone(zone).dt.strftime("%Y-%m-%d %H:%M:%S").alias(TIME),
+        pl.col("load_time_ms").round(1).alias(LOAD),
+        pl.Series(SIZE, sizes, dtype=pl.String),
+        pl.col("country").replace_strict(names, default="Unknown", return_dtype=pl.String).alias(LOCATION),
+        pl.coalesce("customer_name", "customer_id").fill_null(fmt.MISSING).alias(CUSTOMER),
+        pl.col("customer_id").fill_null(fmt.MISSING).alias(CUSTOMER_ID),
+        pl.col("ai_agent").fill_null(fmt.MISSING).alias(AGENT),
+    ).rename({"method": METHOD, "status": STATUS, "endpoint": ENDPOINT, "threat_level": THREAT, "device": DEVICE,
+              "api_name": API, "id": REQUEST_ID})
+    columns = [TIME, METHOD, STATUS, ENDPOINT, LOAD, SIZE, THREAT, DEVICE, AGENT, LOCATION]
+    columns += [CUSTOMER, CUSTOMER_ID] if show_customer else []
+    columns += [API] if show_api else []
+    return frame.select(*columns, REQUEST_ID)
+
+
+def split_statuses(values) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Status filter choices ("4xx", "404", 500) as (classes, codes) for HistoryQuery."""
+    classes, codes = [], []
+    for value in values:
+        text = str(value).strip().lower()
+        if text in STATUS_CLASSES:
+            classes.append(text)
+        elif text.isdigit():
+            codes.append(int(text))
+    return tuple(classes), tuple(codes)
+
+
+def status_choices(options: dict) -> list[str]:
+    """Status filter choices from core.history.filter_options: the classes present, then the codes."""
+    return list(options["status_classes"]) + [str(code) for code in options["statuses"]]
+
+
+def country_label(code: str | None) -> str:
+    """"Germany (DE)", "Unknown" for requests without a known location."""
+    if code in (None, UNKNOWN_COUNTRY):
+        return "Unknown"
+    return f"{enrich.country_name(code)} ({code})"
+
+
+def countries_from_url(values) -> tuple[str | None, ...]:
+    """URL values of the location filter as HistoryQuery.countries (UNKNOWN_COUNTRY → None)."""
+    return tuple(None if v == UNKNOWN_COUNTRY else v for v in values)
+
+
+def countries_to_url(values) -> list[str]:
+    return [UNKNOWN_COUNTRY if v is None else v for v in values]
+
+
+def page_label(page: HistoryPage) -> str:
+    """"Page 2 of 7 · 345 requests"; "10,000+ requests" when the count was capped."""
+    if page.total == 0:
+        return "No matching requests"
+    noun = "request" if page.total == 1 and not page.total_capped else "requests"
+    total = f"{fmt.count(page.total)}+" if page.total_capped else fmt.count(page.total)
+    return f"Page {fmt.count(page.page)} of {fmt.count(page.pages)}{'+' if page.total_capped else ''} · {total} {noun}"
+
+
+def export_rows(engine: sa.Engine, scope: Scope, query: HistoryQuery, *, limit: int = COUNT_CAP) -> pl.DataFrame:
+    """Every request matching the query (not just one page), in the query's order, at most `limit`
+    rows; columns of core.history.COLUMNS. Scoped like the history itself."""
+    parts, page, fetched = [], 1, 0
+    while fetched < limit:
+        size = min(MAX_PAGE_SIZE, limit - fetched)
+        # Whole pages of MAX_PAGE_SIZE keep the offsets aligned; the last one is cut to the limit.
+        result = request_history(engine, scope, replace(query, page=page, page_size=MAX_PAGE_SIZE))
+        rows = result.rows.head(size)
+        parts.append(rows)
+        fetched += rows.height
+        if result.rows.height < MAX_PAGE_SIZE:
+            break
+        page += 1
+    return pl.concat(parts) if parts else request_history(engine, scope, query).rows.head(0)
+

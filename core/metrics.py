@@ -1,0 +1,194 @@
+"""Request-level numbers and series in Polars: overview totals, time series, endpoint breakdown.
+
+Pure functions: a frame of request rows (core.cache.REQUEST_SCHEMA) in, a frame or small dataclass
+out. Each takes the window and the viewer's Scope; a Customer scope's frame must hold only their rows
+(asserted). Customer-level and workspace numbers are in core.metrics_customers.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+
+import polars as pl
+
+from core.scope import Scope
+from core.timewindow import Window
+
+UTC = dt.timezone.utc
+FAILED_STATUS = 400
+# Buckets are counted from a Monday at midnight UTC, so hourly and daily buckets fall on UTC hours
+# and days, and weekly ones start on Mondays.
+BUCKET_ORIGIN = dt.datetime(1970, 1, 5, tzinfo=UTC)
+_US = 1_000_000
+_ORIGIN_US = int(BUCKET_ORIGIN.timestamp()) * _US
+UTC_US = pl.Datetime("us", "UTC")
+
+
+# ---------------------------------------------------------------- windows and buckets
+
+
+def in_window(frame: pl.DataFrame, window: Window) -> pl.DataFrame:
+    """The rows with window.start <= timestamp < window.end (binary search when sorted by time)."""
+    ts = frame.get_column("timestamp")
+    if frame.height and ts.flags["SORTED_ASC"] and ts.null_count() == 0:
+        lo = ts.search_sorted(window.start, side="left")
+        hi = ts.search_sorted(window.end, side="left")
+        return frame.slice(lo, hi - lo)
+    return frame.filter((pl.col("timestamp") >= window.start) & (pl.col("timestamp") < window.end))
+
+
+def span(window: Window) -> Window:
+    """The current window and the previous period together (what a page loads to show deltas)."""
+    return Window(window.previous().start, window.end, window.bucket, window.preset)
+
+
+def _step_us(window: Window) -> int:
+    return int(window.bucket_delta.total_seconds()) * _US
+
+
+def bucket_index(window: Window) -> pl.Expr:
+    """Expression: the 0-based bucket of each row's timestamp, counted from the window's first bucket."""
+    step = _step_us(window)
+    first = _floor_us(window.start, step)
+    return ((pl.col("timestamp").dt.epoch("us") - first) // step).cast(pl.Int32)
+
+
+def _floor_us(ts: dt.datetime, step: int) -> int:
+    us = int(ts.timestamp()) * _US + ts.microsecond
+    return _ORIGIN_US + (us - _ORIGIN_US) // step * step
+
+
+def bucket_starts(window: Window) -> pl.DataFrame:
+    """One row per chart bucket overlapping the window: bucket (UTC start), bucket_index."""
+    step = _step_us(window)
+    first = _floor_us(window.start, step)
+    last = _floor_us(window.end - dt.timedelta(microseconds=1), step)
+    n = (last - first) // step + 1
+    return pl.DataFrame({"bucket_index": pl.int_range(0, n, dtype=pl.Int32, eager=True)}).with_columns(
+        (pl.lit(first, pl.Int64) + pl.col("bucket_index").cast(pl.Int64) * step).cast(UTC_US).alias("bucket")
+    ).select("bucket", "bucket_index")
+
+
+def check(frame: pl.DataFrame, scope: Scope) -> pl.DataFrame:
+    """Defence in depth: a Customer scope's frame must hold only that customer's rows."""
+    return scope.check(frame)
+
+
+# ---------------------------------------------------------------- overview
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Headline numbers of a set of requests."""
+
+    total_requests: int
+    failed_requests: int
+    avg_response_size_bytes: float | None
+    avg_load_time_ms: float | None
+    p50_load_time_ms: float | None
+    p95_load_time_ms: float | None
+    p99_load_time_ms: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Totals of the window and of the period just before it (for deltas)."""
+
+    current: Totals
+    previous: Totals
+
+    def to_dict(self) -> dict:
+        return {**self.current.to_dict(), "previous": self.previous.to_dict()}
+
+
+def totals(frame: pl.DataFrame) -> Totals:
+    """Totals over every row of the frame (no window applied)."""
+    row = frame.select(
+        pl.len().alias("n"),
+        (pl.col("status") >= FAILED_STATUS).sum().alias("failed"),
+        pl.col("response_size").cast(pl.Float64).mean().alias("size"),
+        pl.col("load_time_ms").cast(pl.Float64).mean().alias("load"),
+        *[pl.col("load_time_ms").cast(pl.Float64).quantile(q, "linear").alias(f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)],
+    ).row(0, named=True)
+    return Totals(int(row["n"]), int(row["failed"] or 0), row["size"], row["load"], row["p50"], row["p95"], row["p99"])
+
+
+def overview(requests: pl.DataFrame, window: Window, scope: Scope) -> Overview:
+    """Total and failed requests, average size and load time, p50/p95/p99, now and the period before."""
+    check(requests, scope)
+    return Overview(totals(in_window(requests, window)), totals(in_window(requests, window.previous())))
+
+
+# ---------------------------------------------------------------- series
+
+
+def _fill(per_bucket: pl.DataFrame, window: Window, zero: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Join per-bucket aggregates onto every bucket of the window; empty buckets get `zero`."""
+    return (
+        bucket_starts(window)
+        .join(per_bucket, on="bucket_index", how="left")
+        .with_columns(pl.col(c).fill_null(v) for c, v in zero.items())
+        .drop("bucket_index")
+        .sort("bucket")
+    )
+
+
+def request_series(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.DataFrame:
+    """One row per time bucket of the window: bucket (UTC start), requests (0 when none)."""
+    check(requests, scope)
+    per = in_window(requests, window).group_by(bucket_index(window).alias("bucket_index")).agg(pl.len().cast(pl.Int64).alias("requests"))
+    return _fill(per, window, {"requests": pl.lit(0, pl.Int64)})
+
+
+def overview_series(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.DataFrame:
+    """One row per time bucket: bucket, requests, avg_load_time_ms, avg_response_size_bytes,
+    status_4xx, status_5xx; buckets without requests hold zeros."""
+    check(requests, scope)
+    per = (
+        in_window(requests, window)
+        .group_by(bucket_index(window).alias("bucket_index"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("requests"),
+            pl.col("load_time_ms").cast(pl.Float64).mean().alias("avg_load_time_ms"),
+            pl.col("response_size").cast(pl.Float64).mean().alias("avg_response_size_bytes"),
+            pl.col("status").is_between(400, 499).sum().cast(pl.Int64).alias("status_4xx"),
+            (pl.col("status") >= 500).sum().cast(pl.Int64).alias("status_5xx"),
+        )
+    )
+    zero = {
+        "requests": pl.lit(0, pl.Int64),
+        "avg_load_time_ms": pl.lit(0.0),
+        "avg_response_size_bytes": pl.lit(0.0),
+        "status_4xx": pl.lit(0, pl.Int64),
+        "status_5xx": pl.lit(0, pl.Int64),
+    }
+    return _fill(per, window, zero)
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+def endpoint_breakdown(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.DataFrame:
+    """One row per (method, endpoint) called in the window: requests, failed_requests,
+    error_rate_pct, avg_load_time_ms, p95_load_time_ms; busiest first."""
+    check(requests, scope)
+    return (
+        in_window(requests, window)
+        .group_by("method", "endpoint")
+        .agg(
+            pl.len().cast(pl.Int64).alias("requests"),
+            (pl.col("status") >= FAILED_STATUS).sum().cast(pl.Int64).alias("failed_requests"),
+            pl.col("load_time_ms").cast(pl.Float64).mean().alias("avg_load_time_ms"),
+            pl.col("load_time_ms").cast(pl.Float64).quantile(0.95, "linear").alias("p95_load_time_ms"),
+        )
+        .with_columns(
+            pl.col("method").cast(pl.String),
+            pl.col("endpoint").cast(pl.String),
+            (pl.col("failed_requests") * 100.0 / pl.col("requests")).alias("error_rate_pct"),
+        )
+        .select("method", "endpoint", "requests", "failed_requests", "error_rate_pct", "avg_load_time_ms", "p95_load_time_ms")
+        .sort(["requests", "endpoint", "method"], descending=[True, False, False])
+    )

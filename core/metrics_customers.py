@@ -1,0 +1,468 @@
+"""Customer and workspace numbers in Polars: customer list, dashboard widgets, top customers, API
+headlines, customer profile, going-quiet customers, new vs returning, endpoint adoption.
+
+Pure functions like core.metrics. Everything here compares customers or counts them, so each
+function refuses a Customer scope (require_workspace). Requests without a customer ID count in
+totals and shares' denominators, never as a customer. "New" uses first-seen frames built from all
+requests (first_seen()), never from the window.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from core.metrics import FAILED_STATUS, Totals, bucket_index, bucket_starts, endpoint_breakdown, in_window, request_series, totals
+from core.scope import Scope, require_workspace
+from core.timewindow import Window
+
+UTC_US = pl.Datetime("us", "UTC")
+FIRST_SEEN_SCHEMA = {"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US}
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A number in the window and in the period just before it."""
+
+    current: float | int | None
+    previous: float | int | None
+
+    @property
+    def change_pct(self) -> float | None:
+        if self.current is None or not self.previous:
+            return None
+        return (self.current - self.previous) * 100.0 / self.previous
+
+    def to_dict(self) -> dict:
+        return {"current": self.current, "previous": self.previous, "change_pct": self.change_pct}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def first_seen(requests: pl.DataFrame) -> pl.DataFrame:
+    """One row per (customer, API): first_seen, the customer's first request to that API in these rows."""
+    return (
+        requests.lazy()
+        .filter(pl.col("customer_id").is_not_null())
+        .group_by("customer_id", "api_id")
+        .agg(pl.col("timestamp").min().alias("first_seen"))
+        .select(pl.col("customer_id").cast(pl.String), pl.col("api_id").cast(pl.Int32), "first_seen")
+        .sort("customer_id", "api_id")
+        .collect(engine="in-memory")
+    )
+
+
+def _first_seen_for(first_seen_frame: pl.DataFrame, api_id: int | None) -> pl.DataFrame:
+    """customer_id, first_seen: first request to this API, or to any API when api_id is None."""
+    frame = first_seen_frame if api_id is None else first_seen_frame.filter(pl.col("api_id") == api_id)
+    return frame.group_by("customer_id").agg(pl.col("first_seen").min()).sort("customer_id")
+
+
+def _names(names: pl.DataFrame | None, frame: pl.DataFrame) -> pl.DataFrame:
+    """frame with display_name (the customer's display name, else their ID) after customer_id."""
+    if names is None or names.height == 0:
+        out = frame.with_columns(pl.col("customer_id").alias("display_name"))
+    else:
+        lookup = names.select(pl.col("customer_id").cast(pl.String), pl.col("display_name").cast(pl.String)).unique("customer_id")
+        out = frame.join(lookup, on="customer_id", how="left").with_columns(pl.coalesce("display_name", "customer_id").alias("display_name"))
+    cols = [c for c in out.columns if c not in ("customer_id", "display_name")]
+    return out.select("customer_id", "display_name", *cols)
+
+
+def _per_customer(frame: pl.DataFrame, *aggs: pl.Expr, by: tuple[pl.Expr | str, ...] = ()) -> pl.DataFrame:
+    """Aggregates per customer (customer_id as String); unattributed rows are left out.
+
+    Groups on the column as stored (a categorical's codes hash fast) and drops the null group
+    afterwards, instead of filtering, which would copy every row first."""
+    out = frame.group_by("customer_id", *by).agg(*aggs)
+    return out.filter(pl.col("customer_id").is_not_null()).with_columns(pl.col("customer_id").cast(pl.String))
+
+
+def _per_customer_counts(frame: pl.DataFrame) -> pl.DataFrame:
+    """customer_id (String), requests: one row per customer with requests in the frame."""
+    return _per_customer(frame, pl.len().cast(pl.Int64).alias("requests"))
+
+
+def _sparkline(window: Window) -> pl.Expr:
+    """Aggregation: request count per bucket of the window, zeros included, as a list.
+
+    A histogram over bucket numbers with edges at half-integers, so each request lands in exactly
+    one bin: one pass over the rows gives dense per-customer series (no join to fill gaps)."""
+    edges = [i - 0.5 for i in range(bucket_starts(window).height + 1)]
+    return bucket_index(window).hist(bins=edges, include_category=False, include_breakpoint=False).alias("sparkline")
+
+
+def _by_requests(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(["requests", "customer_id"], descending=[True, False])
+
+
+# ---------------------------------------------------------------- customer list
+
+
+CUSTOMER_LIST_SCHEMA = {
+    "customer_id": pl.String, "display_name": pl.String, "requests": pl.Int64, "share_pct": pl.Float64,
+    "last_active": UTC_US, "failed_requests": pl.Int64, "error_rate_pct": pl.Float64,
+    "avg_load_time_ms": pl.Float64, "p95_load_time_ms": pl.Float64, "sparkline": pl.List(pl.Int64),
+}
+
+
+def customer_list(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per customer active in the window: requests, share_pct of all the frame's requests in
+    the window, last_active, failed_requests, error_rate_pct, avg/p95 load time, and sparkline (request
+    count per bucket of the window, zeros included); busiest first."""
+    require_workspace(scope, "The customer list")
+    current = in_window(requests, window)
+    total = current.height
+    stats = _per_customer(
+        current,
+        pl.len().cast(pl.Int64).alias("requests"),
+        pl.col("timestamp").max().alias("last_active"),
+        (pl.col("status") >= FAILED_STATUS).sum().cast(pl.Int64).alias("failed_requests"),
+        pl.col("load_time_ms").mean().cast(pl.Float64).alias("avg_load_time_ms"),
+        pl.col("load_time_ms").quantile(0.95, "linear").cast(pl.Float64).alias("p95_load_time_ms"),
+        _sparkline(window),
+    )
+    if stats.height == 0:
+        return pl.DataFrame(schema=CUSTOMER_LIST_SCHEMA)
+    out = (
+        stats.with_columns(
+            pl.col("sparkline").cast(pl.List(pl.Int64)),
+            (pl.col("requests") * 100.0 / total).alias("share_pct"),
+            (pl.col("failed_requests") * 100.0 / pl.col("requests")).alias("error_rate_pct"),
+        )
+    )
+    return _by_requests(_names(names, out)).select(list(CUSTOMER_LIST_SCHEMA))
+
+
+# ---------------------------------------------------------------- widgets
+
+
+def new_customers(first_seen_frame: pl.DataFrame, window: Window, scope: Scope, *, api_id: int | None = None) -> Delta:
+    """Customers whose first request ever (to this API, or to any API when api_id is None) falls in
+    the window, and in the previous period."""
+    require_workspace(scope, "Customer counts")
+    firsts = _first_seen_for(first_seen_frame, api_id).rename({"first_seen": "timestamp"})
+    return Delta(in_window(firsts, window).height, in_window(firsts, window.previous()).height)
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Per-customer request counts of a window and of the period before it, computed once."""
+
+    total: int
+    now: pl.DataFrame  # customer_id, requests, last_active
+    before: pl.DataFrame  # customer_id, requests
+
+    @classmethod
+    def of(cls, requests: pl.DataFrame, window: Window, customers: pl.DataFrame | None = None) -> "_Counts":
+        """customers: customer_list() of the same rows and window, when the page has it (saves a pass)."""
+        if customers is not None:
+            total = in_window(requests, window).height
+            now = customers.select("customer_id", "requests", "last_active")
+        else:
+            current = in_window(requests, window)
+            total = current.height
+            now = _per_customer(current, pl.len().cast(pl.Int64).alias("requests"), pl.col("timestamp").max().alias("last_active"))
+        return cls(total, now, _per_customer_counts(in_window(requests, window.previous())))
+
+    def active(self) -> Delta:
+        return Delta(self.now.height, self.before.height)
+
+    def average(self) -> Delta:
+        avg = lambda f: f.get_column("requests").sum() / f.height if f.height else None  # noqa: E731
+        return Delta(avg(self.now), avg(self.before))
+
+    def top(self, names: pl.DataFrame | None, n: int) -> pl.DataFrame:
+        counts = _by_requests(self.now.select("customer_id", "requests")).head(n)
+        if counts.height == 0:
+            return pl.DataFrame(schema=TOP_SCHEMA)
+        out = (
+            counts.join(self.before.rename({"requests": "requests_prev"}), on="customer_id", how="left")
+            .with_columns(pl.col("requests_prev").fill_null(0), (pl.col("requests") * 100.0 / self.total).alias("share_pct"))
+            .with_row_index("rank", offset=1)
+            .with_columns(pl.col("rank").cast(pl.Int64))
+        )
+        return _names(names, out).select(list(TOP_SCHEMA))
+
+
+def active_customers(requests: pl.DataFrame, window: Window, scope: Scope) -> Delta:
+    """Customers with at least one request in the window, and in the previous period."""
+    require_workspace(scope, "Customer counts")
+    return _Counts.of(requests, window).active()
+
+
+def avg_requests_per_customer(requests: pl.DataFrame, window: Window, scope: Scope) -> Delta:
+    """Requests from customers divided by active customers (unattributed requests left out)."""
+    require_workspace(scope, "Customer averages")
+    return _Counts.of(requests, window).average()
+
+
+TOP_SCHEMA = {
+    "rank": pl.Int64, "customer_id": pl.String, "display_name": pl.String, "requests": pl.Int64,
+    "share_pct": pl.Float64, "requests_prev": pl.Int64,
+}
+
+
+def top_customers(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None, n: int = 10) -> pl.DataFrame:
+    """One row per top customer in the window (at most n, busiest first): rank, requests, share_pct
+    of all the frame's requests in the window, requests_prev (previous period)."""
+    require_workspace(scope, "Top customers")
+    return _Counts.of(requests, window).top(names, n)
+
+
+def top_customer(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None) -> dict | None:
+    """The busiest customer of the window: {customer_id, display_name, requests, share_pct,
+    requests_prev}, or None when no customer was active."""
+    require_workspace(scope, "The top customer")
+    top = _Counts.of(requests, window).top(names, 1)
+    return top.drop("rank").row(0, named=True) if top.height else None
+
+
+RECENT_SCHEMA = {"customer_id": pl.String, "display_name": pl.String, "first_seen": UTC_US}
+
+
+def recent_customers(first_seen_frame: pl.DataFrame, window: Window, scope: Scope, *, api_id: int | None = None,
+                     names: pl.DataFrame | None = None, n: int = 10) -> pl.DataFrame:
+    """One row per customer first seen in the window (to this API, or any API when api_id is None),
+    most recent first, at most n."""
+    require_workspace(scope, "The customers list")
+    firsts = _first_seen_for(first_seen_frame, api_id).rename({"first_seen": "timestamp"})
+    recent = in_window(firsts, window).sort(["timestamp", "customer_id"], descending=[True, False]).head(n)
+    return _names(names, recent.rename({"timestamp": "first_seen"})).select(list(RECENT_SCHEMA))
+
+
+FAVORITES_SCHEMA = {
+    "customer_id": pl.String, "display_name": pl.String, "requests": pl.Int64, "requests_prev": pl.Int64,
+    "last_active": UTC_US,
+}
+
+
+def favorite_customers(requests: pl.DataFrame, window: Window, scope: Scope, favorite_ids: Iterable[str], *,
+                       names: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per favorite customer (also when idle): requests in the window, requests_prev, and
+    last_active in the window; busiest first."""
+    require_workspace(scope, "Favorite customers")
+    return _favorites(_Counts.of(requests, window), favorite_ids, names)
+
+
+def _favorites(counts: "_Counts", favorite_ids: Iterable[str], names: pl.DataFrame | None) -> pl.DataFrame:
+    ids = sorted({str(i) for i in favorite_ids})
+    if not ids:
+        return pl.DataFrame(schema=FAVORITES_SCHEMA)
+    mine = pl.col("customer_id").is_in(ids)
+    out = (
+        pl.DataFrame({"customer_id": ids}, schema={"customer_id": pl.String})
+        .join(counts.now.filter(mine), on="customer_id", how="left")
+        .join(counts.before.filter(mine).rename({"requests": "requests_prev"}), on="customer_id", how="left")
+        .with_columns(pl.col("requests").fill_null(0), pl.col("requests_prev").fill_null(0))
+    )
+    return _by_requests(_names(names, out)).select(list(FAVORITES_SCHEMA))
+
+
+@dataclass(frozen=True)
+class Widgets:
+    """Every Customer Dashboard widget for one view (an API, or all APIs) and window."""
+
+    new_customers: Delta
+    active_customers: Delta
+    top_customer: dict | None
+    avg_requests_per_customer: Delta
+    recent_customers: pl.DataFrame
+    favorite_customers: pl.DataFrame
+    top_customers: pl.DataFrame = field(repr=False)
+
+
+def widgets(requests: pl.DataFrame, first_seen_frame: pl.DataFrame, window: Window, scope: Scope, *,
+            api_id: int | None = None, names: pl.DataFrame | None = None, favorite_ids: Iterable[str] = (),
+            top_n: int = 10, customers: pl.DataFrame | None = None) -> Widgets:
+    """All dashboard widgets. requests: the view's rows (one API, or all), covering at least the
+    window and the period before it; first_seen_frame: from all requests (first_seen());
+    customers: customer_list() of the same rows and window, if the page already has it."""
+    require_workspace(scope, "Dashboard widgets")
+    counts = _Counts.of(requests, window, customers)
+    top = counts.top(names, top_n)
+    return Widgets(
+        new_customers=new_customers(first_seen_frame, window, scope, api_id=api_id),
+        active_customers=counts.active(),
+        top_customer=top.drop("rank").row(0, named=True) if top.height else None,
+        avg_requests_per_customer=counts.average(),
+        recent_customers=recent_customers(first_seen_frame, window, scope, api_id=api_id, names=names),
+        favorite_customers=_favorites(counts, favorite_ids, names),
+        top_customers=top,
+    )
+
+
+# ---------------------------------------------------------------- workspace home
+
+
+API_HEADLINE_SCHEMA = {
+    "api_id": pl.Int32, "name": pl.String, "requests": pl.Int64, "requests_prev": pl.Int64,
+    "failed_pct": pl.Float64, "failed_pct_prev": pl.Float64, "p95_load_time_ms": pl.Float64,
+    "p95_load_time_ms_prev": pl.Float64, "active_customers": pl.Int64, "active_customers_prev": pl.Int64,
+}
+
+
+def api_headlines(requests: pl.DataFrame, window: Window, scope: Scope, apis: pl.DataFrame) -> pl.DataFrame:
+    """One row per API (apis: api_id, name; idle APIs included): requests, failed_pct,
+    p95_load_time_ms, active_customers, each with its previous-period value; by name."""
+    require_workspace(scope, "API headline numbers")
+
+    def per_api(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
+        return frame.group_by("api_id").agg(
+            pl.len().cast(pl.Int64).alias("requests" + suffix),
+            ((pl.col("status") >= FAILED_STATUS).sum() * 100.0 / pl.len()).alias("failed_pct" + suffix),
+            pl.col("load_time_ms").cast(pl.Float64).quantile(0.95, "linear").alias("p95_load_time_ms" + suffix),
+            pl.col("customer_id").drop_nulls().n_unique().cast(pl.Int64).alias("active_customers" + suffix),
+        )
+
+    base = apis.select(pl.col("api_id").cast(pl.Int32), pl.col("name").cast(pl.String))
+    out = (
+        base.join(per_api(in_window(requests, window), ""), on="api_id", how="left")
+        .join(per_api(in_window(requests, window.previous()), "_prev"), on="api_id", how="left")
+        .with_columns(pl.col(c).fill_null(0) for c in ("requests", "requests_prev", "active_customers", "active_customers_prev"))
+    )
+    return out.select(list(API_HEADLINE_SCHEMA)).sort("name", "api_id")
+
+
+# ---------------------------------------------------------------- customer profile
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One customer across every API: totals now and before, share of all requests, request series,
+    endpoint breakdown and the APIs they used."""
+
+    customer_id: str
+    display_name: str
+    current: Totals
+    previous: Totals
+    share_pct: float | None
+    share_pct_prev: float | None
+    series: pl.DataFrame
+    endpoints: pl.DataFrame
+    apis_used: pl.DataFrame
+
+
+def customer_profile(requests: pl.DataFrame, window: Window, scope: Scope, customer_id: str, *, all_requests: Delta,
+                     names: pl.DataFrame | None = None, apis: pl.DataFrame | None = None) -> Profile:
+    """requests: the customer's rows on every API (others' rows are ignored); all_requests: how many
+    requests every customer and unattributed caller made in the window and the period before (the
+    share's denominator); apis (api_id, name) labels apis_used."""
+    require_workspace(scope, "Customer profiles")
+    mine = requests.filter(pl.col("customer_id") == customer_id)
+    mine_now, mine_before = in_window(mine, window), in_window(mine, window.previous())
+    used = (
+        mine_now.group_by("api_id")
+        .agg(pl.len().cast(pl.Int64).alias("requests"), pl.col("timestamp").max().alias("last_active"))
+        .with_columns(pl.col("api_id").cast(pl.Int32))
+    )
+    if apis is not None:
+        used = used.join(apis.select(pl.col("api_id").cast(pl.Int32), pl.col("name").cast(pl.String)), on="api_id", how="left")
+    else:
+        used = used.with_columns(pl.col("api_id").cast(pl.String).alias("name"))
+    label = _names(names, pl.DataFrame({"customer_id": [customer_id]}, schema={"customer_id": pl.String}))
+    share = lambda part, whole: part * 100.0 / whole if whole else None  # noqa: E731
+    return Profile(
+        customer_id=customer_id,
+        display_name=label.get_column("display_name")[0],
+        current=totals(mine_now),
+        previous=totals(mine_before),
+        share_pct=share(mine_now.height, all_requests.current),
+        share_pct_prev=share(mine_before.height, all_requests.previous),
+        series=request_series(mine, window, Scope.customer(customer_id)),
+        endpoints=endpoint_breakdown(mine, window, Scope.customer(customer_id)),
+        apis_used=used.select("api_id", "name", "requests", "last_active").sort(["requests", "api_id"], descending=[True, False]),
+    )
+
+
+def request_counts(requests: pl.DataFrame, window: Window, scope: Scope) -> Delta:
+    """How many requests (attributed or not) the frame holds in the window and the period before."""
+    require_workspace(scope, "Workspace totals")
+    return Delta(in_window(requests, window).height, in_window(requests, window.previous()).height)
+
+
+# ---------------------------------------------------------------- customer health
+
+
+QUIET_SCHEMA = {
+    "customer_id": pl.String, "display_name": pl.String, "requests_prev": pl.Int64, "requests": pl.Int64,
+    "change_pct": pl.Float64, "last_active": UTC_US,
+}
+
+
+def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None,
+                drop_pct: float = 80.0) -> pl.DataFrame:
+    """One row per customer active in the previous period whose requests fell by at least drop_pct
+    (silent counts as -100%): requests_prev, requests, change_pct, last_active (any time before the
+    window end); biggest previous users first."""
+    require_workspace(scope, "Going-quiet customers")
+    prev = _per_customer_counts(in_window(requests, window.previous())).rename({"requests": "requests_prev"})
+    if prev.height == 0:
+        return pl.DataFrame(schema=QUIET_SCHEMA)
+    now = _per_customer_counts(in_window(requests, window))
+    last = _per_customer(requests.filter(pl.col("timestamp") < window.end), pl.col("timestamp").max().alias("last_active"))
+    out = (
+        prev.join(now, on="customer_id", how="left")
+        .with_columns(pl.col("requests").fill_null(0))
+        .with_columns(((pl.col("requests") - pl.col("requests_prev")) * 100.0 / pl.col("requests_prev")).alias("change_pct"))
+        .filter(pl.col("change_pct") <= -drop_pct)
+        .join(last, on="customer_id", how="left")
+        .sort(["requests_prev", "customer_id"], descending=[True, False])
+    )
+    return _names(names, out).select(list(QUIET_SCHEMA))
+
+
+def new_vs_returning(requests: pl.DataFrame, first_seen_frame: pl.DataFrame, window: Window, scope: Scope, *,
+                     api_id: int | None = None) -> pl.DataFrame:
+    """One row per bucket of the window: new_customers (first request ever, to this API or any API
+    when api_id is None, falls in the bucket) and returning_customers (active in the bucket, first
+    seen before it)."""
+    require_workspace(scope, "New and returning customers")
+    firsts = _first_seen_for(first_seen_frame, api_id)
+    active = _per_customer(in_window(requests, window), by=(bucket_index(window).alias("bucket_index"),)).select("customer_id", "bucket_index")
+    firsts_in = in_window(firsts.rename({"first_seen": "timestamp"}), window).select(
+        "customer_id", bucket_index(window).alias("first_bucket")
+    )
+    tagged = active.join(firsts_in, on="customer_id", how="left").with_columns(
+        (pl.col("first_bucket") == pl.col("bucket_index")).fill_null(False).alias("is_new")
+    )
+    per = tagged.group_by("bucket_index").agg(
+        pl.col("is_new").sum().cast(pl.Int64).alias("new_customers"),
+        (~pl.col("is_new")).sum().cast(pl.Int64).alias("returning_customers"),
+    )
+    return (
+        bucket_starts(window)
+        .join(per, on="bucket_index", how="left")
+        .with_columns(pl.col("new_customers").fill_null(0), pl.col("returning_customers").fill_null(0))
+        .drop("bucket_index")
+        .sort("bucket")
+    )
+
+
+ADOPTION_SCHEMA = {"customer_id": pl.String, "display_name": pl.String, "endpoint": pl.String, "requests": pl.Int64}
+
+
+def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None,
+                    top_customers_n: int = 10, top_endpoints_n: int = 10) -> pl.DataFrame:
+    """One row per (top customer, top endpoint) cell, zeros included: requests of that customer to
+    that endpoint in the window. Top = most requests from customers in the window."""
+    require_workspace(scope, "The adoption matrix")
+    cells = _per_customer(in_window(requests, window), pl.len().cast(pl.Int64).alias("requests"), by=("endpoint",))
+    if cells.height == 0:
+        return pl.DataFrame(schema=ADOPTION_SCHEMA)
+    cells = cells.with_columns(pl.col("endpoint").cast(pl.String))
+    top_c = _by_requests(cells.group_by("customer_id").agg(pl.col("requests").sum())).head(top_customers_n)
+    top_e = (
+        cells.group_by("endpoint").agg(pl.col("requests").sum())
+        .sort(["requests", "endpoint"], descending=[True, False]).head(top_endpoints_n)
+    )
+    grid = (
+        top_c.select("customer_id", pl.col("requests").alias("_c")).with_row_index("_ci")
+        .join(top_e.select("endpoint", pl.col("requests").alias("_e")).with_row_index("_ei"), how="cross")
+        .join(cells, on=["customer_id", "endpoint"], how="left")
+        .with_columns(pl.col("requests").fill_null(0))
+        .sort("_ci", "_ei")
+    )
+    return _names(names, grid).select(list(ADOPTION_SCHEMA))

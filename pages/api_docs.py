@@ -1,0 +1,25 @@
+"""API docs (every role): each visible API's endpoints, parameters, schemas, examples and OpenAPI downloads."""
+import streamlit as st
+
+from core import apidocs, docs_display, models
+from core.scope import ScopeError
+from core.store import NotFound
+from ui import docs_view, widgets
+from ui.guard import current_scope, refuse, require_role
+
+user = require_role("admin", "member", "customer")
+scope = current_scope(user)
+engine = models.get_engine()
+
+st.title("API docs")
+if not apidocs.docs_apis(engine, scope):
+    widgets.empty_state("no_docs", scope)
+    st.stop()
+api = widgets.api_picker(engine, scope)
+try:
+    doc = apidocs.spec_for(engine, scope, api["api_id"])
+except (ScopeError, NotFound) as exc:
+    refuse(str(exc))
+if user.role == "admin":
+    st.caption(docs_display.source_line(doc, widgets.viewer_tz()))
+docs_view.render(doc.spec, api["name"])

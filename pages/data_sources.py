@@ -1,0 +1,21 @@
+"""Data (Admin): import payload files, manage APIs, tokens and OpenAPI specs, connect SDKs, rejected payloads."""
+import streamlit as st
+
+from core import models
+from ui import data_sections, widgets
+from ui.guard import require_role
+
+user = require_role("admin")
+engine = models.get_engine()
+tz = widgets.viewer_tz()
+
+st.title("Data")
+imports, apis, connect, rejected = st.tabs(["Import files", "APIs", "Connect an SDK", "Rejected payloads"])
+with imports:
+    data_sections.import_section(engine)
+with apis:
+    data_sections.apis_section(engine, tz)
+with connect:
+    data_sections.sdk_section(engine)
+with rejected:
+    data_sections.rejected_section(engine, tz)

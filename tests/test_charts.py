@@ -1,0 +1,110 @@
+"""core.charts: titles, units, tooltips and viewer-time conversion of the shared chart builders."""
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from core import charts
+
+UTC = dt.timezone.utc
+
+
+def _series():
+    return pl.DataFrame({
+        "bucket": [dt.datetime(2026, 11, 25, h, tzinfo=UTC) for h in (10, 11, 12)],
+        "requests": [4, 0, 7],
+        "avg_response_size_bytes": [1024.0, 0.0, 3072.0],
+        "status_4xx": [1, 0, 2],
+        "status_5xx": [0, 0, 3],
+    })
+
+
+def _data(chart) -> list[dict]:
+    spec = chart.to_dict()
+    (rows,) = spec["datasets"].values()
+    return rows
+
+
+def test_time_series_has_title_and_axis_titles_with_units():
+    spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC").to_dict()
+    assert spec["title"] == "Requests"
+    assert spec["encoding"]["x"]["title"] == "Time (UTC)"
+    assert spec["encoding"]["y"]["title"] == "Requests"
+    assert spec["mark"]["type"] == "line"
+
+
+def test_time_series_shows_times_in_the_viewer_zone():
+    chart = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Europe/Berlin")
+    assert [r["bucket"] for r in _data(chart)] == ["2026-11-25T11:00:00", "2026-11-25T12:00:00", "2026-11-25T13:00:00"]
+    assert chart.to_dict()["encoding"]["x"]["title"] == "Time (Europe/Berlin)"
+
+
+def test_time_series_draws_wall_clock_times_on_a_utc_scale():
+    spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo").to_dict()
+    assert spec["encoding"]["x"]["scale"] == {"type": "utc"}
+    assert spec["encoding"]["tooltip"][0]["formatType"] == "utc"
+
+
+def test_unknown_time_zone_falls_back_to_utc():
+    chart = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Nowhere/Land")
+    assert _data(chart)[0]["bucket"] == "2026-11-25T10:00:00"
+
+
+def test_sizes_are_drawn_in_kilobytes():
+    chart = charts.time_series(_series(), "avg_response_size_bytes", title="Response size", unit="bytes", tz="UTC")
+    assert [r["value"] for r in _data(chart)] == [1.0, 0.0, 3.0]
+    assert chart.to_dict()["encoding"]["y"]["title"] == "Response size (KB)"
+
+
+def test_tooltips_name_time_and_value_with_format():
+    spec = charts.time_series(_series(), "requests", title="Load", label="Load time", unit="ms", tz="UTC").to_dict()
+    tips = spec["encoding"]["tooltip"]
+    assert [t["title"] for t in tips] == ["Time", "Load time (ms)"]
+    assert tips[1]["format"] == ",.1f"
+
+
+def test_several_columns_become_coloured_stacked_series():
+    chart = charts.time_series(_series(), {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Errors",
+                               label="Requests", unit="requests", tz="UTC", kind="bar")
+    spec = chart.to_dict()
+    assert spec["mark"]["type"] == "bar"
+    assert spec["encoding"]["color"]["field"] == "series"
+    assert spec["encoding"]["y"]["stack"] is True
+    rows = _data(chart)
+    assert len(rows) == 6
+    assert sorted({r["series"] for r in rows}) == ["4xx", "5xx"]
+    assert [r["value"] for r in rows if r["series"] == "5xx"] == [0.0, 0.0, 3.0]
+
+
+def test_unknown_unit_is_refused():
+    with pytest.raises(ValueError, match="Unknown chart unit"):
+        charts.time_series(_series(), "requests", title="Requests", unit="parsecs", tz="UTC")
+
+
+def test_bar_chart_sorts_biggest_first_and_labels_the_measure():
+    frame = pl.DataFrame({"display_name": ["Acme", "Globex"], "requests": [3, 5], "customer_id": ["c1", "c2"]})
+    chart = charts.bar_chart(frame, "display_name", "requests", title="Top customers", unit="requests",
+                             category_title="Customer", tooltip={"customer_id": "Customer ID"})
+    spec = chart.to_dict()
+    assert spec["title"] == "Top customers"
+    assert spec["encoding"]["y"]["sort"] == "-x"
+    assert spec["encoding"]["x"]["title"] == "Requests"
+    assert [t["title"] for t in spec["encoding"]["tooltip"]] == ["Customer", "Requests", "Customer ID"]
+    assert _data(chart) == [{"display_name": "Acme", "requests": 3.0, "customer_id": "c1"},
+                            {"display_name": "Globex", "requests": 5.0, "customer_id": "c2"}]
+
+
+def test_heatmap_keeps_the_frame_order_of_rows_and_columns():
+    frame = pl.DataFrame({
+        "display_name": ["Zeta", "Zeta", "Alpha", "Alpha"],
+        "endpoint": ["/b", "/a", "/b", "/a"],
+        "requests": [9, 1, 4, 0],
+    })
+    chart = charts.heatmap(frame, x="endpoint", y="display_name", value="requests", title="Adoption",
+                           x_title="Endpoint", y_title="Customer")
+    spec = chart.to_dict()
+    assert spec["mark"]["type"] == "rect"
+    assert spec["encoding"]["y"]["sort"] == ["Zeta", "Alpha"]
+    assert spec["encoding"]["x"]["sort"] == ["/b", "/a"]
+    assert spec["encoding"]["color"]["title"] == "Requests"
+    assert [t["title"] for t in spec["encoding"]["tooltip"]] == ["Customer", "Endpoint", "Requests"]

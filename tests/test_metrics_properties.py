@@ -1,0 +1,107 @@
+"""Property tests: a customer's numbers never depend on other customers; counts add up to API totals."""
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core import cache, metrics, metrics_customers as mc, models, store
+from core.scope import Scope, ScopeError
+from core.timewindow import window
+from tests.factories import make_request
+from tests.test_metrics import NOW, rows_frame
+
+CUSTOMERS = ["c1", "c2", "c3"]
+WINDOWS = [window(p, NOW) for p in ("24h", "7d", "14d")]
+
+row = st.fixed_dictionaries({
+    "customer_id": st.sampled_from(CUSTOMERS + [None]),
+    "api_id": st.sampled_from([1, 2]),
+    "timestamp": st.integers(0, 400 * 60).map(lambda m: NOW - dt.timedelta(minutes=m)),
+    "status": st.sampled_from([200, 201, 302, 404, 429, 500, 503]),
+    "load_time_ms": st.floats(0, 5000, width=32),
+    "response_size": st.integers(0, 100_000),
+    "endpoint": st.sampled_from(["/a", "/b", "/c/{id}"]),
+    "method": st.sampled_from(["GET", "POST"]),
+})
+rows_st = st.lists(row, max_size=60)
+
+# Functions a Customer scope may call, each with its output made comparable.
+CUSTOMER_VISIBLE = {
+    "overview": lambda f, w, s: metrics.overview(f, w, s).to_dict(),
+    "overview_series": lambda f, w, s: metrics.overview_series(f, w, s).to_dicts(),
+    "request_series": lambda f, w, s: metrics.request_series(f, w, s).to_dicts(),
+    "endpoint_breakdown": lambda f, w, s: metrics.endpoint_breakdown(f, w, s).to_dicts(),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, others=rows_st, who=st.sampled_from(CUSTOMERS), win=st.sampled_from(WINDOWS),
+       name=st.sampled_from(sorted(CUSTOMER_VISIBLE)))
+def test_a_customers_numbers_ignore_every_other_customers_rows(rows, others, who, win, name):
+    mine = [r for r in rows if r["customer_id"] == who]
+    foreign = [r for r in rows + others if r["customer_id"] != who]
+    scope = Scope.customer(who)
+    alone = CUSTOMER_VISIBLE[name](rows_frame(*mine), win, scope)
+    mixed = CUSTOMER_VISIBLE[name](scope.filter(rows_frame(*(mine + foreign))), win, scope)
+    assert mixed == alone
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=rows_st, who=st.sampled_from(CUSTOMERS), name=st.sampled_from(sorted(CUSTOMER_VISIBLE)))
+def test_a_customer_scope_refuses_a_frame_holding_other_rows(rows, who, name):
+    frame = rows_frame(*rows, {"timestamp": NOW, "customer_id": None})
+    with pytest.raises(ScopeError):
+        CUSTOMER_VISIBLE[name](frame, WINDOWS[0], Scope.customer(who))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, win=st.sampled_from(WINDOWS), api=st.sampled_from([1, 2, None]))
+def test_customer_requests_plus_unattributed_equal_the_api_total(rows, win, api):
+    frame = rows_frame(*rows)
+    if api is not None:
+        frame = frame.filter(pl.col("api_id") == api)
+    listed = mc.customer_list(frame, win, Scope.workspace()).get_column("requests").sum()
+    unattributed = metrics.in_window(frame, win).get_column("customer_id").null_count()
+    total = metrics.overview(frame, win, Scope.workspace()).current.total_requests
+    assert listed + unattributed == total
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, win=st.sampled_from(WINDOWS))
+def test_sparklines_add_up_to_each_customers_requests(rows, win):
+    out = mc.customer_list(rows_frame(*rows), win, Scope.workspace())
+    assert out.select(pl.col("sparkline").list.sum()).to_series().to_list() == out.get_column("requests").to_list()
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, win=st.sampled_from(WINDOWS))
+def test_series_buckets_add_up_to_the_window_total(rows, win):
+    frame = rows_frame(*rows)
+    series = metrics.overview_series(frame, win, Scope.workspace())
+    assert series.get_column("requests").sum() == metrics.in_window(frame, win).height
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(row, min_size=1, max_size=25), who=st.sampled_from(CUSTOMERS))
+def test_the_cache_gives_a_customer_exactly_their_stored_rows(rows, who):
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = models.make_engine(f"sqlite:///{Path(tmp) / 'p.db'}")
+        try:
+            models.init_db(engine)
+            apis = {n: store.create_api(engine, f"API {n}")["api_id"] for n in (1, 2)}
+            store.write_requests(engine, [
+                (apis[r["api_id"]], make_request(**{k: v for k, v in r.items() if k != "api_id"})) for r in rows
+            ])
+            got = cache.requests_frame(engine, Scope.customer(who))
+            expected = sorted((r["timestamp"], r["status"], r["endpoint"]) for r in rows if r["customer_id"] == who)
+            assert sorted(zip(got.get_column("timestamp").to_list(), got.get_column("status").to_list(),
+                              got.get_column("endpoint").cast(pl.String).to_list())) == expected
+        finally:
+            cache.invalidate(engine)
+            engine.dispose()

@@ -1,0 +1,246 @@
+"""Requests (Admin, Member) and My requests (Customer) pages through AppTest: numbers equal core.history,
+filters, search, sort and pagination work and live in the URL, CSV equals the table, and a Customer
+reaches nothing of other customers (not by URL parameters, not by request ids)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from core import history, models, store, timewindow
+from core.models import Request
+from core.scope import Scope
+from tests.apptest_helpers import seeded_app
+from tests.factories import NOW, make_request
+from tests.page_checks import downloads, errors, no_exception, open_page, read_csv, rendered_text, table, url_values
+
+__all__ = ["seeded_app", "downloads"]  # fixtures, imported to register them here
+
+ADMIN_PAGE = "pages/request_log.py"
+CUSTOMER_PAGE = "pages/my_requests.py"
+OTHERS = ("cust_b", "cust_c", "Beta LLC", "Carol Co")
+
+
+def _engine(seeded):
+    return models.engine_for(seeded.db_url)
+
+
+def _id(seeded, **where) -> int:
+    conds = [getattr(Request, k) == v for k, v in where.items()]
+    with _engine(seeded).connect() as conn:
+        return conn.execute(sa.select(Request.id).where(*conds).order_by(Request.id)).scalars().first()
+
+
+def _ids(at) -> list[int]:
+    return table(at).get_column("Request ID").to_list()
+
+
+def test_admin_sees_every_request_of_every_api_in_the_default_week(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    no_exception(at)
+    assert table(at).height == 9
+    assert any("9 requests" in c.value for c in at.caption)
+
+
+def test_table_rows_are_the_core_history_rows_in_the_same_order(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    window = timewindow.window("7d", NOW)
+    expected = history.request_history(_engine(seeded_app), Scope.workspace(), history.HistoryQuery(window=window))
+    assert _ids(at) == expected.rows.get_column("id").to_list()
+
+
+def test_member_sees_the_same_requests(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "member")
+    no_exception(at)
+    assert table(at).height == 9
+
+
+def test_table_shows_names_locations_and_formatted_values(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", method="POST")
+    row = table(at).row(0, named=True)
+    assert row["Customer"] == "Carol Co"
+    assert row["Customer ID"] == "cust_c"
+    assert row["Location"] == "United States"
+    assert row["Size"] == "1,000 B"
+    assert row["Time"] == "2026-11-25 04:00:00"
+    assert row["API"] == "Billing API"
+
+
+def test_method_filter_from_the_url(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", method="POST")
+    assert _ids(at) == [_id(seeded_app, method="POST")]
+    assert at.multiselect(key="requests_method").value == ["POST"]
+
+
+def test_status_class_filter_widget_filters_and_goes_into_the_url(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    at.multiselect(key="requests_status").select("4xx").run()
+    assert table(at).get_column("Status").to_list() == [404]
+    assert url_values(at, "status") == ["4xx"]
+
+
+def test_filters_persist_across_reruns(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    at.multiselect(key="requests_endpoint").select("/invoices").run()
+    at.run()
+    assert table(at).height == 3
+    assert at.multiselect(key="requests_endpoint").value == ["/invoices"]
+
+
+def test_search_finds_customers_by_display_name(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", q="carol")
+    assert table(at).get_column("Customer").to_list() == ["Carol Co", "Carol Co"]
+
+
+def test_sort_by_load_time_ascending_matches_core(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    at.selectbox(key="requests_sort").select("load_time_ms").run()
+    at.selectbox(key="requests_dir").select("asc").run()
+    query = history.HistoryQuery(window=timewindow.window("7d", NOW), sort="load_time_ms", direction="asc")
+    expected = history.request_history(_engine(seeded_app), Scope.workspace(), query)
+    assert _ids(at) == expected.rows.get_column("id").to_list()
+    assert table(at).get_column("Load time (ms)").to_list()[-1] == 300.0
+    assert url_values(at, "sort") == ["load_time_ms"] and url_values(at, "dir") == ["asc"]
+
+
+def test_24h_window_leaves_out_the_request_of_yesterday(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", window="24h")
+    assert table(at).height == 8
+
+
+def test_picking_an_api_shows_only_its_requests_without_the_api_column(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", api=str(seeded_app.api_ids["billing"]))
+    assert table(at).height == 3
+    assert "API" not in table(at).columns
+
+
+def test_pages_of_a_long_history(seeded_app):
+    extra = [(seeded_app.api_ids["orders"], make_request(timestamp=NOW - dt.timedelta(minutes=10 + i))) for i in range(60)]
+    store.write_requests(_engine(seeded_app), extra)
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", size="25", page="3")
+    assert table(at).height == 19
+    assert any("Page 3 of 3 · 69 requests" in c.value for c in at.caption)
+
+
+def test_changing_a_filter_goes_back_to_page_one(seeded_app):
+    extra = [(seeded_app.api_ids["orders"], make_request(timestamp=NOW - dt.timedelta(minutes=10 + i))) for i in range(60)]
+    store.write_requests(_engine(seeded_app), extra)
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", size="25", page="2")
+    at.multiselect(key="requests_method").select("GET").run()
+    assert at.session_state["requests_page"] == 1
+    assert any("Page 1 of 3 · 68 requests" in c.value for c in at.caption)
+
+
+def test_page_csv_equals_the_table(seeded_app, downloads):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    shown = table(at)
+    csv = read_csv(downloads["requests-page-1.csv"])
+    assert csv.columns == shown.columns
+    assert csv.rows() == shown.select(pl.all().cast(pl.String)).rows()
+
+
+def test_csv_of_every_filtered_request(seeded_app, downloads):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", api=str(seeded_app.api_ids["orders"]))
+    next(b for b in at.button if b.label.startswith("Prepare CSV")).click().run()
+    csv = read_csv(downloads["requests.csv"])
+    assert csv.height == 6
+    assert sorted(int(i) for i in csv.get_column("Request ID")) == sorted(_ids(at))
+
+
+def test_request_detail_opens_from_the_url(seeded_app):
+    rid = _id(seeded_app, method="POST")
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", request=str(rid))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Status": "201", "Method": "POST", "Load time": "100.0 ms", "Response size": "1,000 B"}
+
+
+def test_request_detail_opens_from_the_id_input(seeded_app):
+    rid = _id(seeded_app, status=404)
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    at.text_input(key="requests_request").input(str(rid)).run()
+    assert {m.label: m.value for m in at.metric}["Status"] == "404"
+    assert url_values(at, "request") == [str(rid)]
+
+
+def test_a_search_without_matches_says_how_to_see_more(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", q="no-such-thing")
+    assert any("No requests match these filters" in i.value for i in at.info)
+    assert not at.dataframe
+
+
+def test_an_empty_window_says_to_widen_the_time_filter(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", window="custom", **{"from": "2026-01-01", "to": "2026-01-02"})
+    assert any("Widen the time filter" in i.value for i in at.info)
+
+
+# ---------------------------------------------------------------- Customer
+
+
+def test_customer_sees_only_their_own_requests(seeded_app):
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer")
+    no_exception(at)
+    with _engine(seeded_app).connect() as conn:
+        theirs = conn.execute(sa.select(Request.id).where(Request.customer_id == "cust_a")).scalars().all()
+    assert sorted(_ids(at)) == sorted(theirs)
+    assert table(at).height == 4
+    assert "Customer" not in table(at).columns and "Customer ID" not in table(at).columns
+    text = rendered_text(at)
+    assert [name for name in OTHERS if name in text] == []
+
+
+def test_customer_rows_are_core_history_rows_for_their_scope(seeded_app):
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer")
+    query = history.HistoryQuery(window=timewindow.window("7d", NOW))
+    expected = history.request_history(_engine(seeded_app), Scope.customer("cust_a"), query)
+    assert _ids(at) == expected.rows.get_column("id").to_list()
+
+
+def test_customer_cannot_open_another_customers_request_by_id(seeded_app):
+    rid = _id(seeded_app, customer_id="cust_b")
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer", request=str(rid))
+    assert errors(at) == [f"No request with id {rid}."]
+    assert not at.metric
+    text = rendered_text(at)
+    assert [name for name in OTHERS if name in text] == []
+
+
+def test_customer_url_naming_an_api_they_never_used_is_refused(seeded_app):
+    engine = _engine(seeded_app)
+    secret = store.create_api(engine, "Secret API", api_key="secret-key")
+    store.write_requests(engine, [(secret["api_id"], make_request(customer_id="cust_b"))])
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer", api=str(secret["api_id"]))
+    assert errors(at) == [f"No API '{secret['api_id']}' among the APIs of your account."]
+    assert not at.dataframe
+    assert "Secret API" not in rendered_text(at)
+
+
+def test_customer_searching_for_another_customer_finds_nothing(seeded_app):
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer", q="Beta")
+    assert not at.dataframe
+    assert any("No requests match these filters" in i.value for i in at.info)
+
+
+def test_customer_filter_choices_hold_only_their_own_values(seeded_app):
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer")
+    assert sorted(at.multiselect(key="my_requests_endpoint").options) == ["/boom", "/invoices", "/orders/{id}"]
+    assert sorted(at.multiselect(key="my_requests_status").options) == ["200", "2xx", "500", "5xx"]
+
+
+def test_customer_filter_for_another_customers_endpoint_in_the_url_is_dropped(seeded_app):
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer", endpoint="/missing")
+    assert at.multiselect(key="my_requests_endpoint").value == []
+    assert table(at).height == 4
+
+
+def test_customer_sort_choices_have_no_customer_column(seeded_app):
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer")
+    assert "customer" not in at.selectbox(key="my_requests_sort").options
+
+
+@pytest.mark.parametrize("role", ["admin", "member"])
+def test_workspace_roles_cannot_open_my_requests(seeded_app, role):
+    at = open_page(CUSTOMER_PAGE, seeded_app, role)
+    assert not at.dataframe
+    assert len(errors(at)) == 1

@@ -1,0 +1,307 @@
+"""Streamlit building blocks every page shares: time filter, API picker, CSV download, request details,
+empty states, Markdown escaping and the viewer's time zone.
+
+Typical page:
+    user = require_role("admin", "member")
+    scope = current_scope(user)
+    engine = models.get_engine()
+    api = widgets.api_picker(engine, scope)                     # {"api_id", "name"}; ?api=<id> in the URL
+    window = widgets.time_filter(engine, scope, api["api_id"])  # core.timewindow.Window; ?window=7d
+    tz = widgets.viewer_tz()
+    ...
+    widgets.csv_download(table, "customers.csv")
+Values in the URL (st.query_params) are read on a page's first run and written back on every run,
+so a link reproduces the view. Pages must not read st.session_state inside st.cache_data functions.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import polars as pl
+import sqlalchemy as sa
+import streamlit as st
+
+from core import cache, config, enrich, export, fmt, history, timewindow
+from core.scope import Scope
+from core.store import NotFound
+from ui.guard import refuse
+
+# Remembered per session, so moving between pages keeps the chosen window and API.
+_WINDOW_PREF = "clientele_window_pref"
+_DATES_PREF = "clientele_dates_pref"
+_API_PREF = "clientele_api_pref"
+ALL_APIS = "all"
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
+
+
+def md_escape(text) -> str:
+    """`text` (a customer name, URL, header…) safe to embed in st.markdown: every Markdown, HTML,
+    LaTeX ($) and Streamlit directive (:red[…], :material/…:) character is backslash-escaped and line
+    breaks become spaces, so the text renders literally."""
+    if text is None:
+        return ""
+    return _MD_SPECIAL.sub(r"\\\1", str(text).replace("\r", " ").replace("\n", " "))
+
+
+def viewer_tz() -> str:
+    """The viewer's IANA time zone (from the browser), or the CLIENTELE_TIMEZONE setting, or UTC."""
+    return fmt.zone_name(st.context.timezone or config.settings().timezone)
+
+
+def rounded_now() -> dt.datetime:
+    """core.timewindow.current_now() rounded up to the next whole minute: windows (and cache keys) stay
+    stable for a minute and still include everything received so far."""
+    now = timewindow.current_now()
+    floor = now.replace(second=0, microsecond=0)
+    return floor if floor == now else floor + dt.timedelta(minutes=1)
+
+
+# ---------------------------------------------------------------- time filter
+
+
+def _parse_date(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def time_filter(engine: sa.Engine, scope: Scope, api_id: int | None = None, *, key: str = "window",
+                default: str = "7d") -> timewindow.Window:
+    """The window picker (24H, 7D, 14D, 30D, All Time, Custom + date range), synced with
+    ?window=<preset> (and ?from=YYYY-MM-DD&to=YYYY-MM-DD for Custom). All Time starts at the first
+    request this scope may see on `api_id` (or on every API)."""
+    state, params = st.session_state, st.query_params
+    options = list(timewindow.PRESET_LABELS)
+    if key not in state:
+        wanted = (params.get("window") or state.get(_WINDOW_PREF) or default).lower()
+        if wanted not in options:
+            st.warning(f"Unknown time window {params.get('window')!r} in the link; showing {timewindow.PRESET_LABELS[default]}.")
+            wanted = default
+        state[key] = wanted
+    preset = st.segmented_control("Time window", options, format_func=timewindow.PRESET_LABELS.get, key=key,
+                                  required=True, label_visibility="collapsed")
+    now = rounded_now()
+    state[_WINDOW_PREF] = preset
+    if preset == "custom":
+        window = _custom_window(key, now)
+    else:
+        start = cache.data_start(engine, scope, api_id) if preset == "all" else None
+        window = timewindow.window(preset, now, data_start=start)
+        params.pop("from", None)
+        params.pop("to", None)
+    params["window"] = window.preset
+    return window
+
+
+def _custom_window(key: str, now: dt.datetime) -> timewindow.Window:
+    state, params = st.session_state, st.query_params
+    dates_key = f"{key}_dates"
+    today = now.date()
+    if dates_key not in state:
+        start, end = _parse_date(params.get("from")), _parse_date(params.get("to"))
+        if start is None or end is None:
+            start, end = state.get(_DATES_PREF) or (today - dt.timedelta(days=6), today)
+        state[dates_key] = (start, end)
+    picked = st.date_input("Dates (UTC days, both included)", key=dates_key, max_value=today, format="YYYY-MM-DD")
+    # While the second date is being picked the input holds one date: show that single day meanwhile.
+    start, end = (picked[0], picked[-1]) if isinstance(picked, (tuple, list)) and picked else (today, today)
+    try:
+        window = timewindow.custom(start, end)
+    except timewindow.WindowError as exc:
+        st.warning(f"{exc} Showing the last 7 days instead.")
+        start, end = today - dt.timedelta(days=6), today
+        window = timewindow.custom(start, end)
+    state[_DATES_PREF] = (start, end)
+    params["from"], params["to"] = start.isoformat(), end.isoformat()
+    return window
+
+
+def window_caption(window: timewindow.Window, tz: str) -> str:
+    """"2026-11-18 13:00 → 2026-11-25 13:00 (Europe/Berlin)": the exact span a window covers."""
+    return f"{fmt.local_time(window.start, tz)} → {fmt.local_time(window.end, tz)} ({tz})"
+
+
+# ---------------------------------------------------------------- API picker
+
+
+def api_picker(engine: sa.Engine, scope: Scope, *, allow_all: bool = False, key: str = "api",
+               label: str = "API") -> dict:
+    """The API select box, offering only the APIs this scope may see, synced with ?api=<id> (or
+    ?api=all when allow_all). Returns {"api_id", "name"}; api_id is None for "All APIs".
+
+    An API in the URL the viewer may not see is refused (st.error + st.stop); with no API at all the
+    page shows how to get started and stops.
+    """
+    apis = cache.visible_apis(engine, scope)
+    if not apis:
+        empty_state("no_apis", scope)
+        st.stop()
+    names = {a["api_id"]: a["name"] for a in apis}
+    duplicated = {n for n in names.values() if list(names.values()).count(n) > 1}
+    options = ([ALL_APIS] if allow_all else []) + list(names)
+    state, params = st.session_state, st.query_params
+    wanted = params.get("api")
+    if wanted not in (None, "") and not (allow_all and wanted == ALL_APIS):
+        try:
+            wanted = cache.resolve_api(engine, scope, wanted)["api_id"]
+        except LookupError as exc:
+            refuse(str(exc))
+    if key not in state or state[key] not in options:
+        remembered = state.get(_API_PREF)
+        state[key] = next(v for v in (wanted, remembered, options[0]) if v in options)
+
+    def label_of(value) -> str:
+        if value == ALL_APIS:
+            return "All APIs"
+        return f"{names[value]} (#{value})" if names[value] in duplicated else names[value]
+
+    choice = st.selectbox(label, options, format_func=label_of, key=key)
+    state[_API_PREF] = choice
+    params["api"] = str(choice)
+    if choice == ALL_APIS:
+        return {"api_id": None, "name": "All APIs"}
+    return {"api_id": choice, "name": names[choice]}
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def csv_download(frame: pl.DataFrame, filename: str, label: str = "Download CSV", *, key: str | None = None,
+                 help: str | None = None) -> None:
+    """A download button for `frame` as CSV (core.export.to_csv: Excel-safe). The frame must already be
+    scoped and shaped like the table it mirrors."""
+    st.download_button(label, export.to_csv(frame), file_name=filename, mime="text/csv", key=key or f"csv_{filename}",
+                       icon=":material/download:", on_click="ignore", help=help)
+
+
+# ---------------------------------------------------------------- empty states
+
+
+def empty_state(kind: str, scope: Scope | None = None) -> None:
+    """An st.info that says what to do next. Kinds: "no_data" (nothing recorded yet), "no_apis",
+    "window" (nothing in this time window), "filters" (nothing matches the filters or search),
+    "no_docs" (no API documentation to show)."""
+    customer = scope is not None and scope.is_customer
+    if kind in ("no_data", "no_apis"):
+        if customer:
+            st.info("No API has recorded a request from your account yet. Your APIs, requests and charts appear "
+                    "here a few seconds after your first call to an API that reports to this dashboard.",
+                    icon=":material/hourglass_empty:")
+            return
+        url = config.settings().collector_url
+        st.info(
+            "**No requests recorded yet.** To send real traffic:\n"
+            "1. Start the collector: `python -m core collector` (it listens on "
+            f"`{url}`).\n"
+            "2. Create an API on the **Data** page (or `python -m core apis add \"My API\"`) to get its API key "
+            "and SDK token.\n"
+            "3. Point your Treblle SDK at the collector with those two values (the **Data** page shows the "
+            "settings for Django, Express and Laravel).\n\n"
+            "Or import payload files on the **Data** page, or load demo traffic with `python -m core demo`.",
+            icon=":material/rocket_launch:",
+        )
+        return
+    messages = {
+        "window": ("No requests in this time window. Widen the time filter (for example **All Time**) "
+                   "or pick another API.", ":material/date_range:"),
+        "filters": ("No requests match these filters. Remove a filter or clear the search to see more.",
+                    ":material/filter_alt_off:"),
+        "no_docs": ("No documentation yet: an API gets documented once it has recorded requests"
+                    + ("." if customer else " or an uploaded OpenAPI spec (on the **Data** page)."),
+                    ":material/menu_book:"),
+    }
+    if kind not in messages:
+        raise ValueError(f"Unknown empty state {kind!r}.")
+    text, icon = messages[kind]
+    st.info(text, icon=icon)
+
+
+# ---------------------------------------------------------------- request details
+
+_THREAT_TEXT = {rule["id"]: f'{rule["level"]}: {rule["description"]}' for rule in enrich.describe_rules()}
+
+
+def _general_table(general: dict, tz: str) -> pl.DataFrame:
+    """Field/Value rows (all text) of a request's general facts."""
+    customer = general.get("customer_name") or general.get("customer_id")
+    if general.get("customer_name") and general.get("customer_id"):
+        customer = f'{general["customer_name"]} ({general["customer_id"]})'
+    rows = [
+        ("Request ID", str(general["id"])),
+        ("Time", f'{fmt.local_time(general["timestamp"], tz)} ({tz})'),
+        ("Received", f'{fmt.local_time(general.get("received_at"), tz)} ({tz})'),
+        ("API", general.get("api_name")),
+        ("Method", general.get("method")),
+        ("URL", general.get("url")),
+        ("Endpoint", general.get("endpoint")),
+        ("Status", str(general.get("status"))),
+        ("Load time", fmt.ms(general.get("load_time_ms"))),
+        ("Response size", fmt.size(general.get("response_size"))),
+        ("Customer", customer or "not attributed"),
+        ("IP", general.get("ip")),
+        ("Location", general.get("country_name")),
+        ("Device", general.get("device")),
+        ("AI agent", general.get("ai_agent") or "none"),
+        ("User agent", general.get("user_agent")),
+        ("Threat level", general.get("threat_level")),
+    ]
+    return pl.DataFrame({"Field": [r[0] for r in rows], "Value": [r[1] or fmt.MISSING for r in rows]},
+                        schema={"Field": pl.String, "Value": pl.String})
+
+
+def _payload(label: str, value, empty: str) -> None:
+    st.markdown(f"**{label}**")
+    if value in (None, "", {}, []):
+        st.caption(empty)
+    elif isinstance(value, (dict, list)):
+        st.json(value, expanded=2)
+    else:
+        st.code(str(value), language=None, wrap_lines=True)
+
+
+def request_detail_view(engine: sa.Engine, scope: Scope, request_id) -> None:
+    """Everything stored about one request, within the scope: headline metrics, general facts,
+    request and response headers, query and bodies (masked values as stored), errors and threat
+    reasons. An id outside the scope reads exactly like a missing one."""
+    try:
+        detail = history.request_detail(engine, scope, request_id)
+    except NotFound as exc:
+        st.error(str(exc))
+        return
+    tz = viewer_tz()
+    general = detail["general"]
+    cols = st.columns(4)
+    cols[0].metric("Status", str(general["status"]))
+    cols[1].metric("Method", general["method"])
+    cols[2].metric("Load time", fmt.ms(general["load_time_ms"]))
+    cols[3].metric("Response size", fmt.size(general["response_size"]))
+    tabs = st.tabs(["General", "Request", "Response", f"Errors ({len(detail['errors'])})",
+                    f"Threats ({len(detail['threat_reasons'])})"] + (["Server"] if "server" in detail else []))
+    with tabs[0]:
+        st.dataframe(_general_table(general, tz), hide_index=True, width="stretch")
+        sdk = detail["sdk"]
+        if sdk.get("name"):
+            st.caption(f"Sent by the {md_escape(sdk['name'])} SDK {md_escape(sdk.get('version') or '')}")
+        if detail["metadata_error"]:
+            st.warning(f"The treblle-metadata header could not be read: {md_escape(detail['metadata_error'])}")
+    with tabs[1]:
+        _payload("Headers", detail["request_headers"], "No request headers were sent.")
+        _payload("Query", detail["query"], "No query parameters.")
+        _payload("Body", detail["request_body"], "No request body.")
+    with tabs[2]:
+        _payload("Headers", detail["response_headers"], "No response headers were recorded.")
+        _payload("Body", detail["response_body"], "No response body.")
+    with tabs[3]:
+        _payload("Errors", detail["errors"], "No errors were reported for this request.")
+    with tabs[4]:
+        if detail["threat_reasons"]:
+            st.dataframe(pl.DataFrame({"Rule": detail["threat_reasons"],
+                                       "Why": [_THREAT_TEXT.get(r, r) for r in detail["threat_reasons"]]}),
+                         hide_index=True, width="stretch")
+        else:
+            st.caption("No threat rule matched this request.")
+    if "server" in detail:
+        with tabs[5]:
+            _payload("Server", detail["server"], "The SDK sent no server facts.")
