@@ -528,6 +528,7 @@ class _Entry:
             self.tail = tail.rechunk() if tail.n_chunks() > 16 else tail
         self.incremental_loads += 1
 
+
 @dataclass(frozen=True)
 class _View:
     """What readers use: the main frame and the tail as of one refresh, read as one attribute so a

@@ -58,7 +58,10 @@ class Scope:
         """Assert a materialised frame holds only this scope's rows (defence in depth); returns it."""
         if self.is_customer and frame.height and column in frame.columns:
             ids = frame.get_column(column)
-            if ids.null_count() or (ids.cast(pl.String) != self.customer_id).any():
+            # Compare categoricals as they are: casting a million codes to strings costs ~30 ms a check.
+            if not (ids.dtype == pl.String or isinstance(ids.dtype, pl.Categorical)):
+                ids = ids.cast(pl.String)
+            if ids.null_count() or (ids != self.customer_id).any():
                 raise ScopeError("Refused: the data requested is outside your account.")
         return frame
 

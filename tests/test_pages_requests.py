@@ -164,6 +164,15 @@ def test_request_detail_opens_from_the_id_input(seeded_app):
     assert url_values(at, "request") == [str(rid)]
 
 
+def test_selecting_a_row_opens_its_details(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    second = _ids(at)[1]
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert at.text_input(key="requests_request").value == str(second)
+    assert {m.label: m.value for m in at.metric}["Load time"] == "300.0 ms"
+
+
 def test_a_search_without_matches_says_how_to_see_more(seeded_app):
     at = open_page(ADMIN_PAGE, seeded_app, "admin", q="no-such-thing")
     assert any("No requests match these filters" in i.value for i in at.info)

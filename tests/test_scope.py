@@ -69,3 +69,15 @@ def test_scope_for_a_member_is_a_workspace_scope():
 def test_an_unknown_role_is_refused():
     with pytest.raises(ScopeError, match="Unknown role"):
         Scope(role="owner")
+
+
+def test_check_compares_categoricals_by_value():
+    frame = FRAME.with_columns(pl.col("customer_id").cast(pl.Categorical))
+    with pytest.raises(ScopeError):
+        Scope.customer("a").check(frame.filter(pl.col("n") != 3))
+
+
+def test_check_refuses_a_categorical_frame_for_an_id_never_seen():
+    frame = FRAME.with_columns(pl.col("customer_id").cast(pl.Categorical)).filter(pl.col("n") == 1)
+    with pytest.raises(ScopeError):
+        Scope.customer("never-seen-id-42").check(frame)

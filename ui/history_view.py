@@ -146,9 +146,16 @@ def render(engine: sa.Engine, scope: Scope, *, api_id: int | None, window, custo
             table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
             key=f"{key}_table_{zlib.crc32(signature.encode())}_{st.session_state[page_key]}",
             column_config={
-                ht.LOAD: st.column_config.NumberColumn(format="%.1f"),
-                ht.STATUS: st.column_config.NumberColumn(format="%d"),
-                ht.REQUEST_ID: st.column_config.NumberColumn(format="%d"),
+                ht.TIME: st.column_config.TextColumn(width="medium"),
+                ht.METHOD: st.column_config.TextColumn(width="small"),
+                ht.STATUS: st.column_config.NumberColumn(format="%d", width="small"),
+                ht.ENDPOINT: st.column_config.TextColumn(width="medium"),
+                ht.LOAD: st.column_config.NumberColumn(format="%.1f", width="small"),
+                ht.SIZE: st.column_config.TextColumn(width="small"),
+                ht.THREAT: st.column_config.TextColumn(width="small"),
+                ht.DEVICE: st.column_config.TextColumn(width="small"),
+                ht.AGENT: st.column_config.TextColumn(width="small"),
+                ht.REQUEST_ID: st.column_config.NumberColumn(format="%d", width="small"),
             },
         )
         _apply_selection(key, table, event)

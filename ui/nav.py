@@ -37,6 +37,11 @@ class PageSpec:
 
 # Order matters: a role's first page is its home page, and sections appear in first-use order.
 PAGES: list[PageSpec] = [
+    PageSpec("pages/home.py", "Home", ":material/home:", "overview", WORKSPACE_ROLES, "Analytics"),
+    PageSpec("pages/my_dashboard.py", "My dashboard", ":material/dashboard:", "my-dashboard", ("customer",), "Analytics"),
+    PageSpec("pages/customers.py", "Customers", ":material/groups:", "customer-dashboard", WORKSPACE_ROLES, "Analytics"),
+    PageSpec("pages/customer_profile.py", "Customer profile", ":material/person:", "customer", WORKSPACE_ROLES,
+             "Analytics"),
     PageSpec("pages/request_log.py", "Requests", ":material/list_alt:", "requests", WORKSPACE_ROLES, "Analytics"),
     PageSpec("pages/my_requests.py", "My requests", ":material/list_alt:", "my-request-log", ("customer",), "Analytics"),
     PageSpec("pages/api_docs.py", "API docs", ":material/menu_book:", "docs", ALL_ROLES, "Analytics"),
@@ -64,7 +69,6 @@ def navigation_for(user: CurrentUser):
         page = st.Page(str(ROOT / spec.path), title=spec.title, icon=spec.icon, url_path=spec.url_path, default=i == 0)
         sections.setdefault(spec.section, []).append(page)
     return st.navigation(sections)
-
 
 
 def _signed_out() -> None:

@@ -1,0 +1,65 @@
+"""Customer profile (Admin, Member): one customer across every API — numbers with deltas, request graph,
+notes, favorite, metadata, endpoints, APIs used, and their request history. The customer is ?customer=<ID>."""
+import streamlit as st
+
+from core import charts, customers, fmt, metrics_pages as mp, models
+from core.store import NotFound
+from ui import dashboard, history_view, widgets
+from ui.guard import current_scope, require_role
+
+user = require_role("admin", "member")
+scope = current_scope(user)
+engine = models.get_engine()
+tz = widgets.viewer_tz()
+now = widgets.rounded_now()
+
+customer_id = dashboard.profile_customer(engine, scope, tz, now)
+try:
+    info = customers.customer_info(engine, scope, customer_id)
+except NotFound as exc:
+    st.title("Customer profile")
+    st.error(f"{widgets.md_escape(exc)} It may have been typed wrongly, or the customer has not called an API yet.")
+    dashboard.page_link(dashboard.CUSTOMERS_PAGE, "Back to Customers", icon=":material/arrow_back:")
+    st.stop()
+
+head, favorite = st.columns([6, 1], vertical_alignment="bottom")
+head.title(widgets.md_escape(info["name"]))
+head.caption(f"Customer ID {widgets.md_escape(info['customer_id'])} · first seen {fmt.local_time(info['first_seen'], tz)}"
+             f" · last seen {fmt.ago(info['last_seen'], now)} ({fmt.local_time(info['last_seen'], tz)}, {widgets.md_escape(tz)})")
+with favorite:
+    dashboard.favorite_toggle(engine, user.id, customer_id)
+window = widgets.time_filter(engine, scope)
+dashboard.window_note(window, tz)
+page = dashboard.profile_model(engine, scope, customer_id, window)
+profile = page.profile
+dashboard.cards(mp.profile_cards(profile), per_row=5)
+
+left, right = st.columns([2, 1])
+with left:
+    st.altair_chart(charts.time_series(profile.series, "requests", title="Requests over time", unit="requests", tz=tz,
+                                       kind="bar"), width="stretch")
+    st.markdown("**APIs used in this window**")
+    if profile.apis_used.height:
+        dashboard.table(mp.apis_used_table(profile.apis_used, tz, now))
+    else:
+        st.caption("No request in this window; widen the time filter.")
+with right, st.container(border=True):
+    dashboard.notes_form(engine, scope, user.email, info, tz)
+    st.markdown("**Metadata**")
+    if info["attributes"]:
+        dashboard.table(mp.attributes_table(info["attributes"]))
+    else:
+        st.caption("This customer's requests carried no metadata (treblle-metadata keys such as Plan).")
+
+st.subheader("Endpoints")
+if profile.endpoints.height:
+    dashboard.table(mp.endpoint_table(profile.endpoints))
+    st.altair_chart(charts.heatmap(mp.activity_cells(page.endpoint_activity, window, tz), x="time", y="endpoint",
+                                   value="requests", title=f"Requests per endpoint over time ({tz})", x_title="Time",
+                                   y_title="Endpoint"), width="stretch")
+else:
+    widgets.empty_state("window", scope)
+
+st.subheader("Request history")
+history_view.render(engine, scope, api_id=None, window=window, customer_id=customer_id, key="profile",
+                    filename="customer-requests.csv")

@@ -1,0 +1,74 @@
+"""Customers (Admin, Member): the Customer Dashboard of one API — widgets chosen per user, the searchable
+customer list (select a row for the profile), customers going quiet and endpoint adoption."""
+import streamlit as st
+
+from core import charts, customers, fmt, metrics_pages as mp, models
+from ui import dashboard, widgets
+from ui.guard import current_scope, require_role
+
+user = require_role("admin", "member")
+scope = current_scope(user)
+engine = models.get_engine()
+tz = widgets.viewer_tz()
+now = widgets.rounded_now()
+
+st.title("Customers")
+left, middle, right = st.columns([2, 4, 2], vertical_alignment="bottom")
+with left:
+    api = widgets.api_picker(engine, scope)
+with middle:
+    window = widgets.time_filter(engine, scope, api["api_id"])
+with right:
+    shown = dashboard.widget_switches(engine, user.id)
+dashboard.window_note(window, tz, api["name"])
+page = dashboard.customers_model(engine, scope, api["api_id"], window, customers.favorites(engine, user.id))
+
+numbers = mp.widget_cards(page.widgets)
+dashboard.cards([numbers[key] for key in numbers if shown[key]])
+lists = [key for key in ("recent_customers", "favorite_customers", "top_customers_list") if shown[key]]
+for column, key in zip(st.columns(len(lists)) if lists else [], lists):
+    with column.container(border=True):
+        if key == "recent_customers":
+            st.markdown("**Customers List** · the 10 newest")
+            dashboard.customer_table(mp.recent_table(page.widgets.recent_customers, tz, now), key="w_recent",
+                                     columns=[mp.CUSTOMER, "First seen"])
+        elif key == "favorite_customers":
+            st.markdown("**Favorite Customers**")
+            if page.widgets.favorite_customers.height == 0:
+                st.caption("No favorites yet: open a customer's profile and switch on Favorite.")
+            else:
+                dashboard.customer_table(mp.favorites_table(page.widgets.favorite_customers, now), key="w_favorites",
+                                         columns=[mp.CUSTOMER, mp.REQUESTS, mp.CHANGE, mp.LAST_ACTIVE])
+        else:
+            st.markdown("**Top Customers List**")
+            dashboard.customer_table(mp.top_table(page.widgets.top_customers), key="w_top",
+                                     columns=["Rank", mp.CUSTOMER, mp.REQUESTS, mp.SHARE])
+
+
+@st.fragment
+def customer_list() -> None:
+    st.subheader("All customers")
+    search = dashboard.search_box("customers_q", "Name or customer ID")
+    listed = mp.customer_table(mp.search_customers(page.customers, search), tz, now)
+    if listed.height == 0:
+        widgets.empty_state("filters" if search else "window", scope)
+        return
+    st.caption(f"{fmt.count(listed.height)} customers · sort by any column · select a row to open the profile · times in "
+               f"{widgets.md_escape(tz)}")
+    dashboard.customer_table(listed, key="customer_list", height=420)
+    widgets.csv_download(listed.drop(mp.TREND), f"customers-{api['api_id']}-{window.preset}.csv", key="customers_csv")
+
+
+customer_list()
+
+st.subheader("Going quiet")
+st.caption("Customers active in the previous period whose requests fell by 80% or more in this one.")
+if page.going_quiet.height:
+    dashboard.customer_table(mp.quiet_table(page.going_quiet, tz, now), key="quiet", height=250)
+else:
+    st.info("Nobody went quiet: every customer of the previous period is still calling.", icon=":material/check_circle:")
+
+if page.adoption.height:
+    st.altair_chart(charts.heatmap(mp.chart_labels(page.adoption), x="endpoint", y="label", value="requests",
+                                   title="Endpoint adoption of the top customers", x_title="Endpoint",
+                                   y_title="Customer"), width="stretch")

@@ -1,0 +1,42 @@
+"""Home (Admin, Member): workspace totals, every API with its headline numbers, top customers across all APIs."""
+import streamlit as st
+
+from core import charts, metrics_pages as mp, models
+from ui import dashboard, widgets
+from ui.guard import current_scope, require_role
+
+user = require_role("admin", "member")
+scope = current_scope(user)
+engine = models.get_engine()
+tz = widgets.viewer_tz()
+
+st.title("Home")
+window = widgets.time_filter(engine, scope)
+dashboard.window_note(window, tz)
+page = dashboard.home_model(engine, scope, window)
+if page.apis.height == 0:
+    widgets.empty_state("no_apis", scope)
+    st.stop()
+dashboard.cards(mp.home_cards(page))
+
+st.subheader("APIs")
+for first in range(0, page.apis.height, 2):
+    for column, api in zip(st.columns(2), page.apis.slice(first, 2).iter_rows(named=True)):
+        with column.container(border=True):
+            st.markdown(f"#### {widgets.md_escape(api['name'])}")
+            dashboard.cards(mp.api_cards(api), per_row=2, border=False)
+            dashboard.page_link(dashboard.CUSTOMERS_PAGE, f"Customers of {widgets.md_escape(api['name'])}", icon=":material/groups:",
+                                query_params={"api": str(api["api_id"])})
+
+st.subheader("Top customers across all APIs")
+if page.top_customers.height == 0:
+    widgets.empty_state("window", scope)
+    st.stop()
+left, right = st.columns([3, 2])
+with left:
+    st.caption("Select a customer to open their profile.")
+    dashboard.customer_table(mp.top_table(page.top_customers), key="home_top")
+with right:
+    st.altair_chart(charts.bar_chart(mp.top_chart_rows(page.top_customers), "label", "requests", title="Requests by top customer", unit="requests",
+                                     category_title="Customer", tooltip={mp.SHARE: "Share (%)", "customer_id": "Customer ID"}),
+                    width="stretch")

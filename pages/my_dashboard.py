@@ -1,0 +1,48 @@
+"""My dashboard (Customer): the customer's own traffic on their APIs — numbers with deltas, charts over
+time, their endpoints and their latest requests with details."""
+import streamlit as st
+
+from core import charts, customers, metrics_pages as mp, models
+from core.store import NotFound
+from ui import dashboard, widgets
+from ui.guard import current_scope, require_role
+
+user = require_role("customer")
+scope = current_scope(user)
+engine = models.get_engine()
+tz = widgets.viewer_tz()
+
+dashboard.refuse_other_customer(scope)
+st.title("My dashboard")
+try:
+    st.caption(f"Your traffic as {widgets.md_escape(customers.customer_info(engine, scope, scope.customer_id)['name'])}")
+except NotFound:
+    widgets.empty_state("no_data", scope)
+    st.stop()
+left, right = st.columns([1, 2], vertical_alignment="bottom")
+with left:
+    api = widgets.api_picker(engine, scope, allow_all=True)
+with right:
+    window = widgets.time_filter(engine, scope, api["api_id"])
+dashboard.window_note(window, tz)
+mine = dashboard.my_model(engine, scope, api["api_id"], window)
+dashboard.cards(mp.overview_cards(mine.overview))
+if mine.overview.current.total_requests == 0:
+    widgets.empty_state("window", scope)
+    st.stop()
+
+series = mine.series
+c1, c2 = st.columns(2)
+c1.altair_chart(charts.time_series(series, "requests", title="Requests", unit="requests", tz=tz, kind="bar"), width="stretch")
+c2.altair_chart(charts.time_series(series, "avg_load_time_ms", title="Average load time", unit="ms", tz=tz), width="stretch")
+c3, c4 = st.columns(2)
+c3.altair_chart(charts.time_series(series, "avg_response_size_bytes", title="Average response size", unit="bytes", tz=tz),
+                width="stretch")
+c4.altair_chart(charts.time_series(series, {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Failed requests",
+                                   unit="requests", tz=tz, kind="bar"), width="stretch")
+
+st.subheader("Your endpoints")
+dashboard.table(mp.endpoint_table(mine.endpoints))
+
+st.subheader("Recent activity")
+dashboard.recent_activity(engine, scope, api["api_id"], window, tz)

@@ -1,0 +1,148 @@
+"""Requests, My requests, Data and API docs in a real browser on demo traffic: each page as an Admin and
+as a Customer renders without a Streamlit exception; full-page screenshots go to tests/artifacts/."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import expect
+
+from core import auth, demo, models
+from core.models import Request
+from tests.apptest_helpers import ACCOUNTS, PASSWORD
+from tests.browser.conftest import IDLE, start_server, stop_server
+from tests.factories import NOW
+from ui import nav
+
+pytestmark = pytest.mark.browser
+
+MY_PAGES = ("pages/request_log.py", "pages/my_requests.py", "pages/data_sources.py", "pages/api_docs.py")
+DEMO_CUSTOMER = "demo-customer@example.com"
+VIEWPORTS = {"1366": {"width": 1366, "height": 768}, "1920": {"width": 1920, "height": 1080}}
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory, browser):
+    """A server whose database holds the seeded accounts plus 30,000 demo requests, and a Customer
+    account bound to the busiest demo customer."""
+    server = start_server(tmp_path_factory.mktemp("browser-pages-b"))
+    try:
+        server.facts = _add_demo_traffic(server.seeded.db_url)
+        page = browser.new_page()
+        page.goto(server.url)
+        expect(page.get_by_role("button", name="Log in")).to_be_visible()
+        page.close()
+    except BaseException:
+        stop_server(server)
+        raise
+    yield server
+    stop_server(server)
+
+
+def _add_demo_traffic(db_url: str) -> dict:
+    engine = models.make_engine(db_url)
+    try:
+        # seed_small already made an "Orders API", which the demo shares: add to it.
+        demo.generate(engine, requests=30_000, days=45, seed=7, now=NOW, append=True)
+        with engine.connect() as conn:
+            busiest = conn.execute(
+                sa.select(Request.customer_id).where(Request.customer_id.is_not(None))
+                .group_by(Request.customer_id).order_by(sa.func.count().desc()).limit(1)
+            ).scalar_one()
+            others = conn.execute(
+                sa.select(Request.customer_id).where(Request.customer_id.is_not(None), Request.customer_id != busiest)
+                .distinct().limit(50)
+            ).scalars().all()
+            their_request = conn.execute(sa.select(Request.id).where(Request.customer_id == busiest)
+                                         .order_by(Request.id.desc()).limit(1)).scalar_one()
+            other_request = conn.execute(sa.select(Request.id).where(Request.customer_id != busiest)
+                                         .order_by(Request.id.desc()).limit(1)).scalar_one()
+        auth.create_user(engine, email=DEMO_CUSTOMER, name="Dee Customer", password=PASSWORD, role="customer",
+                         customer_id=busiest)
+    finally:
+        engine.dispose()
+    return {"customer_id": busiest, "others": others, "their_request": their_request, "other_request": other_request}
+
+
+def _login(page, base_url: str, email: str) -> None:
+    page.goto(base_url)
+    page.wait_for_selector(IDLE)
+    expect(page.get_by_label("Email")).to_have_count(1)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator('[data-testid="stSidebar"]').get_by_text("Logged in as")).to_be_visible()
+    page.wait_for_selector(IDLE)
+
+
+def _visit(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(IDLE)
+    # Charts and tables draw after the script finishes; their containers appear with the elements.
+    page.wait_for_load_state("networkidle")
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def _pages_for(role: str):
+    return [spec for spec in nav.specs_for(role) if spec.path in MY_PAGES]
+
+
+def _url(base: str, role: str, url_path: str, query: str = "") -> str:
+    """A page's address: a role's first page is its default page, which Streamlit serves at "/" only."""
+    first = nav.specs_for(role)[0].url_path
+    return f"{base}/{'' if url_path == first else url_path}{'?' + query if query else ''}"
+
+
+def _screenshot(page, path) -> None:
+    """The whole page: Streamlit scrolls inside its main container, so the viewport grows to fit it."""
+    size = page.viewport_size
+    height = page.evaluate('document.querySelector(\'[data-testid="stMain"]\').scrollHeight')
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 8000)})
+    page.wait_for_selector(IDLE)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize("email, role", [(ACCOUNTS["admin"]["email"], "admin"), (DEMO_CUSTOMER, "customer")])
+def test_every_page_renders_and_is_screenshotted(demo_server, browser, artifacts, email, role, viewport):
+    ctx = browser.new_context(viewport=VIEWPORTS[viewport])
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        _login(page, demo_server.url, email)
+        for spec in _pages_for(role):
+            _visit(page, _url(demo_server.url, role, spec.url_path))
+            expect(page.locator("h1").first).to_contain_text(spec.title)
+            _screenshot(page, artifacts / f"b-{role}-{spec.url_path}-{viewport}.png")
+    finally:
+        ctx.close()
+
+
+def test_admin_request_detail_and_filters_from_a_link(demo_server, context, artifacts):
+    page = context.new_page()
+    _login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    _visit(page, _url(demo_server.url, "admin", "requests",
+                      f"window=30d&status=4xx&request={demo_server.facts['their_request']}"))
+    expect(page.get_by_text("Filters (1 active)")).to_be_visible()
+    expect(page.locator('[data-testid="stMetric"]').first).to_be_visible()
+    _screenshot(page, artifacts / "b-admin-requests-detail.png")
+
+
+def test_customer_sees_no_other_customer_and_cannot_open_their_requests(demo_server, context, artifacts):
+    page = context.new_page()
+    _login(page, demo_server.url, DEMO_CUSTOMER)
+    _visit(page, _url(demo_server.url, "customer", "my-request-log",
+                      f"window=all&request={demo_server.facts['other_request']}"))
+    expect(page.get_by_text(f"No request with id {demo_server.facts['other_request']}.")).to_be_visible()
+    html = page.content()
+    assert [c for c in demo_server.facts["others"] if c in html] == []
+    _screenshot(page, artifacts / "b-customer-my-requests-refused.png")
+
+
+def test_admin_docs_with_an_operation_opened(demo_server, context, artifacts):
+    page = context.new_page()
+    _login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    _visit(page, _url(demo_server.url, "admin", "docs"))
+    page.locator('[data-testid="stExpander"] summary').first.click()
+    page.wait_for_selector(IDLE)
+    _screenshot(page, artifacts / "b-admin-docs-operation.png")

@@ -1,0 +1,181 @@
+"""Data page (Admin) through AppTest: file import with accepted/rejected report, API creation and token
+rotation (secrets shown once), OpenAPI spec upload/removal, SDK set-up values, rejected payloads."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import sqlalchemy as sa
+
+from core import models, store
+from core.models import Api, Request
+from tests.apptest_helpers import seeded_app
+from tests.conftest import fixture_payload
+from tests.page_checks import errors, no_exception, open_page, table
+
+__all__ = ["seeded_app"]
+
+PAGE = "pages/data_sources.py"
+GOOD_SPEC = {"openapi": "3.1.0", "info": {"title": "Orders", "version": "1.0"},
+             "paths": {"/orders": {"get": {"summary": "List orders", "responses": {"200": {"description": "OK"}}}}}}
+
+
+def _engine(seeded):
+    return models.engine_for(seeded.db_url)
+
+
+def _request_count(seeded) -> int:
+    with _engine(seeded).connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(Request)).scalar_one()
+
+
+def _uploader(at, label):
+    return next(u for u in at.file_uploader if u.label == label)
+
+
+def _button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def _import(at, name: str, data: bytes):
+    _uploader(at, "Payload files").set_value((name, data, "application/octet-stream"))
+    return _button(at, "Import").click().run()
+
+
+def _treblle_api(seeded) -> None:
+    store.create_api(_engine(seeded), "Treblle fixtures", api_key="test-api-key", sdk_token="test-sdk-token")
+
+
+def test_admin_sees_the_apis_of_the_workspace(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    no_exception(at)
+    apis = table(at)
+    assert apis.get_column("Name").to_list() == ["Billing API", "Orders API"]
+    assert apis.get_column("Docs").to_list() == ["inferred from traffic", "inferred from traffic"]
+
+
+def test_ndjson_upload_reports_accepted_and_rejected_lines(seeded_app):
+    _treblle_api(seeded_app)
+    lines = [json.dumps(fixture_payload("django-01-get-treblle-user-id.json")), "{not json",
+             json.dumps(fixture_payload("django-03-get-metadata-only-query-masking.json"))]
+    at = _import(open_page(PAGE, seeded_app, "admin"), "batch.ndjson", "\n".join(lines).encode())
+    no_exception(at)
+    assert [w.value for w in at.warning] == ["2 payloads imported, 1 rejected"]
+    rejected = next(t for t in (table(at, i) for i in range(len(at.dataframe))) if "Where" in t.columns)
+    assert rejected.get_column("Where").to_list() == ["batch.ndjson:2"]
+    assert _request_count(seeded_app) == 9 + 2
+
+
+def test_gzipped_json_list_is_imported(seeded_app):
+    _treblle_api(seeded_app)
+    payloads = [fixture_payload("django-01-get-treblle-user-id.json"), fixture_payload("django-04-500-unhandled-exception.json")]
+    at = _import(open_page(PAGE, seeded_app, "admin"), "two.json.gz", gzip.compress(json.dumps(payloads).encode()))
+    assert [s.value for s in at.success] == ["2 payloads imported"]
+    assert _request_count(seeded_app) == 11
+
+
+def test_payloads_for_an_unknown_api_key_are_rejected_with_the_reason(seeded_app):
+    at = _import(open_page(PAGE, seeded_app, "admin"), "one.json",
+                 json.dumps(fixture_payload("django-01-get-treblle-user-id.json")).encode())
+    assert [w.value for w in at.warning] == ["0 payloads imported, 1 rejected"]
+    assert _request_count(seeded_app) == 9
+
+
+def test_creating_an_api_shows_its_key_and_token_once(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    next(t for t in at.text_input if t.label == "Name").input("Shipping API")
+    at = _button(at, "Create API").click().run()
+    with _engine(seeded_app).connect() as conn:
+        api_id, api_key = conn.execute(sa.select(Api.id, Api.api_key).where(Api.name == "Shipping API")).one()
+    codes = [c.value for c in at.code]
+    assert api_key in codes
+    valid = store.valid_token_hashes(_engine(seeded_app))
+    (token,) = [c for c in codes if valid.get(store.token_hash(c)) == api_id]
+    at.run()
+    assert token not in [c.value for c in at.code]
+
+
+def test_an_api_name_already_taken_is_refused_with_a_message(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    next(t for t in at.text_input if t.label == "Name").input("Orders API")
+    at = _button(at, "Create API").click().run()
+    assert errors(at) == ["An API named 'Orders API' already exists."]
+
+
+def test_rotating_a_token_needs_confirmation(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    at = _button(at, "Rotate token").click().run()
+    assert errors(at) == ["Tick the box to confirm: the current token stops working at once."]
+    assert store.token_hash("billing-token") in store.valid_token_hashes(_engine(seeded_app))
+
+
+def test_rotating_a_token_revokes_the_old_one_and_shows_the_new_one_once(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    at.selectbox(key="rotate_api").select(seeded_app.api_ids["orders"])
+    next(c for c in at.checkbox if c.label.startswith("Revoke the current token")).check()
+    at = _button(at, "Rotate token").click().run()
+    valid = store.valid_token_hashes(_engine(seeded_app))
+    assert store.token_hash("orders-token") not in valid
+    shown = [c.value for c in at.code if store.token_hash(c.value) in valid and valid[store.token_hash(c.value)] == seeded_app.api_ids["orders"]]
+    assert len(shown) == 1
+    assert any("orders-key" in c.value for c in at.code)
+
+
+def _upload_spec(at, api_id: int, name: str, data: bytes):
+    at.selectbox(key="spec_api").select(api_id)
+    _uploader(at, "Spec file").set_value((name, data, "application/octet-stream"))
+    return _button(at, "Upload spec").click().run()
+
+
+def test_an_invalid_spec_is_refused_with_the_validators_message(seeded_app):
+    at = _upload_spec(open_page(PAGE, seeded_app, "admin"), seeded_app.api_ids["orders"], "spec.yaml", b"swagger: '2.0'\n")
+    assert errors(at) == ["This is a Swagger 2.0 spec; upload OpenAPI 3.0 or 3.1 (convert it first, e.g. with swagger2openapi)."]
+
+
+def test_a_spec_missing_required_fields_names_the_problem(seeded_app):
+    at = _upload_spec(open_page(PAGE, seeded_app, "admin"), seeded_app.api_ids["orders"], "spec.json",
+                      json.dumps({"openapi": "3.1.0", "paths": {}}).encode())
+    (message,) = errors(at)
+    assert message.startswith("The spec is not valid OpenAPI 3.1.0:")
+    assert "info" in message
+
+
+def test_a_valid_spec_is_stored_and_the_api_list_says_so(seeded_app):
+    at = _upload_spec(open_page(PAGE, seeded_app, "admin"), seeded_app.api_ids["orders"], "spec.json",
+                      json.dumps(GOOD_SPEC).encode())
+    assert [s.value for s in at.success] == ["Spec uploaded for 'Orders API'; the API docs now show it."]
+    at.run()
+    docs = dict(zip(table(at).get_column("Name").to_list(), table(at).get_column("Docs").to_list()))
+    assert docs["Orders API"].startswith("uploaded OpenAPI spec")
+    assert docs["Billing API"] == "inferred from traffic"
+
+
+def test_removing_a_spec_goes_back_to_inferred_docs(seeded_app):
+    from core import apidocs
+
+    apidocs.upload_spec(_engine(seeded_app), seeded_app.api_ids["billing"], json.dumps(GOOD_SPEC))
+    at = open_page(PAGE, seeded_app, "admin")
+    at.selectbox(key="spec_api").select(seeded_app.api_ids["billing"])
+    at = _button(at, "Remove uploaded spec").click().run()
+    assert [s.value for s in at.success] == ["Uploaded spec of 'Billing API' removed; its docs are inferred from traffic again."]
+    with _engine(seeded_app).connect() as conn:
+        assert conn.execute(sa.select(Api.openapi_uploaded_at).where(Api.id == seeded_app.api_ids["billing"])).scalar_one() is None
+
+
+def test_sdk_instructions_carry_the_api_key_and_the_collector_url(seeded_app, monkeypatch):
+    monkeypatch.setenv("CLIENTELE_COLLECTOR_URL", "http://collector.test:9000")
+    at = open_page(PAGE, seeded_app, "admin")
+    at.selectbox(key="sdk_api").select(seeded_app.api_ids["orders"])
+    at.run()
+    codes = "\n".join(c.value for c in at.code)
+    assert '"API_KEY": "orders-key"' in codes
+    assert 'choice=lambda urls: "http://collector.test:9000/"' in codes
+    assert "TREBLLE_API_KEY=orders-key" in codes
+
+
+def test_rejected_payloads_show_reason_and_raw_text(seeded_app):
+    store.reject(_engine(seeded_app), "collector", "api_key: missing", '<script>alert("x")</script>')
+    at = open_page(PAGE, seeded_app, "admin")
+    rejected = next(t for t in (table(at, i) for i in range(len(at.dataframe))) if "Reason" in t.columns and "Source" in t.columns)
+    assert rejected.get_column("Reason").to_list() == ["api_key: missing"]
+    assert '<script>alert("x")</script>' in [c.value for c in at.code]

@@ -1,0 +1,273 @@
+"""Streamlit glue of the dashboard pages (Home, Customers, Customer profile, My dashboard): page models
+cached by scalar keys, metric cards, customer tables whose rows open a profile, and page links.
+
+Cached functions take only scalars (database URL, role, customer ID, API, window bounds, the data
+version, favorite IDs) and never read session state: one viewer's numbers can never be served to another.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import sqlalchemy as sa
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from core import customers, fmt, history, history_table as ht, metrics_pages as mp, models
+from core.scope import Scope, scope_for
+from core.store import NotFound
+from core.timewindow import Window
+from ui import widgets
+from ui.guard import refuse
+from ui.widgets import md_escape
+
+PROFILE_PAGE = "pages/customer_profile.py"
+CUSTOMERS_PAGE = "pages/customers.py"
+_TTL_S = 600
+_ENTRIES = 64
+
+
+# ---------------------------------------------------------------- cached page models
+
+
+def _url(engine: sa.Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def _window(start: dt.datetime, end: dt.datetime, bucket: str, preset: str) -> Window:
+    return Window(start, end, bucket, preset)
+
+
+@st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
+def _home(db_url: str, role: str, start, end, bucket: str, preset: str, version: str) -> mp.HomePage:
+    return mp.home_page(models.engine_for(db_url), scope_for(role, None), _window(start, end, bucket, preset))
+
+
+@st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
+def _customers(db_url: str, role: str, api_id: int, start, end, bucket: str, preset: str, version: str,
+               favorite_ids: tuple[str, ...]) -> mp.CustomersPage:
+    return mp.customers_page(models.engine_for(db_url), scope_for(role, None), api_id,
+                             _window(start, end, bucket, preset), favorite_ids)
+
+
+@st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
+def _profile(db_url: str, role: str, customer_id: str, start, end, bucket: str, preset: str,
+             version: str) -> mp.ProfilePage:
+    return mp.profile_page(models.engine_for(db_url), scope_for(role, None), customer_id, _window(start, end, bucket, preset))
+
+
+@st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
+def _mine(db_url: str, role: str, customer_id: str | None, api_id: int | None, start, end, bucket: str, preset: str,
+          version: str) -> mp.MyDashboard:
+    return mp.my_dashboard(models.engine_for(db_url), scope_for(role, customer_id), api_id, _window(start, end, bucket, preset))
+
+
+def _w(window: Window) -> tuple:
+    return window.start, window.end, window.bucket, window.preset
+
+
+def home_model(engine: sa.Engine, scope: Scope, window: Window) -> mp.HomePage:
+    return _home(_url(engine), scope.role, *_w(window), mp.data_version(engine))
+
+
+def customers_model(engine: sa.Engine, scope: Scope, api_id: int, window: Window, favorite_ids: list[str]) -> mp.CustomersPage:
+    return _customers(_url(engine), scope.role, api_id, *_w(window), mp.data_version(engine), tuple(sorted(favorite_ids)))
+
+
+def profile_model(engine: sa.Engine, scope: Scope, customer_id: str, window: Window) -> mp.ProfilePage:
+    return _profile(_url(engine), scope.role, customer_id, *_w(window), mp.data_version(engine))
+
+
+def my_model(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window) -> mp.MyDashboard:
+    return _mine(_url(engine), scope.role, scope.customer_id, api_id, *_w(window), mp.data_version(engine))
+
+
+# ---------------------------------------------------------------- cards and links
+
+
+def window_note(window: Window, tz: str, prefix: str | None = None) -> None:
+    """The window's exact span, and what the deltas compare with."""
+    lead = f"{md_escape(prefix)} · " if prefix else ""
+    st.caption(f"{lead}{widgets.window_caption(window, tz)} · changes compare with the {md_escape(window.length_label)} before")
+
+
+def card(c: mp.Card, *, border: bool = True) -> None:
+    st.metric(c.label, c.value, c.delta, delta_color=c.delta_color, help=c.help, border=border,
+              chart_data=list(c.chart) if c.chart else None, chart_type="area")
+
+
+def cards(items: list[mp.Card], per_row: int = 4, *, border: bool = True) -> None:
+    """Metric cards in rows of per_row columns."""
+    for first in range(0, len(items), per_row):
+        for column, c in zip(st.columns(per_row), items[first:first + per_row]):
+            with column:
+                card(c, border=border)
+
+
+def page_link(path: str, label: str, *, icon: str | None = None, query_params: dict | None = None) -> None:
+    """A link to another page of the app, or nothing when that page is not in this run's navigation
+    (the viewer's role may not open it, or the page file runs on its own)."""
+    try:
+        st.page_link(path, label=label, icon=icon, query_params=query_params)
+    except StreamlitAPIException:
+        return
+
+
+def open_profile(customer_id: str) -> None:
+    st.switch_page(PROFILE_PAGE, query_params={"customer": customer_id})
+
+
+# ---------------------------------------------------------------- tables
+
+_COLUMNS = {
+    mp.REQUESTS: st.column_config.NumberColumn(format="localized"),
+    "Requests before": st.column_config.NumberColumn(format="localized"),
+    "Requests now": st.column_config.NumberColumn(format="localized"),
+    "Failed": st.column_config.NumberColumn(format="localized"),
+    mp.SHARE: st.column_config.NumberColumn(format="%.1f%%", help="Share of all requests in the window."),
+    mp.CHANGE: st.column_config.NumberColumn(format="%+.1f%%", help="Change against the period just before."),
+    mp.ERROR_RATE: st.column_config.NumberColumn(format="%.1f%%", help="Requests answered with status 400 or above."),
+    mp.P95: st.column_config.NumberColumn(format="%.1f", help="95 of 100 requests were faster."),
+    "Average load time (ms)": st.column_config.NumberColumn(format="%.1f"),
+    mp.LAST_ACTIVE_AT: st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+    "First seen at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+    mp.TREND: st.column_config.AreaChartColumn(y_min=0, help="Requests per time bucket of the window."),
+    "Rank": st.column_config.NumberColumn(format="%d", width="small"),
+}
+
+
+def table(frame: pl.DataFrame, *, key: str | None = None, height="auto", columns: list[str] | None = None) -> None:
+    """A read-only table with the shared number formats."""
+    st.dataframe(frame, hide_index=True, width="stretch", height=height, key=key, column_order=columns,
+                 column_config={c: cfg for c, cfg in _COLUMNS.items() if c in frame.columns})
+
+
+def customer_table(frame: pl.DataFrame, *, key: str, height="auto", columns: list[str] | None = None) -> None:
+    """A table of customers (with a "Customer ID" column); selecting a row opens that customer's profile."""
+    event = st.dataframe(frame, hide_index=True, width="stretch", height=height, key=key, column_order=columns,
+                         column_config={c: cfg for c, cfg in _COLUMNS.items() if c in frame.columns},
+                         on_select="rerun", selection_mode="single-row")
+    rows = event.selection.rows
+    if rows and rows[0] < frame.height:
+        open_profile(frame.get_column(mp.CUSTOMER_ID)[rows[0]])
+
+
+def search_box(key: str, placeholder: str, param: str = "q") -> str:
+    """A search box synced with ?q= (read on the page's first run, written back on every run)."""
+    if key not in st.session_state:
+        st.session_state[key] = st.query_params.get(param, "")
+    text = st.text_input("Search", key=key, max_chars=200, placeholder=placeholder, label_visibility="collapsed")
+    if text:
+        st.query_params[param] = text
+    else:
+        st.query_params.pop(param, None)
+    return text
+
+
+# ---------------------------------------------------------------- dashboard preferences
+
+
+def _save_widget(engine: sa.Engine, user_id: int, key: str) -> None:
+    customers.set_widget_prefs(engine, user_id, {key: bool(st.session_state[f"widget_{key}"])})
+
+
+def widget_switches(engine: sa.Engine, user_id: int) -> dict[str, bool]:
+    """The "Customize dashboard" toggles (saved for the user on every change); {widget key: shown}."""
+    prefs = customers.get_widget_prefs(engine, user_id)
+    shown = {}
+    with st.popover("Customize dashboard", icon=":material/tune:"):
+        st.caption("Choose the widgets you see; your choice is saved for your account.")
+        for key, title in customers.WIDGETS:
+            shown[key] = st.toggle(title, value=prefs[key], key=f"widget_{key}", on_change=_save_widget,
+                                   args=(engine, user_id, key))
+    return shown
+
+
+# ---------------------------------------------------------------- customer profile
+
+_NOTES_FLASH = "profile_notes_saved"
+
+
+def profile_customer(engine: sa.Engine, scope: Scope, tz: str, now: dt.datetime) -> str:
+    """The customer ID of ?customer=; without one, a search over known customers (a selected row opens
+    that profile) and the run stops."""
+    wanted = (st.query_params.get("customer") or "").strip()
+    if wanted:
+        return wanted
+    st.title("Customer profile")
+    st.caption("Open a customer from the Home or Customers page, or find one here by name or ID.")
+    search = search_box("profile_find", "Name or customer ID", param="find")
+    found = customers.known_customers(engine, scope, search, limit=50)
+    if not found:
+        st.info("No customer matches this search." if search else "No customer has called an API yet.",
+                icon=":material/person_search:")
+        st.stop()
+    customer_table(mp.known_table(found, tz, now), key="profile_find_table")
+    st.stop()
+
+
+def _save_favorite(engine: sa.Engine, user_id: int, customer_id: str, key: str) -> None:
+    customers.set_favorite(engine, user_id, customer_id, bool(st.session_state[key]))
+
+
+def favorite_toggle(engine: sa.Engine, user_id: int, customer_id: str) -> None:
+    """The Favorite switch of a profile, saved for the user on every change."""
+    key = f"favorite_{customer_id}"
+    st.toggle("Favorite", value=customer_id in customers.favorites(engine, user_id), key=key, on_change=_save_favorite,
+              args=(engine, user_id, customer_id, key), help="Favorites appear in the Favorite Customers widget.")
+
+
+def notes_form(engine: sa.Engine, scope: Scope, email: str, info: dict, tz: str) -> None:
+    """The editable description of a customer, saved with who changed it and when."""
+    customer_id = info["customer_id"]
+    with st.form(f"notes_{customer_id}", border=False):
+        text = st.text_area("Notes", value=info["description"] or "", max_chars=customers.MAX_DESCRIPTION_CHARS,
+                            height=140, placeholder="What the team should know about this customer")
+        saved = st.form_submit_button("Save notes", icon=":material/save:")
+    if saved:
+        try:
+            customers.set_description(engine, scope, customer_id, text, email)
+        except (ValueError, NotFound) as exc:
+            st.error(md_escape(str(exc)))
+            return
+        st.session_state[_NOTES_FLASH] = customer_id
+        st.rerun()
+    if st.session_state.pop(_NOTES_FLASH, None) == customer_id:
+        st.success("Notes saved.", icon=":material/check:")
+    if info["description_updated_by"]:
+        st.caption(f"Last changed by {md_escape(info['description_updated_by'])} on "
+                   f"{fmt.local_time(info['description_updated_at'], tz)} ({md_escape(tz)})")
+
+
+# ---------------------------------------------------------------- a customer's own dashboard
+
+OTHER_CUSTOMER = "This dashboard shows your own account only; the link asked for another customer."
+
+
+def refuse_other_customer(scope: Scope) -> None:
+    """A Customer whose link names another customer (?customer=) is refused; the parameter is dropped
+    from the URL so the refusal page carries nothing of it."""
+    wanted = st.query_params.get("customer")
+    if wanted is not None and scope.is_customer and wanted != scope.customer_id:
+        st.query_params.pop("customer", None)
+        refuse(OTHER_CUSTOMER)
+
+
+@st.fragment
+def recent_activity(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window, tz: str, limit: int = 10) -> None:
+    """The latest requests of the window (newest first); selecting one shows its details below."""
+    page = history.request_history(engine, scope, history.HistoryQuery(api_id=api_id, window=window, page_size=limit))
+    if page.total == 0:
+        widgets.empty_state("window", scope)
+        return
+    rows = ht.display_rows(page.rows, tz, show_customer=not scope.is_customer, show_api=api_id is None)
+    st.caption(f"The latest {fmt.count(rows.height)} requests · times in {md_escape(tz)} · select one to see its details")
+    event = st.dataframe(rows, hide_index=True, width="stretch", key="recent_table", on_select="rerun",
+                         selection_mode="single-row",
+                         column_config={ht.LOAD: st.column_config.NumberColumn(format="%.1f"),
+                                        ht.STATUS: st.column_config.NumberColumn(format="%d"),
+                                        ht.REQUEST_ID: st.column_config.NumberColumn(format="%d")})
+    chosen = event.selection.rows
+    if chosen and chosen[0] < rows.height:
+        with st.container(border=True):
+            widgets.request_detail_view(engine, scope, int(rows.get_column(ht.REQUEST_ID)[chosen[0]]))
