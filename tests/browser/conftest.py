@@ -128,6 +128,11 @@ def fresh_server(tmp_path) -> Iterator[Server]:
 def browser():
     from playwright.sync_api import expect, sync_playwright
 
+    if not Path(CHROMIUM).exists():
+        # In CI a missing browser is a failure, never a silent skip.
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: tests/run.sh installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` (tests/run.sh does it as root)")
     # A first page render compiles and imports a lot; Playwright's 5 s default is too short for that.
     expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
