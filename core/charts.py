@@ -135,7 +135,8 @@ def bar_chart(frame: pl.DataFrame, category: str, value: str, *, title: str, uni
             alt.Tooltip(f"{value}:Q", title=axis_title(measure, unit), format=u.number_format)]
     tips += [alt.Tooltip(f"{c}:N", title=t) for c, t in extra.items() if c not in (category, value)]
     if height is None:
-        height = max(120, 24 * max(data.height, 1) + 40) if horizontal else DEFAULT_HEIGHT
+        # Streamlit draws the whole chart (title and axes included) in `height` pixels.
+        height = max(160, 24 * max(data.height, 1) + 100) if horizontal else DEFAULT_HEIGHT
     return alt.Chart(data, title=title, height=height).mark_bar().encode(
         cat(f"{category}:N", title=category_title, sort=cat_sort, axis=alt.Axis(labelLimit=220)),
         val(f"{value}:Q", title=axis_title(measure, unit), axis=alt.Axis(format=u.number_format)),
@@ -153,7 +154,8 @@ def heatmap(frame: pl.DataFrame, *, x: str, y: str, value: str, title: str, unit
     x_order = data.get_column(x).unique(maintain_order=True).to_list()
     y_order = data.get_column(y).unique(maintain_order=True).to_list()
     measure = _measure(label, unit, title)
-    height = max(160, 26 * len(y_order) + 80)
+    # The whole chart (title, rotated endpoint labels, rows) fits in `height` pixels in Streamlit.
+    height = max(220, 26 * len(y_order) + 170)
     return alt.Chart(data, title=title, height=height).mark_rect().encode(
         alt.X(f"{x}:N", title=x_title, sort=x_order, axis=alt.Axis(labelAngle=-35, labelLimit=180)),
         alt.Y(f"{y}:N", title=y_title, sort=y_order, axis=alt.Axis(labelLimit=200)),

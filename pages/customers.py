@@ -42,7 +42,7 @@ for column, key in zip(st.columns(len(lists)) if lists else [], lists):
         else:
             st.markdown("**Top Customers List**")
             dashboard.customer_table(mp.top_table(page.widgets.top_customers), key="w_top",
-                                     columns=["Rank", mp.CUSTOMER, mp.REQUESTS, mp.SHARE])
+                                     columns=[mp.CUSTOMER, mp.REQUESTS, mp.SHARE])
 
 
 @st.fragment

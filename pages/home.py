@@ -35,7 +35,8 @@ if page.top_customers.height == 0:
 left, right = st.columns([3, 2])
 with left:
     st.caption("Select a customer to open their profile.")
-    dashboard.customer_table(mp.top_table(page.top_customers), key="home_top")
+    dashboard.customer_table(mp.top_table(page.top_customers), key="home_top",
+                             columns=["Rank", mp.CUSTOMER, mp.REQUESTS, mp.SHARE, mp.CHANGE])
 with right:
     st.altair_chart(charts.bar_chart(mp.top_chart_rows(page.top_customers), "label", "requests", title="Requests by top customer", unit="requests",
                                      category_title="Customer", tooltip={mp.SHARE: "Share (%)", "customer_id": "Customer ID"}),

@@ -88,10 +88,17 @@ def my_model(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window
 def window_note(window: Window, tz: str, prefix: str | None = None) -> None:
     """The window's exact span, and what the deltas compare with."""
     lead = f"{md_escape(prefix)} · " if prefix else ""
-    st.caption(f"{lead}{widgets.window_caption(window, tz)} · changes compare with the {md_escape(window.length_label)} before")
+    st.caption(f"{lead}{widgets.window_caption(window, tz)} · changes compare with the {mp.period_text(window.length)} before")
 
 
 def card(c: mp.Card, *, border: bool = True) -> None:
+    if c.is_name:
+        with st.container(border=border):
+            st.caption(md_escape(c.label), help=c.help)
+            st.subheader(md_escape(c.value), anchor=False)
+            if c.delta:
+                st.caption(md_escape(c.delta))
+        return
     st.metric(c.label, c.value, c.delta, delta_color=c.delta_color, help=c.help, border=border,
               chart_data=list(c.chart) if c.chart else None, chart_type="area")
 
@@ -120,19 +127,23 @@ def open_profile(customer_id: str) -> None:
 # ---------------------------------------------------------------- tables
 
 _COLUMNS = {
-    mp.REQUESTS: st.column_config.NumberColumn(format="localized"),
+    mp.CUSTOMER: st.column_config.TextColumn(width=190),
+    mp.CUSTOMER_ID: st.column_config.TextColumn(width=165),
+    mp.REQUESTS: st.column_config.NumberColumn(format="localized", width=80),
     "Requests before": st.column_config.NumberColumn(format="localized"),
     "Requests now": st.column_config.NumberColumn(format="localized"),
     "Failed": st.column_config.NumberColumn(format="localized"),
-    mp.SHARE: st.column_config.NumberColumn(format="%.1f%%", help="Share of all requests in the window."),
-    mp.CHANGE: st.column_config.NumberColumn(format="%+.1f%%", help="Change against the period just before."),
-    mp.ERROR_RATE: st.column_config.NumberColumn(format="%.1f%%", help="Requests answered with status 400 or above."),
-    mp.P95: st.column_config.NumberColumn(format="%.1f", help="95 of 100 requests were faster."),
+    mp.SHARE: st.column_config.NumberColumn(format="%.1f%%", width=80, help="Share of all requests in the window."),
+    mp.CHANGE: st.column_config.NumberColumn(format="%+.1f%%", width=90, help="Change against the period just before."),
+    mp.LAST_ACTIVE: st.column_config.TextColumn(width=95),
+    mp.ERROR_RATE: st.column_config.NumberColumn(format="%.1f%%", width=95,
+                                                 help="Requests answered with status 400 or above."),
+    mp.P95: st.column_config.NumberColumn(format="%.1f", width=130, help="95 of 100 requests were faster."),
     "Average load time (ms)": st.column_config.NumberColumn(format="%.1f"),
-    mp.LAST_ACTIVE_AT: st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+    mp.LAST_ACTIVE_AT: st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", width=135),
     "First seen at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-    mp.TREND: st.column_config.AreaChartColumn(y_min=0, help="Requests per time bucket of the window."),
-    "Rank": st.column_config.NumberColumn(format="%d", width="small"),
+    mp.TREND: st.column_config.AreaChartColumn(y_min=0, width=130, help="Requests per time bucket of the window."),
+    "Rank": st.column_config.NumberColumn(format="%d", width=50),
 }
 
 

@@ -72,6 +72,8 @@ def _login(page, base_url: str, email: str) -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page.locator('[data-testid="stSidebar"]').get_by_text("Logged in as")).to_be_visible()
     page.wait_for_selector(IDLE)
+    # Pages are opened by URL (new sessions): they log in with the cookie, which the browser gets a moment later.
+    page.wait_for_function(f"document.cookie.includes('{auth.COOKIE_NAME}=')")
 
 
 def _visit(page, url: str) -> None:
