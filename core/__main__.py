@@ -96,6 +96,12 @@ def cmd_stats(args) -> int:
     return stats.main(args)
 
 
+def cmd_prune(args) -> int:
+    from core import prune
+
+    return prune.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="Clientele command line")
     sub = p.add_subparsers(dest="command", required=True)
@@ -156,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--now", default=None)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_stats)
+
+    r = sub.add_parser("prune", help="delete requests and rejected payloads older than an age")
+    r.add_argument("--older-than", required=True, help="age such as 30d or 12h")
+    r.add_argument("--batch-rows", type=int, default=5000, help="rows deleted per transaction")
+    r.set_defaults(func=cmd_prune)
     return p
 
 

@@ -35,9 +35,10 @@ def display_rows(rows: pl.DataFrame, tz: str, *, show_customer: bool = True, sho
         pl.col("ai_agent").fill_null(fmt.MISSING).alias(AGENT),
     ).rename({"method": METHOD, "status": STATUS, "endpoint": ENDPOINT, "threat_level": THREAT, "device": DEVICE,
               "api_name": API, "id": REQUEST_ID})
-    columns = [TIME, METHOD, STATUS, ENDPOINT, LOAD, SIZE, THREAT, DEVICE, AGENT, LOCATION]
-    columns += [CUSTOMER, CUSTOMER_ID] if show_customer else []
+    columns = [TIME] + ([CUSTOMER] if show_customer else [])
+    columns += [METHOD, STATUS, ENDPOINT, LOAD, SIZE, THREAT, LOCATION, DEVICE, AGENT]
     columns += [API] if show_api else []
+    columns += [CUSTOMER_ID] if show_customer else []
     return frame.select(*columns, REQUEST_ID)
 
 

@@ -37,7 +37,7 @@ dashboard.cards(mp.profile_cards(profile), per_row=5)
 left, right = st.columns([2, 1])
 with left:
     st.altair_chart(charts.time_series(profile.series, "requests", title="Requests over time", unit="requests", tz=tz,
-                                       kind="bar"), width="stretch")
+                                       kind="area", label="Requests"), width="stretch")
     st.markdown("**APIs used in this window**")
     if profile.apis_used.height:
         dashboard.table(mp.apis_used_table(profile.apis_used, tz, now))

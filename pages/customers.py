@@ -31,18 +31,18 @@ for column, key in zip(st.columns(len(lists)) if lists else [], lists):
         if key == "recent_customers":
             st.markdown("**Customers List** · the 10 newest")
             dashboard.customer_table(mp.recent_table(page.widgets.recent_customers, tz, now), key="w_recent",
-                                     columns=[mp.CUSTOMER, "First seen"])
+                                     columns=[mp.CUSTOMER, "First seen"], compact=True)
         elif key == "favorite_customers":
             st.markdown("**Favorite Customers**")
             if page.widgets.favorite_customers.height == 0:
                 st.caption("No favorites yet: open a customer's profile and switch on Favorite.")
             else:
                 dashboard.customer_table(mp.favorites_table(page.widgets.favorite_customers, now), key="w_favorites",
-                                         columns=[mp.CUSTOMER, mp.REQUESTS, mp.CHANGE, mp.LAST_ACTIVE])
+                                         columns=[mp.CUSTOMER, mp.REQUESTS, mp.CHANGE, mp.LAST_ACTIVE], compact=True)
         else:
             st.markdown("**Top Customers List**")
             dashboard.customer_table(mp.top_table(page.widgets.top_customers), key="w_top",
-                                     columns=[mp.CUSTOMER, mp.REQUESTS, mp.SHARE])
+                                     columns=[mp.CUSTOMER, mp.REQUESTS, mp.SHARE], compact=True)
 
 
 @st.fragment

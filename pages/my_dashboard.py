@@ -33,13 +33,16 @@ if mine.overview.current.total_requests == 0:
 
 series = mine.series
 c1, c2 = st.columns(2)
-c1.altair_chart(charts.time_series(series, "requests", title="Requests", unit="requests", tz=tz, kind="bar"), width="stretch")
-c2.altair_chart(charts.time_series(series, "avg_load_time_ms", title="Average load time", unit="ms", tz=tz), width="stretch")
+c1.altair_chart(charts.time_series(series, "requests", title="Requests", unit="requests", tz=tz, kind="area",
+                                   height=300), width="stretch")
+c2.altair_chart(charts.time_series(series, "avg_load_time_ms", title="Average load time", unit="ms", tz=tz,
+                                   height=300), width="stretch")
 c3, c4 = st.columns(2)
-c3.altair_chart(charts.time_series(series, "avg_response_size_bytes", title="Average response size", unit="bytes", tz=tz),
-                width="stretch")
+c3.altair_chart(charts.time_series(series, "avg_response_size_bytes", title="Average response size", unit="bytes", tz=tz,
+                                   height=300), width="stretch")
 c4.altair_chart(charts.time_series(series, {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Failed requests",
-                                   unit="requests", tz=tz, kind="bar"), width="stretch")
+                                   unit="requests", tz=tz, kind="area", label="Requests",
+                                   height=300), width="stretch")
 
 st.subheader("Your endpoints")
 dashboard.table(mp.endpoint_table(mine.endpoints))

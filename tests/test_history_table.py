@@ -23,7 +23,10 @@ def _rows(**overrides) -> pl.DataFrame:
 
 
 def test_display_rows_read_like_the_table():
-    row = ht.display_rows(_rows(), "Europe/Berlin").row(0, named=True)
+    shown = ht.display_rows(_rows(), "Europe/Berlin")
+    assert shown.columns == ["Time", "Customer", "Method", "Status", "Endpoint", "Load time (ms)", "Size", "Threat",
+                             "Location", "Device", "AI agent", "API", "Customer ID", "Request ID"]
+    row = shown.row(0, named=True)
     assert row == {"Time": "2026-11-25 13:30:05", "Method": "GET", "Status": 200, "Endpoint": "/orders/{id}",
                    "Load time (ms)": 123.5, "Size": "2.0 KB", "Threat": "Low", "Device": "desktop", "AI agent": "–",
                    "Location": "Germany", "Customer": "Acme", "Customer ID": "c1", "API": "Orders API", "Request ID": 7}
@@ -42,8 +45,8 @@ def test_unknown_location_reads_unknown():
 
 def test_customer_and_api_columns_can_be_left_out():
     shown = ht.display_rows(_rows(), "UTC", show_customer=False, show_api=False)
-    assert shown.columns == ["Time", "Method", "Status", "Endpoint", "Load time (ms)", "Size", "Threat", "Device",
-                             "AI agent", "Location", "Request ID"]
+    assert shown.columns == ["Time", "Method", "Status", "Endpoint", "Load time (ms)", "Size", "Threat", "Location",
+                             "Device", "AI agent", "Request ID"]
 
 
 def test_statuses_split_into_classes_and_codes():

@@ -253,3 +253,13 @@ def test_workspace_roles_cannot_open_my_requests(seeded_app, role):
     at = open_page(CUSTOMER_PAGE, seeded_app, role)
     assert not at.dataframe
     assert len(errors(at)) == 1
+
+
+def test_the_pager_moves_to_another_page(seeded_app):
+    extra = [(seeded_app.api_ids["orders"], make_request(timestamp=NOW - dt.timedelta(minutes=10 + i))) for i in range(60)]
+    store.write_requests(_engine(seeded_app), extra)
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", size="25")
+    pager = at.get("pagination")[0]
+    pager.set_value(3).run()
+    assert table(at).height == 19
+    assert url_values(at, "page") == ["3"]

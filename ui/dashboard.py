@@ -147,17 +147,26 @@ _COLUMNS = {
 }
 
 
-def table(frame: pl.DataFrame, *, key: str | None = None, height="auto", columns: list[str] | None = None) -> None:
+def _config(frame: pl.DataFrame, compact: bool) -> dict:
+    """The shared column formats for the frame's columns; compact tables (narrow widgets) size columns to fit."""
+    config = {c: cfg for c, cfg in _COLUMNS.items() if c in frame.columns}
+    if compact:
+        config = {c: {k: v for k, v in cfg.items() if k != "width"} for c, cfg in config.items()}
+    return config
+
+
+def table(frame: pl.DataFrame, *, key: str | None = None, height="auto", columns: list[str] | None = None,
+          compact: bool = False) -> None:
     """A read-only table with the shared number formats."""
     st.dataframe(frame, hide_index=True, width="stretch", height=height, key=key, column_order=columns,
-                 column_config={c: cfg for c, cfg in _COLUMNS.items() if c in frame.columns})
+                 column_config=_config(frame, compact))
 
 
-def customer_table(frame: pl.DataFrame, *, key: str, height="auto", columns: list[str] | None = None) -> None:
+def customer_table(frame: pl.DataFrame, *, key: str, height="auto", columns: list[str] | None = None,
+                   compact: bool = False) -> None:
     """A table of customers (with a "Customer ID" column); selecting a row opens that customer's profile."""
     event = st.dataframe(frame, hide_index=True, width="stretch", height=height, key=key, column_order=columns,
-                         column_config={c: cfg for c, cfg in _COLUMNS.items() if c in frame.columns},
-                         on_select="rerun", selection_mode="single-row")
+                         column_config=_config(frame, compact), on_select="rerun", selection_mode="single-row")
     rows = event.selection.rows
     if rows and rows[0] < frame.height:
         open_profile(frame.get_column(mp.CUSTOMER_ID)[rows[0]])

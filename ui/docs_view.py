@@ -12,10 +12,10 @@ METHOD_COLORS = {"GET": "blue", "POST": "green", "PUT": "orange", "PATCH": "viol
 
 def downloads(spec: dict, api_name: str) -> None:
     base = "".join(c if c.isalnum() else "-" for c in api_name.lower()).strip("-") or "api"
-    c1, c2, _ = st.columns([1, 1, 4])
-    c1.download_button("OpenAPI (JSON)", apidocs.to_json(spec), file_name=f"{base}-openapi.json",
+    row = st.container(horizontal=True)
+    row.download_button("OpenAPI (JSON)", apidocs.to_json(spec), file_name=f"{base}-openapi.json",
                        mime="application/json", icon=":material/download:", on_click="ignore", key="docs_json")
-    c2.download_button("OpenAPI (YAML)", apidocs.to_yaml(spec), file_name=f"{base}-openapi.yaml",
+    row.download_button("OpenAPI (YAML)", apidocs.to_yaml(spec), file_name=f"{base}-openapi.yaml",
                        mime="application/yaml", icon=":material/download:", on_click="ignore", key="docs_yaml")
 
 

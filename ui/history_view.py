@@ -22,6 +22,7 @@ from core.timewindow import Window, bucket_for
 from ui import widgets
 
 PAGE_SIZES = (25, 50, 100, 200)
+ROWS_SHOWN = 20  # the table scrolls beyond this many rows
 SORT_LABELS = {
     "timestamp": "Time", "method": "Method", "status": "Status", "endpoint": "Endpoint",
     "load_time_ms": "Load time", "response_size": "Size", "threat_level": "Threat level", "device": "Device",
@@ -81,7 +82,7 @@ def _filters(key: str, options: dict) -> dict[str, list]:
     return chosen
 
 
-def _controls(key: str, sorts: list[str]) -> tuple[str, str, str, int]:
+def _controls(key: str, sorts: list[str], customer: bool) -> tuple[str, str, str, int]:
     _init(f"{key}_q", st.query_params.get("q", ""))
     _init(f"{key}_sort", st.query_params.get("sort") if st.query_params.get("sort") in sorts else "timestamp")
     _init(f"{key}_dir", st.query_params.get("dir") if st.query_params.get("dir") in DIRECTION_LABELS else "desc")
@@ -89,15 +90,12 @@ def _controls(key: str, sorts: list[str]) -> tuple[str, str, str, int]:
     _init(f"{key}_size", int(size) if size and size.isdigit() and int(size) in PAGE_SIZES else 50)
     c1, c2, c3, c4 = st.columns([4, 2, 2, 1])
     search = c1.text_input("Search", key=f"{key}_q", max_chars=history.MAX_SEARCH_CHARS,
-                           placeholder="Path, endpoint, customer name or ID", help="Case-insensitive; matches anywhere in the text.")
+                           placeholder="Path or endpoint" if customer else "Path, endpoint, customer name or ID",
+                           help="Case-insensitive; matches anywhere in the text.")
     sort = c2.selectbox("Sort by", sorts, format_func=SORT_LABELS.get, key=f"{key}_sort")
     direction = c3.selectbox("Order", list(DIRECTION_LABELS), format_func=DIRECTION_LABELS.get, key=f"{key}_dir")
     page_size = c4.selectbox("Rows", PAGE_SIZES, key=f"{key}_size")
     return search, sort, direction, page_size
-
-
-def _page_nav(key: str, pages: int) -> None:
-    st.pagination(pages, key=f"{key}_page", max_visible_pages=7)
 
 
 def render(engine: sa.Engine, scope: Scope, *, api_id: int | None, window, customer_id: str | None = None,
@@ -109,7 +107,7 @@ def render(engine: sa.Engine, scope: Scope, *, api_id: int | None, window, custo
     options = _filter_options(engine.url.render_as_string(hide_password=False), scope.role, scope.customer_id,
                               api_id, window.start, window.end)
     sorts = [s for s in history.SORT_COLUMNS if show_customer or s != "customer"]
-    search, sort, direction, page_size = _controls(key, sorts)
+    search, sort, direction, page_size = _controls(key, sorts, scope.is_customer)
     chosen = _filters(key, options)
     status_classes, statuses = ht.split_statuses(chosen.pop("statuses"))
     chosen["countries"] = ht.countries_from_url(chosen["countries"])
@@ -124,11 +122,15 @@ def render(engine: sa.Engine, scope: Scope, *, api_id: int | None, window, custo
     # A new question starts again at page 1; the URL's page counts only on the first run.
     page_key, signature_key = f"{key}_page", f"{key}_signature"
     signature = repr(replace(query, page=1))
+    # One pager widget per question: a new question gets a new pager, starting where page_key says.
+    pager_key = f"{key}_pager_{zlib.crc32(signature.encode())}"
     if page_key not in st.session_state:
         raw = st.query_params.get("page", "1")
         st.session_state[page_key] = int(raw) if raw.isdigit() and int(raw) >= 1 else 1
     elif st.session_state.get(signature_key) != signature:
         st.session_state[page_key] = 1
+    elif st.session_state.get(pager_key):
+        st.session_state[page_key] = st.session_state[pager_key]
     st.session_state[signature_key] = signature
     result = history.request_history(engine, scope, replace(query, page=st.session_state[page_key]))
     if st.session_state[page_key] > result.pages:
@@ -144,6 +146,7 @@ def render(engine: sa.Engine, scope: Scope, *, api_id: int | None, window, custo
         st.caption(f"{ht.page_label(result)} · times in {widgets.md_escape(tz)} · select a row to see its details")
         event = st.dataframe(
             table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+            height=min(table.height, ROWS_SHOWN) * 35 + 38,
             key=f"{key}_table_{zlib.crc32(signature.encode())}_{st.session_state[page_key]}",
             column_config={
                 ht.TIME: st.column_config.TextColumn(width="medium"),
@@ -160,7 +163,7 @@ def render(engine: sa.Engine, scope: Scope, *, api_id: int | None, window, custo
         )
         _apply_selection(key, table, event)
         if result.pages > 1:
-            _page_nav(key, result.pages)
+            st.pagination(result.pages, default=st.session_state[page_key], key=pager_key, max_visible_pages=7)
         _downloads(engine, scope, query, table, tz, show_customer, key, filename, result)
     _detail(engine, scope, key)
 
@@ -176,12 +179,12 @@ def _apply_selection(key: str, table, event) -> None:
 
 
 def _downloads(engine, scope, query, table, tz, show_customer, key, filename, result) -> None:
-    c1, c2, _ = st.columns([2, 3, 5])
-    with c1:
+    row = st.container(horizontal=True)
+    with row:
         widgets.csv_download(table, filename.replace(".csv", f"-page-{result.page}.csv"), "Download this page (CSV)",
                              key=f"{key}_csv_page")
     limit = min(result.total, history.COUNT_CAP)
-    with c2:
+    with row:
         if st.button(f"Prepare CSV of {fmt.count(limit)}{'+' if result.total_capped else ''} filtered requests"
                      if result.total_capped else f"Prepare CSV of all {fmt.count(limit)} filtered requests",
                      key=f"{key}_csv_prepare", icon=":material/table_view:",

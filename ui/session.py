@@ -13,6 +13,7 @@ import threading
 from typing import NoReturn
 
 import polars as pl
+import sqlalchemy as sa
 import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities import LoginError
@@ -41,8 +42,14 @@ def sign_in() -> auth.CurrentUser:
     try:
         engine = models.get_engine()
         key = config.cookie_key()
+        _ping(engine)
     except config.ConfigError as exc:
         st.error(str(exc))
+        _stop_as_visitor()
+    except _UNREACHABLE:
+        # A traceback helps nobody looking at the page; the next run (a reload) connects afresh.
+        st.error("The database is unreachable. Clientele will work again as soon as it is back: reload this page "
+                 "in a moment, and if it persists ask your administrator to check DATABASE_URL and the database server.")
         _stop_as_visitor()
     authenticator = _authenticator(engine, key)
     if "invite" in st.query_params or "reset" in st.query_params:
@@ -57,6 +64,14 @@ def sign_in() -> auth.CurrentUser:
     st.session_state[IDENTITY_KEY] = {"user_id": user.id, "started_at": started_at}
     st.sidebar.caption(f"Logged in as **{user.name}** · {user.role.capitalize()}")
     return user
+
+
+_UNREACHABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+def _ping(engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
 
 
 def _panel():

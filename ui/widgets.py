@@ -74,12 +74,16 @@ def time_filter(engine: sa.Engine, scope: Scope, api_id: int | None = None, *, k
     request this scope may see on `api_id` (or on every API)."""
     state, params = st.session_state, st.query_params
     options = list(timewindow.PRESET_LABELS)
-    if key not in state:
+    # A link (or another page) that changed ?window= since this picker last wrote it wins over the state.
+    if key not in state or params.get("window") != state.get(f"{key}_url"):
         wanted = (params.get("window") or state.get(_WINDOW_PREF) or default).lower()
         if wanted not in options:
             st.warning(f"Unknown time window {params.get('window')!r} in the link; showing {timewindow.PRESET_LABELS[default]}.")
             wanted = default
         state[key] = wanted
+    else:
+        # Widget ids differ from page to page: hand the choice made on the last page to this page's widget.
+        state[key] = state[key]
     preset = st.segmented_control("Time window", options, format_func=timewindow.PRESET_LABELS.get, key=key,
                                   required=True, label_visibility="collapsed")
     now = rounded_now()
@@ -91,7 +95,7 @@ def time_filter(engine: sa.Engine, scope: Scope, api_id: int | None = None, *, k
         window = timewindow.window(preset, now, data_start=start)
         params.pop("from", None)
         params.pop("to", None)
-    params["window"] = window.preset
+    params["window"] = state[f"{key}_url"] = window.preset
     return window
 
 
@@ -148,9 +152,13 @@ def api_picker(engine: sa.Engine, scope: Scope, *, allow_all: bool = False, key:
             wanted = cache.resolve_api(engine, scope, wanted)["api_id"]
         except LookupError as exc:
             refuse(str(exc))
-    if key not in state or state[key] not in options:
+    # A link (or another page) that changed ?api= since this picker last wrote it wins over the state.
+    if key not in state or state[key] not in options or params.get("api") != state.get(f"{key}_url"):
         remembered = state.get(_API_PREF)
         state[key] = next(v for v in (wanted, remembered, options[0]) if v in options)
+    else:
+        # Widget ids differ from page to page: hand the choice made on the last page to this page's widget.
+        state[key] = state[key]
 
     def label_of(value) -> str:
         if value == ALL_APIS:
@@ -159,7 +167,7 @@ def api_picker(engine: sa.Engine, scope: Scope, *, allow_all: bool = False, key:
 
     choice = st.selectbox(label, options, format_func=label_of, key=key)
     state[_API_PREF] = choice
-    params["api"] = str(choice)
+    params["api"] = state[f"{key}_url"] = str(choice)
     if choice == ALL_APIS:
         return {"api_id": None, "name": "All APIs"}
     return {"api_id": choice, "name": names[choice]}
@@ -280,7 +288,8 @@ def request_detail_view(engine: sa.Engine, scope: Scope, request_id) -> None:
     tabs = st.tabs(["General", "Request", "Response", f"Errors ({len(detail['errors'])})",
                     f"Threats ({len(detail['threat_reasons'])})"] + (["Server"] if "server" in detail else []))
     with tabs[0]:
-        st.dataframe(_general_table(general, tz), hide_index=True, width="stretch")
+        facts = _general_table(general, tz)
+        st.dataframe(facts, hide_index=True, width="stretch", height=facts.height * 35 + 38)
         sdk = detail["sdk"]
         if sdk.get("name"):
             st.caption(f"Sent by the {md_escape(sdk['name'])} SDK {md_escape(sdk.get('version') or '')}")

@@ -76,11 +76,16 @@ def _login(page, base_url: str, email: str) -> None:
     page.wait_for_function(f"document.cookie.includes('{auth.COOKIE_NAME}=')")
 
 
+def _settled(page) -> None:
+    """The app finished its runs (the cookie component's report causes one more) and nothing is stale."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector(IDLE)
+    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')")
+
+
 def _visit(page, url: str) -> None:
     page.goto(url)
-    page.wait_for_selector(IDLE)
-    # Charts and tables draw after the script finishes; their containers appear with the elements.
-    page.wait_for_load_state("networkidle")
+    _settled(page)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
 
@@ -97,9 +102,10 @@ def _url(base: str, role: str, url_path: str, query: str = "") -> str:
 def _screenshot(page, path) -> None:
     """The whole page: Streamlit scrolls inside its main container, so the viewport grows to fit it."""
     size = page.viewport_size
+    page.evaluate('document.querySelector(\'[data-testid="stMain"]\').scrollTo(0, 0)')
     height = page.evaluate('document.querySelector(\'[data-testid="stMain"]\').scrollHeight')
     page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 8000)})
-    page.wait_for_selector(IDLE)
+    _settled(page)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
 
@@ -148,3 +154,13 @@ def test_admin_docs_with_an_operation_opened(demo_server, context, artifacts):
     page.locator('[data-testid="stExpander"] summary').first.click()
     page.wait_for_selector(IDLE)
     _screenshot(page, artifacts / "b-admin-docs-operation.png")
+
+
+@pytest.mark.parametrize("tab", ["APIs", "Connect an SDK", "Rejected payloads"])
+def test_admin_data_tabs(demo_server, context, artifacts, tab):
+    page = context.new_page()
+    _login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    _visit(page, _url(demo_server.url, "admin", "data"))
+    page.get_by_role("tab", name=tab).click()
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    _screenshot(page, artifacts / f"b-admin-data-{tab.lower().replace(' ', '-')}.png")

@@ -1,0 +1,234 @@
+"""Customers page (Admin, Member) through AppTest: widgets and the customer list equal core.metrics_pages,
+widget switches persist per user across sessions, favorites show up, search and CSV match the table, and a
+selected row opens the profile."""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from core import cache, customers, metrics_pages as mp, models, store
+from core.scope import Scope
+from core.timewindow import window
+from tests.apptest_helpers import login_as, refused, seeded_app
+from tests.factories import NOW, make_request
+from tests.page_checks import downloads, no_exception, open_page, read_csv, table, url_values
+from ui.widgets import md_escape
+
+__all__ = ["seeded_app", "downloads"]  # fixtures, imported to register them here
+
+PAGE = "pages/customers.py"
+W7 = window("7d", NOW)
+TZ = "UTC"  # AppTest has no browser time zone
+
+
+def _engine(seeded):
+    return models.engine_for(seeded.db_url)
+
+
+def _orders(seeded, role: str = "admin", **params):
+    return open_page(PAGE, seeded, role, api=str(seeded.api_ids["orders"]), **params)
+
+
+def _model(seeded, win=W7, favorites=()):
+    return mp.customers_page(_engine(seeded), Scope.workspace(), seeded.api_ids["orders"], win, favorites)
+
+
+def _list_table(at) -> pl.DataFrame:
+    """The "All customers" table: the one with a sparkline column."""
+    return next(t for t in (table(at, i) for i in range(len(at.dataframe))) if mp.TREND in t.columns)
+
+
+@pytest.mark.parametrize("role", ["admin", "member"])
+def test_number_widgets_equal_the_core_widgets(seeded_app, role):
+    at = _orders(seeded_app, role)
+    no_exception(at)
+    cards = mp.widget_cards(_model(seeded_app).widgets)
+    expected = [(c.label, c.value) for key, c in cards.items() if key != "top_customer"]
+    assert [(m.label, m.value) for m in at.metric] == expected
+    # Orders: cust_a and cust_b are new and active; (3 + 2) / 2 = 2.5 requests each.
+    assert expected == [("New Customers", "2"), ("Active Customers", "2"), ("Avg. Requests per Customer", "2.5")]
+
+
+def test_top_customer_widget_names_the_busiest_customer(seeded_app):
+    at = _orders(seeded_app)
+    assert "Alpha Inc" in [s.value for s in at.subheader]
+    assert md_escape("3 requests · 50.0% of all") in [c.value for c in at.caption]
+
+
+def test_customer_list_equals_the_core_list(seeded_app):
+    at = _orders(seeded_app)
+    expected = mp.customer_table(_model(seeded_app).customers, TZ, NOW)
+    shown = _list_table(at)
+    assert shown.drop(mp.TREND, mp.LAST_ACTIVE_AT).rows() == expected.drop(mp.TREND, mp.LAST_ACTIVE_AT).rows()
+    assert shown.get_column(mp.TREND).to_list() == [[0, 0, 0, 0, 0, 0, 1, 2], [0, 0, 0, 0, 0, 0, 0, 2]]
+
+
+def test_customer_list_reads_as_people_expect(seeded_app):
+    row = _list_table(_orders(seeded_app)).row(0, named=True)
+    assert (row["Customer"], row["Customer ID"], row["Requests"], row["Share (%)"], row["Last active"],
+            row["Error rate (%)"]) == ("Alpha Inc", "cust_a", 3, 50.0, "1 h ago", 33.3)
+
+
+def test_the_api_comes_from_the_url(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin", api=str(seeded_app.api_ids["billing"]))
+    assert _list_table(at).get_column("Customer ID").to_list() == ["cust_c", "cust_a"]
+
+
+def test_search_narrows_the_list_and_goes_into_the_url(seeded_app):
+    at = _orders(seeded_app)
+    at.text_input(key="customers_q").input("BETA").run()
+    assert _list_table(at).get_column("Customer ID").to_list() == ["cust_b"]
+    assert url_values(at, "q") == ["BETA"]
+
+
+def test_search_from_the_url(seeded_app):
+    at = _orders(seeded_app, q="cust_a")
+    assert _list_table(at).get_column("Customer").to_list() == ["Alpha Inc"]
+
+
+def test_search_without_a_match_says_so(seeded_app):
+    at = _orders(seeded_app, q="nobody")
+    assert any("No requests match" in i.value for i in at.info)
+
+
+def test_csv_download_equals_the_table(seeded_app, downloads):
+    at = _orders(seeded_app)
+    shown = _list_table(at).drop(mp.TREND)
+    name = f"customers-{seeded_app.api_ids['orders']}-7d.csv"
+    csv = read_csv(downloads[name])
+    assert csv.columns == shown.columns
+    assert csv.get_column("Customer ID").to_list() == shown.get_column("Customer ID").to_list()
+    assert csv.get_column("Requests").to_list() == ["3", "2"]
+    assert csv.get_column("Share (%)").to_list() == ["50.0", "33.3"]
+    assert csv.get_column("Last active at").to_list() == ["2026-11-25T11:00:00", "2026-11-25T09:00:00"]
+
+
+def test_csv_of_a_search_holds_only_the_matches(seeded_app, downloads):
+    _orders(seeded_app, q="beta")
+    csv = read_csv(downloads[f"customers-{seeded_app.api_ids['orders']}-7d.csv"])
+    assert csv.get_column("Customer ID").to_list() == ["cust_b"]
+
+
+def test_every_widget_is_shown_at_first(seeded_app):
+    at = _orders(seeded_app)
+    assert [t.label for t in at.toggle] == [title for _key, title in customers.WIDGETS]
+    assert all(t.value for t in at.toggle)
+    assert {"**Customers List** · the 10 newest", "**Favorite Customers**", "**Top Customers List**"} <= {m.value for m in at.markdown}
+
+
+def test_switching_a_widget_off_hides_it_and_is_saved_for_the_user(seeded_app):
+    at = _orders(seeded_app)
+    at.toggle(key="widget_new_customers").set_value(False).run()
+    assert "New Customers" not in [m.label for m in at.metric]
+    assert customers.get_widget_prefs(_engine(seeded_app), seeded_app.user_ids["admin"])["new_customers"] is False
+
+
+def test_widget_switches_persist_across_sessions(seeded_app):
+    at = _orders(seeded_app)
+    at.toggle(key="widget_top_customers_list").set_value(False).run()
+    at.toggle(key="widget_active_customers").set_value(False).run()
+    again = _orders(seeded_app)  # a new session of the same user
+    assert [m.label for m in again.metric] == ["New Customers", "Avg. Requests per Customer"]
+    assert "**Top Customers List**" not in [m.value for m in again.markdown]
+    assert again.toggle(key="widget_active_customers").value is False
+
+
+def test_widget_switches_belong_to_one_user(seeded_app):
+    _orders(seeded_app, "admin").toggle(key="widget_new_customers").set_value(False).run()
+    assert "New Customers" in [m.label for m in _orders(seeded_app, "member").metric]
+
+
+def test_with_every_widget_off_the_list_remains(seeded_app):
+    customers.set_widget_prefs(_engine(seeded_app), seeded_app.user_ids["admin"], {k: False for k, _ in customers.WIDGETS})
+    at = _orders(seeded_app)
+    no_exception(at)
+    assert (len(at.metric), _list_table(at).height) == (0, 2)
+
+
+def test_favorites_widget_lists_the_users_favorites(seeded_app):
+    customers.set_favorite(_engine(seeded_app), seeded_app.user_ids["admin"], "cust_b", True)
+    at = _orders(seeded_app)
+    favorites = next(table(at, i) for i in range(len(at.dataframe)) if "Change (%)" in table(at, i).columns
+                     and "Last active" in table(at, i).columns)
+    assert favorites.select("Customer", "Requests", "Last active").rows() == [("Beta LLC", 2, "3 h ago")]
+
+
+def test_favorites_widget_explains_how_to_add_one(seeded_app):
+    at = _orders(seeded_app)
+    assert any("No favorites yet" in c.value for c in at.caption)
+
+
+def test_recent_customers_widget_lists_the_newest_first(seeded_app):
+    at = _orders(seeded_app)
+    recent = next(table(at, i) for i in range(len(at.dataframe)) if "First seen" in table(at, i).columns)
+    # First seen on Orders: cust_b 5 h ago, cust_a 30 h ago.
+    assert recent.select("Customer", "First seen").rows() == [("Beta LLC", "5 h ago"), ("Alpha Inc", "1 d ago")]
+
+
+def test_going_quiet_lists_customers_who_stopped_calling(seeded_app):
+    store.write_requests(_engine(seeded_app), [(seeded_app.api_ids["orders"], make_request(
+        customer_id="cust_q", display_name="Quiet Ltd", timestamp=NOW - dt.timedelta(hours=h))) for h in (30, 40)])
+    cache.refresh(_engine(seeded_app))
+    at = _orders(seeded_app, window="24h")
+    quiet = next(table(at, i) for i in range(len(at.dataframe)) if "Requests before" in table(at, i).columns)
+    assert quiet.select("Customer", "Requests before", "Requests now", "Change (%)").rows() == [("Quiet Ltd", 2, 0, -100.0)]
+
+
+def test_going_quiet_says_when_nobody_did(seeded_app):
+    at = _orders(seeded_app)
+    assert any("Nobody went quiet" in i.value for i in at.info)
+
+
+def test_adoption_heatmap_shows_the_top_customers(seeded_app):
+    at = _orders(seeded_app)
+    [chart] = at.get("vega_lite_chart")
+    assert "Endpoint adoption of the top customers" in chart.proto.spec
+
+
+def test_hostile_display_names_render_as_text(seeded_app):
+    name = "**Evil** <img src=x onerror=alert(1)> :red[x]"
+    store.write_requests(_engine(seeded_app), [(seeded_app.api_ids["orders"], make_request(
+        customer_id="cust_evil", display_name=name, timestamp=NOW - dt.timedelta(minutes=m))) for m in range(1, 6)])
+    cache.refresh(_engine(seeded_app))
+    at = _orders(seeded_app)
+    assert md_escape(name) in [s.value for s in at.subheader]  # the Top Customer widget
+    assert name in _list_table(at).get_column("Customer").to_list()
+    assert not [m.value for m in at.markdown if "<img" in m.value]
+
+
+def test_selecting_a_customer_opens_their_profile(seeded_app):
+    at = login_as(seeded_app, "admin")
+    at.switch_page(PAGE).run()
+    at.selectbox(key="api").select(seeded_app.api_ids["orders"]).run()
+    at.session_state["customer_list"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["Beta LLC"]
+    assert url_values(at, "customer") == ["cust_b"]
+
+
+def test_the_link_from_home_opens_that_apis_dashboard(seeded_app):
+    at = login_as(seeded_app, "admin")
+    at.switch_page(PAGE).run()
+    assert at.selectbox(key="api").value == seeded_app.api_ids["billing"]  # the first API by name
+    at.query_params["api"] = str(seeded_app.api_ids["orders"])  # what the Home page's link sets
+    at.switch_page("pages/home.py").run()
+    at.query_params["api"] = str(seeded_app.api_ids["orders"])
+    at.switch_page(PAGE).run()
+    assert at.selectbox(key="api").value == seeded_app.api_ids["orders"]
+
+
+def test_the_window_chosen_on_home_carries_over(seeded_app):
+    at = login_as(seeded_app, "admin")
+    at.segmented_control(key="window").set_value("24h").run()
+    at.switch_page(PAGE).run()
+    no_exception(at)
+    assert at.segmented_control(key="window").value == "24h"
+
+
+def test_customers_are_refused(seeded_app):
+    at = _orders(seeded_app, "customer")
+    assert refused(at)
+    assert not at.dataframe

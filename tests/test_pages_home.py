@@ -1,0 +1,139 @@
+"""Home page (Admin, Member) through AppTest: the numbers equal core.metrics_pages for the same inputs, every
+API has its card and a link to its Customers page, and a top customer's row opens their profile."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from core import cache, metrics_pages as mp, models, store
+from core.scope import Scope
+from core.timewindow import window
+from tests.apptest_helpers import login_as, refused, seeded_app
+from tests.factories import NOW, make_request
+from ui.widgets import md_escape
+from tests.page_checks import no_exception, open_page, table, url_values
+
+__all__ = ["seeded_app"]  # a fixture, imported to register it here
+
+PAGE = "pages/home.py"
+W7 = window("7d", NOW)
+
+
+def _engine(seeded):
+    return models.engine_for(seeded.db_url)
+
+
+def _metrics(at) -> list[tuple[str, str, str]]:
+    return [(m.label, m.value, m.proto.delta) for m in at.metric]
+
+
+def _expected_cards(seeded, win=W7) -> list[tuple[str, str, str]]:
+    page = mp.home_page(_engine(seeded), Scope.workspace(), win)
+    cards = mp.home_cards(page) + [c for api in page.apis.iter_rows(named=True) for c in mp.api_cards(api)]
+    return [(c.label, c.value, c.delta or "") for c in cards]
+
+
+@pytest.mark.parametrize("role", ["admin", "member"])
+def test_every_card_equals_the_core_numbers(seeded_app, role):
+    at = open_page(PAGE, seeded_app, role)
+    no_exception(at)
+    assert _metrics(at) == _expected_cards(seeded_app)
+
+
+def test_workspace_cards_read_the_seeded_traffic(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    assert _metrics(at)[:4] == [("Requests", "9", ""), ("Failed requests", "22.2%", ""), ("Active customers", "3", ""),
+                                ("New customers", "3", "")]
+
+
+def test_each_api_has_a_card_under_its_name(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    assert [m.value for m in at.markdown if m.value.startswith("####")] == ["#### Billing API", "#### Orders API"]
+
+
+def test_the_24h_window_changes_every_number(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin", window="24h")
+    # The 500 of 30 h ago moves to the period before: 8 requests (1 failed) against 1 (failed).
+    assert _metrics(at)[:2] == [("Requests", "8", "+700.0%"), ("Failed requests", "12.5%", "-87.5 pp")]
+    assert _metrics(at) == _expected_cards(seeded_app, window("24h", NOW))
+
+
+def test_picking_a_window_updates_the_page_and_the_url(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    at.segmented_control(key="window").set_value("24h").run()
+    assert (_metrics(at)[0][1], url_values(at, "window")) == ("8", ["24h"])
+
+
+def test_top_customers_table_equals_the_core_ranking(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    expected = mp.top_table(mp.home_page(_engine(seeded_app), Scope.workspace(), W7).top_customers)
+    shown = table(at)
+    assert shown.select("Rank", "Customer", "Customer ID", "Requests").rows() == expected.select(
+        "Rank", "Customer", "Customer ID", "Requests").rows()
+    assert shown.get_column("Share (%)").to_list() == [44.4, 22.2, 22.2]
+
+
+def test_top_customers_chart_draws_the_same_customers(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    [chart] = at.get("vega_lite_chart")
+    assert "Requests by top customer" in chart.proto.spec
+
+
+def test_a_window_without_requests_says_what_to_do(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin", window="custom", **{"from": "2020-01-01", "to": "2020-01-02"})
+    no_exception(at)
+    assert _metrics(at)[0][:2] == ("Requests", "0")
+    assert any("No requests in this time window" in i.value for i in at.info)
+
+
+def test_an_idle_api_still_gets_its_card(seeded_app):
+    store.create_api(_engine(seeded_app), "Idle API")
+    at = open_page(PAGE, seeded_app, "admin")
+    assert "#### Idle API" in [m.value for m in at.markdown]
+
+
+def test_api_names_are_shown_as_text_not_markdown(seeded_app):
+    name = "**Bold** [x](http://evil.example)"
+    store.create_api(_engine(seeded_app), name)
+    at = open_page(PAGE, seeded_app, "admin")
+    assert f"#### {md_escape(name)}" in [m.value for m in at.markdown]
+
+
+def test_each_api_card_links_to_its_customers_page(seeded_app):
+    at = login_as(seeded_app, "admin")
+    links = [(link.proto.label, link.proto.page, link.proto.query_string) for link in at.get("page_link")]
+    api = seeded_app.api_ids
+    assert links == [("Customers of Billing API", "customer-dashboard", f"api={api['billing']}"),
+                     ("Customers of Orders API", "customer-dashboard", f"api={api['orders']}")]
+
+
+def test_home_is_the_first_page_of_admins_and_members(seeded_app):
+    for role in ("admin", "member"):
+        at = login_as(seeded_app, role)
+        assert [t.value for t in at.title] == ["Home"]
+
+
+def test_selecting_a_top_customer_opens_their_profile(seeded_app):
+    at = login_as(seeded_app, "admin")
+    # Row 1 of the ranking is cust_b (2 requests, before cust_c by ID).
+    at.session_state["home_top"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["Beta LLC"]
+    assert url_values(at, "customer") == ["cust_b"]
+
+
+def test_customers_are_refused(seeded_app):
+    at = open_page(PAGE, seeded_app, "customer")
+    assert refused(at)
+    assert not at.metric
+
+
+def test_new_traffic_shows_without_a_restart(seeded_app):
+    open_page(PAGE, seeded_app, "admin")
+    store.write_requests(_engine(seeded_app), [(seeded_app.api_ids["orders"],
+                                                make_request(customer_id="cust_new", timestamp=NOW - dt.timedelta(minutes=5)))])
+    cache.refresh(_engine(seeded_app))
+    at = open_page(PAGE, seeded_app, "admin")
+    assert _metrics(at)[0][:2] == ("Requests", "10")

@@ -1,0 +1,144 @@
+"""core.prune on SQLite and PostgreSQL: what is deleted, what stays, batching, the CLI, and that the
+columnar cache notices the smaller table by itself."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from core import cache, prune, store
+from core.__main__ import main as cli
+from core.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail
+from core.scope import Scope
+from tests.factories import NOW, make_request
+
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.invalidate()
+    yield
+    cache.invalidate()
+
+
+def _seed(engine, now: dt.datetime = NOW) -> int:
+    """Orders API: 3 requests 40, 35 and 31 days old, then 2 requests 10 days and 1 hour old (ids in time order)."""
+    api = store.create_api(engine, "Orders API", api_key="orders-key", sdk_token="orders-token")["api_id"]
+    ages = [40 * DAY, 35 * DAY, 31 * DAY, 10 * DAY, dt.timedelta(hours=1)]
+    store.write_requests(engine, [(api, make_request(customer_id="cust_a", timestamp=now - age)) for age in ages])
+    return api
+
+
+def _reject_at(engine, received_at: dt.datetime, count: int) -> None:
+    store.reject_many(engine, [{"source": "test", "reason": "bad", "raw": b"{}"} for _ in range(count)])
+    with engine.begin() as conn:
+        newest = list(conn.scalars(sa.select(RejectedPayload.id).order_by(RejectedPayload.id.desc()).limit(count)))
+        conn.execute(sa.update(RejectedPayload).where(RejectedPayload.id.in_(newest)).values(received_at=received_at))
+
+
+def _count(engine, table) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(sa.select(sa.func.count()).select_from(table))
+
+
+def test_requests_older_than_the_cutoff_are_deleted_and_newer_ones_kept(engine):
+    _seed(engine)
+    result = prune.prune(engine, 30 * DAY, now=NOW)
+    with engine.connect() as conn:
+        kept = sorted(conn.scalars(sa.select(Request.timestamp)))
+    assert (result.requests, kept) == (3, [NOW - 10 * DAY, NOW - dt.timedelta(hours=1)])
+
+
+def test_details_of_deleted_requests_are_deleted_with_them(engine):
+    _seed(engine)
+    prune.prune(engine, 30 * DAY, now=NOW)
+    with engine.connect() as conn:
+        orphans = conn.scalar(
+            sa.select(sa.func.count()).select_from(RequestDetail).where(RequestDetail.request_id.not_in(sa.select(Request.id)))
+        )
+    assert (orphans, _count(engine, RequestDetail)) == (0, 2)
+
+
+def test_rejected_payloads_older_than_the_cutoff_are_deleted(engine):
+    _reject_at(engine, NOW - 31 * DAY, 4)
+    _reject_at(engine, NOW - 29 * DAY, 2)
+    result = prune.prune(engine, 30 * DAY, now=NOW)
+    assert (result.rejected, _count(engine, RejectedPayload)) == (4, 2)
+
+
+def test_customers_keep_their_first_and_last_seen(engine):
+    _seed(engine)
+    prune.prune(engine, 30 * DAY, now=NOW)
+    with engine.connect() as conn:
+        customer = conn.execute(sa.select(Customer.first_seen, Customer.last_seen)).one()
+        discovered = conn.execute(sa.select(CustomerApi.first_seen)).scalar_one()
+    assert (customer.first_seen, customer.last_seen, discovered) == (NOW - 40 * DAY, NOW - dt.timedelta(hours=1), NOW - 40 * DAY)
+
+
+def test_small_batches_delete_the_same_rows_as_one_big_one(engine):
+    _seed(engine)
+    result = prune.prune(engine, 30 * DAY, now=NOW, batch_rows=1)
+    assert (result.requests, _count(engine, Request), _count(engine, RequestDetail)) == (3, 2, 2)
+
+
+def test_nothing_old_means_nothing_deleted(engine):
+    _seed(engine)
+    result = prune.prune(engine, 60 * DAY, now=NOW)
+    assert (result.requests, result.rejected, _count(engine, Request)) == (0, 0, 5)
+
+
+def test_every_api_is_pruned(engine):
+    _seed(engine)
+    other = store.create_api(engine, "Billing API", api_key="billing-key", sdk_token="billing-token")["api_id"]
+    store.write_requests(engine, [(other, make_request(customer_id="cust_b", timestamp=NOW - 50 * DAY))])
+    assert prune.prune(engine, 30 * DAY, now=NOW).requests == 4
+
+
+def test_the_cache_drops_pruned_rows_at_its_next_check(engine, monkeypatch):
+    _seed(engine)
+    assert cache.requests_frame(engine, Scope.workspace()).height == 5
+    prune.prune(engine, 30 * DAY, now=NOW)
+    monkeypatch.setattr(cache, "CHECK_INTERVAL_S", 0.0)  # the next read is due for its check at once
+    frame = cache.requests_frame(engine, Scope.workspace())
+    assert sorted(frame.get_column("timestamp").to_list()) == [NOW - 10 * DAY, NOW - dt.timedelta(hours=1)]
+
+
+def test_the_cache_drops_pruned_rows_that_were_not_the_oldest_ids(engine, monkeypatch):
+    api = store.create_api(engine, "Orders API", api_key="orders-key", sdk_token="orders-token")["api_id"]
+    # A late SDK batch: the old request got a higher id than the new ones, so the lowest id survives.
+    ages = [DAY, 2 * DAY, 45 * DAY, 3 * DAY]
+    store.write_requests(engine, [(api, make_request(timestamp=NOW - age)) for age in ages])
+    assert cache.requests_frame(engine, Scope.workspace()).height == 4
+    prune.prune(engine, 30 * DAY, now=NOW)
+    monkeypatch.setattr(cache, "CHECK_INTERVAL_S", 0.0)
+    monkeypatch.setattr(cache, "COUNT_INTERVAL_S", 0.0)
+    assert cache.requests_frame(engine, Scope.workspace()).height == 3
+
+
+@pytest.mark.parametrize("text, expected", [("30d", dt.timedelta(days=30)), ("12h", dt.timedelta(hours=12)), (" 7D ", dt.timedelta(days=7))])
+def test_ages_are_read_in_days_or_hours(text, expected):
+    assert prune.parse_age(text) == expected
+
+
+@pytest.mark.parametrize("text", ["30", "30m", "-3d", "d", "", "0h"])
+def test_an_age_that_is_not_days_or_hours_is_refused_with_an_example(text):
+    with pytest.raises(prune.PruneError, match="30d|at least 1h"):
+        prune.parse_age(text)
+
+
+def test_the_command_prints_its_counts(db_url, engine, monkeypatch, capsys):
+    now = dt.datetime.now(dt.timezone.utc)
+    _seed(engine, now=now)
+    _reject_at(engine, now - 31 * DAY, 2)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert cli(["prune", "--older-than", "30d", "--batch-rows", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == ["deleted requests: 3", "deleted rejected payloads: 2"]
+
+
+def test_the_command_refuses_a_bad_age_with_exit_2(db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert cli(["prune", "--older-than", "a month"]) == 2
+    assert "e.g. 30d or 12h" in capsys.readouterr().err
