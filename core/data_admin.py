@@ -62,7 +62,7 @@ def import_files(engine: sa.Engine, files: list[tuple[str, bytes]], api_key: str
 
 
 def import_summary(report: ImportReport) -> str:
-    """"12 payloads imported, 2 rejected" in words for the person who uploaded them."""
+    """The outcome in words for the person who uploaded the files: "12 payloads imported, 2 rejected"."""
     accepted = f"{fmt.count(report.accepted)} payload{'s' if report.accepted != 1 else ''} imported"
     rejected = len(report.rejected)
     return f"{accepted}, {fmt.count(rejected)} rejected" if rejected else accepted

@@ -60,7 +60,7 @@ def status_choices(options: dict) -> list[str]:
 
 
 def country_label(code: str | None) -> str:
-    """"Germany (DE)", "Unknown" for requests without a known location."""
+    """A location filter choice as shown: "Germany (DE)", or "Unknown" for requests without one."""
     if code in (None, UNKNOWN_COUNTRY):
         return "Unknown"
     return f"{enrich.country_name(code)} ({code})"
@@ -76,7 +76,7 @@ def countries_to_url(values) -> list[str]:
 
 
 def page_label(page: HistoryPage) -> str:
-    """"Page 2 of 7 · 345 requests"; "10,000+ requests" when the count was capped."""
+    """Where the table is: "Page 2 of 7 · 345 requests", "… 10,000+ requests" when the count was capped."""
     if page.total == 0:
         return "No matching requests"
     noun = "request" if page.total == 1 and not page.total_capped else "requests"

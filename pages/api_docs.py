@@ -19,7 +19,7 @@ api = widgets.api_picker(engine, scope)
 try:
     doc = apidocs.spec_for(engine, scope, api["api_id"])
 except (ScopeError, NotFound) as exc:
-    refuse(str(exc))
+    refuse(widgets.md_escape(str(exc)))
 if user.role == "admin":
     st.caption(docs_display.source_line(doc, widgets.viewer_tz()))
 docs_view.render(doc.spec, api["name"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 import polars as pl
 import pytest
@@ -49,8 +50,22 @@ def table(at: AppTest, index: int = 0) -> pl.DataFrame:
     return pl.from_pandas(at.dataframe[index].value)
 
 
+def unescape(text: str) -> str:
+    """Markdown text as the reader sees it (ui.widgets.md_escape undone)."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
 def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    """The st.error messages of the run, as the reader sees them."""
+    return [unescape(e.value) for e in at.error]
+
+
+def successes(at: AppTest) -> list[str]:
+    return [unescape(e.value) for e in at.success]
+
+
+def warnings(at: AppTest) -> list[str]:
+    return [unescape(e.value) for e in at.warning]
 
 
 def no_exception(at: AppTest) -> None:

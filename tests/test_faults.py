@@ -144,7 +144,8 @@ def _stored(engine) -> list[tuple[int, str]]:
 
 
 def test_the_load_run_really_was_cut_in_the_middle(killed_run):
-    assert KILL_AFTER_ACKS <= killed_run.acked_before_kill < len(killed_run.acked) < PAYLOADS + 1
+    # Acknowledgements both before the kill and from the restarted collector.
+    assert KILL_AFTER_ACKS <= killed_run.acked_before_kill < len(killed_run.acked)
 
 
 def test_every_acknowledged_payload_survives_a_kill_9(killed_run, engine):

@@ -11,7 +11,7 @@ from core import models, store
 from core.models import Api, Request
 from tests.apptest_helpers import seeded_app
 from tests.conftest import fixture_payload
-from tests.page_checks import errors, no_exception, open_page, table
+from tests.page_checks import errors, no_exception, open_page, successes, table, warnings
 
 __all__ = ["seeded_app"]
 
@@ -60,7 +60,7 @@ def test_ndjson_upload_reports_accepted_and_rejected_lines(seeded_app):
              json.dumps(fixture_payload("django-03-get-metadata-only-query-masking.json"))]
     at = _import(open_page(PAGE, seeded_app, "admin"), "batch.ndjson", "\n".join(lines).encode())
     no_exception(at)
-    assert [w.value for w in at.warning] == ["2 payloads imported, 1 rejected"]
+    assert warnings(at) == ["2 payloads imported, 1 rejected"]
     rejected = next(t for t in (table(at, i) for i in range(len(at.dataframe))) if "Where" in t.columns)
     assert rejected.get_column("Where").to_list() == ["batch.ndjson:2"]
     assert _request_count(seeded_app) == 9 + 2
@@ -70,14 +70,14 @@ def test_gzipped_json_list_is_imported(seeded_app):
     _treblle_api(seeded_app)
     payloads = [fixture_payload("django-01-get-treblle-user-id.json"), fixture_payload("django-04-500-unhandled-exception.json")]
     at = _import(open_page(PAGE, seeded_app, "admin"), "two.json.gz", gzip.compress(json.dumps(payloads).encode()))
-    assert [s.value for s in at.success] == ["2 payloads imported"]
+    assert successes(at) == ["2 payloads imported"]
     assert _request_count(seeded_app) == 11
 
 
 def test_payloads_for_an_unknown_api_key_are_rejected_with_the_reason(seeded_app):
     at = _import(open_page(PAGE, seeded_app, "admin"), "one.json",
                  json.dumps(fixture_payload("django-01-get-treblle-user-id.json")).encode())
-    assert [w.value for w in at.warning] == ["0 payloads imported, 1 rejected"]
+    assert warnings(at) == ["0 payloads imported, 1 rejected"]
     assert _request_count(seeded_app) == 9
 
 
@@ -143,7 +143,7 @@ def test_a_spec_missing_required_fields_names_the_problem(seeded_app):
 def test_a_valid_spec_is_stored_and_the_api_list_says_so(seeded_app):
     at = _upload_spec(open_page(PAGE, seeded_app, "admin"), seeded_app.api_ids["orders"], "spec.json",
                       json.dumps(GOOD_SPEC).encode())
-    assert [s.value for s in at.success] == ["Spec uploaded for 'Orders API'; the API docs now show it."]
+    assert successes(at) == ["Spec uploaded for 'Orders API'; the API docs now show it."]
     at.run()
     docs = dict(zip(table(at).get_column("Name").to_list(), table(at).get_column("Docs").to_list()))
     assert docs["Orders API"].startswith("uploaded OpenAPI spec")
@@ -157,7 +157,7 @@ def test_removing_a_spec_goes_back_to_inferred_docs(seeded_app):
     at = open_page(PAGE, seeded_app, "admin")
     at.selectbox(key="spec_api").select(seeded_app.api_ids["billing"])
     at = _button(at, "Remove uploaded spec").click().run()
-    assert [s.value for s in at.success] == ["Uploaded spec of 'Billing API' removed; its docs are inferred from traffic again."]
+    assert successes(at) == ["Uploaded spec of 'Billing API' removed; its docs are inferred from traffic again."]
     with _engine(seeded_app).connect() as conn:
         assert conn.execute(sa.select(Api.openapi_uploaded_at).where(Api.id == seeded_app.api_ids["billing"])).scalar_one() is None
 

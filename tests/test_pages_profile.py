@@ -146,14 +146,16 @@ def test_the_24h_window_applies_to_every_number(seeded_app):
 def test_unknown_customer_gets_a_clear_message(seeded_app):
     at = _profile(seeded_app, customer="nobody")
     no_exception(at)
-    assert errors(at) == [md_escape("No customer with ID 'nobody'.") + " It may have been typed wrongly, or the customer "
+    assert errors(at) == ["No customer with ID 'nobody'. It may have been typed wrongly, or the customer "
                           "has not called an API yet."]
     assert not at.metric
 
 
 def test_a_hostile_customer_id_in_the_url_is_shown_as_text(seeded_app):
     at = _profile(seeded_app, customer="[click](http://evil.example)")
-    assert "[click](http" not in errors(at)[0]
+    [raw] = [e.value for e in at.error]  # the Markdown source, before rendering
+    assert "[click](http" not in raw
+    assert errors(at)[0].startswith("No customer with ID '[click](http://evil.example)'.")
 
 
 def test_without_a_customer_the_page_offers_a_search(seeded_app):

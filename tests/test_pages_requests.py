@@ -263,3 +263,8 @@ def test_the_pager_moves_to_another_page(seeded_app):
     pager.set_value(3).run()
     assert table(at).height == 19
     assert url_values(at, "page") == ["3"]
+
+
+def test_a_request_id_from_the_url_is_shown_as_text_not_markdown(seeded_app):
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer", request="[x](http://evil.example)")
+    assert [e.value for e in at.error] == [r"No request with id \[x\]\(http\://evil\.example\)\."]

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from core import cache, prune, store
+from core import cache, models, prune, store
 from core.__main__ import main as cli
 from core.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail
 from core.scope import Scope
@@ -128,17 +128,24 @@ def test_an_age_that_is_not_days_or_hours_is_refused_with_an_example(text):
         prune.parse_age(text)
 
 
-def test_the_command_prints_its_counts(db_url, engine, monkeypatch, capsys):
+@pytest.fixture
+def command_db(db_url, monkeypatch):
+    """DATABASE_URL set for the command line; its process-wide engine is closed afterwards."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    yield db_url
+    models.engine_for(db_url).dispose()
+    models.engine_for.cache_clear()
+
+
+def test_the_command_prints_its_counts(command_db, engine, capsys):
     now = dt.datetime.now(dt.timezone.utc)
     _seed(engine, now=now)
     _reject_at(engine, now - 31 * DAY, 2)
-    monkeypatch.setenv("DATABASE_URL", db_url)
     assert cli(["prune", "--older-than", "30d", "--batch-rows", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1:] == ["deleted requests: 3", "deleted rejected payloads: 2"]
 
 
-def test_the_command_refuses_a_bad_age_with_exit_2(db_url, monkeypatch, capsys):
-    monkeypatch.setenv("DATABASE_URL", db_url)
+def test_the_command_refuses_a_bad_age_with_exit_2(command_db, capsys):
     assert cli(["prune", "--older-than", "a month"]) == 2
     assert "e.g. 30d or 12h" in capsys.readouterr().err

@@ -265,11 +265,10 @@ OTHER_CUSTOMER = "This dashboard shows your own account only; the link asked for
 
 
 def refuse_other_customer(scope: Scope) -> None:
-    """A Customer whose link names another customer (?customer=) is refused; the parameter is dropped
-    from the URL so the refusal page carries nothing of it."""
+    """A Customer whose link names another customer (?customer=) is refused, on every run while the link
+    says so (the message is the same for any ID, so it tells nothing about who exists)."""
     wanted = st.query_params.get("customer")
     if wanted is not None and scope.is_customer and wanted != scope.customer_id:
-        st.query_params.pop("customer", None)
         refuse(OTHER_CUSTOMER)
 
 

@@ -9,6 +9,7 @@ import streamlit as st
 from core import apidocs, cache, config, data_admin, sdk_setup, store
 from core.ingest.normalize import PayloadError
 from ui import widgets
+from ui.widgets import md_escape
 
 _FLASH = "data_flash"  # {"title", "api_key", "sdk_token"} shown once on the next run
 
@@ -49,7 +50,7 @@ def import_section(engine: sa.Engine) -> None:
     try:
         report = data_admin.import_files(engine, [(f.name, f.getvalue()) for f in files], api_key, on_file)
     except PayloadError as exc:
-        st.error(str(exc))
+        st.error(md_escape(str(exc)))
         return
     _data_changed(engine)
     (st.success if report.ok else st.warning)(data_admin.import_summary(report))
@@ -61,7 +62,7 @@ def import_section(engine: sa.Engine) -> None:
 def apis_section(engine: sa.Engine, tz: str) -> None:
     flash = st.session_state.pop(_FLASH, None)
     if flash:
-        st.success(flash["title"])
+        st.success(md_escape(flash["title"]))
         st.warning("Copy the SDK token now: it is shown only once (Clientele keeps only its hash).", icon=":material/key:")
         if flash.get("api_key"):
             st.text("API key")
@@ -82,7 +83,7 @@ def apis_section(engine: sa.Engine, tz: str) -> None:
             try:
                 made = store.create_api(engine, name)
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(md_escape(str(exc)))
             else:
                 _data_changed(engine)
                 _flash(title=f"API {name.strip()!r} created.", api_key=made["api_key"], sdk_token=made["sdk_token"])
@@ -110,7 +111,7 @@ def spec_section(engine: sa.Engine, names: dict[int, str]) -> None:
                "from traffic.")
     with st.form("upload_spec", clear_on_submit=True):
         api_id = st.selectbox("API", list(names), format_func=names.get, key="spec_api")
-        upload = st.file_uploader("Spec file", type=["json", "yaml", "yml"])
+        upload = st.file_uploader("Spec file", type=["json", "yaml", "yml"], max_upload_size=max(1, apidocs.MAX_SPEC_BYTES >> 20))
         c1, c2 = st.columns(2)
         upload_clicked = c1.form_submit_button("Upload spec", icon=":material/upload:")
         remove_clicked = c2.form_submit_button("Remove uploaded spec", icon=":material/delete:")
@@ -121,16 +122,16 @@ def spec_section(engine: sa.Engine, names: dict[int, str]) -> None:
         try:
             apidocs.upload_spec(engine, api_id, upload.getvalue(), upload.name)
         except (apidocs.SpecError, store.NotFound) as exc:
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
             return
-        st.success(f"Spec uploaded for {names[api_id]!r}; the API docs now show it.")
+        st.success(md_escape(f"Spec uploaded for {names[api_id]!r}; the API docs now show it."))
     elif remove_clicked:
         try:
             apidocs.remove_spec(engine, api_id)
         except store.NotFound as exc:
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
             return
-        st.success(f"Uploaded spec of {names[api_id]!r} removed; its docs are inferred from traffic again.")
+        st.success(md_escape(f"Uploaded spec of {names[api_id]!r} removed; its docs are inferred from traffic again."))
 
 
 def setup_recipes(api_key: str, sdk_token: str | None) -> None:

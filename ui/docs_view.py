@@ -80,6 +80,14 @@ def render(spec: dict, api_name: str) -> None:
     else:
         st.caption("No authentication is documented for this API.")
     st.subheader("Endpoints")
+    endpoints(spec)
+    with st.expander("Whole spec (YAML)"):
+        st.code(apidocs.to_yaml(spec), language="yaml")
+
+
+@st.fragment
+def endpoints(spec: dict) -> None:
+    """The searchable operation list; a search reruns only this part of the page."""
     search = st.text_input("Find an endpoint", key="docs_search", placeholder="Path, method, summary or tag",
                            max_chars=200)
     groups = docs_display.grouped_operations(spec, search)
@@ -90,5 +98,3 @@ def render(spec: dict, api_name: str) -> None:
         st.markdown(f"#### {md_escape(group)}")
         for op in ops:
             operation(op)
-    with st.expander("Whole spec (YAML)"):
-        st.code(apidocs.to_yaml(spec), language="yaml")

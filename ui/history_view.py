@@ -101,7 +101,13 @@ def _controls(key: str, sorts: list[str], customer: bool) -> tuple[str, str, str
 def render(engine: sa.Engine, scope: Scope, *, api_id: int | None, window, customer_id: str | None = None,
            show_customer: bool = True, key: str = "history", filename: str = "requests.csv") -> None:
     """The request history of `api_id` (None: every API the scope sees) in `window`, within the scope
-    (and for one customer when customer_id is given)."""
+    (and for one customer when customer_id is given). Filters, paging and details rerun only this part."""
+    _history(engine, scope, api_id, window, customer_id, show_customer, key, filename)
+
+
+@st.fragment
+def _history(engine: sa.Engine, scope: Scope, api_id: int | None, window, customer_id: str | None,
+             show_customer: bool, key: str, filename: str) -> None:
     show_customer = show_customer and not scope.is_customer and customer_id is None
     tz = widgets.viewer_tz()
     options = _filter_options(engine.url.render_as_string(hide_password=False), scope.role, scope.customer_id,
@@ -116,7 +122,7 @@ def render(engine: sa.Engine, scope: Scope, *, api_id: int | None, window, custo
                                      direction=direction, page_size=page_size, status_classes=status_classes,
                                      statuses=statuses, **chosen)
     except history.HistoryError as exc:
-        st.error(str(exc))
+        st.error(widgets.md_escape(str(exc)))
         return
 
     # A new question starts again at page 1; the URL's page counts only on the first run.
@@ -185,7 +191,7 @@ def _downloads(engine, scope, query, table, tz, show_customer, key, filename, re
                              key=f"{key}_csv_page")
     limit = min(result.total, history.COUNT_CAP)
     with row:
-        if st.button(f"Prepare CSV of {fmt.count(limit)}{'+' if result.total_capped else ''} filtered requests"
+        if st.button(f"Prepare CSV of the first {fmt.count(limit)} filtered requests"
                      if result.total_capped else f"Prepare CSV of all {fmt.count(limit)} filtered requests",
                      key=f"{key}_csv_prepare", icon=":material/table_view:",
                      help=f"Every request matching the filters, up to {fmt.count(history.COUNT_CAP)}."):

@@ -78,7 +78,8 @@ def time_filter(engine: sa.Engine, scope: Scope, api_id: int | None = None, *, k
     if key not in state or params.get("window") != state.get(f"{key}_url"):
         wanted = (params.get("window") or state.get(_WINDOW_PREF) or default).lower()
         if wanted not in options:
-            st.warning(f"Unknown time window {params.get('window')!r} in the link; showing {timewindow.PRESET_LABELS[default]}.")
+            st.warning(md_escape(f"Unknown time window {params.get('window')!r} in the link; "
+                                 f"showing {timewindow.PRESET_LABELS[default]}."))
             wanted = default
         state[key] = wanted
     else:
@@ -114,7 +115,7 @@ def _custom_window(key: str, now: dt.datetime) -> timewindow.Window:
     try:
         window = timewindow.custom(start, end)
     except timewindow.WindowError as exc:
-        st.warning(f"{exc} Showing the last 7 days instead.")
+        st.warning(md_escape(f"{exc} Showing the last 7 days instead."))
         start, end = today - dt.timedelta(days=6), today
         window = timewindow.custom(start, end)
     state[_DATES_PREF] = (start, end)
@@ -123,7 +124,7 @@ def _custom_window(key: str, now: dt.datetime) -> timewindow.Window:
 
 
 def window_caption(window: timewindow.Window, tz: str) -> str:
-    """"2026-11-18 13:00 → 2026-11-25 13:00 (Europe/Berlin)": the exact span a window covers."""
+    """The exact span a window covers: "2026-11-18 13:00 → 2026-11-25 13:00 (Europe/Berlin)"."""
     return f"{fmt.local_time(window.start, tz)} → {fmt.local_time(window.end, tz)} ({tz})"
 
 
@@ -151,7 +152,7 @@ def api_picker(engine: sa.Engine, scope: Scope, *, allow_all: bool = False, key:
         try:
             wanted = cache.resolve_api(engine, scope, wanted)["api_id"]
         except LookupError as exc:
-            refuse(str(exc))
+            refuse(md_escape(str(exc)))
     # A link (or another page) that changed ?api= since this picker last wrote it wins over the state.
     if key not in state or state[key] not in options or params.get("api") != state.get(f"{key}_url"):
         remembered = state.get(_API_PREF)
@@ -276,7 +277,7 @@ def request_detail_view(engine: sa.Engine, scope: Scope, request_id) -> None:
     try:
         detail = history.request_detail(engine, scope, request_id)
     except NotFound as exc:
-        st.error(str(exc))
+        st.error(md_escape(str(exc)))
         return
     tz = viewer_tz()
     general = detail["general"]
