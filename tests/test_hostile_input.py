@@ -81,10 +81,10 @@ STRICT = {
     ("data", "response", "load_time"): {"bool", "list", "object", "string"},
     ("data", "response", "size"): {"negative", "bool", "list", "object", "string"},
     ("data", "server"): ALL_KINDS - {"null", "object"},
-    ("data", "errors"): ALL_KINDS - {"null", "list", "zero"},  # a falsy value reads as "no errors"
+    ("data", "errors"): ALL_KINDS - {"null", "list"},
 }
 # Fields with a format: a hostile string there is refused, not stored.
-FORMATTED = [("project_id",), ("data", "request", "timestamp"), ("data", "response", "code"),
+FORMATTED = [("project_id",), ("data", "request", "method"), ("data", "request", "timestamp"), ("data", "response", "code"),
              ("data", "response", "load_time"), ("data", "response", "size")]
 
 

@@ -155,6 +155,8 @@ def normalize(payload: Any, *, received_at: dt.datetime | None = None) -> Normal
     resp_headers = _headers(response.get("headers"), "data.response.headers")
 
     method = request.get("method")
+    if isinstance(method, str) and method.strip() and not _METHOD.fullmatch(method.strip()):
+        raise PayloadError("data.request.method", f"{_short(method.strip(), 20)!r} is not an HTTP method (letters only, e.g. \"GET\")")
     if not isinstance(method, str) or not method.strip():
         raise PayloadError("data.request.method", "missing or not a string (e.g. \"GET\")")
     method = _clean_str(method.strip().upper())[:16]
@@ -171,7 +173,9 @@ def normalize(payload: Any, *, received_at: dt.datetime | None = None) -> Normal
 
     customer_id, display_name, attributes, metadata_error = _customer(req_headers, resp_headers, data.get("metadata"))
 
-    errors = data.get("errors") or []
+    errors = data.get("errors")
+    if errors is None or errors == {}:  # PHP SDKs send {} for an empty list
+        errors = []
     if not isinstance(errors, list):
         raise PayloadError("data.errors", f"must be a list, got {_type_name(errors)}")
 
@@ -336,6 +340,7 @@ def _zone(name: str) -> dt.tzinfo:
         return dt.timezone.utc
 
 
+_METHOD = re.compile(r"[A-Za-z]{1,16}")
 _TS_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
 
 
