@@ -151,6 +151,7 @@ def run_size(requests: int, *, quiet: bool) -> dict:
     result["requests"] = requests
     result["first_load_s"] = first["cold_start_s"]
     result["first_load_peak_rss_mb"] = first["peak_rss_mb"]
+    result["first_load_children_peak_rss_mb"] = first["loader_children_peak_rss_mb"]
     return result
 
 

@@ -38,11 +38,11 @@ for column, key in zip(st.columns(len(lists)) if lists else [], lists):
                 st.caption("No favorites yet: open a customer's profile and switch on Favorite.")
             else:
                 dashboard.customer_table(mp.favorites_table(page.widgets.favorite_customers, now), key="w_favorites",
-                                         columns=[mp.CUSTOMER, mp.REQUESTS, mp.CHANGE, mp.LAST_ACTIVE], compact=True)
+                                         columns=[mp.CUSTOMER, mp.REQUESTS], compact=True)
         else:
             st.markdown("**Top Customers List**")
             dashboard.customer_table(mp.top_table(page.widgets.top_customers), key="w_top",
-                                     columns=[mp.CUSTOMER, mp.REQUESTS, mp.SHARE], compact=True)
+                                     columns=[mp.CUSTOMER, mp.REQUESTS], compact=True)
 
 
 @st.fragment

@@ -128,6 +128,7 @@ def open_profile(customer_id: str) -> None:
 
 _COLUMNS = {
     mp.CUSTOMER: st.column_config.TextColumn(width=190),
+    "First seen": st.column_config.TextColumn(),
     mp.CUSTOMER_ID: st.column_config.TextColumn(width=165),
     mp.REQUESTS: st.column_config.NumberColumn(format="localized", width=80),
     "Requests before": st.column_config.NumberColumn(format="localized"),
@@ -151,7 +152,8 @@ def _config(frame: pl.DataFrame, compact: bool) -> dict:
     """The shared column formats for the frame's columns; compact tables (narrow widgets) size columns to fit."""
     config = {c: cfg for c, cfg in _COLUMNS.items() if c in frame.columns}
     if compact:
-        config = {c: {k: v for k, v in cfg.items() if k != "width"} for c, cfg in config.items()}
+        # A list widget is a third of the page wide: a name and one number fit at 1366 px.
+        config = {c: {**cfg, "width": 140 if c == mp.CUSTOMER else 70} for c, cfg in config.items()}
     return config
 
 

@@ -105,6 +105,7 @@ def _screenshot(page, path) -> None:
 
 def _click_first_row(page, table) -> None:
     """Select the first row of an st.dataframe (a canvas grid): click its selection box."""
+    table.scroll_into_view_if_needed()
     box = table.bounding_box()
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
 
@@ -164,8 +165,10 @@ def test_customer_cannot_open_the_workspace_pages(demo_server, context):
     for url_path in ("customer-dashboard", f"customer?customer={demo_server.facts['others'][0]}"):
         page.goto(f"{demo_server.url}/{url_path}")
         _settled(page)
-        # Not in a Customer's navigation: Streamlit says so and runs their own first page instead.
-        expect(page.locator("h1").first).to_contain_text("My dashboard")
+        # Not in a Customer's navigation: Streamlit says so and runs their own first page instead (which
+        # refuses the ?customer= of someone else).
+        expect(page.get_by_role("dialog", name="Page not found")).to_be_visible()
+        expect(page.locator(EXCEPTION)).to_have_count(0)
         assert demo_server.facts["others"][0] not in page.locator('[data-testid="stMain"]').inner_text()
 
 
