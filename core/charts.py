@@ -157,8 +157,10 @@ def heatmap(frame: pl.DataFrame, *, x: str, y: str, value: str, title: str, unit
     # The whole chart (title, rotated endpoint labels, rows) fits in `height` pixels in Streamlit.
     height = max(220, 26 * len(y_order) + 170)
     return alt.Chart(data, title=title, height=height).mark_rect().encode(
-        # Rotated labels' boxes always "overlap" in Vega's check, which would hide every other column's name.
-        alt.X(f"{x}:N", title=x_title, sort=x_order, axis=alt.Axis(labelAngle=-35, labelLimit=180, labelOverlap=False)),
+        # Rotated labels' boxes always "overlap" in Vega's check, which would hide every other column's name;
+        # only many columns (e.g. 31 days) need thinning out.
+        alt.X(f"{x}:N", title=x_title, sort=x_order,
+              axis=alt.Axis(labelAngle=-35, labelLimit=180, labelOverlap=len(x_order) > 16 and "parity")),
         alt.Y(f"{y}:N", title=y_title, sort=y_order, axis=alt.Axis(labelLimit=200)),
         alt.Color(f"{value}:Q", title=axis_title(measure, unit), scale=alt.Scale(scheme="blues")),
         tooltip=[alt.Tooltip(f"{y}:N", title=_title(y, y_title)), alt.Tooltip(f"{x}:N", title=_title(x, x_title)),

@@ -2,8 +2,8 @@
 every number a page shows, and the display helpers turn them into metric cards and tables as people read them.
 
 Pages call e.g. `customers_page(engine, scope, api_id, window, favorite_ids)`, then render
-`widget_cards(model.widgets)` and `customer_table(model.customers, tz, now)`; the benchmark and tests
-call the same functions. Workspace pages refuse a Customer scope; `my_dashboard` serves any scope.
+`widget_cards(model.widgets)` and `customer_table(model.customers, tz, now)`; tests and benchmarks can call
+the same functions. Workspace pages refuse a Customer scope; `my_dashboard` serves any scope.
 """
 from __future__ import annotations
 
@@ -55,6 +55,14 @@ def period_text(length: dt.timedelta) -> str:
     if days == 1 and rest == 0:
         return "24 hours"
     return unit(days, "day") + (f" {unit(rest, 'hour')}" if rest else "")
+
+
+def comparison_text(window: Window) -> str:
+    """What the deltas of a window compare with: "changes compare with the 7 days before"; All Time has
+    nothing before it."""
+    if window.preset == "all":
+        return "All Time has no earlier period to compare with"
+    return f"changes compare with the {period_text(window.length)} before"
 
 
 def _missing(x) -> bool:
@@ -307,9 +315,13 @@ def endpoint_activity(requests: pl.DataFrame, window: Window, scope: Scope, *, t
 
 
 def activity_cells(activity: pl.DataFrame, window: Window, tz: str) -> pl.DataFrame:
-    """endpoint_activity rows for a heatmap: endpoint, time (the bucket's local start as text: the hour
-    for hourly buckets, else the day), requests."""
-    pattern = "%m-%d %H:%M" if window.bucket == "1h" else "%Y-%m-%d"
+    """endpoint_activity rows for a heatmap: endpoint, time (the bucket's local start as short text that
+    stays unique in the window: "Nov 24 14:00" for buckets under a day, "Nov 24" for daily and longer
+    ones, "2025-11-24" when the window spans years), requests."""
+    if window.bucket_delta < dt.timedelta(days=1):
+        pattern = "%b %d %H:%M"
+    else:
+        pattern = "%b %d" if window.length <= dt.timedelta(days=360) else "%Y-%m-%d"
     return activity.select(
         "endpoint",
         pl.col("bucket").dt.convert_time_zone(fmt.zone_name(tz)).dt.strftime(pattern).alias("time"),

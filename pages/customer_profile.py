@@ -22,7 +22,7 @@ except NotFound as exc:
     dashboard.page_link(dashboard.CUSTOMERS_PAGE, "Back to Customers", icon=":material/arrow_back:")
     st.stop()
 
-head, favorite = st.columns([6, 1], vertical_alignment="bottom")
+head, favorite = st.columns([5, 1], vertical_alignment="bottom")
 head.title(widgets.md_escape(info["name"]))
 head.caption(f"Customer ID {widgets.md_escape(info['customer_id'])} · first seen {fmt.local_time(info['first_seen'], tz)}"
              f" · last seen {fmt.ago(info['last_seen'], now)} ({fmt.local_time(info['last_seen'], tz)}, {widgets.md_escape(tz)})")

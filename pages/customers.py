@@ -25,24 +25,7 @@ page = dashboard.customers_model(engine, scope, api["api_id"], window, customers
 
 numbers = mp.widget_cards(page.widgets)
 dashboard.cards([numbers[key] for key in numbers if shown[key]])
-lists = [key for key in ("recent_customers", "favorite_customers", "top_customers_list") if shown[key]]
-for column, key in zip(st.columns(len(lists)) if lists else [], lists):
-    with column.container(border=True):
-        if key == "recent_customers":
-            st.markdown("**Customers List** · the 10 newest")
-            dashboard.customer_table(mp.recent_table(page.widgets.recent_customers, tz, now), key="w_recent",
-                                     columns=[mp.CUSTOMER, "First seen"], compact=True)
-        elif key == "favorite_customers":
-            st.markdown("**Favorite Customers**")
-            if page.widgets.favorite_customers.height == 0:
-                st.caption("No favorites yet: open a customer's profile and switch on Favorite.")
-            else:
-                dashboard.customer_table(mp.favorites_table(page.widgets.favorite_customers, now), key="w_favorites",
-                                         columns=[mp.CUSTOMER, mp.REQUESTS], compact=True)
-        else:
-            st.markdown("**Top Customers List**")
-            dashboard.customer_table(mp.top_table(page.widgets.top_customers), key="w_top",
-                                     columns=[mp.CUSTOMER, mp.REQUESTS], compact=True)
+dashboard.list_widgets(page.widgets, shown, tz, now)
 
 
 @st.fragment
@@ -65,6 +48,8 @@ st.subheader("Going quiet")
 st.caption("Customers active in the previous period whose requests fell by 80% or more in this one.")
 if page.going_quiet.height:
     dashboard.customer_table(mp.quiet_table(page.going_quiet, tz, now), key="quiet", height=250)
+elif window.preset == "all":
+    st.info("All Time has no earlier period to compare with: pick a shorter window.", icon=":material/date_range:")
 else:
     st.info("Nobody went quiet: every customer of the previous period is still calling.", icon=":material/check_circle:")
 

@@ -20,13 +20,7 @@ if page.apis.height == 0:
 dashboard.cards(mp.home_cards(page))
 
 st.subheader("APIs")
-for first in range(0, page.apis.height, 2):
-    for column, api in zip(st.columns(2), page.apis.slice(first, 2).iter_rows(named=True)):
-        with column.container(border=True):
-            st.markdown(f"#### {widgets.md_escape(api['name'])}")
-            dashboard.cards(mp.api_cards(api), per_row=2, border=False)
-            dashboard.page_link(dashboard.CUSTOMERS_PAGE, f"Customers of {widgets.md_escape(api['name'])}", icon=":material/groups:",
-                                query_params={"api": str(api["api_id"])})
+dashboard.api_grid(page.apis)
 
 st.subheader("Top customers across all APIs")
 if page.top_customers.height == 0:
@@ -38,6 +32,6 @@ with left:
     dashboard.customer_table(mp.top_table(page.top_customers), key="home_top",
                              columns=["Rank", mp.CUSTOMER, mp.REQUESTS, mp.SHARE, mp.CHANGE])
 with right:
-    st.altair_chart(charts.bar_chart(mp.top_chart_rows(page.top_customers), "label", "requests", title="Requests by top customer", unit="requests",
-                                     category_title="Customer", tooltip={mp.SHARE: "Share (%)", "customer_id": "Customer ID"}),
-                    width="stretch")
+    st.altair_chart(charts.bar_chart(mp.top_chart_rows(page.top_customers), "label", "requests",
+                                     title="Requests by top customer", unit="requests", category_title="Customer",
+                                     tooltip={mp.SHARE: "Share (%)", "customer_id": "Customer ID"}), width="stretch")

@@ -53,6 +53,15 @@ def test_period_text_says_a_windows_length_as_people_do(length, text):
     assert mp.period_text(length) == text
 
 
+def test_comparison_text_names_the_period_before():
+    assert mp.comparison_text(W7) == "changes compare with the 7 days before"
+
+
+def test_all_time_has_nothing_to_compare_with():
+    assert mp.comparison_text(window("all", NOW, data_start=NOW - dt.timedelta(days=45))) == (
+        "All Time has no earlier period to compare with")
+
+
 # ---------------------------------------------------------------- cards
 
 
@@ -219,8 +228,14 @@ def test_endpoint_activity_refuses_a_frame_with_another_customer():
 def test_activity_cells_label_daily_buckets_by_local_day_and_hourly_by_local_hour():
     daily = pl.DataFrame({"endpoint": ["GET /a"], "bucket": [dt.datetime(2026, 11, 24, tzinfo=UTC)], "requests": [3]})
     hourly = pl.DataFrame({"endpoint": ["GET /a"], "bucket": [dt.datetime(2026, 11, 24, 23, tzinfo=UTC)], "requests": [3]})
-    assert mp.activity_cells(daily, W7, "UTC").row(0) == ("GET /a", "2026-11-24", 3)
-    assert mp.activity_cells(hourly, W24, BERLIN).row(0) == ("GET /a", "11-25 00:00", 3)
+    assert mp.activity_cells(daily, W7, "UTC").row(0) == ("GET /a", "Nov 24", 3)
+    assert mp.activity_cells(hourly, W24, BERLIN).row(0) == ("GET /a", "Nov 25 00:00", 3)
+
+
+def test_activity_cells_of_a_window_spanning_years_name_the_year():
+    two_years = window("all", NOW, data_start=NOW - dt.timedelta(days=800))
+    daily = pl.DataFrame({"endpoint": ["GET /a"], "bucket": [dt.datetime(2025, 11, 24, tzinfo=UTC)], "requests": [3]})
+    assert mp.activity_cells(daily, two_years, "UTC").row(0) == ("GET /a", "2025-11-24", 3)
 
 
 # ---------------------------------------------------------------- page models on stored data

@@ -213,9 +213,8 @@ def test_the_link_from_home_opens_that_apis_dashboard(seeded_app):
     at = login_as(seeded_app, "admin")
     at.switch_page(PAGE).run()
     assert at.selectbox(key="api").value == seeded_app.api_ids["billing"]  # the first API by name
-    at.query_params["api"] = str(seeded_app.api_ids["orders"])  # what the Home page's link sets
     at.switch_page("pages/home.py").run()
-    at.query_params["api"] = str(seeded_app.api_ids["orders"])
+    at.query_params["api"] = str(seeded_app.api_ids["orders"])  # what the Home page's link sets
     at.switch_page(PAGE).run()
     assert at.selectbox(key="api").value == seeded_app.api_ids["orders"]
 

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from core import cache, metrics_pages as mp, models, store
+from core import auth, cache, metrics_pages as mp, models, store
 from core.scope import Scope
 from core.timewindow import window
-from tests.apptest_helpers import login_as, refused, seeded_app
+from tests.apptest_helpers import PASSWORD, SeededApp, fast_bcrypt, login_as, refused, seeded_app, set_app_env
 from tests.factories import NOW, make_request
 from ui.widgets import md_escape
 from tests.page_checks import no_exception, open_page, table, url_values
@@ -122,6 +122,28 @@ def test_selecting_a_top_customer_opens_their_profile(seeded_app):
     no_exception(at)
     assert [t.value for t in at.title] == ["Beta LLC"]
     assert url_values(at, "customer") == ["cust_b"]
+
+
+@pytest.fixture
+def empty_app(tmp_path, monkeypatch) -> SeededApp:
+    """A workspace with an admin and no API yet."""
+    fast_bcrypt(monkeypatch)
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    engine = models.make_engine(url)
+    models.init_db(engine)
+    admin = auth.create_user(engine, email="admin@example.com", name="Ada", password=PASSWORD, role="admin")
+    engine.dispose()
+    set_app_env(monkeypatch, url)
+    yield SeededApp(db_url=url, user_ids={"admin": admin}, api_ids={})
+    models.engine_for(url).dispose()
+
+
+def test_a_workspace_without_apis_explains_how_to_get_data_in(empty_app):
+    at = open_page(PAGE, empty_app, "admin")
+    no_exception(at)
+    [info] = [i.value for i in at.info]
+    assert "python -m core collector" in info and "python -m core demo" in info
+    assert not at.metric
 
 
 def test_customers_are_refused(seeded_app):

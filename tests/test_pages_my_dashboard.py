@@ -138,6 +138,14 @@ def test_a_link_naming_another_customer_is_refused_on_every_run(seeded_app):
     assert "cust_b" not in everything_shown(at).replace(repr(dict(at.query_params)), "")
 
 
+def test_the_refusal_links_to_the_customers_own_dashboard(seeded_app):
+    at = login_as(seeded_app, "customer")
+    at.query_params["customer"] = "cust_b"
+    at.run()
+    assert errors(at) == [dashboard.OTHER_CUSTOMER]
+    assert [link.proto.label for link in at.get("page_link")] == ["Open your own dashboard"]
+
+
 def test_a_link_naming_the_customer_themself_is_fine(seeded_app):
     at = open_page(PAGE, seeded_app, "customer", customer="cust_a")
     no_exception(at)

@@ -9,7 +9,7 @@ import pytest
 from core import cache, customers, history, metrics_pages as mp, models, store
 from core.scope import Scope
 from core.timewindow import window
-from tests.apptest_helpers import refused, seeded_app
+from tests.apptest_helpers import login_as, refused, seeded_app
 from tests.factories import NOW, make_request
 from tests.page_checks import downloads, errors, no_exception, open_page, read_csv, table, url_values
 from ui.widgets import md_escape
@@ -149,6 +149,13 @@ def test_unknown_customer_gets_a_clear_message(seeded_app):
     assert errors(at) == ["No customer with ID 'nobody'. It may have been typed wrongly, or the customer "
                           "has not called an API yet."]
     assert not at.metric
+
+
+def test_unknown_customer_links_back_to_the_customers_page(seeded_app):
+    at = login_as(seeded_app, "admin")
+    at.query_params["customer"] = "nobody"
+    at.switch_page(PAGE).run()
+    assert [(link.proto.label, link.proto.page) for link in at.get("page_link")] == [("Back to Customers", "customer-dashboard")]
 
 
 def test_a_hostile_customer_id_in_the_url_is_shown_as_text(seeded_app):

@@ -13,12 +13,11 @@ import sqlalchemy as sa
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import customers, fmt, history, history_table as ht, metrics_pages as mp, models
+from core import customers, fmt, history, history_table as ht, metrics_customers as mc, metrics_pages as mp, models
 from core.scope import Scope, scope_for
 from core.store import NotFound
 from core.timewindow import Window
 from ui import widgets
-from ui.guard import refuse
 from ui.widgets import md_escape
 
 PROFILE_PAGE = "pages/customer_profile.py"
@@ -88,18 +87,21 @@ def my_model(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window
 def window_note(window: Window, tz: str, prefix: str | None = None) -> None:
     """The window's exact span, and what the deltas compare with."""
     lead = f"{md_escape(prefix)} · " if prefix else ""
-    st.caption(f"{lead}{widgets.window_caption(window, tz)} · changes compare with the {mp.period_text(window.length)} before")
+    st.caption(f"{lead}{widgets.window_caption(window, tz)} · {mp.comparison_text(window)}")
 
 
 def card(c: mp.Card, *, border: bool = True) -> None:
+    """One metric card; a card whose value is a name (e.g. the top customer) shows it whole, as text."""
+    # Help texts render as Markdown and may carry a customer ID.
+    help_text = md_escape(c.help) if c.help else None
     if c.is_name:
         with st.container(border=border):
-            st.caption(md_escape(c.label), help=c.help)
+            st.caption(md_escape(c.label), help=help_text)
             st.subheader(md_escape(c.value), anchor=False)
             if c.delta:
                 st.caption(md_escape(c.delta))
         return
-    st.metric(c.label, c.value, c.delta, delta_color=c.delta_color, help=c.help, border=border,
+    st.metric(c.label, c.value, c.delta, delta_color=c.delta_color, help=help_text, border=border,
               chart_data=list(c.chart) if c.chart else None, chart_type="area")
 
 
@@ -109,6 +111,19 @@ def cards(items: list[mp.Card], per_row: int = 4, *, border: bool = True) -> Non
         for column, c in zip(st.columns(per_row), items[first:first + per_row]):
             with column:
                 card(c, border=border)
+
+
+def api_grid(apis: pl.DataFrame, per_row: int = 2) -> None:
+    """One bordered card per API (mp.HomePage.apis rows): its name, headline numbers with deltas and
+    sparkline, and a link to its Customers page."""
+    rows = apis.to_dicts()
+    for first in range(0, len(rows), per_row):
+        for column, api in zip(st.columns(per_row), rows[first:first + per_row]):
+            with column.container(border=True):
+                st.markdown(f"#### {md_escape(api['name'])}")
+                cards(mp.api_cards(api), per_row=2, border=False)
+                page_link(CUSTOMERS_PAGE, f"Customers of {md_escape(api['name'])}", icon=":material/groups:",
+                          query_params={"api": str(api["api_id"])})
 
 
 def page_link(path: str, label: str, *, icon: str | None = None, query_params: dict | None = None) -> None:
@@ -186,6 +201,35 @@ def search_box(key: str, placeholder: str, param: str = "q") -> str:
     return text
 
 
+# ---------------------------------------------------------------- Customer Dashboard widgets
+
+_LISTS = (
+    ("recent_customers", "**Customers List** · the 10 newest", "No customer called this API for the first time in this window."),
+    ("favorite_customers", "**Favorite Customers**", "No favorites yet: open a customer's profile and switch on Favorite."),
+    ("top_customers_list", "**Top Customers List**", "Nobody called this API in this window."),
+)
+
+
+def list_widgets(w: mc.Widgets, shown: dict[str, bool], tz: str, now: dt.datetime) -> None:
+    """The list widgets the user switched on, side by side; a row opens that customer's profile."""
+    lists = [item for item in _LISTS if shown[item[0]]]
+    if not lists:
+        return
+    frames = {
+        "recent_customers": (mp.recent_table(w.recent_customers, tz, now), [mp.CUSTOMER, "First seen"]),
+        "favorite_customers": (mp.favorites_table(w.favorite_customers, now), [mp.CUSTOMER, mp.REQUESTS]),
+        "top_customers_list": (mp.top_table(w.top_customers), [mp.CUSTOMER, mp.REQUESTS]),
+    }
+    for column, (key, title, empty) in zip(st.columns(len(lists)), lists):
+        frame, columns = frames[key]
+        with column.container(border=True):
+            st.markdown(title)
+            if frame.height:
+                customer_table(frame, key=f"w_{key}", columns=columns, compact=True)
+            else:
+                st.caption(empty)
+
+
 # ---------------------------------------------------------------- dashboard preferences
 
 
@@ -213,11 +257,11 @@ _NOTES_FLASH = "profile_notes_saved"
 def profile_customer(engine: sa.Engine, scope: Scope, tz: str, now: dt.datetime) -> str:
     """The customer ID of ?customer=; without one, a search over known customers (a selected row opens
     that profile) and the run stops."""
-    wanted = (st.query_params.get("customer") or "").strip()
-    if wanted:
-        return wanted
+    wanted = st.query_params.get("customer")
+    if wanted and wanted.strip():
+        return wanted  # as given: customer IDs match exactly, spaces included
     st.title("Customer profile")
-    st.caption("Open a customer from the Home or Customers page, or find one here by name or ID.")
+    st.caption("Open a customer from the Home or Customers page, or find one here by name or ID and select its row.")
     search = search_box("profile_find", "Name or customer ID", param="find")
     found = customers.known_customers(engine, scope, search, limit=50)
     if not found:
@@ -271,7 +315,9 @@ def refuse_other_customer(scope: Scope) -> None:
     says so (the message is the same for any ID, so it tells nothing about who exists)."""
     wanted = st.query_params.get("customer")
     if wanted is not None and scope.is_customer and wanted != scope.customer_id:
-        refuse(OTHER_CUSTOMER)
+        st.error(OTHER_CUSTOMER)
+        page_link("pages/my_dashboard.py", "Open your own dashboard", icon=":material/dashboard:")
+        st.stop()
 
 
 @st.fragment
