@@ -565,6 +565,8 @@ class _View:
         part = self.main.api(api_id)
         if start is not None:
             part = _window_slice(part, start, end)
+        if self.tail.height == 0:  # the usual case: skip the tail's filter and binary searches
+            return part
         tail = self.tail.filter(pl.col("api_id") == api_id)
         if start is not None:
             tail = _window_slice(tail, start, end)
@@ -573,6 +575,8 @@ class _View:
     def for_customer(self, customer_id: str, start: dt.datetime | None, end: dt.datetime | None,
                      columns: list[str] | None = None) -> pl.DataFrame:
         mine = self.main.customer(customer_id, start, end, columns)
+        if self.tail.height == 0:
+            return mine
         tail = self.tail.filter(pl.col("customer_id") == customer_id)
         if columns is not None:
             tail = tail.select(columns)
@@ -585,7 +589,7 @@ class _View:
     def everything(self, start: dt.datetime | None, end: dt.datetime | None) -> pl.DataFrame:
         parts = [self.for_api(api_id, start, end) for api_id in sorted(self.main.api_ranges)]
         tail_only = self.tail.filter(~pl.col("api_id").is_in(list(self.main.api_ranges)))
-        if start is not None:
+        if start is not None and tail_only.height:
             tail_only = _window_slice(tail_only, start, end)
         parts.append(tail_only)
         return pl.concat(parts, rechunk=False)

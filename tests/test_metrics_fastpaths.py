@@ -10,7 +10,7 @@ from core import cache, metrics, metrics_customers as mc, store
 from core.scope import Scope
 from core.timewindow import Window
 from tests.factories import NOW as SEED_NOW, make_request, seed_small
-from tests.test_metrics import NOW, W7, W24, at, rows_frame
+from tests.test_metrics import W7, W24, at, rows_frame
 
 ADMIN = Scope.workspace()
 
