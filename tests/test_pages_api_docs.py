@@ -8,7 +8,7 @@ import pytest
 
 from core import apidocs, models, store
 from core.scope import Scope
-from tests.apptest_helpers import seeded_app
+from tests.apptest_helpers import login_as, seeded_app
 from tests.factories import make_request
 from tests.page_checks import downloads, errors, no_exception, open_page, rendered_text
 
@@ -121,3 +121,15 @@ def test_markdown_in_observed_paths_renders_as_text(seeded_app):
     at = open_page(PAGE, seeded_app, "admin", api=str(seeded_app.api_ids["orders"]))
     hostile = [label for label in _labels(at) if "evil" in label]
     assert hostile and all("\\[click\\]\\(http\\:" in label for label in hostile)
+
+
+def test_all_apis_chosen_on_the_request_page_does_not_break_the_docs_page(seeded_app):
+    # My requests offers "All APIs" (?api=all); the docs page shows one API and must fall back to one.
+    at = login_as(seeded_app, "customer")
+    at.query_params["api"] = "all"
+    at.switch_page("pages/my_requests.py").run()
+    no_exception(at)
+    at.switch_page("pages/api_docs.py").run()
+    no_exception(at)
+    assert not errors(at)
+    assert any("/invoices" in label or "/orders" in label for label in _labels(at))

@@ -148,6 +148,8 @@ def api_picker(engine: sa.Engine, scope: Scope, *, allow_all: bool = False, key:
     options = ([ALL_APIS] if allow_all else []) + list(names)
     state, params = st.session_state, st.query_params
     wanted = params.get("api")
+    if wanted == ALL_APIS and not allow_all:
+        wanted = None  # "All APIs" chosen on a page that has it; this page shows one API
     if wanted not in (None, "") and not (allow_all and wanted == ALL_APIS):
         try:
             wanted = cache.resolve_api(engine, scope, wanted)["api_id"]

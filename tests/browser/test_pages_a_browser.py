@@ -10,15 +10,15 @@ from playwright.sync_api import expect
 from core import auth, demo, models
 from core.models import Customer, Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
-from tests.browser.conftest import IDLE, start_server, stop_server
+from tests.browser.conftest import start_server, stop_server
+from tests.browser.pages import EXCEPTION, login, page_url, screenshot, settled, visit
 from tests.factories import NOW
-from ui import dashboard, nav
+from ui import dashboard
 
 pytestmark = pytest.mark.browser
 
 DEMO_CUSTOMER = "demo-customer-a@example.com"
 VIEWPORTS = {"1366": {"width": 1366, "height": 768}, "1920": {"width": 1920, "height": 1080}}
-EXCEPTION = '[data-testid="stException"]'
 
 
 @pytest.fixture(scope="module")
@@ -60,49 +60,6 @@ def _add_demo_traffic(db_url: str) -> dict:
     return {"customer_id": busiest, "name": name or busiest, "others": sorted(other_strings - {name})}
 
 
-def _login(page, base_url: str, email: str) -> None:
-    page.goto(base_url)
-    page.wait_for_selector(IDLE)
-    expect(page.get_by_label("Email")).to_have_count(1)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator('[data-testid="stSidebar"]').get_by_text("Logged in as")).to_be_visible()
-    page.wait_for_selector(IDLE)
-    # Pages are then opened by URL (new sessions), which log in with the cookie the browser gets a moment later.
-    page.wait_for_function(f"document.cookie.includes('{auth.COOKIE_NAME}=')")
-
-
-def _settled(page) -> None:
-    page.wait_for_load_state("networkidle")
-    page.wait_for_selector(IDLE)
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')")
-
-
-def _visit(page, url: str) -> None:
-    page.goto(url)
-    _settled(page)
-    expect(page.locator(EXCEPTION)).to_have_count(0)
-
-
-def _url(base: str, role: str, url_path: str, query: str = "") -> str:
-    """A page's address: a role's first page is its default page, served at "/" only."""
-    first = nav.specs_for(role)[0].url_path
-    return f"{base}/{'' if url_path == first else url_path}{'?' + query if query else ''}"
-
-
-def _screenshot(page, path) -> None:
-    """The whole page: Streamlit scrolls inside its main container, so the viewport grows to fit it."""
-    size = page.viewport_size
-    main = '[data-testid="stMain"]'
-    page.evaluate(f"document.querySelector('{main}').scrollTo(0, 0)")
-    height = page.evaluate(f"document.querySelector('{main}').scrollHeight")
-    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 8000)})
-    _settled(page)
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size(size)
-
-
 def _click_first_row(page, table) -> None:
     """Select the first row of an st.dataframe (a canvas grid): click its selection box."""
     table.scroll_into_view_if_needed()
@@ -119,14 +76,14 @@ def test_admin_pages_render_and_are_screenshotted(demo_server, browser, artifact
     ctx.set_default_timeout(30_000)
     page = ctx.new_page()
     try:
-        _login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
         facts = demo_server.facts
         views = ADMIN_VIEWS + [("customer", f"customer={facts['customer_id']}&window=30d", facts["name"])]
         for url_path, query, title in views:
-            _visit(page, _url(demo_server.url, "admin", url_path, query))
+            visit(page, page_url(demo_server.url, "admin", url_path, query))
             expect(page.locator("h1").first).to_contain_text(title)
             suffix = "-profile" if query.startswith("customer=") else ""
-            _screenshot(page, artifacts / f"a-admin-{url_path}{suffix}-{viewport}.png")
+            screenshot(page, artifacts / f"a-admin-{url_path}{suffix}-{viewport}.png")
     finally:
         ctx.close()
 
@@ -137,34 +94,34 @@ def test_customer_dashboard_renders_and_shows_no_other_customer(demo_server, bro
     ctx.set_default_timeout(30_000)
     page = ctx.new_page()
     try:
-        _login(page, demo_server.url, DEMO_CUSTOMER)
+        login(page, demo_server.url, DEMO_CUSTOMER)
         for query in ("", "window=all"):
-            _visit(page, _url(demo_server.url, "customer", "my-dashboard", query))
+            visit(page, page_url(demo_server.url, "customer", "my-dashboard", query))
             expect(page.locator("h1").first).to_contain_text("My dashboard")
             html = page.content()
             assert [o for o in demo_server.facts["others"] if o in html] == []
-        _screenshot(page, artifacts / f"a-customer-my-dashboard-{viewport}.png")
+        screenshot(page, artifacts / f"a-customer-my-dashboard-{viewport}.png")
     finally:
         ctx.close()
 
 
 def test_customer_link_to_another_customer_is_refused(demo_server, context, artifacts):
     page = context.new_page()
-    _login(page, demo_server.url, DEMO_CUSTOMER)
+    login(page, demo_server.url, DEMO_CUSTOMER)
     other = demo_server.facts["others"][0]
-    _visit(page, _url(demo_server.url, "customer", "my-dashboard", f"customer={other}"))
+    visit(page, page_url(demo_server.url, "customer", "my-dashboard", f"customer={other}"))
     expect(page.get_by_text(dashboard.OTHER_CUSTOMER)).to_be_visible()
     assert other not in page.locator('[data-testid="stMain"]').inner_text()
     expect(page.locator('[data-testid="stMetric"]')).to_have_count(0)
-    _screenshot(page, artifacts / "a-customer-my-dashboard-refused.png")
+    screenshot(page, artifacts / "a-customer-my-dashboard-refused.png")
 
 
 def test_customer_cannot_open_the_workspace_pages(demo_server, context):
     page = context.new_page()
-    _login(page, demo_server.url, DEMO_CUSTOMER)
+    login(page, demo_server.url, DEMO_CUSTOMER)
     for url_path in ("customer-dashboard", f"customer?customer={demo_server.facts['others'][0]}"):
         page.goto(f"{demo_server.url}/{url_path}")
-        _settled(page)
+        settled(page)
         # Not in a Customer's navigation: Streamlit says so and runs their own first page instead (which
         # refuses the ?customer= of someone else).
         expect(page.get_by_role("dialog", name="Page not found")).to_be_visible()
@@ -174,19 +131,19 @@ def test_customer_cannot_open_the_workspace_pages(demo_server, context):
 
 def test_from_home_to_an_apis_customers_to_a_profile(demo_server, context, artifacts):
     page = context.new_page()
-    _login(page, demo_server.url, ACCOUNTS["admin"]["email"])
-    _visit(page, demo_server.url)
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, demo_server.url)
     page.get_by_role("link", name="Customers of Orders API").click()
-    _settled(page)
+    settled(page)
     expect(page.locator("h1").first).to_contain_text("Customers")
     expect(page.get_by_text("Orders API").first).to_be_visible()
     expect(page.locator(EXCEPTION)).to_have_count(0)
     search = page.get_by_placeholder("Name or customer ID")
     search.fill(demo_server.facts["customer_id"])
     search.press("Enter")
-    _settled(page)
+    settled(page)
     _click_first_row(page, page.locator('.st-key-customer_list [data-testid="stDataFrame"]'))
-    _settled(page)
+    settled(page)
     expect(page.locator("h1").first).to_contain_text(demo_server.facts["name"])
     expect(page.locator(EXCEPTION)).to_have_count(0)
-    _screenshot(page, artifacts / "a-admin-profile-from-list.png")
+    screenshot(page, artifacts / "a-admin-profile-from-list.png")

@@ -10,6 +10,7 @@ from core import auth, demo, models
 from core.models import Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
 from tests.browser.conftest import IDLE, start_server, stop_server
+from tests.browser.pages import login, page_url, screenshot, visit
 from tests.factories import NOW
 from ui import nav
 
@@ -63,51 +64,8 @@ def _add_demo_traffic(db_url: str) -> dict:
     return {"customer_id": busiest, "others": others, "their_request": their_request, "other_request": other_request}
 
 
-def _login(page, base_url: str, email: str) -> None:
-    page.goto(base_url)
-    page.wait_for_selector(IDLE)
-    expect(page.get_by_label("Email")).to_have_count(1)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator('[data-testid="stSidebar"]').get_by_text("Logged in as")).to_be_visible()
-    page.wait_for_selector(IDLE)
-    # Pages are opened by URL (new sessions): they log in with the cookie, which the browser gets a moment later.
-    page.wait_for_function(f"document.cookie.includes('{auth.COOKIE_NAME}=')")
-
-
-def _settled(page) -> None:
-    """The app finished its runs (the cookie component's report causes one more) and nothing is stale."""
-    page.wait_for_load_state("networkidle")
-    page.wait_for_selector(IDLE)
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')")
-
-
-def _visit(page, url: str) -> None:
-    page.goto(url)
-    _settled(page)
-    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
-
-
 def _pages_for(role: str):
     return [spec for spec in nav.specs_for(role) if spec.path in MY_PAGES]
-
-
-def _url(base: str, role: str, url_path: str, query: str = "") -> str:
-    """A page's address: a role's first page is its default page, which Streamlit serves at "/" only."""
-    first = nav.specs_for(role)[0].url_path
-    return f"{base}/{'' if url_path == first else url_path}{'?' + query if query else ''}"
-
-
-def _screenshot(page, path) -> None:
-    """The whole page: Streamlit scrolls inside its main container, so the viewport grows to fit it."""
-    size = page.viewport_size
-    page.evaluate('document.querySelector(\'[data-testid="stMain"]\').scrollTo(0, 0)')
-    height = page.evaluate('document.querySelector(\'[data-testid="stMain"]\').scrollHeight')
-    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 8000)})
-    _settled(page)
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size(size)
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
@@ -117,50 +75,50 @@ def test_every_page_renders_and_is_screenshotted(demo_server, browser, artifacts
     ctx.set_default_timeout(30_000)
     page = ctx.new_page()
     try:
-        _login(page, demo_server.url, email)
+        login(page, demo_server.url, email)
         for spec in _pages_for(role):
-            _visit(page, _url(demo_server.url, role, spec.url_path))
+            visit(page, page_url(demo_server.url, role, spec.url_path))
             expect(page.locator("h1").first).to_contain_text(spec.title)
-            _screenshot(page, artifacts / f"b-{role}-{spec.url_path}-{viewport}.png")
+            screenshot(page, artifacts / f"b-{role}-{spec.url_path}-{viewport}.png")
     finally:
         ctx.close()
 
 
 def test_admin_request_detail_and_filters_from_a_link(demo_server, context, artifacts):
     page = context.new_page()
-    _login(page, demo_server.url, ACCOUNTS["admin"]["email"])
-    _visit(page, _url(demo_server.url, "admin", "requests",
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, page_url(demo_server.url, "admin", "requests",
                       f"window=30d&status=4xx&request={demo_server.facts['their_request']}"))
     expect(page.get_by_text("Filters (1 active)")).to_be_visible()
     expect(page.locator('[data-testid="stMetric"]').first).to_be_visible()
-    _screenshot(page, artifacts / "b-admin-requests-detail.png")
+    screenshot(page, artifacts / "b-admin-requests-detail.png")
 
 
 def test_customer_sees_no_other_customer_and_cannot_open_their_requests(demo_server, context, artifacts):
     page = context.new_page()
-    _login(page, demo_server.url, DEMO_CUSTOMER)
-    _visit(page, _url(demo_server.url, "customer", "my-request-log",
+    login(page, demo_server.url, DEMO_CUSTOMER)
+    visit(page, page_url(demo_server.url, "customer", "my-request-log",
                       f"window=all&request={demo_server.facts['other_request']}"))
     expect(page.get_by_text(f"No request with id {demo_server.facts['other_request']}.")).to_be_visible()
     html = page.content()
     assert [c for c in demo_server.facts["others"] if c in html] == []
-    _screenshot(page, artifacts / "b-customer-my-requests-refused.png")
+    screenshot(page, artifacts / "b-customer-my-requests-refused.png")
 
 
 def test_admin_docs_with_an_operation_opened(demo_server, context, artifacts):
     page = context.new_page()
-    _login(page, demo_server.url, ACCOUNTS["admin"]["email"])
-    _visit(page, _url(demo_server.url, "admin", "docs"))
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, page_url(demo_server.url, "admin", "docs"))
     page.locator('[data-testid="stExpander"] summary').first.click()
     page.wait_for_selector(IDLE)
-    _screenshot(page, artifacts / "b-admin-docs-operation.png")
+    screenshot(page, artifacts / "b-admin-docs-operation.png")
 
 
 @pytest.mark.parametrize("tab", ["APIs", "Connect an SDK", "Rejected payloads"])
 def test_admin_data_tabs(demo_server, context, artifacts, tab):
     page = context.new_page()
-    _login(page, demo_server.url, ACCOUNTS["admin"]["email"])
-    _visit(page, _url(demo_server.url, "admin", "data"))
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, page_url(demo_server.url, "admin", "data"))
     page.get_by_role("tab", name=tab).click()
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
-    _screenshot(page, artifacts / f"b-admin-data-{tab.lower().replace(' ', '-')}.png")
+    screenshot(page, artifacts / f"b-admin-data-{tab.lower().replace(' ', '-')}.png")
