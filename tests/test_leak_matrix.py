@@ -1,0 +1,219 @@
+"""Customer isolation under attack, through the real app (AppTest): two customers alternating in one process
+(shared caches), tampered links, switching users in one session, downloads, and `stats --as-customer`."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from core import auth, models, store
+from core.models import Request
+from tests.apptest_helpers import PASSWORD, ROOT, login, login_as, new_app, seeded_app
+from tests.factories import NOW, make_request
+from tests.page_checks import downloads, errors, read_csv, rendered_text
+from ui import nav
+
+__all__ = ["seeded_app", "downloads"]  # fixtures, imported to register them here
+
+CUSTOMER_PAGES = [spec.path for spec in nav.specs_for("customer")]
+CAROL = {"email": "carol@example.com", "name": "Carla Carol"}
+WINDOWS = ("24h", "7d", "30d", "all")
+
+# Strings that must never reach a customer's browser: the other customers' IDs and names, the other
+# customer's login, and what only others did (seed_small: cust_b alone hit /missing, cust_c alone sent a
+# POST; cust_a alone called /boom and, with cust_b, the Orders API, which cust_c never used; the `carol`
+# fixture adds a PATCH .../refund of cust_a on the Billing API, the API both share).
+FORBIDDEN = {
+    "cust_a": ("cust_b", "Beta LLC", "cust_c", "Carol Co", "/missing", "POST", CAROL["email"], CAROL["name"]),
+    "cust_c": ("cust_a", "Alpha Inc", "cust_b", "Beta LLC", "Orders API", "/orders", "/boom", "/missing", "/refund",
+               "PATCH", "customer@example.com", "Cy Customer"),
+}
+# "Total requests" each customer must see with the `carol` fixture, counted by hand (NOW = 12:00):
+# cust_a: Orders 1 h, 2 h, 30 h ago; Billing 6 h and 10 days ago. cust_c: Billing 7 h and 8 h ago.
+# The workspace figures these must never be: Orders 5 (24h) / 6, Billing 3 (24h, 7d) / 4, all APIs 8 / 9 / 10.
+OWN_TOTALS = {
+    "cust_a": {"all": {"24h": 3, "7d": 4, "30d": 5, "all": 5}, "orders": {"24h": 2, "7d": 3, "30d": 3, "all": 3},
+               "billing": {"24h": 1, "7d": 1, "30d": 2, "all": 2}},
+    "cust_c": {"all": dict.fromkeys(WINDOWS, 2), "billing": dict.fromkeys(WINDOWS, 2)},
+}
+
+
+@pytest.fixture
+def carol(seeded_app):
+    """A second customer user, bound to cust_c (only on the Billing API); and a Billing request only cust_a
+    made, so that a docs or metrics cache shared between the two customers shows on cust_c's pages."""
+    engine = models.get_engine()
+    store.write_requests(engine, [(seeded_app.api_ids["billing"], make_request(
+        customer_id="cust_a", timestamp=NOW - dt.timedelta(days=10), method="PATCH", endpoint="/invoices/{id}/refund",
+        url="https://api.example.com/invoices/7/refund"))])
+    return auth.create_user(engine, email=CAROL["email"], name=CAROL["name"], password=PASSWORD,
+                            role="customer", customer_id="cust_c")
+
+
+def _login_customer(seeded_app, customer_id: str):
+    if customer_id == "cust_a":
+        return login_as(seeded_app, "customer")
+    at = login(new_app(), CAROL["email"])
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _visit(at, path: str, **params):
+    at.query_params.clear()
+    at.query_params.update({k: str(v) for k, v in params.items()})
+    at.switch_page(path).run()
+    assert not at.exception, (path, params, [e.value for e in at.exception])
+    return at
+
+
+def _page_text(at) -> str:
+    # Without the URL: a tampered link's own value (e.g. ?customer=cust_b) is what the visitor typed.
+    return rendered_text(at).replace(repr(dict(at.query_params)), "")
+
+
+def _leaks(at, customer_id: str) -> list[str]:
+    text = _page_text(at)
+    return [s for s in FORBIDDEN[customer_id] if s in text]
+
+
+def _request_id(customer_id: str, endpoint: str) -> int:
+    with models.get_engine().connect() as conn:
+        return conn.execute(sa.select(Request.id).where(Request.customer_id == customer_id,
+                                                        Request.endpoint == endpoint)).scalars().one()
+
+
+def _total_card(at) -> str | None:
+    return next((m.value for m in at.metric if m.label == "Total requests"), None)
+
+
+def test_two_customers_alternating_in_one_process_see_only_their_own_data_and_totals(seeded_app, carol):
+    sessions = {"cust_a": _login_customer(seeded_app, "cust_a"), "cust_c": _login_customer(seeded_app, "cust_c")}
+    found = []
+    for customer_id in ("cust_a", "cust_c", "cust_a", "cust_c"):
+        at = sessions[customer_id]
+        apis = {"all": "all", **{name: seeded_app.api_ids[name] for name in OWN_TOTALS[customer_id] if name != "all"}}
+        for path in CUSTOMER_PAGES:
+            if path == "pages/account.py":
+                visits = [{}]
+            elif path == "pages/api_docs.py":
+                visits = [{"api": api} for name, api in apis.items() if name != "all"]
+            else:
+                visits = [{"api": api, "window": w} for api in apis.values() for w in WINDOWS]
+            for params in visits:
+                _visit(at, path, **params)
+                found += [(customer_id, path, params, s) for s in _leaks(at, customer_id)]
+                if path in ("pages/my_dashboard.py", "pages/my_requests.py"):
+                    name = next(n for n, a in apis.items() if a == params["api"])
+                    own = OWN_TOTALS[customer_id][name][params["window"]]
+                    shown = (_total_card(at) if path == "pages/my_dashboard.py" else
+                             next((b.label for b in at.button if b.label.startswith("Prepare CSV")), None))
+                    expected = (str(own) if path == "pages/my_dashboard.py" else
+                                f"Prepare CSV of all {own} filtered requests")
+                    if shown != expected:
+                        found.append((customer_id, path, params, f"shows {shown!r}, expected {expected!r}"))
+    assert found == []
+
+
+@pytest.mark.parametrize("path", CUSTOMER_PAGES)
+def test_link_naming_another_customer_shows_none_of_its_data_and_reads_like_an_unknown_id(seeded_app, path):
+    other = _page_text(_visit(_login_customer(seeded_app, "cust_a"), path, customer="cust_b"))
+    unknown = _page_text(_visit(_login_customer(seeded_app, "cust_a"), path, customer="cust_zz"))
+    unknown = unknown.replace("cust_zz", "cust_b")
+    assert [s for s in FORBIDDEN["cust_a"] if s in other] == []
+    assert other == unknown
+
+
+@pytest.mark.parametrize("path", CUSTOMER_PAGES)
+def test_link_naming_an_api_the_customer_never_used_shows_none_of_its_data_and_reads_like_an_unknown_api(
+        seeded_app, carol, path):
+    at = _login_customer(seeded_app, "cust_c")
+    orders = seeded_app.api_ids["orders"]
+    _visit(at, path, api=orders)
+    assert _leaks(at, "cust_c") == []
+    shown = errors(at)
+    missing = [e.replace("999999", str(orders)) for e in errors(_visit(at, path, api=999999))]
+    assert shown == missing
+
+
+@pytest.mark.parametrize("path", CUSTOMER_PAGES)
+def test_link_naming_another_customers_request_shows_none_of_it_and_reads_like_an_unknown_id(seeded_app, path):
+    at = _login_customer(seeded_app, "cust_a")
+    theirs = _request_id("cust_b", "/missing")
+    _visit(at, path, request=theirs, window="all")
+    assert _leaks(at, "cust_a") == []
+    shown = errors(at)
+    missing = [e.replace("999999", str(theirs)) for e in errors(_visit(at, path, request=999999, window="all"))]
+    assert shown == missing
+
+
+def test_link_naming_the_customers_own_request_opens_its_details(seeded_app):
+    # The control for the test above: ?request= does open a request the customer may see.
+    at = _login_customer(seeded_app, "cust_a")
+    _visit(at, "pages/my_requests.py", request=_request_id("cust_a", "/boom"), window="all")
+    assert "https://api.example.com/boom" in _page_text(at)
+    assert "500" in [m.value for m in at.metric if m.label == "Status"]
+
+
+def test_next_customer_logged_in_after_log_out_in_the_same_session_sees_nothing_of_the_first(seeded_app, carol):
+    at = _login_customer(seeded_app, "cust_a")
+    # Leave choices behind in the session: an API only the first customer uses, and one of their requests.
+    for path in CUSTOMER_PAGES:
+        _visit(at, path, api=seeded_app.api_ids["orders"], window="all", request=_request_id("cust_a", "/boom"))
+    _visit(at, "pages/account.py")
+    next(b for b in at.button if b.label == "Log out").click().run()
+    login(at, CAROL["email"])
+    assert not at.exception, [e.value for e in at.exception]
+    found = [("landing", s) for s in _leaks(at, "cust_c")]
+    for path in CUSTOMER_PAGES:
+        at.switch_page(path).run()  # with whatever URL the first customer left behind
+        found += [(path, "left URL", s) for s in _leaks(at, "cust_c")]
+        _visit(at, path)
+        found += [(path, "bare URL", s) for s in _leaks(at, "cust_c")]
+    assert found == []
+    assert _total_card(_visit(at, "pages/my_dashboard.py", window="all")) == "2"
+
+
+@pytest.mark.parametrize("customer_id", ["cust_a", "cust_c"])
+def test_every_download_a_customer_can_trigger_holds_only_their_rows(seeded_app, carol, downloads, customer_id):
+    at = _login_customer(seeded_app, customer_id)
+    apis = [seeded_app.api_ids[name] for name in OWN_TOTALS[customer_id] if name != "all"]
+    for path in CUSTOMER_PAGES:
+        for api in ["all", *apis]:
+            _visit(at, path, api=api, window="all")
+            for button in [b for b in at.button if b.label.startswith("Prepare CSV")]:
+                button.click().run()
+    assert {"my-requests.csv", "my-requests-page-1.csv"} <= set(downloads)
+    assert any(name.endswith("-openapi.json") for name in downloads)
+    leaked = [(name, s) for name, data in downloads.items() for s in FORBIDDEN[customer_id]
+              if s.encode() in data]
+    assert leaked == []
+    # The last "Prepare CSV" was on the customer's last API; each of their requests is one row.
+    assert read_csv(downloads["my-requests.csv"]).height == OWN_TOTALS[customer_id]["billing"]["all"]
+
+
+def _stats(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", "stats", *args], cwd=ROOT, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_stats_as_a_customer_prints_only_that_customers_numbers(seeded_app):
+    done = _stats("--json", "--as-customer", "cust_a", "--window", "all")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert [s for s in ("cust_b", "cust_c", "Beta LLC", "Carol Co") if s in done.stdout] == []
+    assert "customers" not in data and "widgets" not in data
+    assert data["overview"]["total_requests"] == 4
+
+
+def test_stats_as_a_customer_refuses_an_api_they_never_used_like_an_unknown_one(seeded_app):
+    orders = seeded_app.api_ids["orders"]
+    done = _stats("--json", "--as-customer", "cust_c", "--api", str(orders))
+    unknown = _stats("--json", "--as-customer", "cust_c", "--api", "999999")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == unknown.stderr.replace("999999", str(orders))
+    assert "Orders API" not in done.stderr
