@@ -33,6 +33,7 @@ _POLICY_HELP = f"At least {auth.MIN_PASSWORD_CHARS} characters; a few unrelated 
 
 # One demo bootstrap per process, however many sessions arrive on an empty database at once.
 _demo_lock = threading.Lock()
+_demo_job: dict = {}  # the bootstrap thread of this process and its progress
 
 
 def sign_in() -> auth.CurrentUser:
@@ -286,30 +287,44 @@ def _demo_module():
 
 
 def _ensure_demo_data(engine) -> None:
-    """Demo mode, empty database: generate the demo traffic and accounts once, with a progress bar."""
+    """Demo mode, empty database: generate the demo traffic and accounts once, with a progress bar.
+
+    The work runs in a background thread: a browser rerun (the cookie component triggers one on the first
+    visit) interrupts the script, and would otherwise cut the bootstrap off between traffic and accounts.
+    Every run, this one or the next, just waits for the same thread.
+    """
     if auth.has_users(engine):
         return
     demo = _demo_module()
     if demo is None:
         st.warning("Demo data is not available in this installation (core/demo.py is missing).")
         return
-    if not _demo_lock.acquire(blocking=False):
-        with st.spinner("Another visitor is loading the demo data; this takes a minute on the first start…"):
-            _demo_lock.acquire()
-    try:
-        if auth.has_users(engine):
-            return
-        bar = st.progress(0.0, text="Loading demo data (first start only)…")
+    with _demo_lock:
+        worker = _demo_job.get("thread")
+        if worker is None or (not worker.is_alive() and not auth.has_users(engine)):
+            _demo_job.update(done=0, total=0, error=None)
 
-        def progress(done: int, total: int) -> None:
-            bar.progress(min(done / total, 1.0) if total else 1.0,
-                         text=f"Loading demo data (first start only): {done:,} of {total:,} requests")
+            def work() -> None:
+                try:
+                    # The demo's traffic ends at the dashboards' "now" (CLIENTELE_NOW when set).
+                    demo.bootstrap(engine, requests=config.settings().demo_requests, now=timewindow.current_now(),
+                                   progress=lambda done, total: _demo_job.update(done=done, total=total))
+                except Exception as exc:  # shown to the visitor below; the thread must not die silently
+                    _demo_job["error"] = str(exc)
 
-        # The demo's traffic ends at the dashboards' "now" (CLIENTELE_NOW when set).
-        demo.bootstrap(engine, requests=config.settings().demo_requests, now=timewindow.current_now(), progress=progress)
-        bar.empty()
-    finally:
-        _demo_lock.release()
+            worker = threading.Thread(target=work, name="clientele-demo-bootstrap", daemon=True)
+            _demo_job["thread"] = worker
+            worker.start()
+    bar = st.progress(0.0, text="Loading demo data (first start only)…")
+    while worker.is_alive():
+        done, total = _demo_job["done"], _demo_job["total"]
+        bar.progress(min(done / total, 1.0) if total else 0.0,
+                     text=f"Loading demo data (first start only): {done:,} of {total:,} requests" if total
+                     else "Loading demo data (first start only)…")
+        worker.join(0.25)
+    bar.empty()
+    if _demo_job.get("error"):
+        st.error(f"Loading the demo data failed: {_demo_job['error']}")
 
 
 def _show_demo_accounts(engine) -> None:
