@@ -15,7 +15,7 @@ import threading
 import time
 
 from bench.__main__ import NOW, ROOT, build
-from bench.pages import PASSWORD, USERS, _ensure_users
+from bench.pages import USERS, _ensure_users, submit_login
 
 
 _LOGIN_LOCK = threading.Lock()
@@ -67,10 +67,7 @@ def _session(role: str, busiest: str, rounds: int, start: threading.Barrier, out
         with _LOGIN_LOCK:
             at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
             at.run()
-            fields = {t.label: t for t in at.text_input}
-            fields["Email"].input(USERS[role])
-            fields["Password"].input(PASSWORD)
-            next(b for b in at.button if b.label == "Log in").click()
+            submit_login(at, USERS[role])
             at.run()
         if at.exception or IDENTITY_KEY not in at.session_state:
             failures.append(f"login as {role} failed: {[e.value for e in at.exception] or [e.value for e in at.error]}"
