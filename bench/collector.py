@@ -31,9 +31,7 @@ from core import models, store
 from core.models import Request
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "treblle-payloads"
-if not FIXTURES.exists():
-    FIXTURES = Path(os.environ.get("CLIENTELE_FIXTURES", "../shared/fixtures/treblle-payloads")).resolve()
+FIXTURES = ROOT / "tests" / "fixtures" / "treblle-payloads"
 
 
 @dataclass
@@ -79,7 +77,7 @@ def build_bodies(api_key: str, sdk_token: str, count: int, seed: int = 11) -> li
     rng = random.Random(seed)
     templates = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json")) if not p.name.startswith("_")]
     if not templates:
-        raise SystemExit(f"No payload fixtures found in {FIXTURES}; set CLIENTELE_FIXTURES to their folder.")
+        raise SystemExit(f"No payload fixtures found in {FIXTURES}.")
     bodies = []
     for i in range(count):
         payload = json.loads(json.dumps(rng.choice(templates)))

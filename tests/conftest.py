@@ -11,9 +11,8 @@ import sqlalchemy as sa
 
 from core import models
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "treblle-payloads"
-if not FIXTURES.exists():  # CI lays shared/ beside the clone
-    FIXTURES = Path(os.environ.get("CLIENTELE_FIXTURES", "../shared/fixtures/treblle-payloads")).resolve()
+# Real payloads captured from Treblle SDKs: the project's own test data (tests/fixtures/treblle-payloads/README.md).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "treblle-payloads"
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
