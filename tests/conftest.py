@@ -62,3 +62,10 @@ def sqlite_engine(tmp_path):
     models.init_db(eng)
     yield eng
     eng.dispose()
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests start a Streamlit server and Chromium: they belong to the slow (full) suite too."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)

@@ -15,6 +15,8 @@ from core.__main__ import main as cli
 from core.models import Api, Customer, Request, RequestDetail, Setting
 from tests import conftest
 
+pytestmark = pytest.mark.slow  # subprocesses and demo generation: the full suite runs them, the fast loop does not
+
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 SHAPE_REQUESTS = 5000
 
