@@ -71,7 +71,8 @@ def measure(path: Path, started: float) -> dict:
 
     import polars as pl
 
-    from core import cache, metrics, metrics_customers as mc, models
+    from core import cache, metrics, models
+    from core import metrics_customers as mc
     from core.scope import Scope
     from core.timewindow import window
 

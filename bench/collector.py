@@ -310,7 +310,8 @@ def _print_row(r: Result) -> None:
         detail = "  (" + ", ".join(f"{k or 'connection'}: {v}" for k, v in sorted(r.failures.items())) + ")"
     cpu = f"{r.cpu_us_per_payload:.0f}" if r.cpu_us_per_payload is not None else "n/a"
     print(
-        f"{r.senders:>8}  {r.rate:>10.0f} payloads/s  {r.percentile(0.5):>8.2f}  {r.percentile(0.99):>8.2f}  {cpu:>14}  {errors:>8}  lost: {r.lost}{detail}",
+        f"{r.senders:>8}  {r.rate:>10.0f} payloads/s  {r.percentile(0.5):>8.2f}  {r.percentile(0.99):>8.2f}  "
+        f"{cpu:>14}  {errors:>8}  lost: {r.lost}{detail}",
         flush=True,
     )
 

@@ -17,7 +17,6 @@ import time
 from bench.__main__ import NOW, ROOT, build
 from bench.pages import USERS, _ensure_users, submit_login
 
-
 _LOGIN_LOCK = threading.Lock()
 
 

@@ -55,7 +55,7 @@ def cmd_ingest(args) -> int:
     from core.ingest.normalize import PayloadError
 
     try:
-        report = import_paths(_engine(), args.files, api_key=args.api_key)
+        report = import_paths(_engine(), args.files, api_key=args.api_key, timestamps=args.timestamps)
     except (FileNotFoundError, PayloadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("ingest", help="import payload files (.json, .ndjson, .gz)")
     i.add_argument("files", nargs="+")
     i.add_argument("--api-key", default=None, help="attribute every payload to this API key")
+    i.add_argument("--timestamps", default="auto", choices=["auto", "utc", "local"],
+                   help="the zone of data.request.timestamp: auto (per SDK: django local, others UTC), utc, or "
+                        "local (in data.server.timezone)")
     i.set_defaults(func=cmd_ingest)
 
     c = sub.add_parser("collector", help="run the HTTP collector for Treblle SDKs")

@@ -1,8 +1,10 @@
 """API documentation: OpenAPI specs uploaded by an Admin (validated), or inferred from stored traffic.
 
 Inferred specs are built from per-operation samples of recent requests and cached per (database, API,
-scope); a refresh reads only the requests stored since the last build. A Customer's spec is built from
-their own requests only, so it can never show another customer's data.
+workspace) and (database, API, customer, ID); a refresh reads only the requests stored since the last
+build. A Customer's spec documents every operation of the API (operations, parameters and schemas from
+all its traffic), but every value in it (examples, servers, counts) comes from their own requests or is
+generated from the schema, so it never shows another customer's data.
 """
 from __future__ import annotations
 
@@ -126,17 +128,25 @@ def _load(text: str, filename: str) -> Any:
     if looks_json:
         try:
             return json.loads(text)
+        except RecursionError:
+            # json recurses once per [ or {: a hostile file would end in a RecursionError, not a message.
+            raise SpecError(_TOO_DEEP) from None
         except json.JSONDecodeError as exc:
             if filename.lower().endswith(".json"):
                 raise SpecError(f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except RecursionError:
+        raise SpecError(_TOO_DEEP) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"The file is neither valid JSON nor valid YAML: {problem}{where}.") from exc
+
+
+_TOO_DEEP = f"The file is not a valid spec: it is nested more than {MAX_SPEC_DEPTH} levels deep."
 
 
 def _plain(value: Any) -> Any:
@@ -148,7 +158,7 @@ def _plain(value: Any) -> Any:
         if budget[0] < 0:
             raise SpecError("The spec is too large once expanded (YAML aliases?); upload a plain JSON or YAML file.")
         if depth > MAX_SPEC_DEPTH:
-            raise SpecError(f"The spec is nested more than {MAX_SPEC_DEPTH} levels deep.")
+            raise SpecError(_TOO_DEEP)
         if isinstance(v, dict):
             return {str(k).lower() if isinstance(k, bool) else str(k): walk(x, depth + 1) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
@@ -189,7 +199,7 @@ def _validation_problem(spec: dict) -> str | None:
     except Unresolvable as exc:
         return f"a reference cannot be resolved ({_trim(str(exc), 200)})."
     except RecursionError:
-        return "its references loop without end."
+        return "its references loop without end, or it is nested too deeply to check."
     finally:
         # The validator memoises every instance it has validated (lru_cache on a method): drop it.
         cls.iter_errors.__wrapped__.cache_clear()
@@ -250,6 +260,7 @@ def _api_row(conn: sa.Connection, scope: Scope, api_id: int):
 _cache_lock = threading.Lock()
 _inferred: OrderedDict[tuple, "_Entry"] = OrderedDict()
 _uploaded: OrderedDict[tuple, dict] = OrderedDict()
+_WORKSPACE = Scope.workspace()
 
 
 @dataclass
@@ -258,14 +269,51 @@ class _Entry:
     watermark: int = 0
     built_at: dt.datetime | None = None
     spec: dict | None = None
+    based_on: tuple | None = None  # a customer's spec: the workspace build its structure came from
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _cache_key(db: str, api_id: int, scope: Scope) -> tuple:
+    """Typed by scope: no customer ID (not even "*") can name the workspace's entry or another's."""
+    return (db, api_id, "customer", scope.customer_id) if scope.is_customer else (db, api_id, "workspace")
+
+
+def _entry(db: str, api_id: int, scope: Scope) -> _Entry:
+    key = _cache_key(db, api_id, scope)
+    with _cache_lock:
+        entry = _inferred.get(key)
+        if entry is None:
+            entry = _inferred[key] = _Entry(_Inference(api_id, scope))
+            while len(_inferred) > CACHE_ENTRIES:
+                _inferred.popitem(last=False)
+        _inferred.move_to_end(key)
+    return entry
+
+
+def _refresh(entry: _Entry, conn: sa.Connection, api_id: int, scope: Scope, top: int, now: dt.datetime) -> None:
+    """Read the requests stored since the entry's last build, when it is due (the caller holds entry.lock)."""
+    if top < entry.watermark:  # the table shrank or was recreated: start over
+        entry.inference, entry.watermark, entry.spec, entry.built_at = _Inference(api_id, scope), 0, None, None
+    grown = top - entry.watermark > CACHE_GROWTH * max(entry.watermark, 1)
+    expired = entry.built_at is None or now - entry.built_at >= CACHE_TTL or now < entry.built_at
+    if not (grown or expired):
+        return
+    if top > entry.watermark:
+        try:
+            entry.inference.update(conn, after_id=entry.watermark, upto_id=top)
+        except BaseException:
+            # A half-applied update would count some requests twice next time: start over.
+            entry.inference, entry.watermark, entry.spec, entry.built_at = _Inference(api_id, scope), 0, None, None
+            raise
+    entry.watermark, entry.built_at, entry.spec = top, now, None
 
 
 def spec_for(engine: sa.Engine, scope: Scope, api_id: int, *, now: dt.datetime | None = None) -> DocSpec:
     """The spec a scope sees for an API: the uploaded one if any, else one inferred from its traffic.
 
     Inferred specs are cached and refreshed (reading only newer requests) once the requests table has
-    grown by more than 1% or after 10 minutes.
+    grown by more than 1% or after 10 minutes. A Customer's spec documents every operation of the API
+    (structure from the workspace's inference), with examples only from their own requests.
     """
     now = now or utcnow()
     db = engine.url.render_as_string(hide_password=True)
@@ -274,30 +322,24 @@ def spec_for(engine: sa.Engine, scope: Scope, api_id: int, *, now: dt.datetime |
         if api.openapi_uploaded_at is not None:
             return DocSpec(_uploaded_spec(conn, db, api), "uploaded", api.openapi_uploaded_at)
         top = conn.scalar(sa.select(sa.func.max(Request.id))) or 0
-        key = (db, api_id, scope.customer_id if scope.is_customer else "*")
-        with _cache_lock:
-            entry = _inferred.get(key)
-            if entry is None:
-                entry = _inferred[key] = _Entry(_Inference(api_id, scope))
-                while len(_inferred) > CACHE_ENTRIES:
-                    _inferred.popitem(last=False)
-            _inferred.move_to_end(key)
-        with entry.lock:
-            if top < entry.watermark:  # the table shrank or was recreated: start over
-                entry.inference, entry.watermark, entry.spec = _Inference(api_id, scope), 0, None
-            grown = top - entry.watermark > CACHE_GROWTH * max(entry.watermark, 1)
-            expired = entry.built_at is None or now - entry.built_at >= CACHE_TTL or now < entry.built_at
-            if entry.spec is None or grown or expired:
-                if top > entry.watermark:
-                    try:
-                        entry.inference.update(conn, after_id=entry.watermark, upto_id=top)
-                    except BaseException:
-                        # A half-applied update would count some requests twice next time: start over.
-                        entry.inference, entry.watermark, entry.spec, entry.built_at = _Inference(api_id, scope), 0, None, None
-                        raise
-                entry.spec = entry.inference.to_spec(api.name, now)
-                entry.watermark, entry.built_at = top, now
-            return DocSpec(entry.spec, "inferred", entry.built_at)
+        workspace = _entry(db, api_id, _WORKSPACE)
+        if not scope.is_customer:
+            with workspace.lock:
+                _refresh(workspace, conn, api_id, _WORKSPACE, top, now)
+                if workspace.spec is None:
+                    workspace.spec = workspace.inference.to_spec(api.name, now)
+                return DocSpec(workspace.spec, "inferred", workspace.built_at)
+        own = _entry(db, api_id, scope)
+        # Always the customer's lock before the workspace's: no two callers wait on each other.
+        with own.lock:
+            _refresh(own, conn, api_id, scope, top, now)
+            with workspace.lock:
+                _refresh(workspace, conn, api_id, _WORKSPACE, top, now)
+                based_on = (id(workspace.inference), workspace.watermark, workspace.built_at)
+                if own.spec is None or own.based_on != based_on:
+                    own.spec = workspace.inference.to_spec(api.name, now, own=own.inference)
+                    own.based_on = based_on
+            return DocSpec(own.spec, "inferred", max(own.built_at, workspace.built_at))
 
 
 def _uploaded_spec(conn: sa.Connection, db: str, api) -> dict:
@@ -315,17 +357,23 @@ def _uploaded_spec(conn: sa.Connection, db: str, api) -> dict:
 
 
 def infer_spec(engine: sa.Engine, scope: Scope, api_id: int, *, sample_per_operation: int = 50, now: dt.datetime | None = None) -> dict:
-    """An OpenAPI 3.1 document inferred from the scope's stored requests to the API (not cached).
+    """An OpenAPI 3.1 document inferred from the API's stored requests, as the scope sees it (not cached).
 
-    Reads at most `sample_per_operation` recent request/response bodies per endpoint and method.
+    Reads at most `sample_per_operation` recent request/response bodies per endpoint and method. For a
+    Customer, operations, parameters and schemas come from all of the API's traffic, example values only
+    from the customer's own requests (or generated from the schema).
     """
     now = now or utcnow()
     with engine.connect() as conn:
         api = _api_row(conn, scope, api_id)
         top = conn.scalar(sa.select(sa.func.max(Request.id))) or 0
-        inference = _Inference(api_id, scope, sample_per_operation)
-        inference.update(conn, after_id=0, upto_id=top)
-    return inference.to_spec(api.name, now)
+        structure = _Inference(api_id, _WORKSPACE, sample_per_operation)
+        structure.update(conn, after_id=0, upto_id=top)
+        own = None
+        if scope.is_customer:
+            own = _Inference(api_id, scope, sample_per_operation)
+            own.update(conn, after_id=0, upto_id=top)
+    return structure.to_spec(api.name, now, own=own)
 
 
 def clear_cache() -> None:
@@ -754,19 +802,29 @@ class _Inference:
 
     # ------------------------------------------------------------ the document
 
-    def to_spec(self, api_name: str, now: dt.datetime) -> dict:
-        ops = sorted(self.ops.values(), key=lambda o: -o.requests)
-        documented = [o for o in ops if not set(o.statuses) <= {404, 405}][:MAX_OPERATIONS]
+    def to_spec(self, api_name: str, now: dt.datetime, *, own: "_Inference | None" = None) -> dict:
+        """The OpenAPI document. With `own` (a Customer's inference), this inference gives only the
+        structure (operations, parameters, schemas, statuses, auth schemes); every value shown (examples,
+        servers, counts) comes from `own`, or examples are generated from the schema."""
+        ops = sorted(self.ops.items(), key=lambda item: -item[1].requests)
+        documented = [(key, o) for key, o in ops if not set(o.statuses) <= {404, 405}][:MAX_OPERATIONS]
         left_out = len(ops) - len(documented)
         paths: dict[str, dict] = {}
         taken: set[str] = set()
         tags: set[str] = set()
         used_schemes: set[str] = set()
-        for op in documented:
+        for key, op in documented:
             endpoint = op.endpoints.most_common(1)[0][0]
             path, names, _shape = _openapi_path(endpoint)
             tag = _tag(path)
-            operation = self._operation(op, path, names, tag, taken)
+            if own is None:
+                operation = self._operation(op, path, names, tag, taken, op.example, f"Observed {_times(op.requests)}.")
+            else:
+                mine = own.ops.get(key)
+                called = (f"Called {_times(mine.requests)} from your account." if mine and mine.requests
+                          else "Not called from your account yet; its examples are generated from the schema.")
+                operation = self._operation(op, path, names, tag, taken, mine.example if mine else None, called,
+                                            synthesize=True)
             if tag:
                 tags.add(tag)
             for requirement in operation.get("security", []):
@@ -775,19 +833,29 @@ class _Inference:
         ordered = {
             path: {m: paths[path][m] for m in HTTP_METHODS if m in paths[path]} for path in sorted(paths)
         }
-        description = (
-            f"Inferred from {self.requests:,} observed request{'s' if self.requests != 1 else ''} "
-            f"on {now:%Y-%m-%d}. Schemas, parameters and examples come from up to "
-            f"{self.sample_per_operation} recent requests per operation; masked values stay masked."
-        )
-        if left_out:
-            description += f" {left_out} operation{'s' if left_out != 1 else ''} that only answered 404/405 or exceeded {MAX_OPERATIONS} operations are left out."
+        if own is None:
+            description = (
+                f"Inferred from {self.requests:,} observed request{'s' if self.requests != 1 else ''} "
+                f"on {now:%Y-%m-%d}. Schemas, parameters and examples come from up to "
+                f"{self.sample_per_operation} recent requests per operation; masked values stay masked."
+            )
+            if left_out:
+                description += (f" {left_out} operation{'s' if left_out != 1 else ''} that only answered 404/405 "
+                                f"or exceeded {MAX_OPERATIONS} operations are left out.")
+        else:
+            # Workspace totals are not a customer's to see: only their own count.
+            description = (
+                f"Inferred from the API's recorded traffic on {now:%Y-%m-%d}. Examples come from your own "
+                f"{own.requests:,} request{'s' if own.requests != 1 else ''} (up to {own.sample_per_operation} recent "
+                f"per operation), or are generated from the schema where you have none; masked values stay masked."
+            )
+        servers = (own or self).servers
         spec: dict = {
             "openapi": "3.1.0",
             "info": {"title": api_name, "version": f"inferred-{now:%Y-%m-%d}", "description": description},
         }
-        if self.servers:
-            spec["servers"] = [{"url": self.servers.most_common(1)[0][0]}]
+        if servers:
+            spec["servers"] = [{"url": servers.most_common(1)[0][0]}]
         spec["paths"] = ordered
         if used_schemes:
             spec["components"] = {"securitySchemes": {name: self.schemes[name] for name in sorted(used_schemes)}}
@@ -795,18 +863,23 @@ class _Inference:
             spec["tags"] = [{"name": t} for t in sorted(tags)]
         return spec
 
-    def _operation(self, op: _Op, path: str, names: dict[int, str], tag: str | None, taken: set[str]) -> dict:
-        example = op.example or {}
+    def _operation(self, op: _Op, path: str, names: dict[int, str], tag: str | None, taken: set[str],
+                   observed: dict | None, description: str, *, synthesize: bool = False) -> dict:
+        """One operation of the document: its structure from `op`, example values only from `observed`
+        (one exchange of the viewer's), or, with `synthesize`, generated from the schema where it has none."""
+        example = observed or {}
         operation: dict = {"operationId": _operation_id(op.method, path, taken)}
         if tag:
             operation["tags"] = [tag]
         operation["summary"] = _summary(op.method, path)
-        operation["description"] = f"Observed {op.requests:,} time{'s' if op.requests != 1 else ''}."
+        operation["description"] = description
         parameters = []
         for i, name in sorted(names.items()):
             param = {"name": name, "in": "path", "required": True, "schema": _kinds_schema(op.path_kinds.get(i, Counter()))}
             if i in example.get("path_values", {}):
                 param["example"] = _typed(example["path_values"][i], param["schema"])
+            elif synthesize:
+                param["example"] = _placeholder(param["schema"])
             parameters.append(param)
         for name in sorted(op.query):
             q = op.query[name]
@@ -815,6 +888,8 @@ class _Inference:
                 param.update(style="deepObject", explode=True)
             if name in example.get("query", {}):
                 param["example"] = _typed(example["query"][name], param["schema"])
+            elif synthesize:
+                param["example"] = _placeholder(param["schema"])
             parameters.append(param)
         if parameters:
             operation["parameters"] = parameters
@@ -823,18 +898,22 @@ class _Inference:
             media: dict = {"schema": _schema_of(op.body_builder)}
             if _has_body(example.get("body")):
                 media["example"] = example["body"]
+            elif synthesize:
+                media["example"] = _placeholder(media["schema"])
             operation["requestBody"] = {"required": op.bodies == op.samples, "content": {ctype: media}}
         responses: dict = {}
         for status in sorted(op.statuses):
             if not 100 <= status <= 599:
                 continue
             response: dict = {"description": _reason(status)}
-            observed = op.responses.get(status)
-            if observed and observed.bodies:
-                media = {"schema": _schema_of(observed.builder)}
+            seen = op.responses.get(status)
+            if seen and seen.bodies:
+                media = {"schema": _schema_of(seen.builder)}
                 if example.get("status") == status and _has_body(example.get("response_body")):
                     media["example"] = example["response_body"]
-                response["content"] = {observed.content_types.most_common(1)[0][0]: media}
+                elif synthesize:
+                    media["example"] = _placeholder(media["schema"])
+                response["content"] = {seen.content_types.most_common(1)[0][0]: media}
             responses[str(status)] = response
         operation["responses"] = responses or {"default": {"description": "No response with a valid status code observed."}}
         if op.auth:
@@ -842,9 +921,39 @@ class _Inference:
             if op.unauthenticated:
                 security.append({})
             operation["security"] = security
-        if op.example:
+        if observed:
             operation[_EXAMPLE_KEY] = {"request": example["request"], "response": example["response"]}
         return operation
+
+
+def _times(n: int) -> str:
+    return f"{n:,} time{'s' if n != 1 else ''}"
+
+
+_PLACEHOLDER_STRINGS = {"uuid": "00000000-0000-0000-0000-000000000000", "date": "2026-01-31",
+                        "date-time": "2026-01-31T12:00:00Z", "password": "****"}
+
+
+def _placeholder(schema: Any, depth: int = 0) -> Any:
+    """An example value made from a schema alone, for a viewer with no request of their own to show."""
+    if not isinstance(schema, dict) or depth > MAX_SPEC_DEPTH:
+        return None
+    branches = schema.get("anyOf")
+    if isinstance(branches, list) and branches:
+        typed = [b for b in branches if isinstance(b, dict) and b.get("type") != "null"]
+        return _placeholder((typed or branches)[0], depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        return {name: _placeholder(sub, depth + 1) for name, sub in properties.items()}
+    if kind == "array":
+        items = schema.get("items")
+        return [_placeholder(items, depth + 1)] if isinstance(items, dict) and items else []
+    if kind == "string":
+        return _PLACEHOLDER_STRINGS.get(schema.get("format"), "string")
+    return {"integer": 0, "number": 0.5, "boolean": True}.get(kind)
 
 
 def _typed(value: Any, schema: dict) -> Any:

@@ -13,7 +13,7 @@ import secrets
 import smtplib
 import sys
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import lru_cache
 
@@ -56,6 +56,8 @@ class CurrentUser:
     role: str
     customer_id: str | None
     group: str | None
+    # The account row's random epoch (users.session_epoch): cookies and sessions carry it with the id.
+    epoch: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,8 @@ def _resolve_group(conn: sa.Connection, group: str | None, customer_id: str | No
 
 
 def _to_user(row) -> CurrentUser:
-    return CurrentUser(id=row.id, email=row.email, name=row.name, role=row.role, customer_id=row.customer_id, group=row.group_name)
+    return CurrentUser(id=row.id, email=row.email, name=row.name, role=row.role, customer_id=row.customer_id,
+                       group=row.group_name, epoch=row.session_epoch)
 
 
 def create_user(engine: sa.Engine, *, email: str, name: str, password: str, role: str,
@@ -198,12 +201,12 @@ def _insert_user(conn: sa.Connection, email: str, name: str, password_hash: str,
     return conn.execute(
         sa.insert(User)
         .values(email=email, name=name, password_hash=password_hash, role=role, customer_id=customer_id,
-                group_name=group, created_at=utcnow(), failed_logins=0)
+                group_name=group, created_at=utcnow(), failed_logins=0, session_epoch=secrets.token_hex(16))
         .returning(User.id)
     ).scalar_one()
 
 
-_USER_COLUMNS = (User.id, User.email, User.name, User.role, User.customer_id, User.group_name)
+_USER_COLUMNS = (User.id, User.email, User.name, User.role, User.customer_id, User.group_name, User.session_epoch)
 
 
 def get_user(engine: sa.Engine, user_id: int) -> CurrentUser | None:
@@ -305,56 +308,78 @@ def update_role(engine: sa.Engine, user_id: int, role: str, *, customer_id: str 
     return get_user(engine, user_id)
 
 
-def remove_user(engine: sa.Engine, user_id: int, *, acting_user_id: int | None = None) -> None:
-    """Delete a user; their cookies and open sessions stop working on the next page run."""
+def remove_user(engine: sa.Engine, user_id: int, *, acting_user_id: int | None = None,
+                now: dt.datetime | None = None) -> None:
+    """Delete a user; their cookies and open sessions stop working on the next page run, and their pending
+    invitation and reset links are withdrawn."""
     if acting_user_id is not None and acting_user_id == user_id:
         raise AuthError("You cannot remove your own account.")
     with engine.begin() as conn:
-        role = conn.execute(sa.select(User.role).where(User.id == user_id)).scalar_one_or_none()
-        if role is None:
+        row = conn.execute(sa.select(User.role, User.email).where(User.id == user_id)).first()
+        if row is None:
             raise AuthError("That user no longer exists.")
-        if role == "admin" and _admin_count(conn) <= 1:
+        if row.role == "admin" and _admin_count(conn) <= 1:
             raise AuthError("This is the only Admin; make someone else Admin first.")
+        conn.execute(
+            sa.update(Invitation)
+            .where(sa.or_(Invitation.user_id == user_id, Invitation.email == row.email),
+                   Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
+            .values(revoked_at=now or utcnow())
+        )
         conn.execute(sa.delete(User).where(User.id == user_id))
 
 
 # ---------------------------------------------------------------- login, lockout, revocation
 
 
+def _reserve_attempt(conn: sa.Connection, where: sa.ColumnElement[bool], now: dt.datetime):
+    """Count one password attempt on the user matching `where` before its bcrypt check, in one UPDATE.
+
+    The UPDATE matches only an unlocked account, and the attempt that reaches the threshold locks it in
+    the same statement: however many guesses arrive at once, at most `lockout_threshold` of them are
+    ever checked per lock period. Returns the user's row (with password_hash), or None when there is no
+    such user or the account is locked. A success resets the count (`_attempt_succeeded`).
+    """
+    s = config.settings()
+    expired = sa.and_(User.locked_until.is_not(None), User.locked_until <= now)
+    count = sa.case((expired, 0), else_=sa.func.coalesce(User.failed_logins, 0)) + 1
+    lock_end = now + dt.timedelta(minutes=s.lockout_minutes)
+    return conn.execute(
+        sa.update(User)
+        .where(where, sa.or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(failed_logins=count,
+                locked_until=sa.case((count >= s.lockout_threshold, sa.literal(lock_end, models.UTCDateTime)), else_=None))
+        .returning(*_USER_COLUMNS, User.password_hash)
+    ).first()
+
+
+def _attempt_succeeded(conn: sa.Connection, user_id: int, **values) -> None:
+    conn.execute(sa.update(User).where(User.id == user_id).values(failed_logins=0, locked_until=None, **values))
+
+
 def authenticate(engine: sa.Engine, email: str, password: str, *, now: dt.datetime | None = None) -> CurrentUser:
     """The user whose email and password these are, or AuthError(login_failed_message()).
 
-    Failures are counted in the database; at the threshold the account locks for lockout_minutes.
+    Every attempt is counted in the database before the password is checked; the attempt reaching the
+    threshold locks the account for lockout_minutes, even when guesses arrive in parallel.
     Unknown emails, wrong passwords and locked accounts get the same answer and the same bcrypt work.
     """
     now = now or utcnow()
-    s = config.settings()
     failed = AuthError(login_failed_message())
     try:
         email = normalize_email(email)
     except AuthError:
         verify_password(password, _dummy_hash())
         raise failed from None
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(*_USER_COLUMNS, User.password_hash, User.locked_until).where(User.email == email)
-        ).first()
-    if row is None or (row.locked_until is not None and row.locked_until > now):
+    with engine.begin() as conn:
+        row = _reserve_attempt(conn, User.email == email, now)
+    if row is None:
         verify_password(password, _dummy_hash())
         raise failed
     if not verify_password(password, row.password_hash):
-        with engine.begin() as conn:
-            count = conn.execute(
-                sa.update(User).where(User.id == row.id).values(failed_logins=User.failed_logins + 1).returning(User.failed_logins)
-            ).scalar_one()
-            if count >= s.lockout_threshold:
-                conn.execute(
-                    sa.update(User).where(User.id == row.id)
-                    .values(failed_logins=0, locked_until=now + dt.timedelta(minutes=s.lockout_minutes))
-                )
-        raise failed
+        raise failed  # the attempt was counted (and the lock taken) before the check
     with engine.begin() as conn:
-        conn.execute(sa.update(User).where(User.id == row.id).values(failed_logins=0, locked_until=None, last_login_at=now))
+        _attempt_succeeded(conn, row.id, last_login_at=now)
     return _to_user(row)
 
 
@@ -373,9 +398,10 @@ def revoke_sessions(engine: sa.Engine, user_id: int, *, now: dt.datetime | None 
 
 
 def session_user(engine: sa.Engine, started_at: dt.datetime | None, *, user_id: int | None = None,
-                 email: str | None = None) -> CurrentUser | None:
+                 email: str | None = None, epoch: str | None = None) -> CurrentUser | None:
     """The user of a session that started at `started_at`, as the database says now; None once the
-    user is gone or has logged out or changed password since (their `valid_after` is later)."""
+    user is gone or has logged out or changed password since (their `valid_after` is later), or, when
+    `epoch` is given, once the account row is not the one the session started with."""
     if started_at is None or (user_id is None and not email):
         return None
     where = User.id == user_id if user_id is not None else User.email == (email or "").strip().lower()
@@ -383,20 +409,31 @@ def session_user(engine: sa.Engine, started_at: dt.datetime | None, *, user_id: 
         row = conn.execute(sa.select(*_USER_COLUMNS, User.valid_after).where(where)).first()
     if row is None or (row.valid_after is not None and started_at < row.valid_after):
         return None
+    if epoch is not None and row.session_epoch != epoch:
+        return None
     return _to_user(row)
 
 
 def change_password(engine: sa.Engine, user_id: int, current_password: str, new_password: str, *,
                     now: dt.datetime | None = None) -> dt.datetime:
-    """Set a new password after checking the current one; revokes earlier cookies. Returns the revocation time."""
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(User.password_hash).where(User.id == user_id)).first()
-    if row is None:
-        raise AuthError("Your account no longer exists.")
-    if not verify_password(current_password, row.password_hash):
-        raise AuthError("The current password is not correct.")
+    """Set a new password after checking the current one; revokes earlier cookies. Returns the revocation time.
+
+    A wrong current password counts toward the lockout like a failed login (same counter), so a
+    session left open cannot be used to guess the password.
+    """
+    now = now or utcnow()
+    check_password_policy(new_password)
     if _prepare_password(new_password) == _prepare_password(current_password):
         raise AuthError("The new password is the same as the current one.")
+    with engine.begin() as conn:
+        row = _reserve_attempt(conn, User.id == user_id, now)
+    if row is None:
+        if get_user(engine, user_id) is None:
+            raise AuthError("Your account no longer exists.")
+        raise AuthError(f"Too many wrong passwords: your account is locked for up to "
+                        f"{config.settings().lockout_minutes} minutes. Try again later.")
+    if not verify_password(current_password, row.password_hash):
+        raise AuthError("The current password is not correct.")
     return _set_password(engine, user_id, new_password, now=now)
 
 
@@ -411,31 +448,38 @@ def _set_password(engine: sa.Engine, user_id: int, password: str, *, now: dt.dat
     return now
 
 
-def cookie_token(email: str, key: str, *, now: dt.datetime | None = None,
+def cookie_token(user: CurrentUser, key: str, *, now: dt.datetime | None = None,
                  expiry_days: float = COOKIE_EXPIRY_DAYS) -> str:
-    """The login cookie's JWT: the library's claims (username, exp_date) plus our own issue time.
+    """The login cookie's JWT: the library's claims (username, exp_date) plus our own issue time and the
+    account row it is for (user id and epoch).
 
     The issue time is a claim of its own rather than derived from exp_date, which the library computes
     from naive local time (off by an hour across a daylight-saving change: enough to revive a cookie
-    that a logout revoked).
+    that a logout revoked). The id and epoch make the cookie worthless once the account is removed, even
+    if the same email is invited again.
     """
     now = now or utcnow()
-    payload = {"username": normalize_email(email), "exp_date": (now + dt.timedelta(days=expiry_days)).timestamp(),
-               "issued_at": now.timestamp()}
+    payload = {"username": user.email, "exp_date": (now + dt.timedelta(days=expiry_days)).timestamp(),
+               "issued_at": now.timestamp(), "uid": user.id, "epoch": user.epoch}
     return jwt.encode(payload, key, algorithm="HS256")
 
 
 def verify_cookie(engine: sa.Engine, token: str, key: str, *, now: dt.datetime | None = None) -> tuple[CurrentUser, dt.datetime]:
     """(user, issue time) of a login cookie, or AuthError: bad signature, expired, no issue time, issued
-    before the user's last logout or password change, or for a user who no longer exists."""
+    before the user's last logout or password change, or for an account row that no longer exists
+    (removed, even if its email was invited again)."""
     now = now or utcnow()
     expired = AuthError("Your login has expired; please log in again.")
     try:
         payload = jwt.decode(token, key, algorithms=["HS256"])
     except jwt.PyJWTError:
         raise expired from None
-    username, exp, issued = (payload.get(k) if isinstance(payload, dict) else None for k in ("username", "exp_date", "issued_at"))
+    if not isinstance(payload, dict):
+        raise expired
+    username, exp, issued, uid, epoch = (payload.get(k) for k in ("username", "exp_date", "issued_at", "uid", "epoch"))
     if not isinstance(username, str) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (exp, issued)):
+        raise expired
+    if not isinstance(uid, int) or isinstance(uid, bool) or not isinstance(epoch, str) or not epoch:
         raise expired
     try:
         expires_at = dt.datetime.fromtimestamp(exp, dt.timezone.utc)
@@ -444,8 +488,8 @@ def verify_cookie(engine: sa.Engine, token: str, key: str, *, now: dt.datetime |
         raise expired from None
     if expires_at <= now or issued_at > now + _COOKIE_CLOCK_SKEW:
         raise expired
-    user = session_user(engine, issued_at, email=username)
-    if user is None:
+    user = session_user(engine, issued_at, user_id=uid, epoch=epoch)
+    if user is None or user.email != username:
         raise expired
     return user, issued_at
 
@@ -518,8 +562,8 @@ def create_reset(engine: sa.Engine, user_id: int, *, invited_by: str | None = No
             raise AuthError("That user no longer exists.")
         _revoke_pending(conn, row.email, "reset", now)
         conn.execute(sa.insert(Invitation).values(
-            token_hash=_token_hash(token), purpose="reset", email=row.email, role=row.role, invited_by=invited_by,
-            created_at=now, expires_at=expires_at,
+            token_hash=_token_hash(token), purpose="reset", email=row.email, user_id=user_id, role=row.role,
+            invited_by=invited_by, created_at=now, expires_at=expires_at,
         ))
     link = _link("reset", token)
     return _deliver(row.email, link, expires_at, subject="Reset your Clientele password",
@@ -579,8 +623,9 @@ def _live_link(conn: sa.Connection, token: str | None, purpose: str, now: dt.dat
     if not token or len(token) > 200:
         raise AuthError(f"This {what} is not valid. Ask an Admin for a new one.")
     inv = conn.execute(
-        sa.select(Invitation.id, Invitation.purpose, Invitation.email, Invitation.role, Invitation.customer_id,
-                  Invitation.group_name, Invitation.used_at, Invitation.revoked_at, Invitation.expires_at)
+        sa.select(Invitation.id, Invitation.purpose, Invitation.email, Invitation.user_id, Invitation.role,
+                  Invitation.customer_id, Invitation.group_name, Invitation.used_at, Invitation.revoked_at,
+                  Invitation.expires_at)
         .where(Invitation.token_hash == _token_hash(token), Invitation.purpose == purpose)
     ).first()
     if inv is None:
@@ -629,7 +674,9 @@ def accept_reset(engine: sa.Engine, token: str, *, password: str, now: dt.dateti
     password_hash = hash_password(password)
     with engine.begin() as conn:
         inv = _live_link(conn, token, "reset", now)
-        user_id = conn.scalar(sa.select(User.id).where(User.email == inv.email))
+        # The account the link was made for: never another account that now holds the same email.
+        user_id = None if inv.user_id is None else conn.scalar(
+            sa.select(User.id).where(User.id == inv.user_id, User.email == inv.email))
         if user_id is None:
             raise AuthError("The account of this link no longer exists.")
         _use_link(conn, inv.id, now)

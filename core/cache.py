@@ -16,8 +16,8 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -682,7 +682,9 @@ def requests_frame(engine: sa.Engine, scope: Scope, *, api_id: int | None = None
     who = scope.customer_id if scope.is_customer else customer_id
     keep = None if columns is None else list(dict.fromkeys(["customer_id", "timestamp", *columns]))
     if who is not None:
-        frame = view.for_customer(who, start, end, keep)
+        # The API filter needs api_id even when the caller did not ask for it (keep drops it again below).
+        read = keep if keep is None or api_id is None else list(dict.fromkeys([*keep, "api_id"]))
+        frame = view.for_customer(who, start, end, read)
         if api_id is not None:
             frame = frame.filter(pl.col("api_id") == api_id)
     elif api_id is not None:
@@ -696,9 +698,22 @@ def requests_frame(engine: sa.Engine, scope: Scope, *, api_id: int | None = None
 
 
 def first_seen_frame(engine: sa.Engine, scope: Scope) -> pl.DataFrame:
-    """One row per (customer, API) this scope may see: when the customer first called the API,
-    computed from every cached request (not a window)."""
-    return scope.check(scope.filter(_entry(engine).first_seen))
+    """One row per (customer, API) this scope may see: when the customer first called the API.
+
+    From the stored customer_apis.first_seen, which `prune` keeps: the cached rows start at the
+    retention cutoff, so a first-seen computed from them would make every old customer look new.
+    A pair whose stored date is missing, or later than a cached request (the small tables are
+    re-read a moment after the rows), takes the earlier of the two."""
+    entry = _entry(engine)
+    stored = entry.customer_apis.select(pl.col("customer_id").cast(pl.String), pl.col("api_id").cast(pl.Int32),
+                                        pl.col("first_seen").cast(UTC_US))
+    both = (
+        pl.concat([stored, entry.first_seen.select(list(FIRST_SEEN_SCHEMA))])
+        .group_by("customer_id", "api_id")
+        .agg(pl.col("first_seen").min())
+        .sort("customer_id", "api_id")
+    )
+    return scope.check(scope.filter(both))
 
 
 def customers_frame(engine: sa.Engine, scope: Scope) -> pl.DataFrame:
@@ -739,10 +754,17 @@ def resolve_api(engine: sa.Engine, scope: Scope, api: str | int) -> dict:
 
 def data_start(engine: sa.Engine, scope: Scope, api_id: int | None = None) -> dt.datetime | None:
     """The first request this scope may see (on one API or all), where All Time windows start."""
-    frame = requests_frame(engine, scope, api_id=api_id)
+    return data_span(engine, scope, api_id)[0]
+
+
+def data_span(engine: sa.Engine, scope: Scope, api_id: int | None = None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """(first, newest) request this scope may see (on one API or all): the bounds of All Time.
+    The newest can be dated after now (an imported file from a clock ahead of ours)."""
+    frame = requests_frame(engine, scope, api_id=api_id, columns=["timestamp"])
     if frame.height == 0:
-        return None
-    return frame.get_column("timestamp").min()
+        return None, None
+    ts = frame.get_column("timestamp")
+    return ts.min(), ts.max()
 
 
 if __name__ == "__main__":

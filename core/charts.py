@@ -11,6 +11,8 @@ builders convert them to the viewer's zone (tz name, e.g. st.context.timezone) b
 """
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import altair as alt
@@ -19,7 +21,9 @@ import polars as pl
 from core import fmt
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
+TOOLTIP_TIME_UNIT = "utcyearmonthdatehoursminutes"
 DEFAULT_HEIGHT = 260
+UTC_US = pl.Datetime("us", "UTC")
 
 
 @dataclass(frozen=True)
@@ -63,32 +67,53 @@ def _title(column: str, given: str | None) -> str:
 
 
 def local_times(frame: pl.DataFrame, column: str, tz: str | None) -> pl.DataFrame:
-    """`column` (UTC datetimes) as the viewer's wall-clock time, without a zone.
+    """`column` (UTC datetimes) as the viewer's wall-clock time, labelled UTC.
 
-    Streamlit hands datetimes to Vega-Lite as epoch numbers read as UTC; charts draw them on a UTC
-    scale, so the wall-clock values computed here are exactly what the viewer reads.
+    Streamlit shifts zone-less datetimes by the browser's offset before Vega-Lite sees them, so naive
+    wall-clock values would be drawn hours off (and an hour off around the browser's DST changes).
+    Wall-clock values labelled UTC reach Vega-Lite unchanged, and every chart reads them on a UTC scale
+    with UTC formats: what the viewer reads is exactly the wall-clock time computed here, whatever
+    the browser's own zone.
     """
     col = pl.col(column)
     dtype = frame.schema[column]
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
         col = col.dt.replace_time_zone("UTC")
-    return frame.with_columns(col.dt.convert_time_zone(fmt.zone_name(tz)).dt.replace_time_zone(None).alias(column))
+    wall = col.dt.convert_time_zone(fmt.zone_name(tz)).dt.replace_time_zone(None).dt.replace_time_zone("UTC")
+    return frame.with_columns(wall.alias(column))
 
 
-def _time_x(column: str, tz: str | None) -> alt.X:
-    return alt.X(f"{column}:T", title=f"Time ({fmt.zone_name(tz)})", scale=alt.Scale(type="utc"),
-                 axis=alt.Axis(labelOverlap=True))
+def _time_x(column: str, tz: str | None, step: dt.timedelta | None = None) -> alt.X:
+    """The time axis. Daily buckets start with the window (e.g. at 14:00), so Vega's own ticks would fall
+    on those hours and read "02 PM" under every day: with daily buckets, one tick per day names the day."""
+    axis = alt.Axis(labelOverlap=True)
+    if step is not None and dt.timedelta(days=1) <= step < dt.timedelta(days=7):
+        axis = alt.Axis(labelOverlap=True, tickCount={"interval": "day", "step": 1}, format="%b %d")
+    return alt.X(f"{column}:T", title=f"Time ({fmt.zone_name(tz)})", scale=alt.Scale(type="utc"), axis=axis)
 
 
-def _time_tooltip(column: str) -> alt.Tooltip:
-    return alt.Tooltip(f"{column}:T", title="Time", format=TIME_FORMAT, formatType="utc")
+def _step(frame: pl.DataFrame, column: str) -> dt.timedelta | None:
+    """The time between buckets (the smallest gap), or None for fewer than two."""
+    gaps = frame.get_column(column).sort().diff().drop_nulls()
+    return gaps.min() if gaps.len() else None
+
+
+def _time_tooltip(column: str, title: str = "Time") -> alt.Tooltip:
+    # A utc time unit makes Vega-Lite format with utcFormat. (formatType="utc" is not a Vega-Lite format
+    # type: it drew "NaN".)
+    return alt.Tooltip(f"{column}:T", title=title, timeUnit=TOOLTIP_TIME_UNIT, format=TIME_FORMAT)
+
+
+PARTIAL_NOTE = "partial bucket: only part of it lies in the window"
 
 
 def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, unit: str, tz: str | None,
                 x: str = "bucket", kind: str = "line", label: str | None = None,
-                height: int = DEFAULT_HEIGHT) -> alt.Chart:
+                height: int = DEFAULT_HEIGHT, partial: Sequence[dt.datetime] = ()) -> alt.Chart | alt.LayerChart:
     """A line (or bar) chart over time: one column, or several {column: legend label} drawn in colours
-    (bars stack). `label` names the measure on the y axis (default: the title)."""
+    (bars stack). `label` names the measure on the y axis (default: the title). `partial`: UTC starts of
+    buckets only partly inside the window (metrics.partial_buckets), each marked by a dashed rule, so
+    their smaller numbers do not read as a drop."""
     if kind not in ("line", "bar", "area"):
         raise ValueError("kind must be 'line', 'bar' or 'area'.")
     u = _unit(unit)
@@ -99,11 +124,11 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
         pl.col("series").replace_strict(columns, return_dtype=pl.String),
     )
     measure = label or title
-    base = alt.Chart(long, title=title, height=height)
+    base = alt.Chart(long, title=title, height=height) if not partial else alt.Chart(long)
     mark = {"line": base.mark_line(point=False, interpolate="monotone"), "bar": base.mark_bar(),
             "area": base.mark_area(opacity=0.7)}[kind]
     encoding = {
-        "x": _time_x(x, tz),
+        "x": _time_x(x, tz, _step(frame, x)),
         "y": alt.Y("value:Q", title=axis_title(measure, unit), stack=True if kind != "line" else None,
                    axis=alt.Axis(format=u.number_format)),
         "tooltip": [_time_tooltip(x), alt.Tooltip("series:N", title="Series"),
@@ -114,7 +139,14 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
                                       legend=alt.Legend(orient="top"))
     else:
         encoding["tooltip"].pop(1)
-    return mark.encode(**encoding)
+    chart = mark.encode(**encoding)
+    if not partial:
+        return chart
+    marks = local_times(pl.DataFrame({x: list(partial)}, schema={x: UTC_US}), x, tz).with_columns(
+        pl.lit(PARTIAL_NOTE).alias("note"))
+    rule = alt.Chart(marks).mark_rule(strokeDash=[4, 4], color="#888888", strokeWidth=1.5).encode(
+        x=alt.X(f"{x}:T"), tooltip=[_time_tooltip(x, "Bucket from"), alt.Tooltip("note:N", title="Note")])
+    return alt.layer(chart, rule, title=title, height=height)
 
 
 def bar_chart(frame: pl.DataFrame, category: str, value: str, *, title: str, unit: str,

@@ -47,6 +47,16 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = _get(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -61,7 +71,14 @@ class Settings:
     lockout_minutes: int
     demo_requests: int
     timezone: str
+    quiet_min_requests: int = 20  # "Going quiet" ignores customers with fewer requests before
     collector_url: str = "http://127.0.0.1:8900"  # where Treblle SDKs send payloads (set-up instructions)
+    # Collector against slow or flooding clients: see the README's configuration section.
+    collector_read_timeout_s: float = 10.0
+    collector_max_connections: int = 1000
+    rejected_per_ip_per_minute: int = 60
+    rejected_max_rows: int = 10_000
+    rejected_max_days: int = 30
 
     @property
     def is_embedded(self) -> bool:
@@ -83,8 +100,42 @@ def settings() -> Settings:
         lockout_minutes=_int("CLIENTELE_LOCKOUT_MINUTES", 15),
         demo_requests=_int("CLIENTELE_DEMO_REQUESTS", 200_000),
         timezone=_get("CLIENTELE_TIMEZONE", "UTC"),
+        quiet_min_requests=_int("CLIENTELE_QUIET_MIN_REQUESTS", 20),
         collector_url=_get("CLIENTELE_COLLECTOR_URL", "http://127.0.0.1:8900").rstrip("/"),
+        collector_read_timeout_s=_float("CLIENTELE_COLLECTOR_READ_TIMEOUT_S", 10.0),
+        collector_max_connections=_int("CLIENTELE_COLLECTOR_MAX_CONNECTIONS", 1000),
+        rejected_per_ip_per_minute=_int("CLIENTELE_REJECTED_PER_IP_PER_MINUTE", 60),
+        rejected_max_rows=_int("CLIENTELE_REJECTED_MAX_ROWS", 10_000),
+        rejected_max_days=_int("CLIENTELE_REJECTED_MAX_DAYS", 30),
     )
+
+
+def private_dir(path: Path) -> Path:
+    """Create a directory (and missing parents) only its owner may enter; an existing one is left as it is."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)  # mkdir's mode passes through the umask
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create an empty file only its owner may read (0600) in a private directory, unless it exists already.
+
+    The SQLite database holds password hashes and customer traffic: it must not start world-readable.
+    """
+    private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    return path
+
+
+def masked_fields() -> tuple[str, ...]:
+    """Extra names to mask in every payload (CLIENTELE_MASKED_FIELDS, comma-separated), on top of
+    core.ingest.masking.SENSITIVE_NAMES."""
+    raw = _get("CLIENTELE_MASKED_FIELDS", "") or ""
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
 
 
 def cookie_key() -> str:
@@ -97,7 +148,7 @@ def cookie_key() -> str:
     if key is None:
         path = DATA_DIR / "cookie_key"
         if not path.exists():
-            DATA_DIR.mkdir(parents=True, exist_ok=True)
+            private_dir(DATA_DIR)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(48))

@@ -518,7 +518,8 @@ def _request_body(kind: str | None, rng: random.Random):
     if kind == "customer":
         return {"email": email, "name": email.split("@")[0].title(), "phone": f"+1555{rng.randrange(10**6):07d}"}
     if kind == "webhook":
-        return {"url": "https://hooks.example.com/payments", "enabled_events": ["charge.succeeded", "charge.refunded"], "secret": "whsec_" + _token(rng, 24)}
+        return {"url": "https://hooks.example.com/payments", "enabled_events": ["charge.succeeded", "charge.refunded"],
+                "secret": "whsec_" + _token(rng, 24)}
     if kind == "order":
         return {"items": [{"sku": f"SKU-{rng.randrange(10000, 99999)}", "qty": rng.randrange(1, 4)} for _ in range(rng.randrange(1, 4))],
                 "shipping_address": {"line1": f"{rng.randrange(1, 400)} Main St", "city": "Springfield", "country": "US"},

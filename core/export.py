@@ -4,16 +4,24 @@ The frame passed in is already scoped by whoever built it; this module only enco
 """
 from __future__ import annotations
 
+import re
+
 import orjson
 import polars as pl
 
 BOM = "\ufeff".encode()
 # A spreadsheet evaluates a cell starting with one of these as a formula (or DDE command).
 FORMULA_PREFIX = r"^[=+\-@\t\r]"
+# A spreadsheet that splits cells on another separator (";" in many locales, tabs, pipes, lines) would start
+# a new cell after it: a trigger there, perhaps behind quotes, is a formula too (`acme;=2+5`).
+_AFTER_SEPARATOR = r'([,;|\t\r\n])("*)([=+\-@])'
+_AFTER_SEPARATOR_RE = re.compile(_AFTER_SEPARATOR)
 
 
 def escape_cell(text: str) -> str:
-    """The text a spreadsheet shows literally: a leading apostrophe when it would start a formula."""
+    """The text a spreadsheet shows literally: an apostrophe before a formula trigger at the start of the
+    cell or after a separator inside it."""
+    text = _AFTER_SEPARATOR_RE.sub(r"\1\2'\3", text)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -50,7 +58,8 @@ def to_csv(frame: pl.DataFrame) -> bytes:
     for name in frame.columns:
         series = _as_text(frame.get_column(name))
         if series.dtype == pl.String:
-            series = series.str.replace(FORMULA_PREFIX, "'$0")
+            series = series.str.replace_all(_AFTER_SEPARATOR, "${1}${2}'${3}").str.replace(FORMULA_PREFIX, "'$0")
         columns.append(series.rename(escape_cell(name)))
-    text = pl.DataFrame(columns).write_csv(include_header=True, quote_style="necessary")
+    # Every cell quoted: no reader has to guess where a cell with a separator in it ends.
+    text = pl.DataFrame(columns).write_csv(include_header=True, quote_style="always")
     return BOM + text.encode("utf-8")

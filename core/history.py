@@ -413,12 +413,21 @@ def _not_found(request_id) -> NotFound:
     return NotFound(f"No request with id {request_id}.")
 
 
+def _errors_for(scope: Scope, errors: list) -> list:
+    """A Customer sees what went wrong (an error's type and message), not where in the server's code
+    (file, line and whatever else the SDK reported)."""
+    if not scope.is_customer:
+        return errors
+    return [{k: e[k] for k in ("type", "message") if k in e} if isinstance(e, dict) else {"message": str(e)} for e in errors]
+
+
 def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
     """Everything stored about one request (sensitive values were masked at ingest).
 
     Keys: general (dict), request_headers, query, request_body, response_headers, response_body,
-    errors (list), metadata_error, threat_reasons (list), sdk ({"name", "version"}), and for
-    workspace scopes only, server (infrastructure facts a Customer must not see).
+    errors (list; a Customer gets only each error's type and message), metadata_error, threat_reasons
+    (list), sdk ({"name", "version"}), and for workspace scopes only, server (infrastructure facts a
+    Customer must not see).
     """
     try:
         rid = int(request_id)
@@ -463,7 +472,7 @@ def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
         "request_body": r["request_body"],
         "response_headers": r["response_headers"] or {},
         "response_body": r["response_body"],
-        "errors": r["errors"] or [],
+        "errors": _errors_for(scope, r["errors"] or []),
         "metadata_error": r["metadata_error"],
         "threat_reasons": r["threat_reasons"] or [],
         "sdk": {"name": r["sdk"], "version": r["sdk_version"]},

@@ -16,11 +16,12 @@ from core.timewindow import Window
 
 UTC = dt.timezone.utc
 FAILED_STATUS = 400
-# Buckets are counted from a Monday at midnight UTC, so hourly and daily buckets fall on UTC hours
-# and days, and weekly ones start on Mondays.
-BUCKET_ORIGIN = dt.datetime(1970, 1, 5, tzinfo=UTC)
+# Buckets are counted from the window's start, not from UTC hours or days: a rolling window (24H from
+# 14:37) then splits into whole buckets, where buckets on the clock would make the first and last
+# ones partial and read as a drop. A custom range (whole days in the viewer's zone) gets that zone's
+# days. Only a window whose length is no whole number of buckets (All Time) ends in a partial bucket,
+# and partial_buckets() names it for the charts to mark.
 _US = 1_000_000
-_ORIGIN_US = int(BUCKET_ORIGIN.timestamp()) * _US
 UTC_US = pl.Datetime("us", "UTC")
 
 
@@ -46,10 +47,14 @@ def _step_us(window: Window) -> int:
     return int(window.bucket_delta.total_seconds()) * _US
 
 
+def _start_us(window: Window) -> int:
+    return int(window.start.timestamp()) * _US + window.start.microsecond
+
+
 def bucket_index(window: Window) -> pl.Expr:
-    """Expression: the 0-based bucket of each row's timestamp, counted from the window's first bucket."""
+    """Expression: the 0-based bucket of each row's timestamp, counted from the window's start."""
     step = _step_us(window)
-    first = _floor_us(window.start, step)
+    first = _start_us(window)
     return ((pl.col("timestamp").dt.epoch("us") - first) // step).cast(pl.Int32)
 
 
@@ -63,20 +68,36 @@ def _bucket_key(frame: pl.DataFrame, window: Window) -> pl.Expr:
     return key.alias("bucket_index")
 
 
-def _floor_us(ts: dt.datetime, step: int) -> int:
-    us = int(ts.timestamp()) * _US + ts.microsecond
-    return _ORIGIN_US + (us - _ORIGIN_US) // step * step
+def _bucket_count(window: Window) -> int:
+    """Buckets from the window's start until its end (the last one may reach past the end)."""
+    step = _step_us(window)
+    length = int(window.length / dt.timedelta(microseconds=1))
+    return max(1, -(-length // step))
 
 
 def bucket_starts(window: Window) -> pl.DataFrame:
-    """One row per chart bucket overlapping the window: bucket (UTC start), bucket_index."""
+    """One row per chart bucket of the window, the first starting with it: bucket (UTC start), bucket_index."""
     step = _step_us(window)
-    first = _floor_us(window.start, step)
-    last = _floor_us(window.end - dt.timedelta(microseconds=1), step)
-    n = (last - first) // step + 1
+    first = _start_us(window)
+    n = _bucket_count(window)
     return pl.DataFrame({"bucket_index": pl.int_range(0, n, dtype=pl.Int32, eager=True)}).with_columns(
         (pl.lit(first, pl.Int64) + pl.col("bucket_index").cast(pl.Int64) * step).cast(UTC_US).alias("bucket")
     ).select("bucket", "bucket_index")
+
+
+def partial_buckets(window: Window) -> list[dt.datetime]:
+    """UTC starts of the buckets that reach past the window's end (at most the last one): they hold
+    only part of a bucket's time, so their counts are smaller without any drop in traffic."""
+    last = window.start + (_bucket_count(window) - 1) * window.bucket_delta
+    return [last] if last + window.bucket_delta > window.end else []
+
+
+def covers_previous(window: Window, data_start: dt.datetime | None) -> bool:
+    """True when the recorded data (first request at data_start) covers the whole period before the
+    window, so a change against it means something; All Time has no period before it."""
+    if window.preset == "all" or data_start is None:
+        return False
+    return data_start <= window.previous().start
 
 
 def check(frame: pl.DataFrame, scope: Scope) -> pl.DataFrame:

@@ -109,6 +109,15 @@ def _by_requests(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(["requests", "customer_id"], descending=[True, False])
 
 
+def share_pct(part, whole: int | None):
+    """part as a percentage of whole (a customer's requests of all requests of the same view and
+    window), for a number or a Polars expression; None when whole is 0. The one definition of a
+    share: the Customers list, the top customers and a customer's profile all use it."""
+    if not whole:
+        return None if not isinstance(part, pl.Expr) else pl.lit(None, pl.Float64)
+    return part * 100.0 / whole
+
+
 # ---------------------------------------------------------------- customer list
 
 
@@ -140,7 +149,7 @@ def customer_list(requests: pl.DataFrame, window: Window, scope: Scope, *, names
     out = (
         stats.with_columns(
             pl.col("sparkline").cast(pl.List(pl.Int64)),
-            (pl.col("requests") * 100.0 / total).alias("share_pct"),
+            share_pct(pl.col("requests"), total).alias("share_pct"),
             (pl.col("failed_requests") * 100.0 / pl.col("requests")).alias("error_rate_pct"),
         )
     )
@@ -191,7 +200,7 @@ class _Counts:
             return pl.DataFrame(schema=TOP_SCHEMA)
         out = (
             counts.join(self.before.rename({"requests": "requests_prev"}), on="customer_id", how="left")
-            .with_columns(pl.col("requests_prev").fill_null(0), (pl.col("requests") * 100.0 / self.total).alias("share_pct"))
+            .with_columns(pl.col("requests_prev").fill_null(0), share_pct(pl.col("requests"), self.total).alias("share_pct"))
             .with_row_index("rank", offset=1)
             .with_columns(pl.col("rank").cast(pl.Int64))
         )
@@ -342,8 +351,9 @@ def api_headlines(requests: pl.DataFrame, window: Window, scope: Scope, apis: pl
 
 @dataclass(frozen=True)
 class Profile:
-    """One customer across every API: totals now and before, share of all requests, request series,
-    endpoint breakdown and the APIs they used."""
+    """One customer across every API: totals now and before, share of requests (of every API, or of
+    share_api_id's requests when the profile was opened from that API), request series, endpoint
+    breakdown and the APIs they used."""
 
     customer_id: str
     display_name: str
@@ -354,13 +364,16 @@ class Profile:
     series: pl.DataFrame
     endpoints: pl.DataFrame
     apis_used: pl.DataFrame
+    share_api_id: int | None = None
 
 
 def customer_profile(requests: pl.DataFrame, window: Window, scope: Scope, customer_id: str, *, all_requests: Delta,
-                     names: pl.DataFrame | None = None, apis: pl.DataFrame | None = None) -> Profile:
+                     names: pl.DataFrame | None = None, apis: pl.DataFrame | None = None,
+                     share_api_id: int | None = None) -> Profile:
     """requests: the customer's rows on every API (others' rows are ignored); all_requests: how many
-    requests every customer and unattributed caller made in the window and the period before (the
-    share's denominator); apis (api_id, name) labels apis_used."""
+    requests every customer and unattributed caller made in the window and the period before, on
+    share_api_id's API when given, else on every API (the share's denominator); apis (api_id, name)
+    labels apis_used."""
     require_workspace(scope, "Customer profiles")
     is_mine = pl.col("customer_id") == customer_id
     # A page passes only this customer's rows: then use them as they are (a filter would copy them
@@ -378,17 +391,18 @@ def customer_profile(requests: pl.DataFrame, window: Window, scope: Scope, custo
     else:
         used = used.with_columns(pl.col("api_id").cast(pl.String).alias("name"))
     label = _names(names, pl.DataFrame({"customer_id": [customer_id]}, schema={"customer_id": pl.String}))
-    share = lambda part, whole: part * 100.0 / whole if whole else None  # noqa: E731
+    on_api = (lambda f: f) if share_api_id is None else (lambda f: f.filter(pl.col("api_id") == share_api_id))  # noqa: E731
     return Profile(
         customer_id=customer_id,
         display_name=label.get_column("display_name")[0],
         current=totals(mine_now),
         previous=totals(mine_before),
-        share_pct=share(mine_now.height, all_requests.current),
-        share_pct_prev=share(mine_before.height, all_requests.previous),
+        share_pct=share_pct(on_api(mine_now).height, all_requests.current),
+        share_pct_prev=share_pct(on_api(mine_before).height, all_requests.previous),
         series=request_series(mine, window, Scope.customer(customer_id)),
         endpoints=endpoint_breakdown(mine, window, Scope.customer(customer_id)),
         apis_used=used.select("api_id", "name", "requests", "last_active").sort(["requests", "api_id"], descending=[True, False]),
+        share_api_id=share_api_id,
     )
 
 
@@ -403,17 +417,19 @@ def request_counts(requests: pl.DataFrame, window: Window, scope: Scope) -> Delt
 
 QUIET_SCHEMA = {
     "customer_id": pl.String, "display_name": pl.String, "requests_prev": pl.Int64, "requests": pl.Int64,
-    "change_pct": pl.Float64, "last_active": UTC_US,
+    "requests_lost": pl.Int64, "change_pct": pl.Float64, "last_active": UTC_US,
 }
+QUIET_DROP_PCT, QUIET_MIN_REQUESTS = 80.0, 20  # one request before and none now is noise, not a warning
 
 
 def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None,
-                drop_pct: float = 80.0) -> pl.DataFrame:
-    """One row per customer active in the previous period whose requests fell by at least drop_pct
-    (silent counts as -100%): requests_prev, requests, change_pct, last_active (any time before the
-    window end); biggest previous users first."""
+                drop_pct: float = QUIET_DROP_PCT, min_prev_requests: int = QUIET_MIN_REQUESTS) -> pl.DataFrame:
+    """One row per customer with at least min_prev_requests in the previous period whose requests fell
+    by at least drop_pct (silent counts as -100%): requests_prev, requests, requests_lost, change_pct,
+    last_active (any time before the window end); most requests lost first."""
     require_workspace(scope, "Going-quiet customers")
     prev = _per_customer_counts(in_window(requests, window.previous())).rename({"requests": "requests_prev"})
+    prev = prev.filter(pl.col("requests_prev") >= max(1, min_prev_requests))
     if prev.height == 0:
         return pl.DataFrame(schema=QUIET_SCHEMA)
     now = _per_customer_counts(in_window(requests, window))
@@ -421,10 +437,11 @@ def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: 
     out = (
         prev.join(now, on="customer_id", how="left")
         .with_columns(pl.col("requests").fill_null(0))
-        .with_columns(((pl.col("requests") - pl.col("requests_prev")) * 100.0 / pl.col("requests_prev")).alias("change_pct"))
+        .with_columns((pl.col("requests_prev") - pl.col("requests")).alias("requests_lost"),
+                      ((pl.col("requests") - pl.col("requests_prev")) * 100.0 / pl.col("requests_prev")).alias("change_pct"))
         .filter(pl.col("change_pct") <= -drop_pct)
         .join(last, on="customer_id", how="left")
-        .sort(["requests_prev", "customer_id"], descending=[True, False])
+        .sort(["requests_lost", "customer_id"], descending=[True, False])
     )
     return _names(names, out).select(list(QUIET_SCHEMA))
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import polars as pl
 import sqlalchemy as sa
 
-from core import cache, fmt, metrics, metrics_customers as mc
+from core import cache, config, fmt, metrics
+from core import metrics_customers as mc
 from core.metrics import Overview, bucket_index, bucket_starts, in_window
 from core.scope import Scope, require_workspace
 from core.timewindow import Window
@@ -57,11 +58,16 @@ def period_text(length: dt.timedelta) -> str:
     return unit(days, "day") + (f" {unit(rest, 'hour')}" if rest else "")
 
 
-def comparison_text(window: Window) -> str:
+NO_PREVIOUS = "no full previous period"
+
+
+def comparison_text(window: Window, covered: bool = True) -> str:
     """What the deltas of a window compare with: "changes compare with the 7 days before"; All Time has
-    nothing before it."""
+    nothing before it, and a period before the first recorded request is not there to compare with."""
     if window.preset == "all":
         return "All Time has no earlier period to compare with"
+    if not covered:
+        return f"no changes shown: the data does not reach back over the whole {period_text(window.length)} before"
     return f"changes compare with the {period_text(window.length)} before"
 
 
@@ -83,37 +89,46 @@ def number(x, digits: int = 1) -> str:
     return f"{x:,.{digits}f}"
 
 
+def _delta(text: str | None, color: str, covered: bool) -> tuple[str | None, str]:
+    """A card's delta text and colour; without a full previous period, a grey note instead of a number
+    (half a period before would make any change look big)."""
+    return (text, color) if covered else (NO_PREVIOUS, "off")
+
+
 def _count_card(label: str, delta: mc.Delta, *, inverse: bool = False, help: str | None = None,
-                chart: Iterable[int] | None = None) -> Card:
-    return Card(label, fmt.count(delta.current), fmt.delta_text(delta.current, delta.previous),
-                "inverse" if inverse else "normal", help, tuple(chart) if chart is not None else None)
+                chart: Iterable[int] | None = None, covered: bool = True) -> Card:
+    text, color = _delta(fmt.delta_text(delta.current, delta.previous), "inverse" if inverse else "normal", covered)
+    return Card(label, fmt.count(delta.current), text, color, help, tuple(chart) if chart is not None else None)
 
 
-def _ms_card(label: str, current, previous, help: str | None = None) -> Card:
-    return Card(label, fmt.ms(current), fmt.delta_text(current, previous), "inverse", help)
+def _ms_card(label: str, current, previous, help: str | None = None, covered: bool = True) -> Card:
+    return Card(label, fmt.ms(current), *_delta(fmt.delta_text(current, previous), "inverse", covered), help)
 
 
-def _pct_card(label: str, current, previous, *, inverse: bool = False, help: str | None = None) -> Card:
-    return Card(label, fmt.pct(current), points_text(current, previous), "inverse" if inverse else "normal", help)
+def _pct_card(label: str, current, previous, *, inverse: bool = False, help: str | None = None,
+              covered: bool = True) -> Card:
+    return Card(label, fmt.pct(current), *_delta(points_text(current, previous), "inverse" if inverse else "normal", covered),
+                help)
 
 
 def _pct(part, whole) -> float | None:
     return part * 100.0 / whole if whole else None
 
 
-def overview_cards(ov: Overview) -> list[Card]:
-    """Total and failed requests, average size and load time, p50/p95/p99, each against the period before."""
-    cur, prev = ov.current, ov.previous
+def overview_cards(ov: Overview, covered: bool = True) -> list[Card]:
+    """Total and failed requests, average size and load time, p50/p95/p99, each against the period before
+    (when the data covers it: `covered`, see metrics.covers_previous)."""
+    cur, prev, c = ov.current, ov.previous, covered
     return [
-        _count_card("Total requests", mc.Delta(cur.total_requests, prev.total_requests)),
+        _count_card("Total requests", mc.Delta(cur.total_requests, prev.total_requests), covered=c),
         _count_card("Failed requests", mc.Delta(cur.failed_requests, prev.failed_requests), inverse=True,
-                    help="Responses with status 400 or above."),
+                    help="Responses with status 400 or above.", covered=c),
         Card("Average response size", fmt.size(cur.avg_response_size_bytes),
-             fmt.delta_text(cur.avg_response_size_bytes, prev.avg_response_size_bytes), "off"),
-        _ms_card("Average load time", cur.avg_load_time_ms, prev.avg_load_time_ms),
-        _ms_card("p50 load time", cur.p50_load_time_ms, prev.p50_load_time_ms, "Half of the requests were faster."),
-        _ms_card("p95 load time", cur.p95_load_time_ms, prev.p95_load_time_ms, "95 of 100 requests were faster."),
-        _ms_card("p99 load time", cur.p99_load_time_ms, prev.p99_load_time_ms, "99 of 100 requests were faster."),
+             *_delta(fmt.delta_text(cur.avg_response_size_bytes, prev.avg_response_size_bytes), "off", c)),
+        _ms_card("Average load time", cur.avg_load_time_ms, prev.avg_load_time_ms, covered=c),
+        _ms_card("p50 load time", cur.p50_load_time_ms, prev.p50_load_time_ms, "Half of the requests were faster.", c),
+        _ms_card("p95 load time", cur.p95_load_time_ms, prev.p95_load_time_ms, "95 of 100 requests were faster.", c),
+        _ms_card("p99 load time", cur.p99_load_time_ms, prev.p99_load_time_ms, "99 of 100 requests were faster.", c),
     ]
 
 
@@ -129,9 +144,10 @@ def _ago(frame: pl.DataFrame, column: str, now: dt.datetime, alias: str) -> pl.S
     return pl.Series(alias, [fmt.ago(ts, now) for ts in frame.get_column(column).to_list()], dtype=pl.String)
 
 
-def _change_pct(current: str, previous: str) -> pl.Expr:
-    """Change from the previous period in percent, one decimal; null when there was nothing before."""
-    return (pl.when(pl.col(previous) > 0)
+def _change_pct(current: str, previous: str, covered: bool = True) -> pl.Expr:
+    """Change from the previous period in percent, one decimal; null when there was nothing before, or
+    when the data does not cover the whole previous period."""
+    return (pl.when(pl.col(previous) > 0 if covered else pl.lit(False))
             .then((pl.col(current) - pl.col(previous)) * 100.0 / pl.col(previous))
             .otherwise(None).round(1))
 
@@ -161,15 +177,16 @@ def customer_table(customers: pl.DataFrame, tz: str, now: dt.datetime) -> pl.Dat
     )
 
 
-def top_table(top: pl.DataFrame) -> pl.DataFrame:
-    """mc.top_customers rows as shown: rank, name, ID, requests, share and change vs the period before."""
+def top_table(top: pl.DataFrame, covered: bool = True) -> pl.DataFrame:
+    """mc.top_customers rows as shown: rank, name, ID, requests, share and change vs the period before
+    (none when the data does not cover that period)."""
     return top.select(
         pl.col("rank").alias("Rank"),
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
         pl.col("requests").alias(REQUESTS),
         pl.col("share_pct").round(1).alias(SHARE),
-        _change_pct("requests", "requests_prev").alias(CHANGE),
+        _change_pct("requests", "requests_prev", covered).alias(CHANGE),
     )
 
 
@@ -183,25 +200,27 @@ def recent_table(recent: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFram
     )
 
 
-def favorites_table(favorites: pl.DataFrame, now: dt.datetime) -> pl.DataFrame:
-    """mc.favorite_customers rows as shown: name, ID, requests, change vs the period before, last active."""
+def favorites_table(favorites: pl.DataFrame, now: dt.datetime, covered: bool = True) -> pl.DataFrame:
+    """mc.favorite_customers rows as shown: name, ID, requests, change vs the period before (when covered),
+    last active."""
     return favorites.select(
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
         pl.col("requests").alias(REQUESTS),
-        _change_pct("requests", "requests_prev").alias(CHANGE),
+        _change_pct("requests", "requests_prev", covered).alias(CHANGE),
         pl.Series(LAST_ACTIVE, [fmt.ago(ts, now) if ts else "not in this window"
                                 for ts in favorites.get_column("last_active").to_list()], dtype=pl.String),
     )
 
 
 def quiet_table(quiet: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
-    """mc.going_quiet rows as shown: name, ID, requests before and now, change, last active."""
+    """mc.going_quiet rows as shown: name, ID, requests before and now, requests lost, change, last active."""
     return quiet.select(
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
         pl.col("requests_prev").alias("Requests before"),
         pl.col("requests").alias("Requests now"),
+        pl.col("requests_lost").alias("Requests lost"),
         pl.col("change_pct").round(1).alias(CHANGE),
         _ago(quiet, "last_active", now, LAST_ACTIVE),
         _local("last_active", tz, LAST_ACTIVE_AT),
@@ -316,12 +335,12 @@ def endpoint_activity(requests: pl.DataFrame, window: Window, scope: Scope, *, t
 
 def activity_cells(activity: pl.DataFrame, window: Window, tz: str) -> pl.DataFrame:
     """endpoint_activity rows for a heatmap: endpoint, time (the bucket's local start as short text that
-    stays unique in the window: "Nov 24 14:00" for buckets under a day, "Nov 24" for daily and longer
-    ones, "2025-11-24" when the window spans years), requests."""
-    if window.bucket_delta < dt.timedelta(days=1):
-        pattern = "%b %d %H:%M"
-    else:
-        pattern = "%b %d" if window.length <= dt.timedelta(days=360) else "%Y-%m-%d"
+    stays unique in the window: "Nov 24" for buckets of whole local days, "Nov 24 14:00" when buckets
+    are shorter or start at another hour (they start with the window), the year first when the window
+    spans years), requests."""
+    with_hour = window.bucket_delta < dt.timedelta(days=1) or window.start.astimezone(fmt.zone(tz)).time() != dt.time()
+    day = "%b %d" if window.length <= dt.timedelta(days=360) else "%Y-%m-%d"
+    pattern = f"{day} %H:%M" if with_hour else day
     return activity.select(
         "endpoint",
         pl.col("bucket").dt.convert_time_zone(fmt.zone_name(tz)).dt.strftime(pattern).alias("time"),
@@ -348,6 +367,11 @@ def _apis(engine: sa.Engine, scope: Scope) -> pl.DataFrame:
     return pl.DataFrame(cache.visible_apis(engine, scope), schema={"api_id": pl.Int64, "name": pl.String})
 
 
+def _covered(engine: sa.Engine, scope: Scope, window: Window, api_id: int | None = None) -> bool:
+    """Whether the scope's data on this API (or every API) covers the whole period before the window."""
+    return metrics.covers_previous(window, cache.data_start(engine, scope, api_id))
+
+
 @dataclass(frozen=True)
 class HomePage:
     """The workspace at a glance: totals, one row per API with its headline numbers and request
@@ -357,8 +381,9 @@ class HomePage:
     failed_pct: mc.Delta
     active_customers: mc.Delta
     new_customers: mc.Delta
-    apis: pl.DataFrame
+    apis: pl.DataFrame  # + covered: the API's data covers the period before the window
     top_customers: pl.DataFrame
+    covered: bool = True  # the workspace's data covers the period before the window (deltas shown)
 
 
 def home_page(engine: sa.Engine, scope: Scope, window: Window, *, top_n: int = 10) -> HomePage:
@@ -370,6 +395,8 @@ def home_page(engine: sa.Engine, scope: Scope, window: Window, *, top_n: int = 1
     empty = bucket_starts(window).height * [0]
     apis = headlines.join(spark, on="api_id", how="left").with_columns(
         pl.col("sparkline").fill_null(pl.lit(empty, dtype=pl.List(pl.Int64))))
+    apis = apis.with_columns(pl.Series("covered", [_covered(engine, scope, window, int(a)) for a in apis.get_column("api_id")],
+                                       dtype=pl.Boolean))
     return HomePage(
         requests=mc.Delta(ov.current.total_requests, ov.previous.total_requests),
         failed_pct=mc.Delta(_pct(ov.current.failed_requests, ov.current.total_requests),
@@ -378,27 +405,32 @@ def home_page(engine: sa.Engine, scope: Scope, window: Window, *, top_n: int = 1
         new_customers=mc.new_customers(cache.first_seen_frame(engine, scope), window, scope),
         apis=apis,
         top_customers=mc.top_customers(rows, window, scope, names=cache.customers_frame(engine, scope), n=top_n),
+        covered=_covered(engine, scope, window),
     )
 
 
 def home_cards(page: HomePage) -> list[Card]:
+    c = page.covered
     return [
-        _count_card("Requests", page.requests, help="Every request on every API, with or without a customer."),
+        _count_card("Requests", page.requests, help="Every request on every API, with or without a customer.", covered=c),
         _pct_card("Failed requests", page.failed_pct.current, page.failed_pct.previous, inverse=True,
-                  help="Share of requests answered with status 400 or above."),
-        _count_card("Active customers", page.active_customers, help="Customers with at least one request in the window."),
-        _count_card("New customers", page.new_customers, help="Customers whose first request ever falls in the window."),
+                  help="Share of requests answered with status 400 or above.", covered=c),
+        _count_card("Active customers", page.active_customers, help="Customers with at least one request in the window.",
+                    covered=c),
+        _count_card("New customers", page.new_customers, help="Customers whose first request ever falls in the window.",
+                    covered=c),
     ]
 
 
 def api_cards(row: dict) -> list[Card]:
     """The headline cards of one HomePage.apis row."""
+    c = row.get("covered", True)
     return [
-        _count_card("Requests", mc.Delta(row["requests"], row["requests_prev"]), chart=row["sparkline"]),
+        _count_card("Requests", mc.Delta(row["requests"], row["requests_prev"]), chart=row["sparkline"], covered=c),
         _pct_card("Failed", row["failed_pct"], row["failed_pct_prev"], inverse=True,
-                  help="Share of requests answered with status 400 or above."),
-        _ms_card("p95 load time", row["p95_load_time_ms"], row["p95_load_time_ms_prev"], "95 of 100 requests were faster."),
-        _count_card("Active customers", mc.Delta(row["active_customers"], row["active_customers_prev"])),
+                  help="Share of requests answered with status 400 or above.", covered=c),
+        _ms_card("p95 load time", row["p95_load_time_ms"], row["p95_load_time_ms_prev"], "95 of 100 requests were faster.", c),
+        _count_card("Active customers", mc.Delta(row["active_customers"], row["active_customers_prev"]), covered=c),
     ]
 
 
@@ -411,11 +443,16 @@ class CustomersPage:
     widgets: mc.Widgets
     going_quiet: pl.DataFrame
     adoption: pl.DataFrame
+    covered: bool = True  # the API's data covers the period before the window (deltas shown)
+    quiet_min_requests: int = mc.QUIET_MIN_REQUESTS
 
 
 def customers_page(engine: sa.Engine, scope: Scope, api_id: int, window: Window,
-                   favorite_ids: Iterable[str] = ()) -> CustomersPage:
+                   favorite_ids: Iterable[str] = (), *, quiet_min_requests: int | None = None) -> CustomersPage:
+    """quiet_min_requests: the least requests before for "Going quiet" (default: CLIENTELE_QUIET_MIN_REQUESTS)."""
     require_workspace(scope, "The customer dashboard")
+    if quiet_min_requests is None:
+        quiet_min_requests = config.settings().quiet_min_requests
     rows = _rows(engine, scope, window, api_id=api_id)
     names = cache.customers_frame(engine, scope)
     listed = mc.customer_list(rows, window, scope, names=names)
@@ -423,30 +460,38 @@ def customers_page(engine: sa.Engine, scope: Scope, api_id: int, window: Window,
         customers=listed,
         widgets=mc.widgets(rows, cache.first_seen_frame(engine, scope), window, scope, api_id=api_id, names=names,
                            favorite_ids=favorite_ids, customers=listed),
-        going_quiet=mc.going_quiet(rows, window, scope, names=names),
+        going_quiet=mc.going_quiet(rows, window, scope, names=names, min_prev_requests=quiet_min_requests),
         adoption=mc.adoption_matrix(rows, window, scope, names=names),
+        covered=_covered(engine, scope, window, api_id),
+        quiet_min_requests=quiet_min_requests,
     )
 
 
-def widget_cards(w: mc.Widgets) -> dict[str, Card]:
+def quiet_text(page: CustomersPage) -> str:
+    """What "Going quiet" lists, with the minimum it applies."""
+    return (f"Customers with at least {fmt.count(page.quiet_min_requests)} requests in the previous period whose "
+            f"requests fell by {mc.QUIET_DROP_PCT:.0f}% or more in this one; most requests lost first.")
+
+
+def widget_cards(w: mc.Widgets, covered: bool = True) -> dict[str, Card]:
     """The four number widgets of the Customer Dashboard, by core.customers.WIDGETS key."""
     top = w.top_customer
     if top is None:
         top_card = Card("Top Customer", fmt.MISSING, help="Nobody was active in this window.")
     else:
         top_card = Card("Top Customer", top["display_name"],
-                        f"{fmt.count(top['requests'])} requests · {fmt.pct(top['share_pct'])} of all",
+                        f"{fmt.count(top['requests'])} requests · {fmt.pct(top['share_pct'])} of this API's",
                         "off", help=f"Customer ID: {top['customer_id']}", is_name=True)
     avg = w.avg_requests_per_customer
     return {
-        "new_customers": _count_card("New Customers", w.new_customers,
+        "new_customers": _count_card("New Customers", w.new_customers, covered=covered,
                                      help="Customers whose first request to this API falls in the window."),
-        "active_customers": _count_card("Active Customers", w.active_customers,
+        "active_customers": _count_card("Active Customers", w.active_customers, covered=covered,
                                         help="Customers with at least one request in the window."),
         "top_customer": top_card,
         # Abbreviated, without a help icon: the full title is cut off in a card at 1366 px.
         "avg_requests_per_customer": Card("Avg. Requests per Customer", number(avg.current),
-                                          fmt.delta_text(avg.current, avg.previous)),
+                                          *_delta(fmt.delta_text(avg.current, avg.previous), "normal", covered)),
     }
 
 
@@ -456,27 +501,37 @@ class ProfilePage:
 
     profile: mc.Profile
     endpoint_activity: pl.DataFrame
+    share_label: str = "Share of all requests"  # or "Share of this API" when opened from an API
+    covered: bool = True  # the workspace's data covers the period before the window (deltas shown)
+    partial_buckets: tuple[dt.datetime, ...] = ()
 
 
-def profile_page(engine: sa.Engine, scope: Scope, customer_id: str, window: Window) -> ProfilePage:
+def profile_page(engine: sa.Engine, scope: Scope, customer_id: str, window: Window, api_id: int | None = None) -> ProfilePage:
+    """api_id: the API the profile was opened from: its share is then the share of that API's requests,
+    the same number as on that API's Customers list; every other number covers every API."""
     require_workspace(scope, "Customer profiles")
     mine = _rows(engine, scope, window, customer_id=customer_id)
-    everyone = cache.requests_frame(engine, scope, window=metrics.span(window), columns=("api_id",))
+    everyone = cache.requests_frame(engine, scope, api_id=api_id, window=metrics.span(window), columns=("api_id",))
+    apis = _apis(engine, scope)
     profile = mc.customer_profile(mine, window, scope, customer_id, all_requests=mc.request_counts(everyone, window, scope),
-                                  names=cache.customers_frame(engine, scope), apis=_apis(engine, scope))
-    return ProfilePage(profile, endpoint_activity(mine, window, Scope.customer(customer_id)))
+                                  names=cache.customers_frame(engine, scope), apis=apis, share_api_id=api_id)
+    # "this API": a card in a row of five cuts a longer label; the page names the API beside the cards.
+    label = "Share of all requests" if api_id is None else "Share of this API"
+    return ProfilePage(profile, endpoint_activity(mine, window, Scope.customer(customer_id)), label,
+                       _covered(engine, scope, window), tuple(metrics.partial_buckets(window)))
 
 
-def profile_cards(p: mc.Profile) -> list[Card]:
+def profile_cards(page: ProfilePage) -> list[Card]:
+    p, c = page.profile, page.covered
     cur, prev = p.current, p.previous
     return [
-        _count_card("Total requests", mc.Delta(cur.total_requests, prev.total_requests)),
+        _count_card("Total requests", mc.Delta(cur.total_requests, prev.total_requests), covered=c),
         # No help icon: it would cut the label in a row of five cards at 1366 px.
-        _pct_card("Share of all requests", p.share_pct, p.share_pct_prev),
+        _pct_card(page.share_label, p.share_pct, p.share_pct_prev, covered=c),
         _count_card("Failed requests", mc.Delta(cur.failed_requests, prev.failed_requests), inverse=True,
-                    help="Responses with status 400 or above."),
-        _ms_card("Average load time", cur.avg_load_time_ms, prev.avg_load_time_ms),
-        _ms_card("p95 load time", cur.p95_load_time_ms, prev.p95_load_time_ms, "95 of 100 requests were faster."),
+                    help="Responses with status 400 or above.", covered=c),
+        _ms_card("Average load time", cur.avg_load_time_ms, prev.avg_load_time_ms, covered=c),
+        _ms_card("p95 load time", cur.p95_load_time_ms, prev.p95_load_time_ms, "95 of 100 requests were faster.", c),
     ]
 
 
@@ -488,6 +543,8 @@ class MyDashboard:
     overview: Overview
     series: pl.DataFrame
     endpoints: pl.DataFrame
+    covered: bool = True  # the viewer's data covers the period before the window (deltas shown)
+    partial_buckets: tuple[dt.datetime, ...] = ()  # metrics.partial_buckets: marked on the charts
 
 
 def my_dashboard(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window) -> MyDashboard:
@@ -496,5 +553,7 @@ def my_dashboard(engine: sa.Engine, scope: Scope, api_id: int | None, window: Wi
         overview=metrics.overview(rows, window, scope),
         series=chart_series(metrics.overview_series(rows, window, scope)),
         endpoints=metrics.endpoint_breakdown(rows, window, scope),
+        covered=_covered(engine, scope, window, api_id),
+        partial_buckets=tuple(metrics.partial_buckets(window)),
     )
 

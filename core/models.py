@@ -136,14 +136,36 @@ class RequestDetail(Base):
 
 
 class RejectedPayload(Base):
+    """A payload the collector or an import refused. Capped in rows and age (core.store.reject_many)."""
+
     __tablename__ = "rejected_payloads"
     id: Mapped[int] = mapped_column(primary_key=True)
     api_id: Mapped[int | None] = mapped_column(sa.Integer)
     source: Mapped[str] = mapped_column(sa.String(255))
+    source_ip: Mapped[str | None] = mapped_column(sa.String(64))  # the collector's client; None for imports
     reason: Mapped[str] = mapped_column(sa.Text)
-    raw: Mapped[str] = mapped_column(sa.Text)
+    # None when the sender did not authenticate (401): anyone may post, and what they post is not kept.
+    raw: Mapped[str | None] = mapped_column(sa.Text)
     raw_size: Mapped[int] = mapped_column(sa.BigInteger)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ClockSkew(Base):
+    """An API's SDK whose timestamps the collector did not believe (no reading within 15 minutes of
+    the receive time) or found mislabelled (UTC labelled with another zone): one row per (API, SDK,
+    fault), updated once per written batch, so it stays small."""
+
+    __tablename__ = "clock_skews"
+    api_id: Mapped[int] = mapped_column(sa.ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True)
+    sdk: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # "" when the payload names none
+    fault: Mapped[str] = mapped_column(sa.String(8), primary_key=True, default="clock")  # NormalizedRequest.clock_fault
+    fallbacks: Mapped[int] = mapped_column(sa.BigInteger)
+    # Skew = the SDK's closest reading minus the receive time (positive: its clock is ahead).
+    skew_sum_s: Mapped[float] = mapped_column(sa.Float)
+    min_skew_s: Mapped[float] = mapped_column(sa.Float)
+    max_skew_s: Mapped[float] = mapped_column(sa.Float)
+    last_skew_s: Mapped[float] = mapped_column(sa.Float)
+    last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class User(Base):
@@ -161,6 +183,9 @@ class User(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Cookies issued before this instant are refused (logout, password change).
     valid_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Random per account row, carried by its cookies and sessions: a user removed and invited again under
+    # the same email (or, on SQLite, given the same reused id) is a new account none of them reach.
+    session_epoch: Mapped[str | None] = mapped_column(sa.String(32))
 
 
 class Invitation(Base):
@@ -169,6 +194,8 @@ class Invitation(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     purpose: Mapped[str] = mapped_column(sa.String(16), default="invite")  # invite | reset
     email: Mapped[str] = mapped_column(sa.String(320))
+    # A reset link is for one account row, not for whoever holds its email later.
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     role: Mapped[str] = mapped_column(sa.String(16))
     customer_id: Mapped[str | None] = mapped_column(sa.String(255))
     group_name: Mapped[str | None] = mapped_column(sa.String(200))
@@ -215,7 +242,7 @@ def make_engine(url: str | None = None) -> sa.Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            config.private_file(Path(path))  # SQLite gives its -wal and -shm files the database's mode
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
@@ -238,7 +265,32 @@ def get_engine() -> sa.Engine:
 def init_db(engine: sa.Engine) -> None:
     """Create missing tables and indexes (idempotent)."""
     Base.metadata.create_all(engine)
+    _migrate_rejected_payloads(engine)
     # create_all skips tables that exist, so indexes added to existing tables are created here.
     for table in Base.metadata.sorted_tables:
         for index in table.indexes:
             index.create(engine, checkfirst=True)
+
+
+def _migrate_rejected_payloads(engine: sa.Engine) -> None:
+    """Bring a rejected_payloads table of an older release up to date: source_ip added, raw nullable."""
+    columns = {c["name"]: c for c in sa.inspect(engine).get_columns("rejected_payloads")}
+    if "source_ip" in columns and columns["raw"]["nullable"]:
+        return
+    table = RejectedPayload.__table__
+    with engine.begin() as conn:
+        if "source_ip" not in columns:
+            conn.exec_driver_sql("ALTER TABLE rejected_payloads ADD COLUMN source_ip VARCHAR(64)")
+        if columns["raw"]["nullable"]:
+            return
+        if conn.dialect.name != "sqlite":
+            conn.exec_driver_sql("ALTER TABLE rejected_payloads ALTER COLUMN raw DROP NOT NULL")
+            return
+        # SQLite cannot drop a NOT NULL: copy into a new table (small: the table is capped).
+        conn.exec_driver_sql("ALTER TABLE rejected_payloads RENAME TO rejected_payloads_old")
+        for index in table.indexes:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+        table.create(conn)
+        names = ", ".join(c.name for c in table.columns)
+        conn.exec_driver_sql(f"INSERT INTO rejected_payloads ({names}) SELECT {names} FROM rejected_payloads_old")
+        conn.exec_driver_sql("DROP TABLE rejected_payloads_old")

@@ -64,7 +64,8 @@ def collect(engine: sa.Engine, scope: Scope, *, api: str | int | None = None, pr
             raise StatsError(str(exc)) from None
     api_id = api_info["api_id"] if api_info else None
     now = now or current_now()
-    win = window(preset, now, data_start=cache.data_start(engine, scope, api_id))
+    first, newest = cache.data_span(engine, scope, api_id)
+    win = window(preset, now, data_start=first, data_end=newest)
     rows = cache.requests_frame(engine, scope, api_id=api_id, window=metrics.span(win), columns=cache.METRIC_COLUMNS)
     out = {
         "window": {"preset": win.preset, "label": win.label, "start": win.start, "end": win.end, "bucket": win.bucket},

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core import config
+from core.ingest.masking import masked_raw
 from core.ingest.normalize import NormalizedRequest
-from core.models import Api, Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken, utcnow
+from core.models import Api, ClockSkew, Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken, utcnow
 
 
 class NotFound(LookupError):
@@ -104,6 +105,7 @@ def write_requests(engine: sa.Engine, items: Sequence[tuple[int, NormalizedReque
         ids = insert(conn, items, received_at)
         _upsert_customers(conn, [r for _api, r in items])
         _upsert_customer_apis(conn, items)
+        _upsert_clock_skews(conn, items)
     return ids
 
 
@@ -232,7 +234,8 @@ def _upsert_customers(conn: sa.Connection, requests: Iterable[NormalizedRequest]
     existing = {}
     for chunk in _chunks(list(seen), 500):
         for row in conn.execute(
-            sa.select(Customer.customer_id, Customer.display_name, Customer.attributes, Customer.attributes_updated_at, Customer.first_seen, Customer.last_seen)
+            sa.select(Customer.customer_id, Customer.display_name, Customer.attributes, Customer.attributes_updated_at,
+                      Customer.first_seen, Customer.last_seen)
             .where(Customer.customer_id.in_(chunk))
         ):
             existing[row.customer_id] = row
@@ -299,10 +302,77 @@ def _upsert_customer_apis(conn: sa.Connection, items: Sequence[tuple[int, Normal
         index_elements=["customer_id", "api_id"],
         set_={
             "first_seen": sa.case((excluded.first_seen < table.c.first_seen, excluded.first_seen), else_=table.c.first_seen),
-            "last_seen": sa.case((table.c.last_seen.is_(None), excluded.last_seen), (excluded.last_seen > table.c.last_seen, excluded.last_seen), else_=table.c.last_seen),
+            "last_seen": sa.case((table.c.last_seen.is_(None), excluded.last_seen), (excluded.last_seen > table.c.last_seen, excluded.last_seen),
+                                 else_=table.c.last_seen),
         },
     )
     conn.execute(stmt, rows)  # executemany of one cached statement
+
+
+def _upsert_clock_skews(conn: sa.Connection, items: Sequence[tuple[int, NormalizedRequest]]) -> None:
+    """One upsert per (API, SDK) whose clock was not believed in this batch, not one row per request."""
+    per_key: dict[tuple[int, str], dict] = {}
+    for api_id, r in items:
+        if r.clock_skew_s is None:
+            continue
+        skew = r.clock_skew_s
+        key = (api_id, r.sdk or "", r.clock_fault or "clock")
+        row = per_key.get(key)
+        if row is None:
+            per_key[key] = {"api_id": api_id, "sdk": key[1], "fault": key[2], "fallbacks": 1, "skew_sum_s": skew, "min_skew_s": skew,
+                            "max_skew_s": skew, "last_skew_s": skew, "last_seen": r.timestamp}
+            continue
+        row["fallbacks"] += 1
+        row["skew_sum_s"] += skew
+        row["min_skew_s"] = min(row["min_skew_s"], skew)
+        row["max_skew_s"] = max(row["max_skew_s"], skew)
+        if r.timestamp >= row["last_seen"]:
+            row["last_skew_s"], row["last_seen"] = skew, r.timestamp
+    if not per_key:
+        return
+    table = ClockSkew.__table__
+    stmt = _insert(conn, table)
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["api_id", "sdk", "fault"],
+        set_={
+            "fallbacks": table.c.fallbacks + excluded.fallbacks,
+            "skew_sum_s": table.c.skew_sum_s + excluded.skew_sum_s,
+            "min_skew_s": sa.case((excluded.min_skew_s < table.c.min_skew_s, excluded.min_skew_s), else_=table.c.min_skew_s),
+            "max_skew_s": sa.case((excluded.max_skew_s > table.c.max_skew_s, excluded.max_skew_s), else_=table.c.max_skew_s),
+            "last_skew_s": sa.case((excluded.last_seen >= table.c.last_seen, excluded.last_skew_s), else_=table.c.last_skew_s),
+            "last_seen": sa.case((excluded.last_seen >= table.c.last_seen, excluded.last_seen), else_=table.c.last_seen),
+        },
+    )
+    conn.execute(stmt, list(per_key.values()))
+
+
+def clock_skews(engine: sa.Engine) -> list[dict]:
+    """Each (API, SDK) whose clock the collector did not believe, most recently seen first:
+    api_id, api_name, sdk, fallbacks, mean/min/max/last skew in seconds, last_seen."""
+    query = (
+        sa.select(ClockSkew.__table__, Api.name.label("api_name"))
+        .join(Api, Api.id == ClockSkew.api_id)
+        .order_by(ClockSkew.last_seen.desc(), Api.name, ClockSkew.sdk)
+    )
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        row["mean_skew_s"] = row.pop("skew_sum_s") / row["fallbacks"]
+    return rows
+
+
+def future_requests(engine: sa.Engine, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """(how many stored requests are dated after `now`, the latest of those dates)."""
+    with engine.connect() as conn:
+        api_ids = list(conn.execute(sa.select(Api.id)).scalars())
+        if not api_ids:
+            return 0, None
+        # api_id IN (...) lets both databases seek the (api_id, timestamp) index instead of scanning.
+        row = conn.execute(
+            sa.select(sa.func.count(), sa.func.max(Request.timestamp)).where(Request.api_id.in_(api_ids), Request.timestamp > now)
+        ).one()
+    return int(row[0]), row[1]
 
 
 def _chunks(seq: list, size: int):
@@ -313,46 +383,71 @@ def _chunks(seq: list, size: int):
 # ---------------------------------------------------------------- rejected payloads
 
 
-def reject(engine_or_conn, source: str, reason: str, raw: bytes | str, api_id: int | None = None, raw_size: int | None = None) -> None:
+def reject(engine_or_conn, source: str, reason: str, raw: bytes | str | None, api_id: int | None = None,
+           raw_size: int | None = None, source_ip: str | None = None) -> None:
     """Keep a rejected payload (truncated) with its reason, for admins to inspect.
 
-    raw_size: the size of the whole payload when the caller passes only its beginning as raw.
+    raw: None keeps only reason, size, source IP and time (a sender that did not authenticate).
+    raw_size: the size of the whole payload when the caller passes only its beginning (or nothing) as raw.
     """
-    row = _rejected_row(source, reason, raw, api_id, raw_size, config.settings().rejected_raw_limit)
+    settings = config.settings()
+    row = _rejected_row(source, reason, raw, api_id, raw_size, settings.rejected_raw_limit, source_ip)
     if isinstance(engine_or_conn, sa.Engine):
         with engine_or_conn.begin() as conn:
             conn.execute(sa.insert(RejectedPayload), [row])
+            _cap_rejected(conn, settings)
     else:
         engine_or_conn.execute(sa.insert(RejectedPayload), [row])
+        _cap_rejected(engine_or_conn, settings)
 
 
-def _rejected_row(source: str, reason: str, raw: bytes | str, api_id: int | None, raw_size: int | None, limit: int) -> dict:
-    if isinstance(raw, bytes):
-        size = len(raw)
-        text = raw[:limit].decode("utf-8", "replace")
-    else:
-        size = len(raw.encode("utf-8", "replace"))
-        text = raw[:limit]
+def _rejected_row(source: str, reason: str, raw: bytes | str | None, api_id: int | None, raw_size: int | None, limit: int,
+                  source_ip: str | None = None) -> dict:
+    if raw is None:
+        return {"api_id": api_id, "source": source[:255], "source_ip": source_ip[:64] if source_ip else None,
+                "reason": reason[:2000], "raw": None, "raw_size": raw_size or 0, "received_at": utcnow()}
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace"))
+    text = masked_raw(raw, limit)  # secrets never stored in clear, the SDK token not at all
     if raw_size is not None:
         size = max(size, raw_size)
     text = text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-    return {"api_id": api_id, "source": source[:255], "reason": reason[:2000], "raw": text, "raw_size": size, "received_at": utcnow()}
+    return {"api_id": api_id, "source": source[:255], "source_ip": source_ip[:64] if source_ip else None,
+            "reason": reason[:2000], "raw": text, "raw_size": size, "received_at": utcnow()}
 
 
 def reject_many(engine: sa.Engine, rows: Sequence[dict]) -> None:
-    """rows: {"source", "reason", "raw", "api_id"?, "raw_size"?}, stored in one transaction."""
+    """rows: {"source", "reason", "raw", "api_id"?, "raw_size"?, "source_ip"?}, stored in one transaction."""
     if not rows:
         return
-    limit = config.settings().rejected_raw_limit
-    values = [_rejected_row(r["source"], r["reason"], r["raw"], r.get("api_id"), r.get("raw_size"), limit) for r in rows]
+    settings = config.settings()
+    limit = settings.rejected_raw_limit
+    values = [_rejected_row(r["source"], r["reason"], r["raw"], r.get("api_id"), r.get("raw_size"), limit, r.get("source_ip"))
+              for r in rows]
     with engine.begin() as conn:
         conn.execute(sa.insert(RejectedPayload), values)
+        _cap_rejected(conn, settings)
+
+
+def _cap_rejected(conn: sa.Connection, settings: config.Settings) -> None:
+    """Keep the newest rejected_max_rows rows, none older than rejected_max_days.
+
+    Runs with every write, so both deletes stay small: two range deletes on indexes (id, received_at),
+    never a scan of the table.
+    """
+    table = RejectedPayload.__table__
+    newest = conn.scalar(sa.select(sa.func.max(table.c.id)))
+    if newest is not None and newest > settings.rejected_max_rows:
+        # Ids only grow, so the rows above newest - max_rows are at most max_rows.
+        conn.execute(sa.delete(table).where(table.c.id <= newest - settings.rejected_max_rows))
+    cutoff = utcnow() - dt.timedelta(days=settings.rejected_max_days)
+    conn.execute(sa.delete(table).where(table.c.received_at < cutoff))
 
 
 def rejected_payloads(engine: sa.Engine, limit: int = 200) -> list[dict]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(RejectedPayload.__table__).order_by(RejectedPayload.id.desc()).limit(limit))
         return [
-            {"id": r.id, "received_at": r.received_at, "source": r.source, "reason": r.reason, "raw_size": r.raw_size, "raw": r.raw, "api_id": r.api_id}
+            {"id": r.id, "received_at": r.received_at, "source": r.source, "source_ip": r.source_ip, "reason": r.reason,
+             "raw_size": r.raw_size, "raw": None if r.raw is None else masked_raw(r.raw), "api_id": r.api_id}
             for r in rows
         ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = dt.timezone.utc
 PRESETS: dict[str, dt.timedelta | None] = {
@@ -87,8 +88,11 @@ def _all_time_bucket(length: dt.timedelta) -> str:
     return _BUCKETS[-1][0]
 
 
-def window(preset: str, now: dt.datetime, *, data_start: dt.datetime | None = None) -> Window:
-    """A preset window ending at `now`. All Time starts at `data_start` (the first request), or now - 1h."""
+def window(preset: str, now: dt.datetime, *, data_start: dt.datetime | None = None,
+           data_end: dt.datetime | None = None) -> Window:
+    """A preset window ending at `now`. All Time starts at `data_start` (the first request), or now - 1h,
+    and ends at the later of now and just after `data_end` (the newest request): an imported request
+    dated in the future is still counted."""
     preset = preset.lower()
     if preset not in PRESETS:
         raise WindowError(f"Unknown time window {preset!r}; choose one of {', '.join(PRESET_LABELS[p] for p in PRESETS)}.")
@@ -97,16 +101,29 @@ def window(preset: str, now: dt.datetime, *, data_start: dt.datetime | None = No
     if length is None:
         start = (data_start or now - dt.timedelta(hours=1)).astimezone(UTC)
         start = min(start, now - dt.timedelta(hours=1))
-        return Window(start, now, _all_time_bucket(now - start), "all")
+        end = now
+        if data_end is not None and data_end.astimezone(UTC) >= now:
+            # The end is exclusive: the next whole second after the newest request.
+            end = data_end.astimezone(UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
+        return Window(start, end, _all_time_bucket(end - start), "all")
     return Window(now - length, now, bucket_for(length), preset)
 
 
-def custom(start_date: dt.date, end_date: dt.date) -> Window:
-    """Whole UTC days from start_date to end_date, both included."""
+def custom(start_date: dt.date, end_date: dt.date, tz: str | None = None) -> Window:
+    """Whole days from start_date to end_date, both included, in the viewer's time zone `tz` (an IANA
+    name; UTC when missing or unknown): a day in Tokyo starts at 15:00 UTC the day before."""
     if end_date < start_date:
         raise WindowError("The end date is before the start date.")
     if (end_date - start_date).days > 3660:
         raise WindowError("Custom ranges are limited to ten years.")
-    start = dt.datetime.combine(start_date, dt.time(), UTC)
-    end = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time(), UTC)
+    zone = _zone(tz)
+    start = dt.datetime.combine(start_date, dt.time(), zone).astimezone(UTC)
+    end = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time(), zone).astimezone(UTC)
     return Window(start, end, bucket_for(end - start), "custom")
+
+
+def _zone(tz: str | None) -> dt.tzinfo:
+    try:
+        return ZoneInfo(tz) if tz else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC

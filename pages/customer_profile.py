@@ -2,7 +2,8 @@
 notes, favorite, metadata, endpoints, APIs used, and their request history. The customer is ?customer=<ID>."""
 import streamlit as st
 
-from core import charts, customers, fmt, metrics_pages as mp, models
+from core import charts, customers, fmt, models
+from core import metrics_pages as mp
 from core.store import NotFound
 from ui import dashboard, history_view, widgets
 from ui.guard import current_scope, require_role
@@ -28,16 +29,21 @@ head.caption(f"Customer ID {widgets.md_escape(info['customer_id'])} · first see
              f" · last seen {fmt.ago(info['last_seen'], now)} ({fmt.local_time(info['last_seen'], tz)}, {widgets.md_escape(tz)})")
 with favorite:
     dashboard.favorite_toggle(engine, user.id, customer_id)
+api = dashboard.profile_api(engine, scope)
 window = widgets.time_filter(engine, scope)
-dashboard.window_note(window, tz)
-page = dashboard.profile_model(engine, scope, customer_id, window)
+page = dashboard.profile_model(engine, scope, customer_id, window, api["api_id"] if api else None)
+dashboard.window_note(window, tz, covered=page.covered)
 profile = page.profile
-dashboard.cards(mp.profile_cards(profile), per_row=5)
+dashboard.cards(mp.profile_cards(page), per_row=5)
+if api:
+    name = widgets.md_escape(api["name"])
+    st.caption(f"Opened from {name}: “Share of this API” is this customer's share of {name} requests, as on its Customers "
+               "list; every other number covers every API.")
 
 left, right = st.columns([2, 1])
 with left:
     st.altair_chart(charts.time_series(profile.series, "requests", title="Requests over time", unit="requests", tz=tz,
-                                       kind="area", label="Requests"), width="stretch")
+                                       kind="area", label="Requests", partial=page.partial_buckets), width="stretch")
     st.markdown("**APIs used in this window**")
     if profile.apis_used.height:
         dashboard.table(mp.apis_used_table(profile.apis_used, tz, now))

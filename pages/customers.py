@@ -2,7 +2,8 @@
 customer list (select a row for the profile), customers going quiet and endpoint adoption."""
 import streamlit as st
 
-from core import charts, customers, fmt, metrics_pages as mp, models
+from core import charts, customers, fmt, models
+from core import metrics_pages as mp
 from ui import dashboard, widgets
 from ui.guard import current_scope, require_role
 
@@ -20,12 +21,12 @@ with middle:
     window = widgets.time_filter(engine, scope, api["api_id"])
 with right:
     shown = dashboard.widget_switches(engine, user.id)
-dashboard.window_note(window, tz, api["name"])
 page = dashboard.customers_model(engine, scope, api["api_id"], window, customers.favorites(engine, user.id))
+dashboard.window_note(window, tz, api["name"], covered=page.covered)
 
-numbers = mp.widget_cards(page.widgets)
+numbers = mp.widget_cards(page.widgets, page.covered)
 dashboard.cards([numbers[key] for key in numbers if shown[key]])
-dashboard.list_widgets(page.widgets, shown, tz, now)
+dashboard.list_widgets(page.widgets, shown, tz, now, api_id=api["api_id"], covered=page.covered)
 
 
 @st.fragment
@@ -36,22 +37,23 @@ def customer_list() -> None:
     if listed.height == 0:
         widgets.empty_state("filters" if search else "window", scope)
         return
-    st.caption(f"{fmt.count(listed.height)} customers · sort by any column · select a row to open the profile · times in "
-               f"{widgets.md_escape(tz)}")
-    dashboard.customer_table(listed, key="customer_list", height=420)
+    st.caption(f"{fmt.count(listed.height)} customers · share of {widgets.md_escape(api['name'])} requests · sort by any "
+               f"column · select a row to open the profile · times in {widgets.md_escape(tz)}")
+    dashboard.customer_table(listed, key="customer_list", height=420, api_id=api["api_id"])
     widgets.csv_download(listed.drop(mp.TREND), f"customers-{api['api_id']}-{window.preset}.csv", key="customers_csv")
 
 
 customer_list()
 
 st.subheader("Going quiet")
-st.caption("Customers active in the previous period whose requests fell by 80% or more in this one.")
+st.caption(mp.quiet_text(page))
 if page.going_quiet.height:
-    dashboard.customer_table(mp.quiet_table(page.going_quiet, tz, now), key="quiet", height=250)
+    dashboard.customer_table(mp.quiet_table(page.going_quiet, tz, now), key="quiet", height=250, api_id=api["api_id"])
 elif window.preset == "all":
     st.info("All Time has no earlier period to compare with: pick a shorter window.", icon=":material/date_range:")
 else:
-    st.info("Nobody went quiet: every customer of the previous period is still calling.", icon=":material/check_circle:")
+    st.info("Nobody went quiet: every customer busy enough in the previous period is still calling.",
+            icon=":material/check_circle:")
 
 if page.adoption.height:
     st.altair_chart(charts.heatmap(mp.chart_labels(page.adoption), x="endpoint", y="label", value="requests",

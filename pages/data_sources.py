@@ -1,4 +1,4 @@
-"""Data (Admin): import payload files, manage APIs, tokens and OpenAPI specs, connect SDKs, rejected payloads."""
+"""Data (Admin): import payload files, manage APIs, tokens and OpenAPI specs, connect SDKs, rejected payloads, SDK clocks."""
 import streamlit as st
 
 from core import models
@@ -10,7 +10,7 @@ engine = models.get_engine()
 tz = widgets.viewer_tz()
 
 st.title("Data")
-imports, apis, connect, rejected = st.tabs(["Import files", "APIs", "Connect an SDK", "Rejected payloads"])
+imports, apis, connect, rejected, clocks = st.tabs(["Import files", "APIs", "Connect an SDK", "Rejected payloads", "Clocks"])
 with imports:
     data_sections.import_section(engine)
 with apis:
@@ -19,3 +19,5 @@ with connect:
     data_sections.sdk_section(engine)
 with rejected:
     data_sections.rejected_section(engine, tz)
+with clocks:
+    data_sections.clocks_section(engine, tz)

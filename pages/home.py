@@ -1,7 +1,8 @@
 """Home (Admin, Member): workspace totals, every API with its headline numbers, top customers across all APIs."""
 import streamlit as st
 
-from core import charts, metrics_pages as mp, models
+from core import charts, models
+from core import metrics_pages as mp
 from ui import dashboard, widgets
 from ui.guard import current_scope, require_role
 
@@ -12,8 +13,8 @@ tz = widgets.viewer_tz()
 
 st.title("Home")
 window = widgets.time_filter(engine, scope)
-dashboard.window_note(window, tz)
 page = dashboard.home_model(engine, scope, window)
+dashboard.window_note(window, tz, covered=page.covered)
 if page.apis.height == 0:
     widgets.empty_state("no_apis", scope)
     st.stop()
@@ -29,7 +30,7 @@ if page.top_customers.height == 0:
 left, right = st.columns([3, 2])
 with left:
     st.caption("Select a customer to open their profile.")
-    dashboard.customer_table(mp.top_table(page.top_customers), key="home_top",
+    dashboard.customer_table(mp.top_table(page.top_customers, page.covered), key="home_top",
                              columns=["Rank", mp.CUSTOMER, mp.REQUESTS, mp.SHARE, mp.CHANGE])
 with right:
     st.altair_chart(charts.bar_chart(mp.top_chart_rows(page.top_customers), "label", "requests",

@@ -2,7 +2,8 @@
 time, their endpoints and their latest requests with details."""
 import streamlit as st
 
-from core import charts, customers, metrics_pages as mp, models
+from core import charts, customers, models
+from core import metrics_pages as mp
 from core.store import NotFound
 from ui import dashboard, widgets
 from ui.guard import current_scope, require_role
@@ -24,25 +25,25 @@ with left:
     api = widgets.api_picker(engine, scope, allow_all=True)
 with right:
     window = widgets.time_filter(engine, scope, api["api_id"])
-dashboard.window_note(window, tz)
 mine = dashboard.my_model(engine, scope, api["api_id"], window)
-dashboard.cards(mp.overview_cards(mine.overview))
+dashboard.window_note(window, tz, covered=mine.covered)
+dashboard.cards(mp.overview_cards(mine.overview, mine.covered))
 if mine.overview.current.total_requests == 0:
     widgets.empty_state("window", scope)
     st.stop()
 
-series = mine.series
+series, partial = mine.series, mine.partial_buckets
 c1, c2 = st.columns(2)
 c1.altair_chart(charts.time_series(series, "requests", title="Requests", unit="requests", tz=tz, kind="area",
-                                   height=300), width="stretch")
+                                   height=300, partial=partial), width="stretch")
 c2.altair_chart(charts.time_series(series, "avg_load_time_ms", title="Average load time", unit="ms", tz=tz,
-                                   height=300), width="stretch")
+                                   height=300, partial=partial), width="stretch")
 c3, c4 = st.columns(2)
 c3.altair_chart(charts.time_series(series, "avg_response_size_bytes", title="Average response size", unit="bytes", tz=tz,
-                                   height=300), width="stretch")
+                                   height=300, partial=partial), width="stretch")
 c4.altair_chart(charts.time_series(series, {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Failed requests",
                                    unit="requests", tz=tz, kind="area", label="Requests",
-                                   height=300), width="stretch")
+                                   height=300, partial=partial), width="stretch")
 
 st.subheader("Your endpoints")
 dashboard.table(mp.endpoint_table(mine.endpoints))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -69,3 +70,13 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """Streamlit's script runner (AppTest) installs the page it ran as sys.modules["__main__"] and leaves
+    it there; a process started by multiprocessing's spawn (the collector's worker for large bodies)
+    would then re-import app.py. Each test gets back the interpreter's own __main__."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main

@@ -18,6 +18,21 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# The real npm Treblle SDKs (tests/node, pinned by its package-lock.json) run under Node; reinstalled only
+# when the lock file changed since the last install.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.installed-package-lock.json; then
+    if npm ci --prefix tests/node --no-audit --no-fund --loglevel=error; then
+      cp tests/node/package-lock.json tests/node/node_modules/.installed-package-lock.json
+    else
+      rm -rf tests/node/node_modules  # a half install would run the npm SDK tests against missing modules
+      echo "note: npm ci --prefix tests/node failed: the npm Treblle SDK tests will be skipped" >&2
+    fi
+  fi
+else
+  echo "note: no node/npm on PATH: the npm Treblle SDK tests will be skipped (apt-get install nodejs npm)" >&2
+fi
+
 # Storage tests run on SQLite always, and on PostgreSQL when one answers on 127.0.0.1:5432.
 if command -v pg_isready >/dev/null 2>&1; then
   if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
@@ -29,5 +44,8 @@ if command -v pg_isready >/dev/null 2>&1; then
   fi
 fi
 [ -n "${TEST_DATABASE_URL:-}" ] && echo "PostgreSQL tests: on ($TEST_DATABASE_URL)" || echo "PostgreSQL tests: off (no server on 127.0.0.1:5432)"
+
+# Lint first (configured in pyproject.toml): a style error fails the run in seconds, before the long tests.
+"$PY" -m ruff check .
 
 exec "$PY" -m pytest "$@"

@@ -12,8 +12,7 @@ from streamlit.source_util import page_icon_and_name
 from core import auth, config, models
 from core.models import Request
 from core.scope import ROLES
-from tests.apptest_helpers import (PASSWORD, ROOT, leaf_elements, login, login_as, new_app, refused, run_page_as,
-                                   seeded_app, showing_login_form)
+from tests.apptest_helpers import PASSWORD, ROOT, leaf_elements, login, login_as, new_app, refused, run_page_as, seeded_app, showing_login_form
 from ui import nav
 from ui.guard import IDENTITY_KEY, REFUSAL
 
@@ -136,6 +135,16 @@ def test_deleted_user_loses_access_on_the_next_run(seeded_app):
     assert IDENTITY_KEY not in at.session_state
 
 
+def test_session_of_a_removed_user_does_not_continue_as_a_new_account_with_their_email(seeded_app):
+    engine = models.get_engine()
+    at = login_as(seeded_app, "member")
+    auth.remove_user(engine, seeded_app.user_ids["member"])
+    auth.create_user(engine, email=seeded_app.email("member"), name="Someone Else", password=PASSWORD, role="admin")
+    at.run()
+    assert showing_login_form(at)
+    assert IDENTITY_KEY not in at.session_state
+
+
 def test_demoted_admin_loses_the_people_page_on_the_next_run(seeded_app):
     engine = models.get_engine()
     auth.create_user(engine, email="second@example.com", name="Second", password=PASSWORD, role="admin")
@@ -195,6 +204,19 @@ def test_password_change_with_the_wrong_current_password_is_refused(seeded_app):
     at.switch_page("pages/account.py").run()
     _change_password(at, "not my password at all", "a brand new passphrase")
     assert [e.value for e in at.error] == ["The current password is not correct."]
+
+
+def test_wrong_current_passwords_on_the_account_page_lock_the_account_like_failed_logins(seeded_app):
+    at = login_as(seeded_app, "member")
+    at.switch_page("pages/account.py").run()
+    for _ in range(5):
+        _change_password(at, "not my password at all", "a brand new passphrase")
+    assert [e.value for e in at.error] == ["The current password is not correct."]
+    _change_password(at, PASSWORD, "a brand new passphrase")
+    assert [e.value for e in at.error][0].startswith("Too many wrong passwords: your account is locked")
+    again = login(new_app(), seeded_app.email("member"), PASSWORD)
+    assert [e.value for e in again.error] == [auth.login_failed_message()]
+    assert IDENTITY_KEY not in again.session_state
 
 
 def test_password_change_with_differing_repeats_is_refused(seeded_app):

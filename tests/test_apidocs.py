@@ -339,6 +339,8 @@ def test_any_observed_traffic_gives_a_valid_spec(traffic):
                               request_headers=headers, query=query, request_body=body, response_headers={}, response_body=body)
         inference._observe(op, endpoint, row)
     validate(inference.to_spec("Any", NOW))
+    # As a customer who called none of it sees it: every example generated from the schema.
+    validate(inference.to_spec("Any", NOW, own=apidocs._Inference(1, Scope.customer("cust_x"))))
 
 
 # ---------------------------------------------------------------- uploaded specs
@@ -393,6 +395,13 @@ def test_a_reference_to_nothing_is_refused_with_the_reference_named(engine):
 def test_files_that_are_not_openapi_3_are_refused_with_a_reason(text, message):
     with pytest.raises(SpecError, match=message):
         apidocs.parse_spec(text)
+
+
+@pytest.mark.parametrize("filename", ["spec.json", "spec.yaml", ""])
+@pytest.mark.parametrize("opening", ["[", '{"a": '])
+def test_a_json_file_nested_100000_levels_deep_is_refused_as_not_a_valid_spec(opening, filename):
+    with pytest.raises(SpecError, match="not a valid spec: it is nested more than 200 levels deep"):
+        apidocs.parse_spec(opening * 100_000, filename)
 
 
 def test_a_spec_over_two_megabytes_is_refused_before_parsing():
@@ -473,7 +482,9 @@ def test_a_customer_asking_for_an_unknown_api_learns_nothing_about_its_existence
         apidocs.spec_for(engine, WS, 999, now=NOW)
 
 
-def test_a_customers_spec_never_contains_another_customers_data(engine):
+def _two_customers(engine) -> int:
+    """cust_a's own calls, and cust_b's: on the same operations with other values, and on operations only
+    cust_b called (a 418 answer, an endpoint of its own)."""
     api = _api(engine)
     mine = dict(customer_id="cust_a", request_headers={"authorization": "Bearer ****", "content-type": "application/json"})
     theirs = dict(customer_id="cust_b", request_headers={"authorization": "Bearer ****", "x-beta-secret-header": "BETA-HEADER-VALUE"})
@@ -484,13 +495,98 @@ def test_a_customers_spec_never_contains_another_customers_data(engine):
            make_request(method="POST", url="https://beta-private.example.net/orders?beta_flag=BETA-QUERY-VALUE", endpoint="/orders",
                         query={"beta_flag": "BETA-QUERY-VALUE"}, request_body={"sku": "BETA-SKU-VALUE", "beta_only_field": 1},
                         response_body={"id": 777001, "owner": "BETA-OWNER-VALUE"}, **theirs),
-           _get("https://beta-private.example.net/orders/777001", "/orders/{id}", status=418, response_body={"beta_note": "x"}, **theirs),
-           _get("https://beta-private.example.net/beta-only-endpoint", "/beta-only-endpoint", **theirs))
-    for spec in (apidocs.spec_for(engine, Scope.customer("cust_a"), api, now=NOW).spec, _infer(engine, api, Scope.customer("cust_a"))):
+           _get("https://beta-private.example.net/orders/777001", "/orders/{id}", status=418, response_body={"beta_note": "BETA-NOTE"}, **theirs),
+           _get("https://beta-private.example.net/reports/2025?year=2024", "/reports/{year}", query={"year": "2024"},
+                response_body={"total": 123456, "owner": "BETA-REPORT-OWNER"}, **theirs))
+    return api
+
+
+def _customer_specs(engine, api, customer_id="cust_a") -> list[dict]:
+    scope = Scope.customer(customer_id)
+    return [apidocs.spec_for(engine, scope, api, now=NOW).spec, _infer(engine, api, scope)]
+
+
+def test_a_customers_docs_list_every_operation_of_the_api_with_schemas_from_all_traffic(engine):
+    api = _two_customers(engine)
+    for spec in _customer_specs(engine, api):
+        assert list(spec["paths"]) == ["/orders", "/orders/{id}", "/reports/{year}"]
+        post = spec["paths"]["/orders"]["post"]
+        assert sorted(post["requestBody"]["content"]["application/json"]["schema"]["properties"]) == ["beta_only_field", "sku"]
+        assert [p["name"] for p in post["parameters"]] == ["beta_flag"]
+        assert list(spec["paths"]["/orders/{id}"]["get"]["responses"]) == ["200", "418"]
+
+
+def test_a_customers_docs_hold_no_value_from_another_customers_requests(engine):
+    api = _two_customers(engine)
+    for spec in _customer_specs(engine, api):
         text = apidocs.to_json(spec) + apidocs.to_yaml(spec)
-        for leak in ("BETA", "beta", "777001", "cust_b", "418"):
-            assert leak not in text
-        assert spec["info"]["description"].startswith("Inferred from 2 observed requests")
+        leaks = ("BETA-", "777001", "123456", "2024", "2025", "beta-private.example.net", "cust_b")
+        assert [leak for leak in leaks if leak in text] == []
+
+
+def test_a_customers_examples_come_from_their_own_requests(engine):
+    api = _two_customers(engine)
+    for spec in _customer_specs(engine, api):
+        post = spec["paths"]["/orders"]["post"]
+        assert post["x-clientele-example"]["request"]["body"] == {"sku": "A1"}
+        assert post["responses"]["200"]["content"]["application/json"]["example"] == {"id": 1, "owner": "alpha"}
+        get = spec["paths"]["/orders/{id}"]["get"]
+        assert [(p["name"], p["example"]) for p in get["parameters"]] == [("id", 1), ("view", "full")]
+        assert spec["servers"] == [{"url": "https://api.shop.test"}]
+
+
+def test_an_operation_only_another_customer_called_gets_examples_generated_from_its_schema(engine):
+    api = _two_customers(engine)
+    for spec in _customer_specs(engine, api):
+        report = spec["paths"]["/reports/{year}"]["get"]
+        assert [(p["name"], p["example"]) for p in report["parameters"]] == [("year", 0), ("year", 0)]
+        assert report["responses"]["200"]["content"]["application/json"]["example"] == {"total": 0, "owner": "string"}
+        assert "x-clientele-example" not in report
+        assert report["description"] == "Not called from your account yet; its examples are generated from the schema."
+        validate(spec)
+
+
+def test_a_customer_sees_their_own_counts_never_the_workspaces(engine):
+    api = _two_customers(engine)
+    _store(engine, api, *[_get("https://api.shop.test/orders/2", "/orders/{id}", customer_id="cust_b") for _ in range(5)])
+    for spec in _customer_specs(engine, api):
+        assert spec["paths"]["/orders/{id}"]["get"]["description"] == "Called 1 time from your account."
+        assert spec["info"]["description"].startswith("Inferred from the API's recorded traffic on 2026-11-25. "
+                                                      "Examples come from your own 2 requests")
+    assert _infer(engine, api)["paths"]["/orders/{id}"]["get"]["description"] == "Observed 7 times."
+
+
+def test_a_customer_whose_id_is_a_star_never_gets_the_workspaces_cached_spec(engine):
+    api = _api(engine)
+    _store(engine, api,
+           _get("https://api.shop.test/orders/1", "/orders/{id}", customer_id="*", response_body={"owner": "star"}),
+           _get("https://beta-private.example.net/orders/777001", "/orders/{id}", customer_id="cust_b",
+                response_body={"owner": "BETA-OWNER-VALUE"}))
+    workspace = apidocs.spec_for(engine, WS, api, now=NOW).spec  # cached first
+    assert "BETA-OWNER-VALUE" in apidocs.to_json(workspace)
+    star = apidocs.spec_for(engine, Scope.customer("*"), api, now=NOW).spec
+    text = apidocs.to_json(star)
+    assert [leak for leak in ("BETA-OWNER-VALUE", "777001", "beta-private") if leak in text] == []
+    assert star["paths"]["/orders/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["example"] == {"owner": "star"}
+
+
+def test_the_workspace_never_gets_a_customers_cached_spec(engine):
+    api = _api(engine)
+    _store(engine, api, _get("https://api.shop.test/a", "/a", customer_id="*"), _get("https://api.shop.test/a", "/a", customer_id="cust_b"))
+    apidocs.spec_for(engine, Scope.customer("*"), api, now=NOW)  # cached first
+    assert apidocs.spec_for(engine, WS, api, now=NOW).spec["paths"]["/a"]["get"]["description"] == "Observed 2 times."
+
+
+def test_a_customers_cached_spec_after_a_refresh_equals_a_full_inference(engine):
+    api = _two_customers(engine)
+    cust_a = Scope.customer("cust_a")
+    apidocs.spec_for(engine, cust_a, api, now=NOW)
+    _store(engine, api, _get("https://api.shop.test/orders/5", "/orders/{id}", customer_id="cust_a", response_body={"id": 5}),
+           _get("https://beta-private.example.net/things", "/things", customer_id="cust_b", response_body={"n": 1}))
+    later = NOW + dt.timedelta(minutes=10)
+    refreshed = apidocs.spec_for(engine, cust_a, api, now=later).spec
+    assert "/things" in refreshed["paths"]
+    assert refreshed == apidocs.infer_spec(engine, cust_a, api, now=later)
 
 
 def test_a_customer_sees_the_uploaded_spec_of_their_api(engine):

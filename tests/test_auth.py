@@ -8,6 +8,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import bcrypt
@@ -35,6 +37,11 @@ def fast_bcrypt(monkeypatch):
 
 def add(engine, email="ann@example.com", role="admin", password=PASSWORD, **kw) -> int:
     return auth.create_user(engine, email=email, name=kw.pop("name", "Ann"), password=password, role=role, **kw)
+
+
+def _cookie(engine, email: str, *, now: dt.datetime) -> str:
+    """The login cookie the app would set for the account that holds `email` now."""
+    return auth.cookie_token(auth.get_user_by_email(engine, email), KEY, now=now)
 
 
 def free_port() -> int:
@@ -284,18 +291,80 @@ def test_lockout_threshold_and_duration_come_from_settings(engine, monkeypatch):
         auth.authenticate(engine, "ann@example.com", PASSWORD, now=T0 + dt.timedelta(minutes=59))
 
 
+def _attempt(engine, password: str, now: dt.datetime = T0) -> str:
+    try:
+        auth.authenticate(engine, "ann@example.com", password, now=now)
+    except auth.AuthError:
+        return "refused"
+    return "logged in"
+
+
+def test_twenty_parallel_wrong_guesses_lock_the_account_before_the_right_password_arrives(engine, monkeypatch):
+    add(engine)
+    real_checkpw = bcrypt.checkpw
+    with engine.connect() as conn:
+        ann_hash = conn.scalar(sa.select(User.password_hash)).encode("ascii")
+    checked_against_ann, inside, release = [], threading.Semaphore(0), threading.Event()
+
+    def held_checkpw(password: bytes, hashed: bytes) -> bool:
+        # The real check, then each guessing thread waits inside it: all 20 guesses are "in flight"
+        # when the right password comes.
+        result = real_checkpw(password, hashed)
+        if threading.current_thread() is not threading.main_thread():
+            checked_against_ann.append(hashed == ann_hash)
+            inside.release()
+            release.wait(60)
+        return result
+
+    monkeypatch.setattr(bcrypt, "checkpw", held_checkpw)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        guesses = [pool.submit(_attempt, engine, f"wrong guess number {i}") for i in range(20)]
+        assert all(inside.acquire(timeout=60) for _ in range(20))
+        right = _attempt(engine, PASSWORD)
+        release.set()
+        outcomes = [g.result() for g in guesses]
+    assert right == "refused"
+    assert outcomes == ["refused"] * 20
+    assert checked_against_ann.count(True) == 5  # the other 15 met the lock and got the dummy check
+
+
+def test_wrong_current_passwords_on_the_account_page_count_toward_the_lockout(engine):
+    user_id = add(engine)
+    _fail(engine, 3, T0)
+    for _ in range(2):
+        with pytest.raises(auth.AuthError, match="current password is not correct"):
+            auth.change_password(engine, user_id, "not my password", "a brand new passphrase", now=T0)
+    assert _attempt(engine, PASSWORD, now=T0 + dt.timedelta(minutes=1)) == "refused"
+
+
+def test_password_change_is_refused_while_the_account_is_locked(engine):
+    user_id = add(engine)
+    _fail(engine, 5, T0)
+    with pytest.raises(auth.AuthError, match="locked"):
+        auth.change_password(engine, user_id, PASSWORD, "a brand new passphrase", now=T0 + dt.timedelta(minutes=1))
+    assert auth.authenticate(engine, "ann@example.com", PASSWORD, now=T0 + dt.timedelta(minutes=16)).id == user_id
+
+
+def test_a_right_current_password_starts_the_failure_count_again(engine):
+    user_id = add(engine)
+    _fail(engine, 4, T0)
+    auth.change_password(engine, user_id, PASSWORD, "a brand new passphrase", now=T0)
+    _fail(engine, 4, T0)
+    assert _attempt(engine, "a brand new passphrase") == "logged in"
+
+
 # ---------------------------------------------------------------- cookies and revocation
 
 
 def test_cookie_of_an_existing_user_is_accepted(engine):
     user_id = add(engine)
-    user, issued_at = auth.verify_cookie(engine, auth.cookie_token("ann@example.com", KEY, now=T0), KEY, now=T0 + dt.timedelta(hours=1))
+    user, issued_at = auth.verify_cookie(engine, _cookie(engine, "ann@example.com", now=T0), KEY, now=T0 + dt.timedelta(hours=1))
     assert (user.id, issued_at) == (user_id, T0)
 
 
 def test_cookie_issued_before_logout_is_refused(engine):
     user_id = add(engine)
-    token = auth.cookie_token("ann@example.com", KEY, now=T0)
+    token = _cookie(engine, "ann@example.com", now=T0)
     auth.revoke_sessions(engine, user_id, now=T0 + dt.timedelta(minutes=5))
     with pytest.raises(auth.AuthError, match="log in again"):
         auth.verify_cookie(engine, token, KEY, now=T0 + dt.timedelta(minutes=6))
@@ -304,13 +373,13 @@ def test_cookie_issued_before_logout_is_refused(engine):
 def test_cookie_issued_after_logout_is_accepted(engine):
     user_id = add(engine)
     auth.revoke_sessions(engine, user_id, now=T0)
-    token = auth.cookie_token("ann@example.com", KEY, now=T0 + dt.timedelta(seconds=1))
+    token = _cookie(engine, "ann@example.com", now=T0 + dt.timedelta(seconds=1))
     assert auth.verify_cookie(engine, token, KEY, now=T0 + dt.timedelta(minutes=1))[0].id == user_id
 
 
 def test_password_change_revokes_earlier_cookies(engine):
     user_id = add(engine)
-    token = auth.cookie_token("ann@example.com", KEY, now=T0)
+    token = _cookie(engine, "ann@example.com", now=T0)
     auth.change_password(engine, user_id, PASSWORD, "a brand new passphrase", now=T0 + dt.timedelta(minutes=1))
     with pytest.raises(auth.AuthError):
         auth.verify_cookie(engine, token, KEY, now=T0 + dt.timedelta(minutes=2))
@@ -334,14 +403,14 @@ def test_cookie_in_the_librarys_own_format_without_issue_time_is_refused(engine)
 
 def test_expired_cookie_is_refused(engine):
     add(engine)
-    token = auth.cookie_token("ann@example.com", KEY, now=T0)
+    token = _cookie(engine, "ann@example.com", now=T0)
     with pytest.raises(auth.AuthError):
         auth.verify_cookie(engine, token, KEY, now=T0 + dt.timedelta(days=auth.COOKIE_EXPIRY_DAYS, seconds=1))
 
 
 def test_cookie_claiming_to_be_issued_in_the_future_is_refused(engine):
     add(engine)
-    token = auth.cookie_token("ann@example.com", KEY, now=T0 + dt.timedelta(hours=1))
+    token = _cookie(engine, "ann@example.com", now=T0 + dt.timedelta(hours=1))
     with pytest.raises(auth.AuthError):
         auth.verify_cookie(engine, token, KEY, now=T0)
 
@@ -349,10 +418,50 @@ def test_cookie_claiming_to_be_issued_in_the_future_is_refused(engine):
 def test_cookie_of_a_deleted_user_is_refused(engine):
     add(engine)
     member = add(engine, email="bo@example.com", role="member")
-    token = auth.cookie_token("bo@example.com", KEY, now=T0)
+    token = _cookie(engine, "bo@example.com", now=T0)
     auth.remove_user(engine, member)
     with pytest.raises(auth.AuthError):
         auth.verify_cookie(engine, token, KEY, now=T0)
+
+
+def test_cookie_of_a_removed_user_is_refused_after_their_email_is_invited_again(engine):
+    add(engine)
+    removed = add(engine, email="bo@example.com", role="member")
+    old_cookie = _cookie(engine, "bo@example.com", now=T0)
+    auth.remove_user(engine, removed, now=T0)
+    link = auth.create_invite(engine, email="bo@example.com", role="admin", now=T0).link
+    auth.accept_invite(engine, _token(link), name="Bo Again", password=PASSWORD, now=T0)
+    with pytest.raises(auth.AuthError, match="log in again"):
+        auth.verify_cookie(engine, old_cookie, KEY, now=T0 + dt.timedelta(minutes=1))
+
+
+def test_cookie_is_refused_once_its_account_row_is_replaced_even_under_the_same_id(engine):
+    # SQLite hands a deleted last row's id to the next insert: the epoch still tells the two accounts apart.
+    add(engine)
+    removed = add(engine, email="bo@example.com", role="member")
+    old_cookie = _cookie(engine, "bo@example.com", now=T0)
+    auth.remove_user(engine, removed, now=T0)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(User).values(id=removed, email="bo@example.com", name="Bo", role="admin", failed_logins=0,
+                                            password_hash=auth.hash_password(PASSWORD), session_epoch="0" * 32))
+    with pytest.raises(auth.AuthError, match="log in again"):
+        auth.verify_cookie(engine, old_cookie, KEY, now=T0 + dt.timedelta(minutes=1))
+
+
+def test_cookie_naming_only_an_email_is_refused(engine):
+    add(engine)
+    token = jwt.encode({"username": "ann@example.com", "exp_date": (T0 + dt.timedelta(days=1)).timestamp(),
+                        "issued_at": T0.timestamp()}, KEY, algorithm="HS256")
+    with pytest.raises(auth.AuthError):
+        auth.verify_cookie(engine, token, KEY, now=T0)
+
+
+def test_session_of_a_removed_user_does_not_continue_as_the_next_account_with_their_email(engine):
+    add(engine)
+    removed = auth.get_user(engine, add(engine, email="bo@example.com", role="member"))
+    auth.remove_user(engine, removed.id, now=T0)
+    add(engine, email="bo@example.com", role="admin")
+    assert auth.session_user(engine, T0 + dt.timedelta(minutes=1), user_id=removed.id, epoch=removed.epoch) is None
 
 
 def test_session_started_before_logout_elsewhere_ends(engine):
@@ -527,7 +636,7 @@ def test_reset_link_sets_a_new_password(engine):
 
 def test_reset_revokes_earlier_cookies(engine):
     user_id = add(engine)
-    cookie = auth.cookie_token("ann@example.com", KEY, now=T0)
+    cookie = _cookie(engine, "ann@example.com", now=T0)
     link = auth.create_reset(engine, user_id, now=T0).link
     auth.accept_reset(engine, _token(link, "reset"), password="a brand new passphrase", now=T0 + dt.timedelta(minutes=1))
     with pytest.raises(auth.AuthError):
@@ -557,13 +666,35 @@ def test_reset_token_does_not_work_as_an_invite(engine):
         auth.accept_invite(engine, token, name="X", password=PASSWORD, now=T0)
 
 
-def test_reset_link_of_a_removed_user_is_refused(engine):
+def test_removing_a_user_withdraws_their_pending_reset_link(engine):
     add(engine)
     member = add(engine, email="bo@example.com", role="member")
     token = _token(auth.create_reset(engine, member, now=T0).link, "reset")
-    auth.remove_user(engine, member)
+    auth.remove_user(engine, member, now=T0)
+    assert auth.pending_invites(engine, now=T0) == []
+    with pytest.raises(auth.AuthError, match="withdrawn"):
+        auth.accept_reset(engine, token, password="a brand new passphrase", now=T0)
+
+
+def test_removing_a_user_withdraws_a_pending_invitation_to_their_email(engine):
+    add(engine)
+    token = _token(auth.create_invite(engine, email="bo@example.com", role="admin", now=T0).link)
+    member = add(engine, email="bo@example.com", role="member")  # created meanwhile, e.g. from the command line
+    auth.remove_user(engine, member, now=T0)
+    with pytest.raises(auth.AuthError, match="withdrawn"):
+        auth.accept_invite(engine, token, name="Bo", password=PASSWORD, now=T0)
+
+
+def test_reset_link_works_only_for_the_account_it_was_made_for_not_a_later_one_with_the_same_email(engine):
+    add(engine)
+    member = add(engine, email="bo@example.com", role="member")
+    token = _token(auth.create_reset(engine, member, now=T0).link, "reset")
+    with engine.begin() as conn:  # removed without remove_user's withdrawal of links (e.g. straight in the database)
+        conn.execute(sa.delete(User).where(User.id == member))
+    successor = add(engine, email="bo@example.com", role="admin")
     with pytest.raises(auth.AuthError, match="no longer exists"):
         auth.accept_reset(engine, token, password="a brand new passphrase", now=T0)
+    assert auth.authenticate(engine, "bo@example.com", PASSWORD, now=T0).id == successor
 
 
 # ---------------------------------------------------------------- SMTP

@@ -198,6 +198,13 @@ def test_data_start_is_the_first_request_the_scope_may_see(engine):
         NOW - dt.timedelta(hours=30), NOW - dt.timedelta(hours=8), NOW - dt.timedelta(hours=5))
 
 
+def test_data_span_ends_at_the_newest_request_the_scope_may_see(engine):
+    apis = seed_small(engine)
+    assert (cache.data_span(engine, ADMIN), cache.data_span(engine, ADMIN, apis["billing"]), cache.data_span(engine, Scope.customer("cust_b"))) == (
+        (NOW - dt.timedelta(hours=30), NOW - dt.timedelta(hours=1)), (NOW - dt.timedelta(hours=8), NOW - dt.timedelta(hours=6)),
+        (NOW - dt.timedelta(hours=5), NOW - dt.timedelta(hours=3)))
+
+
 def test_sqlalchemy_fallback_reads_the_same_rows(engine, monkeypatch):
     seed_small(engine)
     fast = cache.requests_frame(engine, ADMIN).sort("id")
@@ -298,3 +305,20 @@ def test_a_customers_new_rows_join_their_older_rows_in_time_order(engine):
     cache.refresh(engine)
     frame = cache.requests_frame(engine, Scope.customer("cust_c"), columns=["status"])
     assert frame.get_column("timestamp").to_list() == [NOW - dt.timedelta(hours=h) for h in (50, 8, 7)]
+
+
+def test_a_customers_rows_on_one_api_can_be_asked_for_without_the_api_column(engine):
+    ids = seed_small(engine)
+    frame = cache.requests_frame(engine, Scope.customer("cust_a"), api_id=ids["billing"], columns=["timestamp"])
+    assert (frame.columns, frame.height) == (["customer_id", "timestamp"], 1)
+
+
+def test_first_seen_comes_from_the_stored_dates_when_old_rows_are_gone(engine):
+    ids = seed_small(engine)
+    with engine.begin() as conn:  # what prune leaves behind: customer_apis keeps the first request's date
+        conn.execute(sa.delete(Request).where(Request.customer_id == "cust_a", Request.api_id == ids["orders"],
+                                              Request.timestamp < NOW - dt.timedelta(hours=10)))
+    cache.refresh(engine)
+    first = cache.first_seen_frame(engine, Scope.workspace()).filter(
+        (pl.col("customer_id") == "cust_a") & (pl.col("api_id") == ids["orders"]))
+    assert first.get_column("first_seen").to_list() == [NOW - dt.timedelta(hours=30)]

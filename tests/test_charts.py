@@ -35,19 +35,55 @@ def test_time_series_has_title_and_axis_titles_with_units():
 
 def test_time_series_shows_times_in_the_viewer_zone():
     chart = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Europe/Berlin")
-    assert [r["bucket"] for r in _data(chart)] == ["2026-11-25T11:00:00", "2026-11-25T12:00:00", "2026-11-25T13:00:00"]
+    assert [r["bucket"] for r in _data(chart)] == [
+        "2026-11-25T11:00:00+0000", "2026-11-25T12:00:00+0000", "2026-11-25T13:00:00+0000"]
     assert chart.to_dict()["encoding"]["x"]["title"] == "Time (Europe/Berlin)"
+
+
+def test_chart_times_are_tokyo_wall_clock_values_labelled_utc_so_the_browser_cannot_shift_them():
+    # Streamlit moves zone-less datetimes by the browser's own offset: 10:00 UTC drawn in Tokyo read 18:00 + 9 h.
+    frame = charts.local_times(_series(), "bucket", "Asia/Tokyo")
+    assert frame.schema["bucket"] == pl.Datetime("us", "UTC")
+    assert frame.get_column("bucket").to_list()[0] == dt.datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
 
 
 def test_time_series_draws_wall_clock_times_on_a_utc_scale():
     spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo").to_dict()
     assert spec["encoding"]["x"]["scale"] == {"type": "utc"}
-    assert spec["encoding"]["tooltip"][0]["formatType"] == "utc"
+
+
+def test_time_tooltip_formats_with_a_utc_time_unit_not_an_unknown_format_type():
+    # formatType "utc" is no Vega-Lite format type: the tooltip read "Time NaN".
+    tip = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo").to_dict()["encoding"]["tooltip"][0]
+    assert tip.get("formatType", "time") in ("time", "number")
+    assert (tip["timeUnit"], tip["format"]) == ("utcyearmonthdatehoursminutes", "%Y-%m-%d %H:%M")
+
+
+def test_partial_buckets_are_marked_by_a_dashed_rule_with_a_note():
+    chart = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo",
+                               partial=[dt.datetime(2026, 11, 25, 12, tzinfo=UTC)])
+    spec = chart.to_dict()
+    rule = spec["layer"][1]
+    assert (spec["title"], rule["mark"]["type"], rule["mark"]["strokeDash"]) == ("Requests", "rule", [4, 4])
+    rule_rows = spec["datasets"][rule["data"]["name"]]
+    assert rule_rows == [{"bucket": "2026-11-25T21:00:00+0000", "note": charts.PARTIAL_NOTE}]
+
+
+def test_daily_buckets_get_one_tick_per_day_labelled_with_the_date():
+    # Daily buckets start with the window (here 12:00): Vega's own ticks read "12 PM" under every day.
+    days = pl.DataFrame({"bucket": [dt.datetime(2026, 11, d, 12, tzinfo=UTC) for d in (18, 19, 20)], "requests": [1, 2, 3]})
+    axis = charts.time_series(days, "requests", title="Requests", unit="requests", tz="UTC").to_dict()["encoding"]["x"]["axis"]
+    assert (axis["tickCount"], axis["format"]) == ({"interval": "day", "step": 1}, "%b %d")
+
+
+def test_hourly_buckets_keep_vegas_own_ticks():
+    axis = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC").to_dict()["encoding"]["x"]["axis"]
+    assert "tickCount" not in axis
 
 
 def test_unknown_time_zone_falls_back_to_utc():
     chart = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Nowhere/Land")
-    assert _data(chart)[0]["bucket"] == "2026-11-25T10:00:00"
+    assert _data(chart)[0]["bucket"] == "2026-11-25T10:00:00+0000"
 
 
 def test_sizes_are_drawn_in_kilobytes():

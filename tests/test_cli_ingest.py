@@ -91,3 +91,14 @@ def test_ingested_payload_is_attributed_to_the_api_created_by_the_cli(db_url, en
     assert result.returncode == 0, result.stdout + result.stderr
     with engine.connect() as conn:
         assert conn.execute(sa.select(Request.api_id, Request.customer_id)).all() == [(created["api_id"], "cust_42")]
+
+
+def test_ingest_timestamps_local_reads_a_node_payload_in_its_server_zone(db_url, engine, captured_api, tmp_path):
+    payload = fixture_payload("treblle-node-1.5.2-post-json-user-id-and-metadata.json")
+    payload["data"]["server"]["timezone"] = "Asia/Tokyo"
+    payload["data"]["request"]["timestamp"] = "2026-11-25 23:00:05"
+    path = _ndjson(tmp_path, json.dumps(payload).encode())
+    assert _cli(db_url, "ingest", "--timestamps", "local", path).returncode == 0
+    with engine.connect() as conn:
+        stored = conn.scalar(sa.select(Request.timestamp))
+    assert stored.replace(tzinfo=None).isoformat() == "2026-11-25T14:00:05"

@@ -3,6 +3,7 @@ and with which status, that bad input never gets a 5xx, and the 503 and recovery
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import gzip
 import json
 import logging
@@ -37,7 +38,7 @@ def serving(app):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **collector_module.server_options()))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -56,6 +57,7 @@ def serving(app):
 def limits(monkeypatch):
     monkeypatch.setenv("CLIENTELE_MAX_BODY_BYTES", str(MAX_BODY))
     monkeypatch.setenv("CLIENTELE_MAX_DECOMPRESSED_BYTES", str(MAX_DECOMPRESSED))
+    monkeypatch.setenv("CLIENTELE_REJECTED_PER_IP_PER_MINUTE", "100000")  # these tests count every rejection
 
 
 @pytest.fixture
@@ -293,17 +295,25 @@ def test_garbage_never_gets_a_5xx(url, body):
 # ---------------------------------------------------------------- rejections are kept and logged
 
 
-def test_rejection_is_stored_with_reason_and_raw_payload(url, engine, apis):
-    _post(url, _payload(), token="not-the-token")
+def _invalid_payload() -> dict:
+    """Authenticated, but with a field the collector refuses (422)."""
+    payload = _payload()
+    payload["data"]["response"]["code"] = [201]
+    return payload
+
+
+def test_rejection_of_an_authenticated_payload_is_stored_with_reason_and_raw_payload(url, engine, apis):
+    _post(url, _invalid_payload())
     [row] = _rejections(engine, 1)
-    assert row["reason"] == "x-api-key: SDK token is not valid (unknown or revoked)"
+    assert row["reason"] == "data.response.code: [201] is not an HTTP status code (100–599)"
     assert row["api_id"] == apis["shop"]
     assert row["source"].startswith("collector 127.0.0.1 /")
+    assert row["source_ip"] == "127.0.0.1"
     assert json.loads(row["raw"])["data"]["request"]["url"] == "http://127.0.0.1:8000/api/orders"
 
 
 def test_rejected_gzip_payload_is_stored_decompressed(url, engine):
-    _post(url, gzip.compress(json.dumps(_payload()).encode()), token="not-the-token", headers={"Content-Encoding": "gzip"})
+    _post(url, gzip.compress(json.dumps(_invalid_payload()).encode()), headers={"Content-Encoding": "gzip"})
     [row] = _rejections(engine, 1)
     assert json.loads(row["raw"])["sdk"] == "django"
 
@@ -526,3 +536,35 @@ def test_collector_started_while_the_database_is_down_serves_once_it_is_up(db_ur
             assert _post(base, _payload()).status_code == 503
             bring_back()
             assert _until(lambda: _post(base, _payload()).status_code == 200)
+
+
+# ---------------------------------------------------------------- when a request happened
+
+
+def _sent_at(clock: dt.datetime, timezone: str) -> dict:
+    """A node SDK payload whose host says `timezone` and whose timestamp reads `clock` (no zone)."""
+    payload = _payload("treblle-node-1.5.2-post-json-user-id-and-metadata.json")
+    payload["data"]["server"]["timezone"] = timezone
+    payload["data"]["request"]["timestamp"] = clock.strftime("%Y-%m-%d %H:%M:%S")
+    return payload
+
+
+def _stored_time(engine, request_id: int) -> dt.datetime:
+    with engine.connect() as conn:
+        return conn.scalar(sa.select(Request.timestamp).where(Request.id == request_id))
+
+
+def test_a_utc_timestamp_labelled_new_york_is_stored_at_the_real_time(url, engine):
+    now = dt.datetime.now(dt.timezone.utc)
+    response = _post(url, _sent_at(now, "America/New_York"))
+    assert abs(_stored_time(engine, response.json()["id"]) - now) < dt.timedelta(minutes=1)
+
+
+def test_a_clock_hours_off_is_stored_at_the_receive_time_and_its_skew_shown_to_admins(url, engine, apis):
+    before = dt.datetime.now(dt.timezone.utc)
+    response = _post(url, _sent_at(before + dt.timedelta(hours=3), "UTC"))
+    after = dt.datetime.now(dt.timezone.utc)
+    assert before <= _stored_time(engine, response.json()["id"]) <= after
+    [skew] = store.clock_skews(engine)
+    assert (skew["api_id"], skew["sdk"], skew["fallbacks"]) == (apis["shop"], "node", 1)
+    assert 3 * 3600 - 60 < skew["last_skew_s"] <= 3 * 3600

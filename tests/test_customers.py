@@ -8,7 +8,14 @@ import sqlalchemy as sa
 
 from core import store
 from core.customers import (
-    WIDGETS, customer_info, favorites, get_widget_prefs, known_customers, set_description, set_favorite, set_widget_prefs,
+    WIDGETS,
+    customer_info,
+    favorites,
+    get_widget_prefs,
+    known_customers,
+    set_description,
+    set_favorite,
+    set_widget_prefs,
 )
 from core.models import User
 from core.scope import Scope, ScopeError

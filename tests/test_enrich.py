@@ -198,6 +198,12 @@ def test_sql_injection_in_the_url_is_high(url):
     assert (request.threat_level, request.threat_reasons) == ("High", ["sql_injection"])
 
 
+@pytest.mark.parametrize("space", ["%0b", "%c2%a0", "%e2%80%83"])  # vertical tab, no-break space, em space
+def test_sql_injection_separated_by_unusual_whitespace_is_high(space):
+    request = _get(f"https://api.example.com/v1/users?id=1{space}union{space}select{space}password")
+    assert request.threat_reasons == ["sql_injection"]
+
+
 def test_sql_injection_in_the_request_body_is_high():
     request = _enriched(body={"username": "admin' OR '1'='1", "remember": True})
     assert (request.threat_level, request.threat_reasons) == ("High", ["sql_injection"])
@@ -276,6 +282,34 @@ def test_credentials_over_http_to_localhost_are_not_a_threat():
 def test_credentials_over_https_are_not_a_threat():
     request = _enriched(url="https://api.example.com/api/orders")
     assert request.threat_reasons == []
+
+
+def _behind_tls_proxy(**proxy_headers):
+    """The captured Django POST (Bearer token) as an app behind a TLS-terminating proxy reports it: http:// URL."""
+    headers = {**fixture_payload("django-02-post-json-user-id-and-metadata.json")["data"]["request"]["headers"], **proxy_headers}
+    return _enriched(url="http://api.example.com/api/orders", headers=headers)
+
+
+@pytest.mark.parametrize(
+    "proxy_headers",
+    [
+        {"x-forwarded-proto": "https"},
+        {"X-Forwarded-Proto": "HTTPS"},
+        {"x-forwarded-proto": "https, http"},
+        {"forwarded": "for=203.0.113.7;proto=https;host=api.example.com"},
+        {"Forwarded": 'for="[2001:db8::1]";Proto="https", for=10.0.0.2;proto=http'},
+    ],
+)
+def test_credentials_behind_a_tls_terminating_proxy_are_not_a_threat(proxy_headers):
+    request = _behind_tls_proxy(**proxy_headers)
+    assert request.request_headers["authorization"] == "Bearer *******"
+    assert (request.threat_level, request.threat_reasons) == ("Low", [])
+
+
+@pytest.mark.parametrize("proxy_headers", [{"x-forwarded-proto": "http"}, {"forwarded": "for=203.0.113.7;proto=http"}, {}])
+def test_credentials_a_proxy_received_over_plain_http_are_still_high(proxy_headers):
+    request = _behind_tls_proxy(**proxy_headers)
+    assert (request.threat_level, request.threat_reasons) == ("High", ["credentials_over_http"])
 
 
 def test_plain_http_without_credentials_is_low():

@@ -22,7 +22,7 @@ def cells(data: bytes) -> list[list[str]]:
 
 
 def test_download_starts_with_a_utf8_byte_order_mark():
-    assert to_csv(pl.DataFrame({"a": ["x"]})).startswith(b"\xef\xbb\xbfa\n")
+    assert to_csv(pl.DataFrame({"a": ["x"]})).startswith(b'\xef\xbb\xbf"a"\n')
 
 
 def test_text_survives_as_utf8():
@@ -37,17 +37,39 @@ def test_text_survives_as_utf8():
         ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
         ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
         ("@SUM(1+1)*cmd|' /C calc'!A0", "'@SUM(1+1)*cmd|' /C calc'!A0"),
-        ("\t=1+1", "'\t=1+1"),
-        ("\r=1+1", "'\r=1+1"),
+        ("\t=1+1", "'\t'=1+1"),  # and the tab separates: the "=" after it is escaped too
+        ("\r=1+1", "'\r'=1+1"),
     ],
 )
 def test_cells_that_would_start_a_formula_get_a_leading_apostrophe(hostile, shown):
     assert cells(to_csv(pl.DataFrame({"value": [hostile]}))) == [["value"], [shown]]
 
 
-@pytest.mark.parametrize("harmless", ["a=b", "1+1", "'quoted", "cust_a", "", " =not first", "/orders/{id}"])
+@pytest.mark.parametrize("harmless", ["a=b", "1+1", "'quoted", "cust_a", "", " =not first", "/orders/{id}", "a; b", "x,y=z"])
 def test_other_text_is_left_alone(harmless):
     assert cells(to_csv(pl.DataFrame({"value": [harmless]}))) == [["value"], [harmless]]
+
+
+@pytest.mark.parametrize(
+    ("hostile", "shown"),
+    [
+        ("acme;=2+5", "acme;'=2+5"),
+        ("acme,+2+5", "acme,'+2+5"),
+        ("a|-2+3+cmd|' /C calc'!A0", "a|'-2+3+cmd|' /C calc'!A0"),
+        ("x\t@SUM(1+1)", "x\t'@SUM(1+1)"),
+        ("first line\n=1+1", "first line\n'=1+1"),
+        ('acme;"=2+5"', 'acme;"\'=2+5"'),
+        ("=1;=2", "'=1;'=2"),
+        ("\t\t=1", "'\t\t'=1"),
+    ],
+)
+def test_formula_triggers_after_a_separator_inside_a_cell_get_an_apostrophe(hostile, shown):
+    assert cells(to_csv(pl.DataFrame({"value": [hostile]}))) == [["value"], [shown]]
+
+
+def test_every_cell_is_quoted():
+    frame = pl.DataFrame({"name": ["acme"], "n": [3], "missing": pl.Series([None], dtype=pl.String)})
+    assert to_csv(frame) == b'\xef\xbb\xbf"name","n","missing"\n"acme","3",""\n'
 
 
 def test_column_names_are_escaped_too():

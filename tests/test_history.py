@@ -388,9 +388,18 @@ def test_detail_keeps_errors_and_threat_reasons(engine, apis):
     req = make_request(timestamp=at(0), errors=[{"source": "onError", "type": "E", "message": "boom", "file": "a.py", "line": 3}],
                        threat_level="High", threat_reasons=["sql_injection"], metadata_error="treblle-metadata is not valid JSON")
     (rid,) = store.write_requests(engine, [(apis["orders"], req)])
-    detail = request_detail(engine, Scope.customer("cust_a"), rid)
+    detail = request_detail(engine, WORKSPACE, rid)
     assert detail["errors"] == [{"source": "onError", "type": "E", "message": "boom", "file": "a.py", "line": 3}]
     assert (detail["threat_reasons"], detail["metadata_error"]) == (["sql_injection"], "treblle-metadata is not valid JSON")
+
+
+def test_customer_sees_an_errors_type_and_message_but_not_the_servers_file_and_line(engine, apis):
+    req = make_request(timestamp=at(0), errors=[
+        {"source": "onException", "type": "UNHANDLED_EXCEPTION", "message": "probe failure", "file": "/srv/app/urls.py", "line": 15},
+        {"message": "no type given", "file": "/srv/app/views.py", "line": 7}])
+    (rid,) = store.write_requests(engine, [(apis["orders"], req)])
+    detail = request_detail(engine, Scope.customer("cust_a"), rid)
+    assert detail["errors"] == [{"type": "UNHANDLED_EXCEPTION", "message": "probe failure"}, {"message": "no type given"}]
 
 
 def test_customer_sees_their_own_detail_without_server_facts(engine, apis):

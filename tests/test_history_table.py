@@ -3,7 +3,8 @@ import datetime as dt
 
 import polars as pl
 
-from core import history, history_table as ht, store
+from core import history, store
+from core import history_table as ht
 from core.history import HistoryPage, HistoryQuery
 from core.scope import Scope
 from tests.factories import NOW, make_request, seed_small

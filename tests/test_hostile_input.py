@@ -284,6 +284,7 @@ def _send(client: httpx.Client, base: str, case: Case) -> tuple[Case, httpx.Resp
 def limits(monkeypatch):
     monkeypatch.setenv("CLIENTELE_MAX_BODY_BYTES", str(MAX_BODY))
     monkeypatch.setenv("CLIENTELE_MAX_DECOMPRESSED_BYTES", str(MAX_DECOMPRESSED))
+    monkeypatch.setenv("CLIENTELE_REJECTED_PER_IP_PER_MINUTE", "100000")  # every bad payload is looked for below
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 where they are, good ones kept. Runs on SQLite and, with TEST_DATABASE_URL, PostgreSQL."""
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 
@@ -130,3 +131,37 @@ def test_import_paths_reads_files_from_disk(engine, api, tmp_path):
 def test_import_paths_names_a_missing_file(engine, api, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         import_paths(engine, [str(tmp_path / "missing.json")])
+
+
+# ---------------------------------------------------------------- which zone a timestamp is in
+
+
+def _in_new_york(name: str) -> bytes:
+    """A captured payload whose host said America/New_York, sent at 09:00:05 on its clock."""
+    payload = fixture_payload(name)
+    payload["data"]["server"]["timezone"] = "America/New_York"
+    payload["data"]["request"]["timestamp"] = "2026-11-25 09:00:05"
+    return json.dumps(payload).encode()
+
+
+def _timestamps(engine) -> list:
+    with engine.connect() as conn:
+        return [t.replace(tzinfo=None) for t in conn.execute(sa.select(Request.timestamp).order_by(Request.id)).scalars()]
+
+
+def test_import_reads_django_as_new_york_time_and_node_as_utc(engine, api):
+    import_bytes(engine, [("two.ndjson", _in_new_york(DJANGO) + b"\n" + _in_new_york(NODE))])
+    assert _timestamps(engine) == [dt.datetime(2026, 11, 25, 14, 0, 5), dt.datetime(2026, 11, 25, 9, 0, 5)]
+
+
+@pytest.mark.parametrize("mode, expected", [("utc", [dt.datetime(2026, 11, 25, 9, 0, 5)] * 2),
+                                             ("local", [dt.datetime(2026, 11, 25, 14, 0, 5)] * 2)])
+def test_import_timestamps_option_reads_every_sdk_one_way(engine, api, mode, expected):
+    import_bytes(engine, [("two.ndjson", _in_new_york(DJANGO) + b"\n" + _in_new_york(NODE))], timestamps=mode)
+    assert _timestamps(engine) == expected
+
+
+def test_import_refuses_an_unknown_timestamps_option(engine, api):
+    with pytest.raises(PayloadError) as err:
+        import_bytes(engine, [("one.json", _line(DJANGO))], timestamps="cet")
+    assert str(err.value) == "--timestamps: choose one of auto, utc, local, not 'cet'"

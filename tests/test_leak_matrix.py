@@ -25,14 +25,18 @@ CAROL = {"email": "carol@example.com", "name": "Carla Carol"}
 WINDOWS = ("24h", "7d", "30d", "all")
 
 # Strings that must never reach a customer's browser: the other customers' IDs and names, the other
-# customer's login, and what only others did (seed_small: cust_b alone hit /missing, cust_c alone sent a
-# POST; cust_a alone called /boom and, with cust_b, the Orders API, which cust_c never used; the `carol`
-# fixture adds a PATCH .../refund of cust_a on the Billing API, the API both share).
+# customer's login, values from others' requests, and what only others did (seed_small: cust_b alone hit
+# /missing, cust_c alone sent a POST; cust_a alone called /boom and, with cust_b, the Orders API, which cust_c
+# never used; the `carol` fixture adds a PATCH .../refund of cust_a on the Billing API, the API both share).
 FORBIDDEN = {
     "cust_a": ("cust_b", "Beta LLC", "cust_c", "Carol Co", "/missing", "POST", CAROL["email"], CAROL["name"]),
     "cust_c": ("cust_a", "Alpha Inc", "cust_b", "Beta LLC", "Orders API", "/orders", "/boom", "/missing", "/refund",
-               "PATCH", "customer@example.com", "Cy Customer"),
+               "PATCH", "customer@example.com", "Cy Customer", "ALPHA-REFUND-VALUE"),
 }
+# The API docs list every operation of an API the customer uses, with schemas from all its traffic (issue #10):
+# there, and only there, an operation only others called may show; never a value from their requests.
+DOCS_MAY_SHOW = {"cust_a": ("POST",), "cust_c": ("/refund", "PATCH")}
+DOCS_PAGE = "pages/api_docs.py"
 # "Total requests" each customer must see with the `carol` fixture, counted by hand (NOW = 12:00):
 # cust_a: Orders 1 h, 2 h, 30 h ago; Billing 6 h and 10 days ago. cust_c: Billing 7 h and 8 h ago.
 # The workspace figures these must never be: Orders 5 (24h) / 6, Billing 3 (24h, 7d) / 4, all APIs 8 / 9 / 10.
@@ -50,7 +54,7 @@ def carol(seeded_app):
     engine = models.get_engine()
     store.write_requests(engine, [(seeded_app.api_ids["billing"], make_request(
         customer_id="cust_a", timestamp=NOW - dt.timedelta(days=10), method="PATCH", endpoint="/invoices/{id}/refund",
-        url="https://api.example.com/invoices/7/refund"))])
+        url="https://api.example.com/invoices/7/refund", response_body={"refund": "ALPHA-REFUND-VALUE"}))])
     return auth.create_user(engine, email=CAROL["email"], name=CAROL["name"], password=PASSWORD,
                             role="customer", customer_id="cust_c")
 
@@ -76,9 +80,14 @@ def _page_text(at) -> str:
     return rendered_text(at).replace(repr(dict(at.query_params)), "")
 
 
-def _leaks(at, customer_id: str) -> list[str]:
+def _forbidden(customer_id: str, path: str | None = None) -> tuple[str, ...]:
+    allowed = DOCS_MAY_SHOW[customer_id] if path == DOCS_PAGE else ()
+    return tuple(s for s in FORBIDDEN[customer_id] if s not in allowed)
+
+
+def _leaks(at, customer_id: str, path: str | None = None) -> list[str]:
     text = _page_text(at)
-    return [s for s in FORBIDDEN[customer_id] if s in text]
+    return [s for s in _forbidden(customer_id, path) if s in text]
 
 
 def _request_id(customer_id: str, endpoint: str) -> int:
@@ -106,7 +115,7 @@ def test_two_customers_alternating_in_one_process_see_only_their_own_data_and_to
                 visits = [{"api": api, "window": w} for api in apis.values() for w in WINDOWS]
             for params in visits:
                 _visit(at, path, **params)
-                found += [(customer_id, path, params, s) for s in _leaks(at, customer_id)]
+                found += [(customer_id, path, params, s) for s in _leaks(at, customer_id, path)]
                 if path in ("pages/my_dashboard.py", "pages/my_requests.py"):
                     name = next(n for n, a in apis.items() if a == params["api"])
                     own = OWN_TOTALS[customer_id][name][params["window"]]
@@ -124,7 +133,7 @@ def test_link_naming_another_customer_shows_none_of_its_data_and_reads_like_an_u
     other = _page_text(_visit(_login_customer(seeded_app, "cust_a"), path, customer="cust_b"))
     unknown = _page_text(_visit(_login_customer(seeded_app, "cust_a"), path, customer="cust_zz"))
     unknown = unknown.replace("cust_zz", "cust_b")
-    assert [s for s in FORBIDDEN["cust_a"] if s in other] == []
+    assert [s for s in _forbidden("cust_a", path) if s in other] == []
     assert other == unknown
 
 
@@ -134,7 +143,7 @@ def test_link_naming_an_api_the_customer_never_used_shows_none_of_its_data_and_r
     at = _login_customer(seeded_app, "cust_c")
     orders = seeded_app.api_ids["orders"]
     _visit(at, path, api=orders)
-    assert _leaks(at, "cust_c") == []
+    assert _leaks(at, "cust_c", path) == []
     shown = errors(at)
     missing = [e.replace("999999", str(orders)) for e in errors(_visit(at, path, api=999999))]
     assert shown == missing
@@ -145,7 +154,7 @@ def test_link_naming_another_customers_request_shows_none_of_it_and_reads_like_a
     at = _login_customer(seeded_app, "cust_a")
     theirs = _request_id("cust_b", "/missing")
     _visit(at, path, request=theirs, window="all")
-    assert _leaks(at, "cust_a") == []
+    assert _leaks(at, "cust_a", path) == []
     shown = errors(at)
     missing = [e.replace("999999", str(theirs)) for e in errors(_visit(at, path, request=999999, window="all"))]
     assert shown == missing
@@ -171,9 +180,9 @@ def test_next_customer_logged_in_after_log_out_in_the_same_session_sees_nothing_
     found = [("landing", s) for s in _leaks(at, "cust_c")]
     for path in CUSTOMER_PAGES:
         at.switch_page(path).run()  # with whatever URL the first customer left behind
-        found += [(path, "left URL", s) for s in _leaks(at, "cust_c")]
+        found += [(path, "left URL", s) for s in _leaks(at, "cust_c", path)]
         _visit(at, path)
-        found += [(path, "bare URL", s) for s in _leaks(at, "cust_c")]
+        found += [(path, "bare URL", s) for s in _leaks(at, "cust_c", path)]
     assert found == []
     assert _total_card(_visit(at, "pages/my_dashboard.py", window="all")) == "2"
 
@@ -189,11 +198,37 @@ def test_every_download_a_customer_can_trigger_holds_only_their_rows(seeded_app,
                 button.click().run()
     assert {"my-requests.csv", "my-requests-page-1.csv"} <= set(downloads)
     assert any(name.endswith("-openapi.json") for name in downloads)
-    leaked = [(name, s) for name, data in downloads.items() for s in FORBIDDEN[customer_id]
+    leaked = [(name, s) for name, data in downloads.items()
+              for s in _forbidden(customer_id, DOCS_PAGE if name.endswith(("-openapi.json", "-openapi.yaml")) else None)
               if s.encode() in data]
     assert leaked == []
     # The last "Prepare CSV" was on the customer's last API; each of their requests is one row.
     assert read_csv(downloads["my-requests.csv"]).height == OWN_TOTALS[customer_id]["billing"]["all"]
+
+
+def test_a_customer_bound_to_the_id_star_sees_nothing_of_other_customers_after_the_workspace_filled_the_caches(seeded_app):
+    engine = models.get_engine()
+    orders = seeded_app.api_ids["orders"]
+    store.write_requests(engine, [
+        (orders, make_request(customer_id="*", timestamp=NOW - dt.timedelta(hours=2), response_body={"owner": "star"})),
+        (orders, make_request(customer_id="cust_b", timestamp=NOW - dt.timedelta(hours=1), url="https://api.example.com/orders/55501",
+                              response_body={"owner": "BETA-OWNER-VALUE"})),
+    ])
+    auth.create_user(engine, email="star@example.com", name="Star", password=PASSWORD, role="customer", customer_id="*")
+    admin = login_as(seeded_app, "admin")
+    for path in [spec.path for spec in nav.specs_for("admin")]:  # the workspace's views, cached first
+        _visit(admin, path, api=orders, window="all")
+    assert "BETA-OWNER-VALUE" in _page_text(_visit(admin, DOCS_PAGE, api=orders))
+    star = login(new_app(), "star@example.com")
+    assert not star.exception, [e.value for e in star.exception]
+    forbidden = ("cust_a", "Alpha Inc", "cust_b", "Beta LLC", "cust_c", "Carol Co", "BETA-OWNER-VALUE", "55501")
+    found = []
+    for path in CUSTOMER_PAGES:
+        for params in ({"api": orders, "window": "all"}, {"api": orders, "window": "24h"}):
+            text = _page_text(_visit(star, path, **params))
+            found += [(path, params["window"], s) for s in forbidden if s in text]
+    assert found == []
+    assert _total_card(_visit(star, "pages/my_dashboard.py", api=orders, window="all")) == "1"
 
 
 def _stats(*args: str) -> subprocess.CompletedProcess:

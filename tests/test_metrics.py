@@ -9,7 +9,7 @@ import pytest
 from core import metrics
 from core.cache import REQUEST_SCHEMA
 from core.scope import Scope, ScopeError
-from core.timewindow import window
+from core.timewindow import Window, window
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -76,10 +76,31 @@ def test_overview_refuses_a_customer_frame_holding_someone_else():
         metrics.overview(frame, W24, Scope.customer("cust_a"))
 
 
-def test_daily_buckets_start_at_utc_midnight():
+def test_daily_buckets_start_with_the_window_so_every_bucket_is_a_whole_day():
+    # Buckets at UTC midnight made 8 of them, the first and last half a day long: both read as a drop.
     starts = metrics.bucket_starts(W7).get_column("bucket")
     assert (starts[0], starts[-1], starts.len()) == (
-        dt.datetime(2026, 11, 18, tzinfo=UTC), dt.datetime(2026, 11, 25, tzinfo=UTC), 8)
+        dt.datetime(2026, 11, 18, 12, tzinfo=UTC), dt.datetime(2026, 11, 24, 12, tzinfo=UTC), 7)
+    assert metrics.partial_buckets(W7) == []
+
+
+def test_a_rolling_24h_window_from_1437_has_24_whole_hourly_buckets_from_1437():
+    w = window("24h", dt.datetime(2026, 11, 25, 14, 37, tzinfo=UTC))
+    starts = metrics.bucket_starts(w).get_column("bucket")
+    assert (starts[0], starts[-1], starts.len(), metrics.partial_buckets(w)) == (
+        dt.datetime(2026, 11, 24, 14, 37, tzinfo=UTC), dt.datetime(2026, 11, 25, 13, 37, tzinfo=UTC), 24, [])
+
+
+def test_a_window_of_no_whole_number_of_buckets_names_its_last_bucket_partial():
+    w = Window(NOW - dt.timedelta(hours=30), NOW, "1d", "all")  # one whole day, then 6 hours
+    assert (metrics.bucket_starts(w).height, metrics.partial_buckets(w)) == (2, [NOW - dt.timedelta(hours=6)])
+
+
+def test_the_previous_period_is_covered_only_when_the_data_starts_at_or_before_it():
+    w30 = window("30d", NOW)
+    assert metrics.covers_previous(w30, NOW - dt.timedelta(days=60)) is True
+    assert metrics.covers_previous(w30, NOW - dt.timedelta(days=45)) is False
+    assert metrics.covers_previous(w30, None) is False
 
 
 def test_hourly_buckets_cover_24_hours_of_a_24h_window():
@@ -94,11 +115,11 @@ def test_request_series_fills_empty_buckets_with_zeros():
     assert (len(counts), counts[-1], counts[-4], sum(counts)) == (24, 2, 1, 3)
 
 
-def test_a_request_at_2330_utc_lands_in_that_days_bucket():
+def test_a_request_at_2330_utc_lands_in_the_day_bucket_that_started_at_noon():
     late = dt.datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
     series = metrics.request_series(rows_frame({"timestamp": late}), W7, ADMIN)
     hit = series.filter(pl.col("requests") > 0).get_column("bucket").to_list()
-    assert hit == [dt.datetime(2026, 11, 20, tzinfo=UTC)]
+    assert hit == [dt.datetime(2026, 11, 20, 12, tzinfo=UTC)]
 
 
 def test_overview_series_counts_4xx_and_5xx_per_bucket():

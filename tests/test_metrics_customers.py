@@ -8,7 +8,7 @@ import pytest
 
 from core import metrics_customers as mc
 from core.scope import Scope, ScopeError
-from tests.test_metrics import NOW, W7, at, rows_frame
+from tests.test_metrics import W7, at, rows_frame
 
 ADMIN = Scope.workspace()
 UTC = dt.timezone.utc
@@ -67,8 +67,8 @@ def test_customer_list_never_lists_unattributed_requests_but_counts_them_in_the_
 
 def test_customer_list_sparkline_has_one_count_per_daily_bucket():
     a = mc.customer_list(API1, W7, ADMIN).row(0, named=True)
-    # 8 daily buckets (11-18 … 11-25): 30h ago is 11-24, 1h and 2h ago are 11-25.
-    assert a["sparkline"] == [0, 0, 0, 0, 0, 0, 1, 2]
+    # 7 daily buckets from 11-18 12:00: 30h ago is in the one from 11-23 12:00, 1h and 2h ago in the last.
+    assert a["sparkline"] == [0, 0, 0, 0, 0, 1, 2]
 
 
 def test_customer_list_of_an_empty_window_is_empty():
@@ -165,24 +165,44 @@ def test_customer_profile_lists_apis_used_and_endpoints():
 
 def test_customer_profile_series_has_every_bucket():
     p = mc.customer_profile(ROWS, W7, ADMIN, "cust_a", all_requests=mc.Delta(7, 4))
-    assert p.series.get_column("requests").to_list() == [0, 0, 0, 0, 0, 0, 1, 2]
+    assert p.series.get_column("requests").to_list() == [0, 0, 0, 0, 0, 1, 2]
 
 
 def test_going_quiet_lists_customers_silent_or_down_80_percent():
-    out = mc.going_quiet(API1, W7, ADMIN)
+    out = mc.going_quiet(API1, W7, ADMIN, min_prev_requests=1)
     assert out.select("customer_id", "requests_prev", "requests", "change_pct", "last_active").rows() == [
         ("cust_c", 2, 0, -100.0, at(180)), ("cust_d", 1, 0, -100.0, at(300))]
 
 
 def test_going_quiet_keeps_a_customer_down_exactly_80_percent():
     frame = rows_frame(*[{"timestamp": at(24 * 8 + i), "customer_id": "cust_x"} for i in range(5)], {"timestamp": at(1), "customer_id": "cust_x"})
-    assert mc.going_quiet(frame, W7, ADMIN).get_column("change_pct").to_list() == [-80.0]
+    assert mc.going_quiet(frame, W7, ADMIN, min_prev_requests=5).get_column("change_pct").to_list() == [-80.0]
+
+
+def _quiet_rows(before: dict[str, int], now: dict[str, int]) -> pl.DataFrame:
+    """Each customer's requests: before[c] in the period before W7 (one an hour from 8 days ago), now[c] in W7."""
+    rows = [{"timestamp": at(24 * 8 + i), "customer_id": c} for c, n in before.items() for i in range(n)]
+    rows += [{"timestamp": at(1 + i), "customer_id": c} for c, n in now.items() for i in range(n)]
+    return rows_frame(*rows)
+
+
+def test_going_quiet_ignores_customers_below_20_requests_before_by_default():
+    # On the demo's 24H view 17 of 19 customers flagged had made a single request before.
+    frame = _quiet_rows({"one_call": 1, "nineteen": 19, "twenty": 20}, {})
+    assert mc.going_quiet(frame, W7, ADMIN).get_column("customer_id").to_list() == ["twenty"]
+
+
+def test_going_quiet_lists_most_requests_lost_first():
+    # big: 100 → 15 (-85 %, 85 lost); small: 30 → 0 (-100 %, 30 lost); mid: 60 → 10 (50 lost).
+    frame = _quiet_rows({"big": 100, "small": 30, "mid": 60}, {"big": 15, "mid": 10})
+    out = mc.going_quiet(frame, W7, ADMIN)
+    assert out.select("customer_id", "requests_lost").rows() == [("big", 85), ("mid", 50), ("small", 30)]
 
 
 def test_new_vs_returning_per_daily_bucket():
     out = mc.new_vs_returning(API1, FIRST, W7, ADMIN, api_id=1)
-    # 11-24: cust_a's first request (new). 11-25: cust_e new; cust_a and cust_b returning.
-    assert out.tail(2).rows() == [(dt.datetime(2026, 11, 24, tzinfo=UTC), 1, 0), (dt.datetime(2026, 11, 25, tzinfo=UTC), 1, 2)]
+    # Day from 11-23 12:00: cust_a's first request (new). Day from 11-24 12:00: cust_e new; cust_a and cust_b returning.
+    assert out.tail(2).rows() == [(dt.datetime(2026, 11, 23, 12, tzinfo=UTC), 1, 0), (dt.datetime(2026, 11, 24, 12, tzinfo=UTC), 1, 2)]
 
 
 def test_adoption_matrix_has_every_cell_of_top_customers_and_endpoints():
@@ -225,3 +245,14 @@ def test_widgets_reusing_the_customer_list_give_the_same_numbers():
     fresh = mc.widgets(API1, FIRST, W7, ADMIN, api_id=1, names=NAMES, favorite_ids=["cust_b"])
     assert (reused.active_customers, reused.avg_requests_per_customer, reused.top_customer, reused.favorite_customers.rows()) == (
         fresh.active_customers, fresh.avg_requests_per_customer, fresh.top_customer, fresh.favorite_customers.rows())
+
+
+def test_a_profile_share_of_one_api_equals_that_apis_customer_list_share():
+    listed = mc.customer_list(API1, W7, ADMIN).filter(pl.col("customer_id") == "cust_a").get_column("share_pct").item()
+    p = mc.customer_profile(ROWS, W7, ADMIN, "cust_a", all_requests=mc.request_counts(API1, W7, ADMIN), share_api_id=1)
+    # cust_a: 3 of API 1's 6 requests in W7 (cust_a 3, cust_b, cust_e, one unattributed).
+    assert (listed, p.share_pct, p.share_api_id) == (50.0, 50.0, 1)
+
+
+def test_share_pct_of_nothing_is_none():
+    assert (mc.share_pct(3, 0), mc.share_pct(3, 12)) == (None, 25.0)

@@ -7,9 +7,11 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from core import cache, metrics, metrics_customers as mc, metrics_pages as mp, store
+from core import cache, metrics, prune, store
+from core import metrics_customers as mc
+from core import metrics_pages as mp
 from core.scope import Scope, ScopeError
-from core.timewindow import window
+from core.timewindow import custom, window
 from tests.factories import NOW, make_request, seed_small
 from tests.test_metrics import W7, W24, at, rows_frame
 
@@ -94,7 +96,7 @@ def test_widget_cards_name_the_top_customer_with_requests_and_share():
                    "share_pct": 12.345, "requests_prev": 3}, mc.Delta(2.5, 2.0), pl.DataFrame(), pl.DataFrame(), pl.DataFrame())
     cards = mp.widget_cards(w)
     top = cards["top_customer"]
-    assert (top.value, top.delta, top.is_name, top.help) == ("Alpha Inc", "1,234 requests · 12.3% of all", True, "Customer ID: c1")
+    assert (top.value, top.delta, top.is_name, top.help) == ("Alpha Inc", "1,234 requests · 12.3% of this API's", True, "Customer ID: c1")
     assert (cards["new_customers"].value, cards["new_customers"].delta) == ("2", "+100.0%")
     assert (cards["avg_requests_per_customer"].value, cards["avg_requests_per_customer"].delta) == ("2.5", "+25.0%")
 
@@ -149,8 +151,9 @@ def test_top_table_gives_the_change_against_the_previous_period_or_nothing():
 
 def test_quiet_table_shows_before_now_and_the_drop():
     quiet = pl.DataFrame({"customer_id": ["c9"], "display_name": ["Nine"], "requests_prev": [10], "requests": [1],
-                          "change_pct": [-90.0], "last_active": [NOW - dt.timedelta(minutes=5)]}, schema=mc.QUIET_SCHEMA)
-    assert mp.quiet_table(quiet, "UTC", NOW).row(0) == ("Nine", "c9", 10, 1, -90.0, "5 min ago", dt.datetime(2026, 11, 25, 11, 55))
+                          "requests_lost": [9], "change_pct": [-90.0], "last_active": [NOW - dt.timedelta(minutes=5)]},
+                         schema=mc.QUIET_SCHEMA)
+    assert mp.quiet_table(quiet, "UTC", NOW).row(0) == ("Nine", "c9", 10, 1, 9, -90.0, "5 min ago", dt.datetime(2026, 11, 25, 11, 55))
 
 
 def test_favorites_table_says_when_a_favorite_was_idle():
@@ -194,10 +197,10 @@ def test_chart_series_leaves_averages_of_empty_buckets_empty():
 
 
 def test_api_sparklines_count_requests_per_bucket_with_zeros():
-    # W7 has 8 daily buckets (11-18 … 11-25); 30 h ago is 11-24, 1 h and 2 h ago are 11-25.
+    # W7 has 7 daily buckets from 11-18 12:00; 30 h ago is in the 6th, 1 h and 2 h ago in the 7th.
     frame = rows_frame({"timestamp": at(1)}, {"timestamp": at(2)}, {"timestamp": at(30)}, {"timestamp": at(3), "api_id": 2})
     out = mp.api_sparklines(frame, W7, ADMIN)
-    assert out.sort("api_id").rows() == [(1, [0, 0, 0, 0, 0, 0, 1, 2]), (2, [0, 0, 0, 0, 0, 0, 0, 1])]
+    assert out.sort("api_id").rows() == [(1, [0, 0, 0, 0, 0, 1, 2]), (2, [0, 0, 0, 0, 0, 0, 1])]
 
 
 def test_api_sparklines_refuse_a_customer_scope():
@@ -211,8 +214,8 @@ def test_endpoint_activity_keeps_the_busiest_endpoints_over_every_bucket():
     out = mp.endpoint_activity(frame, W7, ADMIN, top_n=2)
     # "GET /a" (2 requests) first; "GET /c" and "POST /b" tie at 1, by name: "GET /c" wins the second place.
     assert out.get_column("endpoint").unique(maintain_order=True).to_list() == ["GET /a", "GET /c"]
-    assert out.height == 16
-    assert out.filter(pl.col("endpoint") == "GET /a").get_column("requests").to_list() == [0, 0, 0, 0, 0, 0, 0, 2]
+    assert out.height == 14
+    assert out.filter(pl.col("endpoint") == "GET /a").get_column("requests").to_list() == [0, 0, 0, 0, 0, 0, 2]
 
 
 def test_endpoint_activity_of_an_empty_window_is_empty():
@@ -226,14 +229,20 @@ def test_endpoint_activity_refuses_a_frame_with_another_customer():
 
 
 def test_activity_cells_label_daily_buckets_by_local_day_and_hourly_by_local_hour():
-    daily = pl.DataFrame({"endpoint": ["GET /a"], "bucket": [dt.datetime(2026, 11, 24, tzinfo=UTC)], "requests": [3]})
+    berlin_days = custom(dt.date(2026, 11, 18), dt.date(2026, 11, 24), BERLIN)  # buckets start at Berlin midnight
+    daily = pl.DataFrame({"endpoint": ["GET /a"], "bucket": [dt.datetime(2026, 11, 23, 23, tzinfo=UTC)], "requests": [3]})
     hourly = pl.DataFrame({"endpoint": ["GET /a"], "bucket": [dt.datetime(2026, 11, 24, 23, tzinfo=UTC)], "requests": [3]})
-    assert mp.activity_cells(daily, W7, "UTC").row(0) == ("GET /a", "Nov 24", 3)
+    assert mp.activity_cells(daily, berlin_days, BERLIN).row(0) == ("GET /a", "Nov 24", 3)
     assert mp.activity_cells(hourly, W24, BERLIN).row(0) == ("GET /a", "Nov 25 00:00", 3)
 
 
+def test_activity_cells_of_a_rolling_week_name_the_hour_its_days_start_at():
+    daily = pl.DataFrame({"endpoint": ["GET /a"], "bucket": [dt.datetime(2026, 11, 24, 12, tzinfo=UTC)], "requests": [3]})
+    assert mp.activity_cells(daily, W7, BERLIN).row(0) == ("GET /a", "Nov 24 13:00", 3)
+
+
 def test_activity_cells_of_a_window_spanning_years_name_the_year():
-    two_years = window("all", NOW, data_start=NOW - dt.timedelta(days=800))
+    two_years = window("all", NOW, data_start=dt.datetime(2024, 9, 1, tzinfo=UTC))
     daily = pl.DataFrame({"endpoint": ["GET /a"], "bucket": [dt.datetime(2025, 11, 24, tzinfo=UTC)], "requests": [3]})
     assert mp.activity_cells(daily, two_years, "UTC").row(0) == ("GET /a", "2025-11-24", 3)
 
@@ -252,15 +261,15 @@ def test_home_page_lists_every_api_by_name_with_headlines_and_sparkline(engine, 
     rows = mp.home_page(engine, ADMIN, W7).apis.select("name", "requests", "failed_pct", "p95_load_time_ms",
                                                        "active_customers", "sparkline").rows()
     # Orders p95 of [100, 100, 100, 100, 100, 300] ms: 100 + 0.75 × 200 = 250.
-    assert rows == [("Billing API", 3, 0.0, 100.0, 2, [0, 0, 0, 0, 0, 0, 0, 3]),
-                    ("Orders API", 6, pytest.approx(100 / 3), 250.0, 2, [0, 0, 0, 0, 0, 0, 1, 5])]
+    assert rows == [("Billing API", 3, 0.0, 100.0, 2, [0, 0, 0, 0, 0, 0, 3]),
+                    ("Orders API", 6, pytest.approx(100 / 3), 250.0, 2, [0, 0, 0, 0, 0, 1, 5])]
 
 
 def test_home_page_shows_an_idle_api_with_zeros(engine, apis):
     store.create_api(engine, "Idle API")
     cache.refresh(engine)
     idle = mp.home_page(engine, ADMIN, W7).apis.filter(pl.col("name") == "Idle API").row(0, named=True)
-    assert (idle["requests"], idle["active_customers"], idle["sparkline"]) == (0, 0, [0] * 8)
+    assert (idle["requests"], idle["active_customers"], idle["sparkline"]) == (0, 0, [0] * 7)
 
 
 def test_home_page_top_customers_span_every_api(engine, apis):
@@ -281,7 +290,7 @@ def test_api_cards_of_one_api(engine, apis):
     cards = mp.api_cards(orders)
     assert [(c.label, c.value) for c in cards] == [("Requests", "6"), ("Failed", "33.3%"), ("p95 load time", "250.0 ms"),
                                                    ("Active customers", "2")]
-    assert cards[0].chart == (0, 0, 0, 0, 0, 0, 1, 5)
+    assert cards[0].chart == (0, 0, 0, 0, 0, 1, 5)
 
 
 def test_home_page_refuses_customers(engine, apis):
@@ -311,7 +320,7 @@ def test_customers_page_finds_customers_going_quiet(engine, apis):
     store.write_requests(engine, [(apis["orders"], make_request(customer_id="cust_q", timestamp=NOW - dt.timedelta(hours=h)))
                                   for h in (30, 40)])
     cache.refresh(engine)
-    quiet = mp.customers_page(engine, ADMIN, apis["orders"], window("24h", NOW)).going_quiet
+    quiet = mp.customers_page(engine, ADMIN, apis["orders"], window("24h", NOW), quiet_min_requests=2).going_quiet
     # cust_a: 1 request at 30 h before, 2 now (no drop); cust_q: 2 before, 0 now (-100%).
     assert quiet.select("customer_id", "requests_prev", "requests", "change_pct").rows() == [("cust_q", 2, 0, -100.0)]
 
@@ -339,7 +348,7 @@ def test_profile_page_endpoint_activity_is_the_customers_only(engine, apis):
 
 
 def test_profile_cards(engine, apis):
-    cards = mp.profile_cards(mp.profile_page(engine, ADMIN, "cust_a", W7).profile)
+    cards = mp.profile_cards(mp.profile_page(engine, ADMIN, "cust_a", W7))
     # Load times of cust_a: 100, 300, 100, 100 → mean 150; p95 = 100 + 0.85 × 200 = 270.
     assert [(c.label, c.value) for c in cards] == [("Total requests", "4"), ("Share of all requests", "44.4%"),
                                                    ("Failed requests", "1"), ("Average load time", "150.0 ms"),
@@ -368,9 +377,9 @@ def test_my_dashboard_of_one_api(engine, apis):
 
 def test_my_dashboard_series_counts_4xx_and_5xx_per_bucket(engine, apis):
     series = mp.my_dashboard(engine, Scope.customer("cust_a"), None, W7).series
-    # The 500 of 30 h ago falls on 11-24 (the 7th of 8 daily buckets).
-    assert series.get_column("status_5xx").to_list() == [0, 0, 0, 0, 0, 0, 1, 0]
-    assert series.get_column("avg_load_time_ms").to_list()[:6] == [None] * 6
+    # The 500 of 30 h ago falls in the day from 11-23 12:00 (the 6th of 7 daily buckets).
+    assert series.get_column("status_5xx").to_list() == [0, 0, 0, 0, 0, 1, 0]
+    assert series.get_column("avg_load_time_ms").to_list()[:5] == [None] * 5
 
 
 def test_data_version_changes_when_requests_arrive(engine, apis):
@@ -378,3 +387,71 @@ def test_data_version_changes_when_requests_arrive(engine, apis):
     store.write_requests(engine, [(apis["orders"], make_request(timestamp=NOW - dt.timedelta(minutes=1)))])
     cache.refresh(engine)
     assert mp.data_version(engine) != before
+
+
+# ---------------------------------------------------------------- numbers a PM reads (issue #10, part 6)
+
+
+def test_a_profile_opened_from_an_api_shows_the_same_share_as_that_apis_customer_list(engine, apis):
+    listed = mp.customers_page(engine, ADMIN, apis["orders"], W7).customers
+    share_in_list = listed.filter(pl.col("customer_id") == "cust_a").get_column("share_pct").item()
+    page = mp.profile_page(engine, ADMIN, "cust_a", W7, api_id=apis["orders"])
+    # cust_a made 3 of the Orders API's 6 requests: 50% in both places (44.4% is their share of every API's 9).
+    assert (share_in_list, page.profile.share_pct) == (50.0, 50.0)
+    assert [(c.label, c.value) for c in mp.profile_cards(page)][1] == ("Share of this API", "50.0%")
+
+
+def test_a_profile_opened_without_an_api_labels_its_share_as_of_all_requests(engine, apis):
+    page = mp.profile_page(engine, ADMIN, "cust_a", W7)
+    assert [(c.label, c.value) for c in mp.profile_cards(page)][1] == ("Share of all requests", "44.4%")
+
+
+def _months_of_traffic(engine, days: int) -> int:
+    """Orders API: cust_old one request a day for `days` days up to now, cust_new twice in the last day."""
+    api = store.create_api(engine, "Orders API", api_key="orders-key", sdk_token="orders-token")["api_id"]
+    rows = [(api, make_request(customer_id="cust_old", timestamp=NOW - dt.timedelta(days=d, hours=1))) for d in range(days)]
+    rows += [(api, make_request(customer_id="cust_new", timestamp=NOW - dt.timedelta(hours=h))) for h in (2, 3)]
+    store.write_requests(engine, rows)
+    cache.refresh(engine)
+    return api
+
+
+def test_with_45_days_of_data_30d_cards_say_there_is_no_full_previous_period(engine):
+    api = _months_of_traffic(engine, 45)  # the period before 30D starts 60 days ago: only half of it was recorded
+    w30 = window("30d", NOW)
+    home = mp.home_page(engine, ADMIN, w30)
+    assert home.covered is False
+    assert {(c.label, c.delta, c.delta_color) for c in mp.home_cards(home)} == {
+        ("Requests", mp.NO_PREVIOUS, "off"), ("Failed requests", mp.NO_PREVIOUS, "off"),
+        ("Active customers", mp.NO_PREVIOUS, "off"), ("New customers", mp.NO_PREVIOUS, "off")}
+    customers = mp.customers_page(engine, ADMIN, api, w30)
+    assert mp.widget_cards(customers.widgets, customers.covered)["active_customers"].delta == mp.NO_PREVIOUS
+    assert mp.top_table(customers.widgets.top_customers, customers.covered).get_column(mp.CHANGE).to_list() == [None, None]
+
+
+def test_with_60_days_of_data_30d_cards_compare_with_the_30_days_before(engine):
+    _months_of_traffic(engine, 61)
+    home = mp.home_page(engine, ADMIN, window("30d", NOW))
+    # 30 + 2 requests now against 30 before: +6.7%.
+    assert (home.covered, mp.home_cards(home)[0].delta) == (True, "+6.7%")
+
+
+def test_my_dashboard_of_a_customer_whose_traffic_began_inside_the_previous_period_shows_no_delta(engine):
+    _months_of_traffic(engine, 45)
+    mine = mp.my_dashboard(engine, Scope.customer("cust_old"), None, window("30d", NOW))
+    assert [c.delta for c in mp.overview_cards(mine.overview, mine.covered)] == [mp.NO_PREVIOUS] * 7
+
+
+def test_new_customers_stay_the_same_after_old_requests_are_pruned(engine):
+    _months_of_traffic(engine, 45)
+    before = mp.home_page(engine, ADMIN, window("30d", NOW)).new_customers.current
+    prune.prune(engine, dt.timedelta(days=20), now=NOW)
+    cache.refresh(engine)
+    after = mp.home_page(engine, ADMIN, window("30d", NOW)).new_customers.current
+    # Only cust_new's first request falls in the 30 days; cust_old's was 45 days ago, pruned or not.
+    assert (before, after) == (1, 1)
+
+
+def test_the_window_note_says_when_the_data_does_not_reach_back_over_the_period_before():
+    assert mp.comparison_text(W7, covered=False) == (
+        "no changes shown: the data does not reach back over the whole 7 days before")

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import cache, metrics, metrics_customers as mc, models, store
+from core import cache, metrics, models, store
+from core import metrics_customers as mc
 from core.scope import Scope, ScopeError
 from core.timewindow import window
 from tests.factories import make_request

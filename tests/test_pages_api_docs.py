@@ -89,12 +89,22 @@ def test_customer_picker_lists_only_apis_their_id_appeared_on(seeded_app):
     assert "Secret API" not in rendered_text(at)
 
 
-def test_customer_docs_come_from_their_own_requests_only(seeded_app):
+def test_customer_docs_name_no_other_customer(seeded_app):
     at = open_page(PAGE, seeded_app, "customer", api=str(seeded_app.api_ids["orders"]))
     labels = _labels(at)
     assert any("/boom" in label for label in labels)
     text = rendered_text(at)
     assert [s for s in ("/missing", "cust_b", "Beta LLC", "Carol Co") if s in text] == []
+
+
+def test_customer_docs_list_an_endpoint_only_another_customer_called_without_its_values(seeded_app, downloads):
+    store.write_requests(_engine(seeded_app), [(seeded_app.api_ids["orders"], make_request(
+        customer_id="cust_b", endpoint="/reports/{id}", url="https://beta.example.net/reports/9876543",
+        response_body={"owner": "BETA-REPORT-OWNER"}))])
+    at = open_page(PAGE, seeded_app, "customer", api=str(seeded_app.api_ids["orders"]))
+    assert ":blue-badge[GET] /reports/\\{id\\} — Get report by id" in _labels(at)
+    shown = rendered_text(at) + downloads["orders-api-openapi.json"].decode() + downloads["orders-api-openapi.yaml"].decode()
+    assert [s for s in ("BETA-REPORT-OWNER", "9876543", "beta.example.net", "cust_b") if s in shown] == []
 
 
 def test_customer_docs_equal_the_spec_core_builds_for_their_scope(seeded_app, downloads):

@@ -8,7 +8,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from core import cache, customers, metrics_pages as mp, models, store
+from core import cache, customers, models, store
+from core import metrics_pages as mp
 from core.scope import Scope
 from core.timewindow import window
 from tests.apptest_helpers import login_as, refused, seeded_app
@@ -54,7 +55,7 @@ def test_number_widgets_equal_the_core_widgets(seeded_app, role):
 def test_top_customer_widget_names_the_busiest_customer(seeded_app):
     at = _orders(seeded_app)
     assert "Alpha Inc" in [s.value for s in at.subheader]
-    assert md_escape("3 requests · 50.0% of all") in [c.value for c in at.caption]
+    assert md_escape("3 requests · 50.0% of this API's") in [c.value for c in at.caption]
 
 
 def test_customer_list_equals_the_core_list(seeded_app):
@@ -62,7 +63,8 @@ def test_customer_list_equals_the_core_list(seeded_app):
     expected = mp.customer_table(_model(seeded_app).customers, TZ, NOW)
     shown = _list_table(at)
     assert shown.drop(mp.TREND, mp.LAST_ACTIVE_AT).rows() == expected.drop(mp.TREND, mp.LAST_ACTIVE_AT).rows()
-    assert shown.get_column(mp.TREND).to_list() == [[0, 0, 0, 0, 0, 0, 1, 2], [0, 0, 0, 0, 0, 0, 0, 2]]
+    # 7 daily buckets from 11-18 12:00: cust_a at 30 h (6th), 1 h and 2 h (7th); cust_b at 3 h and 5 h.
+    assert shown.get_column(mp.TREND).to_list() == [[0, 0, 0, 0, 0, 1, 2], [0, 0, 0, 0, 0, 0, 2]]
 
 
 def test_customer_list_reads_as_people_expect(seeded_app):
@@ -167,13 +169,38 @@ def test_recent_customers_widget_lists_the_newest_first(seeded_app):
     assert recent.select("Customer", "First seen").rows() == [("Beta LLC", "5 h ago"), ("Alpha Inc", "1 d ago")]
 
 
+def _quiet_customer(seeded, customer_id: str, name: str, requests_before: int) -> None:
+    """requests_before requests in the 24 hours before the 24H window, none in it."""
+    store.write_requests(_engine(seeded), [(seeded.api_ids["orders"], make_request(
+        customer_id=customer_id, display_name=name, timestamp=NOW - dt.timedelta(hours=25 + h * 0.5)))
+        for h in range(requests_before)])
+    cache.refresh(_engine(seeded))
+
+
+def _quiet_table(at) -> pl.DataFrame:
+    return next(table(at, i) for i in range(len(at.dataframe)) if "Requests before" in table(at, i).columns)
+
+
 def test_going_quiet_lists_customers_who_stopped_calling(seeded_app):
-    store.write_requests(_engine(seeded_app), [(seeded_app.api_ids["orders"], make_request(
-        customer_id="cust_q", display_name="Quiet Ltd", timestamp=NOW - dt.timedelta(hours=h))) for h in (30, 40)])
-    cache.refresh(_engine(seeded_app))
+    _quiet_customer(seeded_app, "cust_q", "Quiet Ltd", 25)
     at = _orders(seeded_app, window="24h")
-    quiet = next(table(at, i) for i in range(len(at.dataframe)) if "Requests before" in table(at, i).columns)
-    assert quiet.select("Customer", "Requests before", "Requests now", "Change (%)").rows() == [("Quiet Ltd", 2, 0, -100.0)]
+    assert _quiet_table(at).select("Customer", "Requests before", "Requests now", "Requests lost", "Change (%)").rows() == [
+        ("Quiet Ltd", 25, 0, 25, -100.0)]
+    assert any("at least 20 requests in the previous period" in c.value for c in at.caption)
+
+
+def test_going_quiet_leaves_out_customers_with_few_requests_before(seeded_app):
+    _quiet_customer(seeded_app, "cust_q", "Quiet Ltd", 2)
+    at = _orders(seeded_app, window="24h")
+    assert any("Nobody went quiet" in i.value for i in at.info)
+
+
+def test_the_going_quiet_minimum_comes_from_the_environment(seeded_app, monkeypatch):
+    monkeypatch.setenv("CLIENTELE_QUIET_MIN_REQUESTS", "2")
+    _quiet_customer(seeded_app, "cust_q", "Quiet Ltd", 2)
+    at = _orders(seeded_app, window="24h")
+    assert _quiet_table(at).get_column("Customer").to_list() == ["Quiet Ltd"]
+    assert any("at least 2 requests in the previous period" in c.value for c in at.caption)
 
 
 def test_going_quiet_says_when_nobody_did(seeded_app):
@@ -207,6 +234,19 @@ def test_selecting_a_customer_opens_their_profile(seeded_app):
     no_exception(at)
     assert [t.value for t in at.title] == ["Beta LLC"]
     assert url_values(at, "customer") == ["cust_b"]
+
+
+def test_a_profile_opened_from_the_list_shows_the_share_the_list_showed(seeded_app):
+    at = login_as(seeded_app, "admin")
+    at.switch_page(PAGE).run()
+    at.selectbox(key="api").select(seeded_app.api_ids["orders"]).run()
+    share_in_list = _list_table(at).filter(pl.col("Customer ID") == "cust_a").get_column(mp.SHARE).item()
+    at.session_state["customer_list"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    no_exception(at)
+    # cust_a: 3 of the Orders API's 6 requests; their share of every API's 9 requests would be 44.4%.
+    assert (url_values(at, "api"), share_in_list) == ([str(seeded_app.api_ids["orders"])], 50.0)
+    assert [(m.label, m.value) for m in at.metric][1] == ("Share of this API", "50.0%")
 
 
 def test_the_link_from_home_opens_that_apis_dashboard(seeded_app):

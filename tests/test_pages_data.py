@@ -2,6 +2,7 @@
 rotation (secrets shown once), OpenAPI spec upload/removal, SDK set-up values, rejected payloads."""
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 
@@ -11,6 +12,7 @@ from core import models, store
 from core.models import Api, Request
 from tests.apptest_helpers import seeded_app
 from tests.conftest import fixture_payload
+from tests.factories import NOW, make_request
 from tests.page_checks import errors, no_exception, open_page, successes, table, warnings
 
 __all__ = ["seeded_app"]
@@ -179,3 +181,43 @@ def test_rejected_payloads_show_reason_and_raw_text(seeded_app):
     rejected = next(t for t in (table(at, i) for i in range(len(at.dataframe))) if "Reason" in t.columns and "Source" in t.columns)
     assert rejected.get_column("Reason").to_list() == ["api_key: missing"]
     assert '<script>alert("x")</script>' in [c.value for c in at.code]
+
+
+def test_an_unauthenticated_rejection_shows_its_source_ip_and_no_body(seeded_app):
+    store.reject(_engine(seeded_app), "collector 203.0.113.9 /", "x-api-key: SDK token is not valid (unknown or revoked)", None,
+                 raw_size=812, source_ip="203.0.113.9")
+    at = open_page(PAGE, seeded_app, "admin")
+    rejected = next(t for t in (table(at, i) for i in range(len(at.dataframe))) if "Source IP" in t.columns)
+    assert rejected.select("Source IP", "Size").rows() == [("203.0.113.9", "812 B")]
+    assert "(not kept: the sender did not authenticate)" in [c.value for c in at.code]
+
+
+def test_clocks_tab_shows_skewed_sdks_and_requests_dated_in_the_future(seeded_app):
+    orders = seeded_app.api_ids["orders"]
+    store.write_requests(_engine(seeded_app), [(orders, make_request(sdk="express", clock_skew_s=-32400.0)),
+                                              (orders, make_request(timestamp=NOW + dt.timedelta(hours=5)))])
+    at = open_page(PAGE, seeded_app, "admin")
+    no_exception(at)
+    clocks = next(t for t in (table(at, i) for i in range(len(at.dataframe))) if "Typical skew" in t.columns)
+    assert clocks.select("API", "SDK", "Requests", "Typical skew").rows() == [("Orders API", "express", 1, "9 h behind")]
+    assert [w for w in warnings(at) if "dated in the future" in w] == [
+        "1 request is dated in the future (the latest 2026-11-25 17:00 UTC), from a clock ahead of this server's. "
+        "All Time includes it; the other time windows end now."]
+
+
+def test_clocks_tab_says_every_clock_is_right_when_none_was_replaced(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    assert any(i.value.startswith("Every SDK clock is right") for i in at.info)
+
+
+def test_import_can_read_every_timestamp_as_utc(seeded_app):
+    _treblle_api(seeded_app)
+    payload = fixture_payload("django-01-get-treblle-user-id.json")
+    payload["data"]["server"]["timezone"] = "Asia/Tokyo"
+    payload["data"]["request"]["timestamp"] = "2026-11-25 21:00:00"
+    at = open_page(PAGE, seeded_app, "admin")
+    next(s for s in at.selectbox if s.label == "Timestamps are in").set_value("utc")
+    _import(at, "one.json", json.dumps(payload).encode())
+    with _engine(seeded_app).connect() as conn:
+        stored = conn.scalar(sa.select(Request.timestamp).where(Request.url.contains("127.0.0.1")).order_by(Request.id.desc()))
+    assert stored.replace(tzinfo=None).isoformat() == "2026-11-25T21:00:00"

@@ -6,13 +6,14 @@ import datetime as dt
 
 import pytest
 
-from core import auth, cache, metrics_pages as mp, models, store
+from core import auth, cache, models, store
+from core import metrics_pages as mp
 from core.scope import Scope
 from core.timewindow import window
 from tests.apptest_helpers import PASSWORD, SeededApp, fast_bcrypt, login_as, refused, seeded_app, set_app_env
 from tests.factories import NOW, make_request
-from ui.widgets import md_escape
 from tests.page_checks import no_exception, open_page, table, url_values
+from ui.widgets import md_escape
 
 __all__ = ["seeded_app"]  # a fixture, imported to register it here
 
@@ -43,8 +44,9 @@ def test_every_card_equals_the_core_numbers(seeded_app, role):
 
 def test_workspace_cards_read_the_seeded_traffic(seeded_app):
     at = open_page(PAGE, seeded_app, "admin")
-    assert _metrics(at)[:4] == [("Requests", "9", ""), ("Failed requests", "22.2%", ""), ("Active customers", "3", ""),
-                                ("New customers", "3", "")]
+    # The first request was 30 h ago: there is no full week before this one to compare with.
+    assert _metrics(at)[:4] == [("Requests", "9", mp.NO_PREVIOUS), ("Failed requests", "22.2%", mp.NO_PREVIOUS),
+                                ("Active customers", "3", mp.NO_PREVIOUS), ("New customers", "3", mp.NO_PREVIOUS)]
 
 
 def test_each_api_has_a_card_under_its_name(seeded_app):
@@ -53,6 +55,10 @@ def test_each_api_has_a_card_under_its_name(seeded_app):
 
 
 def test_the_24h_window_changes_every_number(seeded_app):
+    # An unattributed request 4 days ago: the data then covers the whole day before the window.
+    store.write_requests(_engine(seeded_app), [(seeded_app.api_ids["orders"],
+                                                make_request(customer_id=None, timestamp=NOW - dt.timedelta(days=4)))])
+    cache.refresh(_engine(seeded_app))
     at = open_page(PAGE, seeded_app, "admin", window="24h")
     # The 500 of 30 h ago moves to the period before: 8 requests (1 failed) against 1 (failed).
     assert _metrics(at)[:2] == [("Requests", "8", "+700.0%"), ("Failed requests", "12.5%", "-87.5 pp")]
@@ -159,3 +165,13 @@ def test_new_traffic_shows_without_a_restart(seeded_app):
     cache.refresh(_engine(seeded_app))
     at = open_page(PAGE, seeded_app, "admin")
     assert _metrics(at)[0][:2] == ("Requests", "10")
+
+
+def test_a_custom_range_is_whole_days_in_the_viewers_zone(seeded_app, monkeypatch):
+    monkeypatch.setenv("CLIENTELE_TIMEZONE", "Asia/Tokyo")  # AppTest has no browser zone: the fallback applies
+    at = open_page(PAGE, seeded_app, "admin", window="custom", **{"from": "2026-11-24", "to": "2026-11-25"})
+    no_exception(at)
+    # Two Tokyo days: from Nov 24 00:00 to Nov 26 00:00 Tokyo time (UTC days would read 09:00 → 09:00).
+    assert any(c.value.startswith("2026-11-24 00:00 → 2026-11-26 00:00 (Asia/Tokyo)") for c in at.caption)
+    # Every seeded request (1 h to 30 h before 2026-11-25 21:00 Tokyo) falls in those two Tokyo days.
+    assert _metrics(at)[0][:2] == ("Requests", "9")

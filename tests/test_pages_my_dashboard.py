@@ -9,7 +9,8 @@ import io
 import pyarrow as pa
 import pytest
 
-from core import auth, cache, history, metrics_pages as mp, models, store
+from core import auth, cache, history, models, store
+from core import metrics_pages as mp
 from core.scope import Scope
 from core.timewindow import window
 from tests.apptest_helpers import login_as, refused, seeded_app
@@ -65,7 +66,8 @@ def _metrics(at) -> list[tuple[str, str, str]]:
 def test_cards_equal_the_core_overview_of_the_customer(seeded_app):
     at = open_page(PAGE, seeded_app, "customer")
     no_exception(at)
-    cards = mp.overview_cards(mp.my_dashboard(_engine(seeded_app), ME, None, W7).overview)
+    mine = mp.my_dashboard(_engine(seeded_app), ME, None, W7)
+    cards = mp.overview_cards(mine.overview, mine.covered)
     assert _metrics(at) == [(c.label, c.value, c.delta or "") for c in cards]
     # cust_a: 4 requests (1 failed, the 500), 1000 B each, load 100/300/100/100 ms.
     assert [m[1] for m in _metrics(at)] == ["4", "1", "1,000 B", "150.0 ms", "100.0 ms", "270.0 ms", "294.0 ms"]
@@ -73,15 +75,31 @@ def test_cards_equal_the_core_overview_of_the_customer(seeded_app):
 
 def test_cards_of_one_api(seeded_app):
     at = open_page(PAGE, seeded_app, "customer", api=str(seeded_app.api_ids["billing"]))
-    cards = mp.overview_cards(mp.my_dashboard(_engine(seeded_app), ME, seeded_app.api_ids["billing"], W7).overview)
+    mine = mp.my_dashboard(_engine(seeded_app), ME, seeded_app.api_ids["billing"], W7)
+    cards = mp.overview_cards(mine.overview, mine.covered)
     assert _metrics(at) == [(c.label, c.value, c.delta or "") for c in cards]
     assert _metrics(at)[0][1] == "1"
 
 
 def test_24h_window_compares_with_the_day_before(seeded_app):
+    _first_request_days_ago(seeded_app, 4)  # cust_a's traffic now covers the whole day before
     at = open_page(PAGE, seeded_app, "customer", window="24h")
     # 3 requests now; the 500 of 30 h ago is the one request of the day before.
     assert _metrics(at)[:2] == [("Total requests", "3", "+200.0%"), ("Failed requests", "0", "-100.0%")]
+
+
+def test_24h_window_of_a_customer_who_began_30_hours_ago_shows_no_change(seeded_app):
+    at = open_page(PAGE, seeded_app, "customer", window="24h")
+    # cust_a's first request was 30 h ago: the day before the window was only partly theirs to compare with.
+    assert _metrics(at)[:2] == [("Total requests", "3", mp.NO_PREVIOUS), ("Failed requests", "0", mp.NO_PREVIOUS)]
+    assert any("does not reach back over the whole 24 hours before" in c.value for c in at.caption)
+
+
+def _first_request_days_ago(seeded, days: int) -> None:
+    engine = _engine(seeded)
+    store.write_requests(engine, [(seeded.api_ids["orders"], make_request(customer_id="cust_a",
+                                                                           timestamp=NOW - dt.timedelta(days=days)))])
+    cache.refresh(engine)
 
 
 def test_four_charts_with_titles(seeded_app):

@@ -3,10 +3,13 @@ favorite switch persist, metadata and endpoints are shown, the request history i
 unknown or missing customers get a clear way back."""
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 import pytest
 
-from core import cache, customers, history, metrics_pages as mp, models, store
+from core import cache, customers, history, models, store
+from core import metrics_pages as mp
 from core.scope import Scope
 from core.timewindow import window
 from tests.apptest_helpers import login_as, refused, seeded_app
@@ -36,9 +39,22 @@ def _table_with(at, column: str) -> pl.DataFrame:
 def test_cards_equal_the_core_profile(seeded_app, role):
     at = _profile(seeded_app, role)
     no_exception(at)
-    expected = mp.profile_cards(mp.profile_page(_engine(seeded_app), Scope.workspace(), "cust_a", W7).profile)
+    expected = mp.profile_cards(mp.profile_page(_engine(seeded_app), Scope.workspace(), "cust_a", W7))
     assert [(m.label, m.value) for m in at.metric] == [(c.label, c.value) for c in expected]
     assert [(m.label, m.value) for m in at.metric][:2] == [("Total requests", "4"), ("Share of all requests", "44.4%")]
+
+
+def test_a_profile_linked_from_an_api_shows_and_names_that_apis_share(seeded_app):
+    at = _profile(seeded_app, api=str(seeded_app.api_ids["orders"]))
+    no_exception(at)
+    assert [(m.label, m.value) for m in at.metric][:2] == [("Total requests", "4"), ("Share of this API", "50.0%")]
+    assert any("Opened from Orders API" in c.value for c in at.caption)
+
+
+def test_a_profile_linked_from_an_unknown_api_is_refused(seeded_app):
+    at = _profile(seeded_app, api="999")
+    assert errors(at) == ["No API '999'; `python -m core apis list` shows the APIs."]
+    assert not at.metric
 
 
 def test_title_is_the_display_name_with_the_id_beside_it(seeded_app):
@@ -136,6 +152,10 @@ def test_request_history_csv_is_the_customers(seeded_app, downloads):
 
 
 def test_the_24h_window_applies_to_every_number(seeded_app):
+    # A request 4 days ago: the workspace's data covers the whole day before the window, so changes show.
+    store.write_requests(_engine(seeded_app), [(seeded_app.api_ids["orders"],
+                                                make_request(customer_id="cust_b", timestamp=NOW - dt.timedelta(days=4)))])
+    cache.refresh(_engine(seeded_app))
     at = _profile(seeded_app, window="24h")
     # cust_a in the last 24 h: 1 h, 2 h (Orders) and 6 h (Billing) ago; the 500 of 30 h ago is in the period before.
     assert [(m.label, m.value, m.proto.delta) for m in at.metric][:3] == [

@@ -61,7 +61,8 @@ def test_details_of_deleted_requests_are_deleted_with_them(engine):
     assert (orphans, _count(engine, RequestDetail)) == (0, 2)
 
 
-def test_rejected_payloads_older_than_the_cutoff_are_deleted(engine):
+def test_rejected_payloads_older_than_the_cutoff_are_deleted(engine, monkeypatch):
+    monkeypatch.setenv("CLIENTELE_REJECTED_MAX_DAYS", "3650")  # prune deletes here, not the age cap on write
     _reject_at(engine, NOW - 31 * DAY, 4)
     _reject_at(engine, NOW - 29 * DAY, 2)
     result = prune.prune(engine, 30 * DAY, now=NOW)

@@ -1,16 +1,17 @@
 """`python -m core stats --json`: the numbers, the customer view, errors, and SQLite = PostgreSQL byte for byte."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 import sqlalchemy as sa
 
-from core import cache, models, stats
+from core import cache, models, stats, store
 from core.__main__ import main as cli
 from core.scope import Scope
 from tests.conftest import PG_URL, _pg_url_with_schema
-from tests.factories import NOW, seed_small
+from tests.factories import NOW, make_request, seed_small
 
 NOW_ISO = "2026-11-25T12:00:00Z"
 
@@ -108,6 +109,13 @@ def test_stats_without_json_prints_a_readable_summary(seeded, capsys):
 def test_stats_all_time_starts_at_the_first_request(seeded, capsys):
     _, data, _ = run(capsys, "--window", "all", "--json")
     assert (data["window"]["start"], data["overview"]["total_requests"]) == ("2026-11-24T06:00:00Z", 9)
+
+
+def test_stats_all_time_counts_a_request_dated_in_the_future(seeded, capsys):
+    api_id = store.api_by_key(seeded, "orders-key")["id"]
+    store.write_requests(seeded, [(api_id, make_request(timestamp=NOW + dt.timedelta(days=2, minutes=30)))])
+    _, data, _ = run(capsys, "--window", "all", "--json")
+    assert (data["window"]["end"], data["overview"]["total_requests"]) == ("2026-11-27T12:30:01Z", 10)
 
 
 def test_collect_as_customer_has_no_workspace_keys(seeded):

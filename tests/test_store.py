@@ -8,9 +8,10 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from core import store
+from core import models, store
 from core.ingest.normalize import normalize
 from core.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken
+from tests.factories import make_request
 
 UTC = dt.timezone.utc
 
@@ -246,3 +247,102 @@ def test_reject_many_stores_every_row_with_the_whole_size(engine):
     with engine.connect() as conn:
         rows = conn.execute(sa.select(RejectedPayload.source, RejectedPayload.raw, RejectedPayload.raw_size, RejectedPayload.api_id).order_by(RejectedPayload.id)).all()
     assert [tuple(r) for r in rows] == [("s1", "abc", 3, None), ("s2", "head", 5000, 7)]
+
+
+def test_a_rejection_without_body_keeps_reason_size_and_source_ip(engine):
+    store.reject(engine, "collector 203.0.113.9 /", "x-api-key: missing SDK token", None, raw_size=1234, source_ip="203.0.113.9")
+    [row] = store.rejected_payloads(engine)
+    assert (row["reason"], row["raw"], row["raw_size"], row["source_ip"]) == ("x-api-key: missing SDK token", None, 1234, "203.0.113.9")
+
+
+def _rejection_sources(engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.scalars(sa.select(RejectedPayload.source).order_by(RejectedPayload.id)))
+
+
+def test_rejected_payloads_keep_only_the_newest_max_rows(engine, monkeypatch):
+    monkeypatch.setenv("CLIENTELE_REJECTED_MAX_ROWS", "3")
+    store.reject_many(engine, [{"source": f"s{i}", "reason": "bad", "raw": b"{}"} for i in range(1, 5)])
+    store.reject(engine, "s5", "bad", b"{}")
+    assert _rejection_sources(engine) == ["s3", "s4", "s5"]
+
+
+def test_rejected_payloads_older_than_max_days_go_with_the_next_write(engine, monkeypatch):
+    monkeypatch.setenv("CLIENTELE_REJECTED_MAX_DAYS", "30")
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(RejectedPayload), [
+            {"source": "31 days old", "reason": "bad", "raw": "{}", "raw_size": 2, "received_at": now - dt.timedelta(days=31)},
+            {"source": "29 days old", "reason": "bad", "raw": "{}", "raw_size": 2, "received_at": now - dt.timedelta(days=29)},
+        ])
+    store.reject_many(engine, [{"source": "new", "reason": "bad", "raw": b"{}"}])
+    assert _rejection_sources(engine) == ["29 days old", "new"]
+
+
+def test_a_rejected_payloads_table_of_an_older_release_is_migrated(db_url):
+    # The table as releases before source_ip created it: raw NOT NULL.
+    old = sa.Table(
+        "rejected_payloads", sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True), sa.Column("api_id", sa.Integer),
+        sa.Column("source", sa.String(255), nullable=False), sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("raw", sa.Text, nullable=False), sa.Column("raw_size", sa.BigInteger, nullable=False),
+        sa.Column("received_at", models.UTCDateTime, nullable=False, index=True),
+    )
+    engine = models.make_engine(db_url)
+    old.create(engine)
+    with engine.begin() as conn:
+        conn.execute(old.insert().values(source="old", reason="bad", raw="{}", raw_size=2, received_at=dt.datetime.now(dt.timezone.utc)))
+    engine.dispose()
+    migrated = models.make_engine(db_url)
+    models.init_db(migrated)
+    store.reject(migrated, "new", "x-api-key: missing SDK token", None, raw_size=10, source_ip="203.0.113.9")
+    rows = store.rejected_payloads(migrated)
+    migrated.dispose()
+    assert [(r["source"], r["raw"], r["source_ip"]) for r in rows] == [("new", None, "203.0.113.9"), ("old", "{}", None)]
+
+
+# ---------------------------------------------------------------- clock skews
+
+
+def _skewed(at: dt.datetime, skew_s: float | None, sdk: str | None = "node"):
+    return make_request(timestamp=at, clock_skew_s=skew_s, sdk=sdk)
+
+
+def test_clock_skews_are_one_row_per_api_and_sdk_summed_over_batches(engine):
+    api = store.create_api(engine, "Shop")["api_id"]
+    t = dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    store.write_requests(engine, [(api, _skewed(t, 18000.0)), (api, _skewed(t + dt.timedelta(minutes=1), 17990.0)),
+                                  (api, _skewed(t, None))])
+    store.write_requests(engine, [(api, _skewed(t + dt.timedelta(hours=1), 18010.0)), (api, _skewed(t, -600.5, sdk=None))])
+    rows = {r["sdk"]: r for r in store.clock_skews(engine)}
+    node = rows["node"]
+    assert (node["api_name"], node["fallbacks"], node["mean_skew_s"], node["min_skew_s"], node["max_skew_s"], node["last_skew_s"],
+            node["last_seen"]) == ("Shop", 3, 18000.0, 17990.0, 18010.0, 18010.0, t + dt.timedelta(hours=1))
+    assert (rows[""]["fallbacks"], rows[""]["last_skew_s"]) == (1, -600.5)
+
+
+def test_a_later_batch_with_older_requests_keeps_the_last_seen_skew(engine):
+    api = store.create_api(engine, "Shop")["api_id"]
+    t = dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    store.write_requests(engine, [(api, _skewed(t, 3600.0))])
+    store.write_requests(engine, [(api, _skewed(t - dt.timedelta(hours=2), 7200.0))])
+    [row] = store.clock_skews(engine)
+    assert (row["fallbacks"], row["last_skew_s"], row["last_seen"], row["max_skew_s"]) == (2, 3600.0, t, 7200.0)
+
+
+def test_believed_timestamps_record_no_clock_skew(engine):
+    api = store.create_api(engine, "Shop")["api_id"]
+    store.write_requests(engine, [(api, _skewed(dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC), None))])
+    assert store.clock_skews(engine) == []
+
+
+def test_future_requests_counts_those_dated_after_now(engine):
+    api = store.create_api(engine, "Shop")["api_id"]
+    now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    store.write_requests(engine, [(api, _skewed(now - dt.timedelta(hours=1), None)), (api, _skewed(now, None)),
+                                  (api, _skewed(now + dt.timedelta(hours=5), None)), (api, _skewed(now + dt.timedelta(days=3), None))])
+    assert store.future_requests(engine, now) == (2, now + dt.timedelta(days=3))
+
+
+def test_future_requests_of_an_empty_workspace_is_zero(engine):
+    assert store.future_requests(engine, dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)) == (0, None)

@@ -57,6 +57,24 @@ def test_a_custom_range_covers_whole_utc_days():
     assert (w.start, w.end, w.bucket) == (dt.datetime(2026, 11, 1, tzinfo=UTC), dt.datetime(2026, 11, 4, tzinfo=UTC), "1h")
 
 
+def test_a_custom_range_in_tokyo_is_whole_tokyo_days():
+    # Nov 1 to Nov 3 in Tokyo (UTC+9) runs from Oct 31 15:00 UTC to Nov 3 15:00 UTC.
+    w = custom(dt.date(2026, 11, 1), dt.date(2026, 11, 3), "Asia/Tokyo")
+    assert (w.start, w.end) == (dt.datetime(2026, 10, 31, 15, tzinfo=UTC), dt.datetime(2026, 11, 3, 15, tzinfo=UTC))
+
+
+def test_a_custom_range_in_new_york_over_the_end_of_summer_time_is_whole_new_york_days():
+    # Oct 31 starts on EDT (UTC-4); Nov 1 is 25 hours long, Nov 2 starts on EST (UTC-5).
+    w = custom(dt.date(2026, 10, 31), dt.date(2026, 11, 1), "America/New_York")
+    assert (w.start, w.end, w.length) == (dt.datetime(2026, 10, 31, 4, tzinfo=UTC), dt.datetime(2026, 11, 2, 5, tzinfo=UTC),
+                                          dt.timedelta(hours=49))
+
+
+def test_a_custom_range_in_an_unknown_zone_is_whole_utc_days():
+    w = custom(dt.date(2026, 11, 1), dt.date(2026, 11, 1), "Nowhere/Land")
+    assert (w.start, w.end) == (dt.datetime(2026, 11, 1, tzinfo=UTC), dt.datetime(2026, 11, 2, tzinfo=UTC))
+
+
 def test_a_custom_range_ending_before_it_starts_is_refused():
     with pytest.raises(WindowError, match="before the start"):
         custom(dt.date(2026, 11, 3), dt.date(2026, 11, 1))
@@ -82,3 +100,23 @@ def test_clientele_now_overrides_the_clock(monkeypatch):
 def test_a_bad_now_is_refused():
     with pytest.raises(WindowError, match="not an ISO time"):
         parse_now("noon")
+
+
+def test_all_time_ends_just_after_a_request_dated_in_the_future():
+    newest = NOW + dt.timedelta(days=2, microseconds=250_000)
+    w = window("all", NOW, data_start=NOW - dt.timedelta(days=1), data_end=newest)
+    assert (w.end, w.contains(newest)) == (NOW + dt.timedelta(days=2, seconds=1), True)
+
+
+def test_all_time_ends_now_when_every_request_is_in_the_past():
+    w = window("all", NOW, data_start=NOW - dt.timedelta(days=1), data_end=NOW - dt.timedelta(minutes=5))
+    assert w.end == NOW
+
+
+def test_all_time_counts_a_request_dated_exactly_now():
+    w = window("all", NOW, data_start=NOW - dt.timedelta(days=1), data_end=NOW)
+    assert w.contains(NOW)
+
+
+def test_other_windows_end_now_whatever_the_newest_request():
+    assert window("7d", NOW, data_end=NOW + dt.timedelta(days=2)).end == NOW

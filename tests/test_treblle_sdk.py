@@ -1,8 +1,20 @@
 """The real Treblle SDK (PyPI `treblle` 2.0.6 in a Django app, configured in this process) posting to the
-running collector; the rows it leaves are checked field by field. Also serves as the app's URLconf."""
+running collector; the rows it leaves are checked field by field. Also serves as the app's URLconf.
+
+When a request happened: the Django SDK in New York (tests/django_clock_app.py, its own process) and the
+npm SDKs under Node in New York and Tokyo (tests/node) post to the collector; each request must be stored
+at the time it was made."""
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
 import types
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import django
 import pytest
@@ -12,9 +24,10 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.urls import path
 
-from core import store
+from core import cache, stats, store
 from core.ingest.collector import create_app
 from core.models import Customer, Request, RequestDetail
+from core.scope import Scope
 from tests.test_collector import serving
 
 SDK_TOKEN = "django-sdk-token"
@@ -161,3 +174,92 @@ def test_load_times_are_plausible_milliseconds(engine, sdk_traffic):
     for url, row in _rows(engine).items():
         assert 0 <= row["load_time_ms"] < 5_000, url
     assert all(row["sdk"] == "django" for row in _rows(engine).values())
+
+
+def test_bearer_requests_behind_a_tls_terminating_proxy_are_not_credentials_over_http(db_url, engine, monkeypatch):
+    # Django without SECURE_PROXY_SSL_HEADER reports http:// URLs for requests its proxy received over https.
+    store.create_api(engine, "Django shop", api_key=API_KEY, sdk_token=SDK_TOKEN)
+    _configure_django()
+    from django.test import Client
+
+    with serving(create_app(db_url)) as base:
+        monkeypatch.setattr(treblle_middleware, "random", types.SimpleNamespace(choice=lambda urls: base + "/"))
+        client = Client(raise_request_exception=False)
+        client.get("/api/customers/proxy", headers={"Authorization": "Bearer abc.def", "X-Forwarded-Proto": "https"})
+        client.get("/api/customers/forwarded", headers={"Authorization": "Bearer abc.def", "Forwarded": "for=203.0.113.7;proto=https"})
+        client.get("/api/customers/plain", headers={"Authorization": "Bearer abc.def"})
+        treblle_middleware.TreblleMiddleware.cleanup_resources()
+    with engine.connect() as conn:
+        levels = dict(conn.execute(sa.select(Request.url, Request.threat_level)).all())
+    assert levels == {"http://testserver/api/customers/proxy": "Low", "http://testserver/api/customers/forwarded": "Low",
+                      "http://testserver/api/customers/plain": "High"}
+
+
+# ---------------------------------------------------------------- when a request happened, real SDKs
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = ROOT / "tests" / "node"
+CLOCK_TOKEN = "clock-sdk-token"
+CLOCK_API_KEY = "clock-api-key"
+
+
+def _only_request_time(engine) -> dt.datetime:
+    with engine.connect() as conn:
+        [timestamp] = conn.execute(sa.select(Request.timestamp)).scalars().all()
+    return timestamp
+
+
+def _all_time_requests(engine) -> int:
+    """What `python -m core stats --window all` counts, now."""
+    cache.invalidate(engine)
+    return stats.collect(engine, Scope.workspace(), preset="all")["overview"]["total_requests"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how, host_zone, use_tz", [
+    ("settings.configure", "UTC", "1"),  # the process zone stays UTC: UTC labelled New York
+    ("settings.configure", "America/New_York", "0"),  # a host in New York: local time
+    ("DJANGO_SETTINGS_MODULE", "UTC", "1"),  # Django sets the process zone: local time
+])
+def test_django_sdk_in_new_york_is_stored_at_the_time_of_the_request(db_url, engine, how, host_zone, use_tz):
+    store.create_api(engine, "Django clock", api_key=CLOCK_API_KEY, sdk_token=CLOCK_TOKEN)
+    env = {**os.environ, "TZ": host_zone, "CLOCK_APP_USE_TZ": use_tz, "CLOCK_APP_SDK_TOKEN": CLOCK_TOKEN,
+           "CLOCK_APP_API_KEY": CLOCK_API_KEY}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    if how == "DJANGO_SETTINGS_MODULE":
+        env["DJANGO_SETTINGS_MODULE"] = "tests.django_clock_app"
+    with serving(create_app(db_url)) as base:
+        made_at = dt.datetime.now(dt.timezone.utc)
+        result = subprocess.run([sys.executable, "-m", "tests.django_clock_app", base + "/"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert abs(_only_request_time(engine) - made_at) < dt.timedelta(minutes=1)
+    assert _all_time_requests(engine) == 1
+
+
+def _node_ready() -> bool:
+    return shutil.which("node") is not None and (NODE_DIR / "node_modules" / "treblle").is_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _node_ready(), reason="needs node and `npm ci --prefix tests/node` (tests/run.sh runs it)")
+@pytest.mark.parametrize("host_zone", ["America/New_York", "Asia/Tokyo"])
+@pytest.mark.parametrize("sdk", ["treblle", "@treblle/express"])
+def test_npm_sdk_request_is_stored_at_the_time_it_was_made(db_url, engine, sdk, host_zone):
+    store.create_api(engine, "Node clock", api_key=CLOCK_API_KEY, sdk_token=CLOCK_TOKEN)
+    env = {**os.environ, "TZ": host_zone, "TREBLLE_SDK_TOKEN": CLOCK_TOKEN, "TREBLLE_API_KEY": CLOCK_API_KEY}
+    with serving(create_app(db_url)) as base:
+        env["CLIENTELE_COLLECTOR_URL"] = base + "/"
+        made_at = dt.datetime.now(dt.timezone.utc)
+        result = subprocess.run(["node", "-r", "./redirect-fetch.js", "sdk-app.js", sdk], cwd=NODE_DIR, env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    [answer] = [json.loads(line.removeprefix("COLLECTOR ")) for line in result.stdout.splitlines() if line.startswith("COLLECTOR ")]
+    assert answer["status"] == 200, answer
+    assert abs(_only_request_time(engine) - made_at) < dt.timedelta(minutes=1)
+    assert _all_time_requests(engine) == 1
+    # The SDK sends UTC labelled with the host's zone: Admins are told, with the size of the label's error.
+    [skew] = store.clock_skews(engine)
+    # Read as local time, a UTC wall clock is off by minus the zone's offset (New York in winter: 5 h ahead).
+    expected_s = -ZoneInfo(host_zone).utcoffset(made_at.replace(tzinfo=None)).total_seconds()
+    assert (skew["fault"], skew["last_skew_s"]) == ("zone", expected_s)

@@ -13,11 +13,15 @@ import sqlalchemy as sa
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import customers, fmt, history, history_table as ht, metrics_customers as mc, metrics_pages as mp, models
+from core import cache, customers, fmt, history, models
+from core import history_table as ht
+from core import metrics_customers as mc
+from core import metrics_pages as mp
 from core.scope import Scope, scope_for
 from core.store import NotFound
 from core.timewindow import Window
 from ui import widgets
+from ui.guard import refuse
 from ui.widgets import md_escape
 
 PROFILE_PAGE = "pages/customer_profile.py"
@@ -51,8 +55,9 @@ def _customers(db_url: str, role: str, api_id: int, start, end, bucket: str, pre
 
 @st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
 def _profile(db_url: str, role: str, customer_id: str, start, end, bucket: str, preset: str,
-             version: str) -> mp.ProfilePage:
-    return mp.profile_page(models.engine_for(db_url), scope_for(role, None), customer_id, _window(start, end, bucket, preset))
+             version: str, api_id: int | None) -> mp.ProfilePage:
+    return mp.profile_page(models.engine_for(db_url), scope_for(role, None), customer_id, _window(start, end, bucket, preset),
+                           api_id)
 
 
 @st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
@@ -73,8 +78,8 @@ def customers_model(engine: sa.Engine, scope: Scope, api_id: int, window: Window
     return _customers(_url(engine), scope.role, api_id, *_w(window), mp.data_version(engine), tuple(sorted(favorite_ids)))
 
 
-def profile_model(engine: sa.Engine, scope: Scope, customer_id: str, window: Window) -> mp.ProfilePage:
-    return _profile(_url(engine), scope.role, customer_id, *_w(window), mp.data_version(engine))
+def profile_model(engine: sa.Engine, scope: Scope, customer_id: str, window: Window, api_id: int | None = None) -> mp.ProfilePage:
+    return _profile(_url(engine), scope.role, customer_id, *_w(window), mp.data_version(engine), api_id)
 
 
 def my_model(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window) -> mp.MyDashboard:
@@ -84,10 +89,11 @@ def my_model(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window
 # ---------------------------------------------------------------- cards and links
 
 
-def window_note(window: Window, tz: str, prefix: str | None = None) -> None:
-    """The window's exact span, and what the deltas compare with."""
+def window_note(window: Window, tz: str, prefix: str | None = None, *, covered: bool = True) -> None:
+    """The window's exact span, and what the deltas compare with (covered: whether the data reaches back
+    over the whole period before)."""
     lead = f"{md_escape(prefix)} · " if prefix else ""
-    st.caption(f"{lead}{widgets.window_caption(window, tz)} · {mp.comparison_text(window)}")
+    st.caption(f"{lead}{widgets.window_caption(window, tz)} · {mp.comparison_text(window, covered)}")
 
 
 def card(c: mp.Card, *, border: bool = True) -> None:
@@ -135,8 +141,22 @@ def page_link(path: str, label: str, *, icon: str | None = None, query_params: d
         return
 
 
-def open_profile(customer_id: str) -> None:
-    st.switch_page(PROFILE_PAGE, query_params={"customer": customer_id})
+def open_profile(customer_id: str, api_id: int | None = None) -> None:
+    """The customer's profile; opened from an API's view (api_id), its share is that API's share."""
+    params = {"customer": customer_id} if api_id is None else {"customer": customer_id, "api": str(api_id)}
+    st.switch_page(PROFILE_PAGE, query_params=params)
+
+
+def profile_api(engine: sa.Engine, scope: Scope) -> dict | None:
+    """The API a profile was opened from (?api=<id>), or None for every API; an API the viewer may
+    not see is refused."""
+    wanted = st.query_params.get("api")
+    if wanted in (None, "", widgets.ALL_APIS):
+        return None
+    try:
+        return cache.resolve_api(engine, scope, wanted)
+    except LookupError as exc:
+        refuse(md_escape(str(exc)))
 
 
 # ---------------------------------------------------------------- tables
@@ -149,7 +169,8 @@ _COLUMNS = {
     "Requests before": st.column_config.NumberColumn(format="localized"),
     "Requests now": st.column_config.NumberColumn(format="localized"),
     "Failed": st.column_config.NumberColumn(format="localized"),
-    mp.SHARE: st.column_config.NumberColumn(format="%.1f%%", width=80, help="Share of all requests in the window."),
+    mp.SHARE: st.column_config.NumberColumn(format="%.1f%%", width=80, help=(
+        "Share of the requests in the window: of this API's on its Customers page, of every API's on Home.")),
     mp.CHANGE: st.column_config.NumberColumn(format="%+.1f%%", width=90, help="Change against the period just before."),
     mp.LAST_ACTIVE: st.column_config.TextColumn(width=95),
     mp.ERROR_RATE: st.column_config.NumberColumn(format="%.1f%%", width=95,
@@ -180,13 +201,14 @@ def table(frame: pl.DataFrame, *, key: str | None = None, height="auto", columns
 
 
 def customer_table(frame: pl.DataFrame, *, key: str, height="auto", columns: list[str] | None = None,
-                   compact: bool = False) -> None:
-    """A table of customers (with a "Customer ID" column); selecting a row opens that customer's profile."""
+                   compact: bool = False, api_id: int | None = None) -> None:
+    """A table of customers (with a "Customer ID" column); selecting a row opens that customer's profile
+    (for api_id's view when the table shows one API)."""
     event = st.dataframe(frame, hide_index=True, width="stretch", height=height, key=key, column_order=columns,
                          column_config=_config(frame, compact), on_select="rerun", selection_mode="single-row")
     rows = event.selection.rows
     if rows and rows[0] < frame.height:
-        open_profile(frame.get_column(mp.CUSTOMER_ID)[rows[0]])
+        open_profile(frame.get_column(mp.CUSTOMER_ID)[rows[0]], api_id)
 
 
 def search_box(key: str, placeholder: str, param: str = "q") -> str:
@@ -210,22 +232,23 @@ _LISTS = (
 )
 
 
-def list_widgets(w: mc.Widgets, shown: dict[str, bool], tz: str, now: dt.datetime) -> None:
-    """The list widgets the user switched on, side by side; a row opens that customer's profile."""
+def list_widgets(w: mc.Widgets, shown: dict[str, bool], tz: str, now: dt.datetime, *, api_id: int,
+                 covered: bool = True) -> None:
+    """The list widgets the user switched on, side by side; a row opens that customer's profile on api_id."""
     lists = [item for item in _LISTS if shown[item[0]]]
     if not lists:
         return
     frames = {
         "recent_customers": (mp.recent_table(w.recent_customers, tz, now), [mp.CUSTOMER, "First seen"]),
-        "favorite_customers": (mp.favorites_table(w.favorite_customers, now), [mp.CUSTOMER, mp.REQUESTS]),
-        "top_customers_list": (mp.top_table(w.top_customers), [mp.CUSTOMER, mp.REQUESTS]),
+        "favorite_customers": (mp.favorites_table(w.favorite_customers, now, covered), [mp.CUSTOMER, mp.REQUESTS]),
+        "top_customers_list": (mp.top_table(w.top_customers, covered), [mp.CUSTOMER, mp.REQUESTS]),
     }
     for column, (key, title, empty) in zip(st.columns(len(lists)), lists):
         frame, columns = frames[key]
         with column.container(border=True):
             st.markdown(title)
             if frame.height:
-                customer_table(frame, key=f"w_{key}", columns=columns, compact=True)
+                customer_table(frame, key=f"w_{key}", columns=columns, compact=True, api_id=api_id)
             else:
                 st.caption(empty)
 

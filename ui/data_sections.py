@@ -1,12 +1,12 @@
 """The sections of the Data page (Admin): import payload files, manage APIs and their OpenAPI specs,
-connect a Treblle SDK, inspect rejected payloads. Secrets (SDK tokens) are shown once, right after
+connect a Treblle SDK, inspect rejected payloads and SDK clocks. Secrets (SDK tokens) are shown once, right after
 they are made, and never stored in clear."""
 from __future__ import annotations
 
 import sqlalchemy as sa
 import streamlit as st
 
-from core import apidocs, cache, config, data_admin, sdk_setup, store
+from core import apidocs, cache, config, data_admin, sdk_setup, store, timewindow
 from core.ingest.normalize import PayloadError
 from ui import widgets
 from ui.widgets import md_escape
@@ -36,6 +36,10 @@ def import_section(engine: sa.Engine) -> None:
         files = st.file_uploader("Payload files", type=list(data_admin.IMPORT_TYPES), accept_multiple_files=True)
         keys = {a["api_key"]: a["name"] for a in apis}
         api_key = st.selectbox("Attribute to", [None, *keys], format_func=lambda k: keys.get(k, "the api_key in each payload"))
+        timestamps = st.selectbox("Timestamps are in", list(data_admin.TIMESTAMP_CHOICES),
+                                  format_func=data_admin.TIMESTAMP_CHOICES.get,
+                                  help="Files have no receive time to check the SDK's clock against: say which zone "
+                                       "data.request.timestamp is in.")
         submitted = st.form_submit_button("Import", type="primary", icon=":material/upload_file:")
     if not submitted:
         return
@@ -48,7 +52,7 @@ def import_section(engine: sa.Engine) -> None:
         bar.progress(done / len(files), text=f"Importing {name} ({done + 1} of {len(files)})" if name else "Done")
 
     try:
-        report = data_admin.import_files(engine, [(f.name, f.getvalue()) for f in files], api_key, on_file)
+        report = data_admin.import_files(engine, [(f.name, f.getvalue()) for f in files], api_key, on_file, timestamps)
     except PayloadError as exc:
         st.error(md_escape(str(exc)))
         return
@@ -168,11 +172,29 @@ def rejected_section(engine: sa.Engine, tz: str) -> None:
         st.info("No payload has been rejected. Payloads the collector or an import cannot accept appear here with "
                 "the reason.", icon=":material/check_circle:")
         return
-    st.caption("The 200 most recent; raw payloads are kept truncated.")
+    st.caption("The 200 most recent; raw payloads are kept truncated, and not at all when the sender did not "
+               "authenticate (401).")
     table = data_admin.rejected_table(rows, tz)
     st.dataframe(table, hide_index=True, width="stretch")
     widgets.csv_download(table, "rejected-payloads.csv", key="csv_rejected")
     by_id = {r["id"]: r for r in rows}
     chosen = st.selectbox("Show the raw payload of", list(by_id), key="rejected_pick",
                           format_func=lambda i: f"#{i} · {by_id[i]['source']}")
-    st.code(by_id[chosen]["raw"] or "(empty)", language=None, wrap_lines=True)
+    raw = by_id[chosen]["raw"]
+    st.code("(not kept: the sender did not authenticate)" if raw is None else raw or "(empty)", language=None, wrap_lines=True)
+
+
+def clocks_section(engine: sa.Engine, tz: str) -> None:
+    report = data_admin.clock_report(engine, timewindow.current_now(), tz)
+    future = report.future_text(tz)
+    if future:
+        st.warning(md_escape(future), icon=":material/update:")
+    if not report.skews.height:
+        st.info("Every SDK clock is right: the collector believed each timestamp it received (within 15 minutes of "
+                "when the payload arrived).", icon=":material/check_circle:")
+        return
+    st.caption(md_escape("SDKs whose timestamps disagree with when the collector received them. A clock off by more "
+                         "than 15 minutes: those requests are stored at their receive time. A mislabelled zone: the SDK "
+                         "sends UTC but names its host's zone in server.timezone; the collector reads them as UTC, and "
+                         f"the skew is how far the labelled reading would be off. Times in {tz}."))
+    st.dataframe(report.skews, hide_index=True, width="stretch")

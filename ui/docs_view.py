@@ -54,7 +54,7 @@ def operation(op: dict) -> None:
             st.dataframe(docs_display.responses_table(op), hide_index=True, width="stretch")
             with_schema = [(code, r) for code, r in sorted(op["responses"].items()) if r["schema"]]
             if with_schema:
-                for tab, (code, response) in zip(st.tabs([f"{code} schema" for code, _ in with_schema]), with_schema):
+                for tab, (_code, response) in zip(st.tabs([f"{code} schema" for code, _ in with_schema]), with_schema):
                     with tab:
                         st.json(response["schema"], expanded=2)
         if op["example_request"] or op["example_response"]:

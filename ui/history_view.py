@@ -16,7 +16,8 @@ from dataclasses import replace
 import sqlalchemy as sa
 import streamlit as st
 
-from core import fmt, history, history_table as ht, models
+from core import fmt, history, models
+from core import history_table as ht
 from core.scope import Scope, scope_for
 from core.timewindow import Window, bucket_for
 from ui import widgets

@@ -25,8 +25,10 @@ from ui.guard import IDENTITY_KEY
 # The library's own session keys (it owns them; we reset them to end a session).
 _LIBRARY_KEYS = ("name", "username", "authentication_status", "email", "roles")
 _STARTED_AT = "clientele_started_at"  # when this session's login happened (or its cookie was issued)
-_PASSWORD_LOGIN = "clientele_password_login"  # (email, time) when our password check passed this run
-_COOKIE_LOGIN = "clientele_cookie_login"  # (email, issue time) of a cookie we verified this run
+_PASSWORD_LOGIN = "clientele_password_login"  # (user, time) when our password check passed this run
+_COOKIE_LOGIN = "clientele_cookie_login"  # (user, issue time) of a cookie we verified this run
+# The account row (id and epoch) this session is logged in as: checked on every run, and put in its cookie.
+_SESSION_USER = "clientele_session_user"
 _AUTHENTICATOR = "clientele_authenticator"  # this run's Authenticate, for logout and cookie re-issue
 _LOGIN_FIELDS = {"Form name": "Log in to Clientele", "Username": "Email", "Password": "Password", "Login": "Log in"}
 _POLICY_HELP = f"At least {auth.MIN_PASSWORD_CHARS} characters; a few unrelated words make a good password."
@@ -97,8 +99,9 @@ def _authenticator(engine, key: str) -> stauth.Authenticate:
     # not by the library's in-memory counter.
     authenticator.authentication_controller.authentication_model.check_credentials = functools.partial(
         _check_password, engine)
-    # Our cookie carries its own issue time, which logout and password changes are checked against.
-    authenticator.cookie_controller.cookie_model._token_encode = lambda: auth.cookie_token(st.session_state["username"], key)
+    # Our cookie carries its own issue time, which logout and password changes are checked against, and the
+    # account row's id and epoch, so that it never opens an account created later under the same email.
+    authenticator.cookie_controller.cookie_model._token_encode = lambda: auth.cookie_token(st.session_state[_SESSION_USER], key)
     # The library would set the cookie inside the login form's container, which we empty after a
     # login; _issue_cookie sets it outside, and only once we have verified the login.
     authenticator.cookie_controller.set_cookie = lambda: None
@@ -111,16 +114,16 @@ def _check_password(engine, username: str, password: str) -> bool:
         user = auth.authenticate(engine, username, password)
     except auth.AuthError:
         return False
-    st.session_state[_PASSWORD_LOGIN] = (user.email, models.utcnow())
+    st.session_state[_PASSWORD_LOGIN] = (user, models.utcnow())
     return True
 
 
 def _login(engine, authenticator: stauth.Authenticate, key: str) -> tuple[auth.CurrentUser, dt.datetime]:
     state = st.session_state
     if state.get("authentication_status"):
-        started_at = state.get(_STARTED_AT)
-        user = auth.session_user(engine, started_at, email=state.get("username"))
-        if user is not None:
+        started_at, held = state.get(_STARTED_AT), state.get(_SESSION_USER)
+        user = None if held is None else auth.session_user(engine, started_at, user_id=held.id, epoch=held.epoch)
+        if user is not None and user.email == state.get("username"):
             return user, started_at
         _end_session()
         st.info("Your session has ended. Please log in again.")
@@ -129,7 +132,7 @@ def _login(engine, authenticator: stauth.Authenticate, key: str) -> tuple[auth.C
         if token:
             try:
                 user, issued_at = auth.verify_cookie(engine, token, key)
-                state[_COOKIE_LOGIN] = (user.email, issued_at)
+                state[_COOKIE_LOGIN] = (user, issued_at)
             except auth.AuthError:
                 # The library skips the cookie once the session has logged out; mark it so.
                 state["logout"] = True
@@ -164,21 +167,22 @@ def _verified_login(engine) -> tuple[auth.CurrentUser, dt.datetime, bool] | None
     if not state.get("authentication_status"):
         return None
     username = state.get("username")
-    by_password = bool(password_login and password_login[0] == username)
+    by_password = bool(password_login and password_login[0].email == username)
     if by_password:
-        started_at = password_login[1]
-    elif cookie_login and cookie_login[0] == username:
-        started_at = cookie_login[1]
+        verified, started_at = password_login
+    elif cookie_login and cookie_login[0].email == username:
+        verified, started_at = cookie_login
     else:
         _end_session()
         return None
-    user = auth.session_user(engine, started_at, email=username)
+    user = auth.session_user(engine, started_at, user_id=verified.id, epoch=verified.epoch)
     if user is None:
         _end_session()
         return None
     if not by_password:  # authenticate() already recorded a password login
         auth.record_login(engine, user.id)
     state[_STARTED_AT] = started_at
+    state[_SESSION_USER] = user
     return user, started_at, by_password
 
 
@@ -187,6 +191,7 @@ def _end_session() -> None:
         st.session_state[name] = None
     st.session_state["logout"] = True
     st.session_state.pop(_STARTED_AT, None)
+    st.session_state.pop(_SESSION_USER, None)
     st.session_state.pop(IDENTITY_KEY, None)
 
 
@@ -194,7 +199,7 @@ def _start_session(authenticator: stauth.Authenticate, user: auth.CurrentUser, s
     """Log the session in as `user` (after an invite, reset or first-Admin form) and set its cookie."""
     state = st.session_state
     state.update({"name": user.name, "username": user.email, "email": user.email, "roles": [user.role],
-                  "authentication_status": True, _STARTED_AT: started_at})
+                  "authentication_status": True, _STARTED_AT: started_at, _SESSION_USER: user})
     _issue_cookie(authenticator)
 
 

@@ -90,34 +90,35 @@ def time_filter(engine: sa.Engine, scope: Scope, api_id: int | None = None, *, k
     now = rounded_now()
     state[_WINDOW_PREF] = preset
     if preset == "custom":
-        window = _custom_window(key, now)
+        window = _custom_window(key, now, viewer_tz())
     else:
-        start = cache.data_start(engine, scope, api_id) if preset == "all" else None
-        window = timewindow.window(preset, now, data_start=start)
+        start, newest = cache.data_span(engine, scope, api_id) if preset == "all" else (None, None)
+        window = timewindow.window(preset, now, data_start=start, data_end=newest)
         params.pop("from", None)
         params.pop("to", None)
     params["window"] = state[f"{key}_url"] = window.preset
     return window
 
 
-def _custom_window(key: str, now: dt.datetime) -> timewindow.Window:
+def _custom_window(key: str, now: dt.datetime, tz: str) -> timewindow.Window:
+    """Whole days in the viewer's zone (tz), today being the viewer's today."""
     state, params = st.session_state, st.query_params
     dates_key = f"{key}_dates"
-    today = now.date()
+    today = now.astimezone(fmt.zone(tz)).date()
     if dates_key not in state:
         start, end = _parse_date(params.get("from")), _parse_date(params.get("to"))
         if start is None or end is None:
             start, end = state.get(_DATES_PREF) or (today - dt.timedelta(days=6), today)
         state[dates_key] = (start, end)
-    picked = st.date_input("Dates (UTC days, both included)", key=dates_key, max_value=today, format="YYYY-MM-DD")
+    picked = st.date_input(f"Dates (whole days in {tz}, both included)", key=dates_key, max_value=today, format="YYYY-MM-DD")
     # While the second date is being picked the input holds one date: show that single day meanwhile.
     start, end = (picked[0], picked[-1]) if isinstance(picked, (tuple, list)) and picked else (today, today)
     try:
-        window = timewindow.custom(start, end)
+        window = timewindow.custom(start, end, tz)
     except timewindow.WindowError as exc:
         st.warning(md_escape(f"{exc} Showing the last 7 days instead."))
         start, end = today - dt.timedelta(days=6), today
-        window = timewindow.custom(start, end)
+        window = timewindow.custom(start, end, tz)
     state[_DATES_PREF] = (start, end)
     params["from"], params["to"] = start.isoformat(), end.isoformat()
     return window

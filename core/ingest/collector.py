@@ -1,12 +1,20 @@
 """The HTTP collector Treblle SDKs post to: authenticate, validate, and store payloads in batched
-commits, answering 2xx only once the row is committed (`python -m core collector`)."""
+commits, answering 2xx only once the row is committed (`python -m core collector`).
+
+Hostile senders are bounded: each request must be read within a deadline (slow clients), connections
+are capped, bodies over OFFLOAD_BYTES are decoded, normalised and enriched in a worker process (so
+the event loop, and /health, never wait on one), and rejections are rate-limited per source IP."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import multiprocessing
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+import zlib
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -16,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from core import config, models, store
 from core.ingest.normalize import NormalizedRequest, PayloadError, PayloadTooLarge, decode_body, identify
@@ -33,6 +42,13 @@ REJECT_FLUSH_S = 0.05
 REJECT_BATCH_MAX = 2000
 # A flood of bad payloads is kept up to this many unsaved rejections; beyond it they are counted, not kept.
 REJECT_BUFFER_MAX = 20_000
+# Bodies larger than this (decompressed) are decoded, normalised and enriched in a worker process:
+# below it the work is a few ms at most and a hop would cost more than it saves.
+OFFLOAD_BYTES = 32 * 1024
+# Large bodies waiting for the worker process; beyond this they are answered 503.
+OFFLOAD_PENDING_MAX = 16
+# Source IPs whose rejection rate is tracked at once; rejections from further ones are counted, not kept.
+REJECT_TRACKED_IPS_MAX = 50_000
 CREDENTIALS_MIN_REFRESH_S = 1.0
 # Revoked tokens stop working within this many seconds even if no unknown token triggers a refresh.
 CREDENTIALS_MAX_AGE_S = 10.0
@@ -60,6 +76,60 @@ class Rejected(Exception):
 
 
 @dataclass
+class _Body:
+    """One body decoded, identified, normalised and enriched: what the event loop needs of it."""
+
+    api_key: str | None = None
+    token: str | None = None
+    request: NormalizedRequest | None = None
+    # (status, reason, field) of the Rejected to raise: before authentication when api_key is None.
+    error: tuple[int, str, str] | None = None
+    # The JSON of a body refused here, for the record, when it arrived compressed.
+    readable: bytes | None = None
+
+
+def _process_body(raw: bytes, encoding: str | None, max_decompressed: int, received_at) -> _Body:
+    """The CPU work on one body, no I/O: inline for small bodies, in the worker process for large ones
+    (returns errors as values: a Rejected does not survive pickling)."""
+    try:
+        payload = _decode(raw, encoding, max_decompressed)
+    except Rejected as exc:
+        return _Body(error=(exc.status, exc.reason, exc.field))
+    if not isinstance(payload, dict):
+        return _Body(error=(422, f"body: a payload must be a JSON object, got {_kind(payload)}", "body"), readable=_readable(raw, payload))
+    try:
+        api_key, token = identify(payload)
+    except PayloadError as exc:
+        return _Body(error=(422, str(exc), exc.field), readable=_readable(raw, payload))
+    try:
+        # The API is looked up by Collector.authenticate, afterwards: 0 stands for it here.
+        _api, request = prepare(payload, {api_key: 0}, received_at=received_at)
+    except PayloadError as exc:
+        return _Body(api_key, token, error=(422, str(exc), exc.field), readable=_readable(raw, payload))
+    return _Body(api_key, token, request)
+
+
+def _readable(raw: bytes, payload) -> bytes | None:
+    """What to keep of a refused body instead of raw: the JSON itself when it arrived compressed."""
+    return orjson.dumps(payload) if raw[:2] == b"\x1f\x8b" else None
+
+
+def _inflated_over(raw: bytes, encoding: str | None, limit: int) -> bool:
+    """True when the body, decompressed, is over `limit` bytes; inflates at most limit + 1 bytes to know."""
+    encoding = (encoding or "").strip().lower()
+    if encoding in ("gzip", "x-gzip") or (not encoding and raw[:2] == b"\x1f\x8b"):
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        decompressor = zlib.decompressobj()
+    else:
+        return len(raw) > limit
+    try:
+        return len(decompressor.decompress(raw, limit + 1)) > limit
+    except zlib.error:
+        return False  # corrupt: decode_body says so, cheaply
+
+
+@dataclass
 class _Pending:
     api_id: int
     request: NormalizedRequest
@@ -79,6 +149,7 @@ class Collector:
         self.max_body_bytes = settings.max_body_bytes
         self.max_decompressed_bytes = settings.max_decompressed_bytes
         self.raw_limit = settings.rejected_raw_limit
+        self.rejections_per_ip_per_minute = settings.rejected_per_ip_per_minute
         self.engine = models.make_engine(self.database_url)
         self._sqlite_path = self._sqlite_file(self.engine)
         self._sqlite_identity: tuple[int, int] | None = None
@@ -86,6 +157,10 @@ class Collector:
         # One thread for request writes keeps SQLite to a single writer; rejections and reads get their own.
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="collector-write")
         self._side_pool = ThreadPoolExecutor(2, thread_name_prefix="collector-side")
+        # Large bodies: a process of their own, since CPU-bound Python (and orjson parsing a 2 MiB object
+        # for 150 ms) holds the GIL and would stall the event loop even from a thread.
+        self._body_pool: ProcessPoolExecutor | None = None
+        self._bodies_offloaded = 0
         self._api_keys: dict[str, int] = {}
         self._tokens: dict[str, int] = {}
         self._credentials_loaded = float("-inf")
@@ -95,6 +170,9 @@ class Collector:
         self._wake: asyncio.Event | None = None
         self._rejections: list[dict] = []
         self._rejections_dropped = 0
+        # Per source IP: [tokens left, monotonic time of the last refill] (a token bucket per minute).
+        self._reject_buckets: dict[str, list[float]] = {}
+        self._rejections_limited = 0
         self._tasks: list[asyncio.Task] = []
         self._committing = False
 
@@ -130,10 +208,18 @@ class Collector:
             self._rejections = []
         self._write_pool.shutdown(wait=True)
         self._side_pool.shutdown(wait=True)
+        if self._body_pool is not None:
+            self._body_pool.shutdown(wait=True, cancel_futures=True)
         self.engine.dispose()
 
     async def _run(self, pool: ThreadPoolExecutor, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    def _start_body_pool(self) -> ProcessPoolExecutor:
+        """The worker process for large bodies, started with the first one (most deployments never see one)."""
+        # spawn, not fork: forking a process that runs an event loop and threads copies their locks.
+        self._body_pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self._body_pool
 
     # ------------------------------------------------------------ database reachability
 
@@ -287,12 +373,46 @@ class Collector:
 
     # ------------------------------------------------------------ rejections
 
-    def reject(self, source: str, exc: Rejected, raw: bytes, size: int) -> None:
+    def reject(self, source: str, source_ip: str, exc: Rejected, raw: bytes, size: int) -> None:
+        """Keep a rejection for the Data page, within a per-IP rate; beyond it the rejection is only counted.
+
+        A 401 keeps no body: anyone can post to the collector, and an unauthenticated sender's data is
+        neither ours to keep nor a way to fill the disk.
+        """
         log.info("rejected %s: status %d, field %s, %d bytes", source, exc.status, exc.field or "-", size)
         if len(self._rejections) >= REJECT_BUFFER_MAX:
             self._rejections_dropped += 1
             return
-        self._rejections.append({"source": source, "reason": exc.reason, "raw": raw[: self.raw_limit], "raw_size": size, "api_id": exc.api_id})
+        if not self._rejection_allowed(source_ip):
+            self._rejections_limited += 1
+            return
+        self._rejections.append({
+            "source": source, "source_ip": source_ip, "reason": exc.reason, "api_id": exc.api_id, "raw_size": size,
+            "raw": None if exc.status == 401 else raw[: self.raw_limit],
+        })
+
+    def _rejection_allowed(self, source_ip: str) -> bool:
+        """Token bucket: rejections_per_ip_per_minute kept per source IP per minute, refilled continuously."""
+        capacity = float(self.rejections_per_ip_per_minute)
+        now = time.monotonic()
+        bucket = self._reject_buckets.get(source_ip)
+        if bucket is None:
+            if len(self._reject_buckets) >= REJECT_TRACKED_IPS_MAX:
+                self._forget_full_buckets(now)
+                if len(self._reject_buckets) >= REJECT_TRACKED_IPS_MAX:
+                    return False
+            bucket = self._reject_buckets[source_ip] = [capacity, now]
+        tokens = min(capacity, bucket[0] + (now - bucket[1]) * capacity / 60.0)
+        bucket[1] = now
+        if tokens < 1.0:
+            bucket[0] = tokens
+            return False
+        bucket[0] = tokens - 1.0
+        return True
+
+    def _forget_full_buckets(self, now: float) -> None:
+        """Drop the buckets that have refilled (idle for a minute): they hold no information."""
+        self._reject_buckets = {ip: b for ip, b in self._reject_buckets.items() if now - b[1] < 60.0}
 
     async def _reject_loop(self) -> None:
         while True:
@@ -300,6 +420,11 @@ class Collector:
             if self._rejections_dropped:
                 log.warning("%d rejections not kept: more than %d waiting to be saved", self._rejections_dropped, REJECT_BUFFER_MAX)
                 self._rejections_dropped = 0
+            if self._rejections_limited:
+                log.warning("%d rejections not kept: over %d per source IP per minute", self._rejections_limited, self.rejections_per_ip_per_minute)
+                self._rejections_limited = 0
+            if len(self._reject_buckets) > 1000:
+                self._forget_full_buckets(time.monotonic())
             if not self._rejections:
                 continue
             batch = self._rejections[:REJECT_BATCH_MAX]
@@ -336,6 +461,22 @@ class Collector:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+    async def _process(self, raw: bytes, encoding: str | None, received_at) -> _Body:
+        if not _inflated_over(raw, encoding, OFFLOAD_BYTES):
+            return _process_body(raw, encoding, self.max_decompressed_bytes, received_at)
+        if self._bodies_offloaded >= OFFLOAD_PENDING_MAX:
+            raise DatabaseUnavailable("collector is overloaded: too many large payloads waiting to be processed")
+        self._bodies_offloaded += 1
+        try:
+            pool = self._body_pool or self._start_body_pool()
+            return await asyncio.wrap_future(pool.submit(_process_body, raw, encoding, self.max_decompressed_bytes, received_at))
+        except BrokenProcessPool:
+            log.warning("the worker process for large payloads died; starting a new one")
+            self._body_pool = None
+            raise DatabaseUnavailable("collector is overloaded: the worker for large payloads restarted") from None
+        finally:
+            self._bodies_offloaded -= 1
+
     async def ingest(self, scope, receive) -> tuple[int, dict, dict | None] | None:
         """One POSTed payload → (status, JSON body, extra headers) of the reply; None if the client left."""
         headers = dict(scope["headers"])  # ASGI gives header names in lower case
@@ -343,30 +484,26 @@ class Collector:
         source = f"collector {client} {scope['path'][:100]}"
         try:
             raw = await self._read_body(headers, receive)
+            received_at = models.utcnow()  # the truth about when the request happened (normalize's clock rule)
         except ClientDisconnect:
             return None
         except Rejected as exc:
-            self.reject(source, exc, exc.raw or b"", exc.size or 0)
+            self.reject(source, client, exc, exc.raw or b"", exc.size or 0)
             return exc.status, {"error": exc.reason}, None
-        payload = None
+        body = None
         try:
             encoding = headers.get(b"content-encoding")
-            payload = _decode(raw, encoding.decode("latin-1") if encoding else None, self.max_decompressed_bytes)
-            if not isinstance(payload, dict):
-                raise Rejected(422, f"body: a payload must be a JSON object, got {_kind(payload)}", "body")
-            try:
-                api_key, payload_token = identify(payload)
-            except PayloadError as exc:
-                raise Rejected(422, str(exc), exc.field) from None
+            body = await self._process(raw, encoding.decode("latin-1") if encoding else None, received_at)
+            if body.error is not None and body.api_key is None:
+                raise Rejected(*body.error)
             header_token = headers.get(b"x-api-key")
-            api_id = await self.authenticate(api_key, header_token.decode("latin-1") if header_token else payload_token)
-            try:
-                _api, normalized = prepare(payload, {api_key: api_id})
-            except PayloadError as exc:
-                raise Rejected(422, str(exc), exc.field, api_id) from None
-            request_id = await self.store_request(api_id, normalized)
+            api_id = await self.authenticate(body.api_key, header_token.decode("latin-1") if header_token else body.token)
+            if body.error is not None:
+                raise Rejected(*body.error, api_id)
+            request_id = await self.store_request(api_id, body.request)
         except Rejected as exc:
-            self.reject(source, exc, _readable(raw, payload), len(raw))
+            readable = body.readable if body is not None and body.readable is not None else raw
+            self.reject(source, client, exc, readable, len(raw))
             return exc.status, {"error": exc.reason}, None
         except DatabaseUnavailable as exc:
             return 503, {"error": str(exc)}, {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -396,13 +533,6 @@ class _IngestEndpoint:
         await send({"type": "http.response.body", "body": data})
 
 
-def _readable(raw: bytes, payload) -> bytes:
-    """What to keep of a rejected body: the JSON itself when it arrived compressed."""
-    if payload is not None and raw[:2] == b"\x1f\x8b":
-        return orjson.dumps(payload)
-    return raw
-
-
 def _kind(value) -> str:
     return "a list" if isinstance(value, list) else "a string" if isinstance(value, str) else "null" if value is None else "a number or boolean"
 
@@ -423,6 +553,69 @@ def _brief(exc: BaseException) -> str:
     else:
         text = str(exc) or type(exc).__name__
     return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+
+
+# ---------------------------------------------------------------- slow clients
+
+
+@functools.cache
+def _read_timeout_s() -> float:
+    """CLIENTELE_COLLECTOR_READ_TIMEOUT_S, read once per process (a connection must not re-read settings)."""
+    return config.settings().collector_read_timeout_s
+
+
+_REQUEST_TIMEOUT_REPLY = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+class ReadDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol with a deadline on reading each request: its headers and body must arrive
+    within the read timeout of its first byte (or of the connection, when nothing comes), else 408 and
+    the connection is closed. uvicorn has no such timeout: a client that sends half a request and waits
+    holds its connection, and a slot of limit_concurrency, forever (slowloris)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._read_deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline.cancel()
+        self._read_deadline = self.loop.call_later(_read_timeout_s(), self._read_timed_out)
+
+    def _disarm(self) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline.cancel()
+            self._read_deadline = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_message_complete(self) -> None:
+        self._disarm()  # the request is read: the app's own time is not limited here
+        super().on_message_complete()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _read_timed_out(self) -> None:
+        self._read_deadline = None
+        if self.transport.is_closing():
+            return
+        # Not while an earlier (pipelined) request's response is being written: it would be cut in two.
+        if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
+            self.transport.write(_REQUEST_TIMEOUT_REPLY)
+        self.transport.close()  # a request being read sees a disconnect
+
+
+def server_options() -> dict:
+    """uvicorn settings that bound slow and numerous clients (used by main and by the tests)."""
+    return {"http": ReadDeadlineProtocol, "limit_concurrency": config.settings().collector_max_connections}
 
 
 def create_app(database_url: str | None = None) -> Starlette:
@@ -457,8 +650,8 @@ def main(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     workers = max(int(getattr(args, "workers", 1) or 1), 1)
-    options = dict(host=args.host, port=args.port, access_log=False, log_level="info", timeout_graceful_shutdown=10)
     try:
+        options = dict(host=args.host, port=args.port, access_log=False, log_level="info", timeout_graceful_shutdown=10, **server_options())
         if workers > 1:
             # Each worker process builds its own app (and writer) from DATABASE_URL.
             uvicorn.run("core.ingest.collector:create_app", factory=True, workers=workers, **options)

@@ -11,7 +11,7 @@ import orjson
 import sqlalchemy as sa
 
 from core import store
-from core.ingest.normalize import PayloadError
+from core.ingest.normalize import TIMESTAMP_MODES, PayloadError
 from core.ingest.pipeline import Batch, prepare
 
 MAX_FILE_BYTES = 1 << 30
@@ -77,8 +77,13 @@ def import_bytes(
     files: list[tuple[str, bytes]],
     api_key: str | None = None,
     progress: Callable[[int], None] | None = None,
+    timestamps: str = "auto",
 ) -> ImportReport:
-    """Import already-read files (CLI and upload share this). Good payloads are kept even when others fail."""
+    """Import already-read files (CLI and upload share this). Good payloads are kept even when others fail.
+    timestamps: "auto" reads each SDK's timestamp in the zone that SDK writes it in; "utc" or "local"
+    (in the payload's data.server.timezone) read every timestamp that way."""
+    if timestamps not in TIMESTAMP_MODES:
+        raise PayloadError("--timestamps", f"choose one of {', '.join(TIMESTAMP_MODES)}, not {timestamps!r}")
     report = ImportReport()
     api_ids = store.api_keys(engine)
     if api_key is not None and api_key not in api_ids:
@@ -89,7 +94,7 @@ def import_bytes(
             try:
                 if isinstance(payload, PayloadError):
                     raise payload
-                batch.add(prepare(payload, api_ids, api_key))
+                batch.add(prepare(payload, api_ids, api_key, timestamps=timestamps))
                 report.accepted += 1
             except PayloadError as exc:
                 report.rejected.append(Rejection(source, str(exc)))
@@ -100,7 +105,8 @@ def import_bytes(
     return report
 
 
-def import_paths(engine: sa.Engine, paths: list[str], api_key: str | None = None, progress=None) -> ImportReport:
+def import_paths(engine: sa.Engine, paths: list[str], api_key: str | None = None, progress=None,
+                 timestamps: str = "auto") -> ImportReport:
     files = []
     for p in paths:
         path = Path(p)
@@ -109,4 +115,4 @@ def import_paths(engine: sa.Engine, paths: list[str], api_key: str | None = None
         if path.stat().st_size > MAX_FILE_BYTES:
             raise PayloadError(p, "file is larger than 1 GiB; split it")
         files.append((path.name if len(paths) == 1 else str(path), path.read_bytes()))
-    return import_bytes(engine, files, api_key, progress)
+    return import_bytes(engine, files, api_key, progress, timestamps)

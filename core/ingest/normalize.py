@@ -18,14 +18,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from core.ingest.masking import clean_text as _clean_str
+from core.ingest.masking import is_sensitive as is_sensitive  # re-exported: core.enrich imports it from here
+from core.ingest.masking import mask as mask
+from core.ingest.masking import mask_body, mask_url
+
 MAX_METADATA_CHARS = 2000
 MAX_CUSTOMER_ID_CHARS = 255
 MAX_URL_CHARS = 4096
 MAX_ENDPOINT_CHARS = 512
 MAX_TEXT_CHARS = 2048
 MAX_BODY_JSON_BYTES = 64 * 1024
-MAX_DEPTH = 32
-MASK_CHAR = "*"
 
 
 class PayloadError(ValueError):
@@ -67,6 +70,13 @@ class NormalizedRequest:
     server: dict[str, Any]
     sdk: str | None
     sdk_version: str | None
+    # Seconds the SDK's clock was off (positive: ahead) when the collector stored the receive time
+    # instead of the SDK's timestamp; None when the SDK's timestamp was believed.
+    clock_skew_s: float | None = None
+    # Why clock_skew_s is set: "clock" (no reading near the receive time: the receive time was stored) or
+    # "zone" (the UTC reading was believed though server.timezone names another zone: the SDK mislabels
+    # its timestamps, e.g. npm treblle's toISOString(); clock_skew_s is then how far the labelled reading is off).
+    clock_fault: str | None = None
     # Filled by core.enrich.
     device: str = "unknown"
     ai_agent: str | None = None
@@ -134,8 +144,11 @@ def identify(payload: dict) -> tuple[str, str | None]:
     return api.strip()[:100], token
 
 
-def normalize(payload: Any, *, received_at: dt.datetime | None = None) -> NormalizedRequest:
-    """One Treblle payload (parsed JSON) → NormalizedRequest, or PayloadError."""
+def normalize(payload: Any, *, received_at: dt.datetime | None = None, timestamps: str = "auto") -> NormalizedRequest:
+    """One Treblle payload (parsed JSON) → NormalizedRequest, or PayloadError.
+
+    received_at (the collector's receive time) decides which reading of the SDK's timestamp is
+    believed; without it (file import) `timestamps` does: "auto" (per SDK), "utc" or "local"."""
     if not isinstance(payload, dict):
         raise PayloadError("", f"a payload must be a JSON object, got {_type_name(payload)}")
     api_key, sdk_token = identify(payload)
@@ -167,7 +180,7 @@ def normalize(payload: Any, *, received_at: dt.datetime | None = None) -> Normal
     url = _clean_str(url.strip())[:MAX_URL_CHARS]
 
     status = _status(response.get("code"))
-    timestamp = _timestamp(request.get("timestamp"), server.get("timezone"))
+    timestamp, clock_skew_s, clock_fault = _timestamp(request.get("timestamp"), server.get("timezone"), sdk, received_at, timestamps)
     load_time_ms = _load_time_ms(response.get("load_time"), sdk, version)
     size = _size(response.get("size"))
 
@@ -184,7 +197,7 @@ def normalize(payload: Any, *, received_at: dt.datetime | None = None) -> Normal
         sdk_token=sdk_token,
         timestamp=timestamp,
         method=method,
-        url=url,
+        url=mask_url(url),
         endpoint=endpoint_for(url, request.get("route_path")),
         status=status,
         load_time_ms=load_time_ms,
@@ -193,17 +206,19 @@ def normalize(payload: Any, *, received_at: dt.datetime | None = None) -> Normal
         user_agent=_opt_str(request.get("user_agent"), "data.request.user_agent", MAX_TEXT_CHARS, strict=False),
         customer_id=customer_id,
         display_name=display_name,
-        customer_attributes=attributes,
+        customer_attributes=mask(attributes),
         metadata_error=metadata_error,
         request_headers=mask(req_headers),
-        request_body=_bounded(mask(request.get("body"))),
+        request_body=_bounded(mask_body(request.get("body"))),
         query=_bounded(mask(request.get("query"))),
         response_headers=mask(resp_headers),
-        response_body=_bounded(mask(response.get("body"))),
+        response_body=_bounded(mask_body(response.get("body"))),
         errors=[_bounded(mask(e)) if isinstance(e, dict) else {"message": _short(str(e), MAX_TEXT_CHARS)} for e in errors[:50]],
         server=_bounded(mask(server)),
         sdk=sdk,
         sdk_version=None if version is None else _short(str(version), 32),
+        clock_skew_s=clock_skew_s,
+        clock_fault=clock_fault,
     )
 
 
@@ -354,7 +369,21 @@ def _strptime(text: str) -> dt.datetime | None:
     return None
 
 
-def _timestamp(value: Any, timezone: Any) -> dt.datetime:
+# At the collector an SDK timestamp is believed when one of its readings is this close to the receive time.
+CLOCK_TOLERANCE = dt.timedelta(minutes=15)
+TIMESTAMP_MODES = ("auto", "utc", "local")
+# File imports have no receive time: the zone each SDK writes its timestamp in, measured with the real
+# SDKs (npm `treblle`, `@treblle/express`: toISOString(); Django: datetime.now() in TIME_ZONE). Others: UTC.
+SDK_TIMESTAMP_ZONES = {"node": "utc", "express": "utc", "js": "utc", "nestjs": "utc", "laravel": "utc", "php": "utc",
+                       "django": "local"}
+
+
+def timestamp_zone(sdk: str | None) -> str:
+    """'utc' or 'local': how a file import reads the timestamp of this SDK's payloads."""
+    return SDK_TIMESTAMP_ZONES.get((sdk or "").strip().lower(), "utc")
+
+
+def _parse_timestamp(value: Any) -> dt.datetime:
     path = "data.request.timestamp"
     if not isinstance(value, str) or not value.strip():
         raise PayloadError(path, "missing; expected \"YYYY-MM-DD HH:MM:SS\"")
@@ -366,12 +395,52 @@ def _timestamp(value: Any, timezone: Any) -> dt.datetime:
         parsed = _strptime(text)
     if parsed is None:
         raise PayloadError(path, f"{_short(text, 40)!r} is not a time; expected \"YYYY-MM-DD HH:MM:SS\"")
-    if parsed.tzinfo is None:
-        zone = _zone(timezone) if isinstance(timezone, str) and timezone else dt.timezone.utc
-        parsed = parsed.replace(tzinfo=zone)
+    return parsed
+
+
+def _readings(parsed: dt.datetime, timezone: Any) -> list[dt.datetime]:
+    """The instants a timestamp can mean: itself when it carries an offset; else UTC first, then local
+    time in `timezone` (both sides of a repeated autumn hour)."""
+    if parsed.tzinfo is not None:
+        return [parsed]
+    readings = [parsed.replace(tzinfo=dt.timezone.utc)]
+    if isinstance(timezone, str) and timezone:
+        zone = _zone(timezone)
+        if zone is not dt.timezone.utc:
+            readings += [parsed.replace(tzinfo=zone), parsed.replace(tzinfo=zone, fold=1)]
+    return readings
+
+
+def _timestamp(value: Any, timezone: Any, sdk: str | None, received_at: dt.datetime | None,
+               mode: str) -> tuple[dt.datetime, float | None, str | None]:
+    """(when the request happened in UTC, the SDK clock's skew in seconds, its fault: see NormalizedRequest)."""
+    parsed = _parse_timestamp(value)
+    readings = _readings(parsed, timezone)
+    if received_at is not None:
+        return _at_receive(readings, received_at.astimezone(dt.timezone.utc))
+    if mode not in TIMESTAMP_MODES:
+        raise ValueError(f"timestamps must be one of {', '.join(TIMESTAMP_MODES)}, not {mode!r}")
+    zone = timestamp_zone(sdk) if mode == "auto" else mode
+    reading = readings[1] if zone == "local" and len(readings) > 1 else readings[0]
     if not 1990 <= parsed.year <= 2200:
-        raise PayloadError(path, f"year {parsed.year} is out of range")
-    return parsed.astimezone(dt.timezone.utc)
+        raise PayloadError("data.request.timestamp", f"year {parsed.year} is out of range")
+    return reading.astimezone(dt.timezone.utc), None, None
+
+
+def _at_receive(readings: list[dt.datetime], received_at: dt.datetime) -> tuple[dt.datetime, float | None, str | None]:
+    """The reading closest to the receive time (the first on a tie) if within CLOCK_TOLERANCE; else
+    the receive time and how far that closest reading was from it. A believed UTC reading of a
+    timestamp labelled with a zone that reads differently is a mislabelled zone."""
+    best, best_gap = readings[0], readings[0] - received_at
+    for reading in readings[1:]:
+        gap = reading - received_at
+        if abs(gap) < abs(best_gap):
+            best, best_gap = reading, gap
+    if abs(best_gap) <= CLOCK_TOLERANCE:
+        if best is readings[0] and len(readings) > 1 and abs(readings[1] - readings[0]) > CLOCK_TOLERANCE:
+            return best.astimezone(dt.timezone.utc), (readings[1] - readings[0]).total_seconds(), "zone"
+        return best.astimezone(dt.timezone.utc), None, None
+    return received_at, best_gap.total_seconds(), "clock"
 
 
 def _ip(value: Any) -> str | None:
@@ -396,7 +465,7 @@ def _opt_str(value: Any, path: str, limit: int, strict: bool = True) -> str | No
         if strict:
             raise PayloadError(path, f"must be a string, got {_type_name(value)}")
         value = str(value)
-    return _clean_str(value)[:limit] or None
+    return _clean_str(value[:limit]) or None  # cut first: cleaning a 2 MiB user agent costs 100 ms
 
 
 # ---------------------------------------------------------------- customers
@@ -535,65 +604,7 @@ def endpoint_for(url: str, route_path: Any) -> str:
     return template_path(path or "/")
 
 
-# ---------------------------------------------------------------- masking and safety
-
-_SENSITIVE = {
-    "password", "pwd", "passwd", "secret", "cc", "cardnumber", "ccv", "cvv", "cvc", "ssn",
-    "creditscore", "authorization", "proxyauthorization", "cookie", "setcookie", "xapikey",
-    "apikey", "token", "accesstoken", "refreshtoken", "idtoken", "clientsecret", "apisecret",
-    "passwordconfirmation", "xauthtoken", "sdktoken",
-}
-_SCHEME = re.compile(r"^(Bearer|Basic|Digest|Token|ApiKey|Negotiate|NTLM|AWS4-HMAC-SHA256)\s+(.+)$", re.I | re.S)
-
-
-@lru_cache(maxsize=4096)
-def is_sensitive(key: str) -> bool:
-    norm = re.sub(r"[^a-z0-9]", "", key.lower())
-    return norm in _SENSITIVE or norm.endswith(("token", "secret", "password"))
-
-
-def _mask_value(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, list):
-        return [_mask_value(v) for v in value]
-    text = value if isinstance(value, str) else str(value)
-    if text and set(text) == {MASK_CHAR}:
-        return text  # already masked by the SDK
-    match = _SCHEME.match(text)
-    if match:  # keep the auth scheme word, hide the credential
-        return f"{match.group(1)} {MASK_CHAR * min(len(match.group(2)), 32)}"
-    return MASK_CHAR * min(max(len(text), 1), 32)
-
-
-def mask(value: Any, depth: int = 0) -> Any:
-    """Re-mask sensitive keys anywhere in a headers map or body (older SDKs do not)."""
-    if depth > MAX_DEPTH:
-        return "[truncated: nested too deeply]"
-    if isinstance(value, dict):
-        out = {}
-        for key, v in value.items():
-            key = _clean_str(str(key))[:256]
-            out[key] = _mask_value(v) if is_sensitive(key) and not isinstance(v, dict) else mask(v, depth + 1)
-        return out
-    if isinstance(value, list):
-        return [mask(v, depth + 1) for v in value[:1000]]
-    if isinstance(value, str):
-        return _clean_str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _clean_str(text: str) -> str:
-    """Text safe for every backend: no NUL (PostgreSQL refuses it), no lone surrogates."""
-    if text.isascii():
-        return text.replace("\x00", "\ufffd") if "\x00" in text else text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text.replace("\x00", "\ufffd")
+# ---------------------------------------------------------------- safety
 
 
 def _bounded(value: Any) -> Any:

@@ -2,6 +2,7 @@
 file import and the demo generator."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -14,9 +15,11 @@ class UnknownApi(PayloadError):
     pass
 
 
-def prepare(payload, api_ids: dict[str, int], api_key_override: str | None = None) -> tuple[int, NormalizedRequest]:
-    """Payload → (api_id, enriched request). Raises PayloadError (UnknownApi when the API is not known)."""
-    request = normalize(payload)
+def prepare(payload, api_ids: dict[str, int], api_key_override: str | None = None, *,
+            received_at: dt.datetime | None = None, timestamps: str = "auto") -> tuple[int, NormalizedRequest]:
+    """Payload → (api_id, enriched request). Raises PayloadError (UnknownApi when the API is not known).
+    received_at / timestamps: which reading of the SDK's timestamp to believe (see normalize)."""
+    request = normalize(payload, received_at=received_at, timestamps=timestamps)
     key = api_key_override or request.api_key
     api_id = api_ids.get(key)
     if api_id is None:

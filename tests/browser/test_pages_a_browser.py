@@ -3,6 +3,10 @@ and as a Customer renders without a Streamlit exception at 1366×768 and 1920×1
 tests/artifacts/), the links between them work, and a Customer's refused link shows nothing of others."""
 from __future__ import annotations
 
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
@@ -147,3 +151,42 @@ def test_from_home_to_an_apis_customers_to_a_profile(demo_server, context, artif
     expect(page.locator("h1").first).to_contain_text(demo_server.facts["name"])
     expect(page.locator(EXCEPTION)).to_have_count(0)
     screenshot(page, artifacts / "a-admin-profile-from-list.png")
+
+
+def _first_tick_labels(local_start: dt.datetime) -> set[str]:
+    """How a time axis may label its first tick: one of the three whole hours from the window's start (ticks
+    fall every 1, 2 or 3 hours by the chart's width), as Vega writes them: "09 PM", or "Wed 25" at midnight."""
+    hours = [local_start.replace(minute=0) + dt.timedelta(hours=h) for h in range(3)]
+    return {f"{t:%a} {t.day:02d}" if t.hour == 0 else t.strftime("%I %p") for t in hours}
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Los_Angeles"])
+def test_chart_times_are_in_the_viewers_zone(demo_server, browser, artifacts, zone):
+    ctx = browser.new_context(viewport=VIEWPORTS["1366"], timezone_id=zone)
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        login(page, demo_server.url, DEMO_CUSTOMER)
+        visit(page, page_url(demo_server.url, "customer", "my-dashboard", "window=24h"))
+        start = NOW.astimezone(ZoneInfo(zone)) - dt.timedelta(hours=24)
+        # The caption, the tables and the charts all speak the viewer's zone.
+        expect(page.get_by_text(f"{start:%Y-%m-%d %H:%M} → ")).to_contain_text(f"({zone})")
+        chart = page.locator('[data-testid="stVegaLiteChart"]').first
+        first_label = chart.locator(".role-axis-label text").first
+        expect(first_label).to_be_visible()
+        # Drawn in UTC, the first tick read 12 PM (noon UTC) in both zones.
+        assert first_label.text_content().strip() in _first_tick_labels(start)
+        expect(chart.locator(".role-axis-title text").first).to_have_text(f"Time ({zone})")
+        # Just above the area's baseline, in the middle: inside the area wherever the customer made requests.
+        chart.scroll_into_view_if_needed()
+        box = chart.locator(".role-mark").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] - 2)
+        tooltip = page.locator("#vg-tooltip-element")
+        expect(tooltip).to_be_visible()
+        shown = re.search(r"Time\s+(\d{4}-\d{2}-\d{2} \d{2}:\d{2})", tooltip.inner_text())
+        assert shown, tooltip.inner_text()  # not "Time NaN"
+        at = dt.datetime.strptime(shown.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo(zone))
+        assert start <= at < start + dt.timedelta(hours=24)
+        screenshot(page, artifacts / f"a-customer-my-dashboard-24h-{zone.replace('/', '-')}.png")
+    finally:
+        ctx.close()
