@@ -29,7 +29,8 @@ def db_path(requests: int) -> Path:
 
 def build(requests: int, *, quiet: bool = False) -> Path:
     """The demo database of this size, generated once (into a temporary name, renamed when complete)."""
-    from core import demo, models
+    from core import demo
+    from core.storage import models
 
     path = db_path(requests)
     if path.exists():
@@ -71,10 +72,11 @@ def measure(path: Path, started: float) -> dict:
 
     import polars as pl
 
-    from core import cache, metrics, models
-    from core import metrics_customers as mc
-    from core.scope import Scope
-    from core.timewindow import window
+    from core.analytics import customers as mc
+    from core.analytics import metrics
+    from core.domain.scope import Scope
+    from core.domain.timewindow import window
+    from core.storage import cache, models
 
     engine = models.make_engine(f"sqlite:///{path}")
     admin = Scope.workspace()

@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from core import models, store
-from core.models import Request
+from core.storage import models, store
+from core.storage.models import Request
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "treblle-payloads"

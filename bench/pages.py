@@ -22,7 +22,8 @@ USERS = {"admin": "bench-admin@example.com", "customer": "bench-customer@example
 
 def _ensure_users(db_url: str) -> str:
     """Creates the bench users if missing; returns the busiest customer ID (the Customer's, and the profile shown)."""
-    from core import auth, models
+    from core import auth
+    from core.storage import models
 
     engine = models.make_engine(db_url)
     models.init_db(engine)

@@ -1,7 +1,8 @@
 """Account (every role): who you are, change your password, log out."""
 import streamlit as st
 
-from core import auth, models
+from core import auth
+from core.storage import models
 from ui import session
 from ui.guard import require_role
 

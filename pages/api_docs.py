@@ -1,10 +1,13 @@
 """API docs (every role): each visible API's endpoints, parameters, schemas, examples and OpenAPI downloads."""
 import streamlit as st
 
-from core import apidocs, docs_display, models
-from core.scope import ScopeError
-from core.store import NotFound
-from ui import docs_view, widgets
+from core import api_docs as apidocs
+from core.api_docs import display as docs_display
+from core.domain.scope import ScopeError
+from core.storage import models
+from core.storage.store import NotFound
+from ui import api_docs as docs_view
+from ui import widgets
 from ui.guard import current_scope, refuse, require_role
 
 user = require_role("admin", "member", "customer")

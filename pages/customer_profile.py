@@ -2,10 +2,12 @@
 notes, favorite, metadata, endpoints, APIs used, and their request history. The customer is ?customer=<ID>."""
 import streamlit as st
 
-from core import charts, customers, fmt, models
-from core import metrics_pages as mp
-from core.store import NotFound
-from ui import dashboard, history_view, widgets
+from core.present import charts, fmt
+from core.present import pages as mp
+from core.storage import customers, models
+from core.storage.store import NotFound
+from ui import dashboard, widgets
+from ui import request_log as history_view
 from ui.guard import current_scope, require_role
 
 user = require_role("admin", "member")

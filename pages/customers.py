@@ -2,8 +2,9 @@
 customer list (select a row for the profile), customers going quiet and endpoint adoption."""
 import streamlit as st
 
-from core import charts, customers, fmt, models
-from core import metrics_pages as mp
+from core.present import charts, fmt
+from core.present import pages as mp
+from core.storage import customers, models
 from ui import dashboard, widgets
 from ui.guard import current_scope, require_role
 

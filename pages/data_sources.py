@@ -1,8 +1,9 @@
 """Data (Admin): import payload files, manage APIs, tokens and OpenAPI specs, connect SDKs, rejected payloads, SDK clocks."""
 import streamlit as st
 
-from core import models
-from ui import data_sections, widgets
+from core.storage import models
+from ui import data_sources as data_sections
+from ui import widgets
 from ui.guard import require_role
 
 user = require_role("admin")

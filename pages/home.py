@@ -1,8 +1,9 @@
 """Home (Admin, Member): workspace totals, every API with its headline numbers, top customers across all APIs."""
 import streamlit as st
 
-from core import charts, models
-from core import metrics_pages as mp
+from core.present import charts
+from core.present import pages as mp
+from core.storage import models
 from ui import dashboard, widgets
 from ui.guard import current_scope, require_role
 

@@ -2,9 +2,10 @@
 time, their endpoints and their latest requests with details."""
 import streamlit as st
 
-from core import charts, customers, models
-from core import metrics_pages as mp
-from core.store import NotFound
+from core.present import charts
+from core.present import pages as mp
+from core.storage import customers, models
+from core.storage.store import NotFound
 from ui import dashboard, widgets
 from ui.guard import current_scope, require_role
 

@@ -1,8 +1,9 @@
 """My requests (Customer): the customer's own request history on their APIs, with details and export."""
 import streamlit as st
 
-from core import models
-from ui import history_view, widgets
+from core.storage import models
+from ui import request_log as history_view
+from ui import widgets
 from ui.guard import current_scope, require_role
 
 user = require_role("customer")

@@ -1,7 +1,9 @@
 """People (Admin): users and pending links; invite, change role, password-reset link, remove."""
 import streamlit as st
 
-from core import auth, config, models
+from core import auth
+from core.domain import config
+from core.storage import models
 from ui.guard import require_role
 
 user = require_role("admin")

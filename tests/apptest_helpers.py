@@ -20,7 +20,8 @@ import bcrypt
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import auth, models
+from core import auth
+from core.storage import models
 from tests.factories import NOW, seed_small
 from ui.guard import IDENTITY_KEY, REFUSAL
 

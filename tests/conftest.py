@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core import models
+from core.storage import models
 
 # Real payloads captured from Treblle SDKs: the project's own test data (tests/fixtures/treblle-payloads/README.md).
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "treblle-payloads"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core import store
 from core.ingest.normalize import NormalizedRequest
+from core.storage import store
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

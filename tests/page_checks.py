@@ -11,7 +11,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from core import models
+from core.storage import models
 from tests.apptest_helpers import ROOT, SeededApp, new_app
 from ui.guard import IDENTITY_KEY
 

@@ -9,9 +9,11 @@ import pytest
 import sqlalchemy as sa
 from streamlit.source_util import page_icon_and_name
 
-from core import auth, config, models
-from core.models import Request
-from core.scope import ROLES
+from core import auth
+from core.domain import config
+from core.domain.scope import ROLES
+from core.storage import models
+from core.storage.models import Request
 from tests.apptest_helpers import PASSWORD, ROOT, leaf_elements, login, login_as, new_app, refused, run_page_as, seeded_app, showing_login_form
 from ui import nav
 from ui.guard import IDENTITY_KEY, REFUSAL

@@ -11,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
-from core import apidocs, store
-from core.apidocs import SpecError
-from core.scope import Scope, ScopeError
-from core.store import NotFound
+from core import api_docs as apidocs
+from core.api_docs import SpecError
+from core.domain.scope import Scope, ScopeError
+from core.storage import store
+from core.storage.store import NotFound
 from tests.factories import NOW, make_request, seed_small
 
 WS = Scope.workspace()

@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from streamlit_authenticator.utilities import Hasher
 
 from core import auth
-from core.models import Invitation, User
+from core.storage.models import Invitation, User
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"

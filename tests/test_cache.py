@@ -1,4 +1,4 @@
-"""core.cache on SQLite and PostgreSQL: compact frames, scoping, incremental refresh, reloads, snapshots."""
+"""core.storage.cache on SQLite and PostgreSQL: compact frames, scoping, incremental refresh, reloads, snapshots."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from core import cache, store
-from core.models import Request
-from core.scope import Scope, ScopeError
-from core.timewindow import Window
+from core.domain.scope import Scope, ScopeError
+from core.domain.timewindow import Window
+from core.storage import cache, store
+from core.storage.models import Request
 from tests.factories import NOW, make_request, seed_small
 
 ADMIN = Scope.workspace()

@@ -1,10 +1,10 @@
-"""core.charts: titles, units, tooltips and viewer-time conversion of the shared chart builders."""
+"""core.present.charts: titles, units, tooltips and viewer-time conversion of the shared chart builders."""
 import datetime as dt
 
 import polars as pl
 import pytest
 
-from core import charts
+from core.present import charts
 
 UTC = dt.timezone.utc
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core import store
-from core.models import Request
+from core.storage import store
+from core.storage.models import Request
 from tests.conftest import fixture_payload
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,10 +19,10 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
-from core import models, store
 from core.ingest import collector as collector_module
 from core.ingest.collector import create_app
-from core.models import RejectedPayload, Request
+from core.storage import models, store
+from core.storage.models import RejectedPayload, Request
 from tests.conftest import fixture_payload
 
 TOKEN = "test-sdk-token"  # the captured payloads' token and API key (project_id generation)

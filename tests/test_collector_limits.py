@@ -13,10 +13,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from core import store
 from core.ingest import collector as collector_module
 from core.ingest.collector import create_app
-from core.models import RejectedPayload, Request
+from core.storage import store
+from core.storage.models import RejectedPayload, Request
 from tests.conftest import fixture_payload
 from tests.test_collector import serving
 

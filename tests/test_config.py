@@ -1,9 +1,10 @@
-"""core.config and the embedded database's files: created private to their owner."""
+"""core.domain.config and the embedded database's files: created private to their owner."""
 from __future__ import annotations
 
 import stat
 
-from core import config, models
+from core.domain import config
+from core.storage import models
 
 
 def _mode(path) -> int:

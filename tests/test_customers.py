@@ -6,8 +6,9 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from core import store
-from core.customers import (
+from core.domain.scope import Scope, ScopeError
+from core.storage import store
+from core.storage.customers import (
     WIDGETS,
     customer_info,
     favorites,
@@ -17,8 +18,7 @@ from core.customers import (
     set_favorite,
     set_widget_prefs,
 )
-from core.models import User
-from core.scope import Scope, ScopeError
+from core.storage.models import User
 from tests.factories import NOW, make_request, seed_small
 
 WORKSPACE = Scope.workspace()

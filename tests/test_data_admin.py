@@ -1,11 +1,12 @@
-"""core.data_admin: API and rejected-payload tables, and multi-file imports with one report."""
+"""core.present.data_sources: API and rejected-payload tables, and multi-file imports with one report."""
 import datetime as dt
 import json
 
 import pytest
 
-from core import data_admin, store
 from core.ingest.files import ImportReport, Rejection
+from core.present import data_sources as data_admin
+from core.storage import store
 from tests.conftest import fixture_payload
 from tests.factories import make_request, seed_small
 

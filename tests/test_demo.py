@@ -10,9 +10,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from core import demo, models
-from core.__main__ import main as cli
-from core.models import Api, Customer, Request, RequestDetail, Setting
+from core import demo
+from core.cli import main as cli
+from core.storage import models
+from core.storage.models import Api, Customer, Request, RequestDetail, Setting
 from tests import conftest
 
 pytestmark = pytest.mark.slow  # subprocesses and demo generation: the full suite runs them, the fast loop does not

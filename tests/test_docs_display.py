@@ -1,7 +1,8 @@
-"""core.docs_display: operations grouped by tag, parameter/response tables, auth text, source line."""
+"""core.api_docs.display: operations grouped by tag, parameter/response tables, auth text, source line."""
 import datetime as dt
 
-from core import apidocs, docs_display
+from core import api_docs as apidocs
+from core.api_docs import display as docs_display
 
 SPEC = {
     "openapi": "3.1.0",

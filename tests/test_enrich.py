@@ -5,7 +5,8 @@ import copy
 
 import pytest
 
-from core import enrich
+from core.domain.countries import country_name
+from core.ingest import enrich
 from core.ingest.normalize import normalize
 from tests.conftest import fixture_payload
 
@@ -159,11 +160,11 @@ def test_the_request_country_comes_from_its_ip():
 
 
 def test_country_names_are_readable():
-    assert (enrich.country_name("DE"), enrich.country_name("gb")) == ("Germany", "United Kingdom")
+    assert (country_name("DE"), country_name("gb")) == ("Germany", "United Kingdom")
 
 
 def test_a_missing_country_reads_unknown_and_an_odd_code_is_kept():
-    assert (enrich.country_name(None), enrich.country_name("ZZ")) == ("Unknown", "ZZ")
+    assert (country_name(None), country_name("ZZ")) == ("Unknown", "ZZ")
 
 
 # ---------------------------------------------------------------- threat rules

@@ -8,9 +8,9 @@ import io
 import polars as pl
 import pytest
 
-from core.export import to_csv
-from core.history import HistoryQuery, request_history
-from core.scope import Scope
+from core.domain.scope import Scope
+from core.present.export import to_csv
+from core.storage.request_log import HistoryQuery, request_history
 from tests.factories import seed_small
 
 UTC = dt.timezone.utc

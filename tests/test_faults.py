@@ -18,8 +18,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from core import store
-from core.models import Request
+from core.storage import store
+from core.storage.models import Request
 from tests.apptest_helpers import new_app, set_app_env
 from tests.conftest import fixture_payload
 

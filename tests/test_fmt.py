@@ -1,9 +1,9 @@
-"""core.fmt: how numbers, sizes, durations and times read."""
+"""core.present.fmt: how numbers, sizes, durations and times read."""
 import datetime as dt
 
 import pytest
 
-from core import fmt
+from core.present import fmt
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -15,10 +15,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import history, store
-from core.history import ANY_AI_AGENT, NO_AI_AGENT, HistoryError, HistoryQuery, filter_options, recent_requests, request_detail, request_history
-from core.scope import Scope
-from core.timewindow import Window, window
+from core.domain.scope import Scope
+from core.domain.timewindow import Window, window
+from core.storage import request_log as history
+from core.storage import store
+from core.storage.request_log import (
+    ANY_AI_AGENT,
+    NO_AI_AGENT,
+    HistoryError,
+    HistoryQuery,
+    filter_options,
+    recent_requests,
+    request_detail,
+    request_history,
+)
 from tests.factories import NOW, make_request, seed_small
 
 WORKSPACE = Scope.workspace()

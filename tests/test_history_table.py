@@ -1,12 +1,13 @@
-"""core.history_table: display rows, status choices, page labels and the bounded CSV export."""
+"""core.present.request_log: display rows, status choices, page labels and the bounded CSV export."""
 import datetime as dt
 
 import polars as pl
 
-from core import history, store
-from core import history_table as ht
-from core.history import HistoryPage, HistoryQuery
-from core.scope import Scope
+from core.domain.scope import Scope
+from core.present import request_log as ht
+from core.storage import request_log as history
+from core.storage import store
+from core.storage.request_log import HistoryPage, HistoryQuery
 from tests.factories import NOW, make_request, seed_small
 
 UTC = dt.timezone.utc

@@ -21,9 +21,10 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from core import export, store
 from core.ingest.collector import create_app
-from core.models import Customer, RejectedPayload, Request, RequestDetail
+from core.present import export
+from core.storage import store
+from core.storage.models import Customer, RejectedPayload, Request, RequestDetail
 from tests.conftest import fixture_payload
 from tests.test_collector import serving
 

@@ -9,10 +9,10 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from core import store
 from core.ingest.files import import_bytes, import_paths
 from core.ingest.normalize import PayloadError
-from core.models import RejectedPayload, Request
+from core.storage import store
+from core.storage.models import RejectedPayload, Request
 from tests.conftest import fixture_payload
 
 DJANGO = "django-01-get-treblle-user-id.json"

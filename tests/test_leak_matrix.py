@@ -11,8 +11,9 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from core import auth, models, store
-from core.models import Request
+from core import auth
+from core.storage import models, store
+from core.storage.models import Request
 from tests.apptest_helpers import PASSWORD, ROOT, login, login_as, new_app, seeded_app
 from tests.factories import NOW, make_request
 from tests.page_checks import downloads, errors, read_csv, rendered_text

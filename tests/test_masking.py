@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import enrich, store
-from core.ingest import masking
+from core.domain import masking
+from core.domain.masking import mask, mask_url, masked_raw
+from core.ingest import enrich
 from core.ingest.files import import_bytes
-from core.ingest.masking import mask, mask_url, masked_raw
 from core.ingest.normalize import normalize
-from core.models import Customer, RejectedPayload, Request, RequestDetail
+from core.storage import store
+from core.storage.models import Customer, RejectedPayload, Request, RequestDetail
 from tests.conftest import fixture_payload
 
 SECRET = "S3cr3tValue9"

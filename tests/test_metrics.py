@@ -1,4 +1,4 @@
-"""core.metrics: overview totals, series with filled buckets, endpoint breakdown — on small hand-made frames."""
+"""core.analytics.metrics: overview totals, series with filled buckets, endpoint breakdown — on small hand-made frames."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,10 +6,10 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from core import metrics
-from core.cache import REQUEST_SCHEMA
-from core.scope import Scope, ScopeError
-from core.timewindow import Window, window
+from core.analytics import metrics
+from core.domain.scope import Scope, ScopeError
+from core.domain.timewindow import Window, window
+from core.storage.cache import REQUEST_SCHEMA
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

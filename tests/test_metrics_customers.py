@@ -1,4 +1,4 @@
-"""core.metrics_customers on one hand-made data set (expected numbers worked out in the comments)."""
+"""core.analytics.customers on one hand-made data set (expected numbers worked out in the comments)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,8 +6,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from core import metrics_customers as mc
-from core.scope import Scope, ScopeError
+from core.analytics import customers as mc
+from core.domain.scope import Scope, ScopeError
 from tests.test_metrics import W7, at, rows_frame
 
 ADMIN = Scope.workspace()

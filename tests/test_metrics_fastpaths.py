@@ -6,10 +6,11 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from core import cache, metrics, store
-from core import metrics_customers as mc
-from core.scope import Scope
-from core.timewindow import Window
+from core.analytics import customers as mc
+from core.analytics import metrics
+from core.domain.scope import Scope
+from core.domain.timewindow import Window
+from core.storage import cache, store
 from tests.factories import NOW as SEED_NOW
 from tests.factories import make_request, seed_small
 from tests.test_metrics import W7, W24, at, rows_frame

@@ -1,4 +1,4 @@
-"""core.metrics_pages: display helpers on hand-made frames, and the page models on tests.factories.seed_small
+"""core.present.pages: display helpers on hand-made frames, and the page models on tests.factories.seed_small
 (expected numbers worked out by hand in the comments)."""
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from core import cache, metrics, prune, store
-from core import metrics_customers as mc
-from core import metrics_pages as mp
-from core.scope import Scope, ScopeError
-from core.timewindow import custom, window
+from core.analytics import customers as mc
+from core.analytics import metrics
+from core.domain.scope import Scope, ScopeError
+from core.domain.timewindow import custom, window
+from core.present import pages as mp
+from core.storage import cache, prune, store
 from tests.factories import NOW, make_request, seed_small
 from tests.test_metrics import W7, W24, at, rows_frame
 

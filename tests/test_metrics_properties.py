@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import cache, metrics, models, store
-from core import metrics_customers as mc
-from core.scope import Scope, ScopeError
-from core.timewindow import window
+from core.analytics import customers as mc
+from core.analytics import metrics
+from core.domain.scope import Scope, ScopeError
+from core.domain.timewindow import window
+from core.storage import cache, models, store
 from tests.factories import make_request
 from tests.test_metrics import NOW, rows_frame
 

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from core import apidocs, models, store
-from core.scope import Scope
+from core import api_docs as apidocs
+from core.domain.scope import Scope
+from core.storage import models, store
 from tests.apptest_helpers import login_as, seeded_app
 from tests.factories import make_request
 from tests.page_checks import downloads, errors, no_exception, open_page, rendered_text

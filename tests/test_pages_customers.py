@@ -1,4 +1,4 @@
-"""Customers page (Admin, Member) through AppTest: widgets and the customer list equal core.metrics_pages,
+"""Customers page (Admin, Member) through AppTest: widgets and the customer list equal core.present.pages,
 widget switches persist per user across sessions, favorites show up, search and CSV match the table, and a
 selected row opens the profile."""
 from __future__ import annotations
@@ -8,10 +8,10 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from core import cache, customers, models, store
-from core import metrics_pages as mp
-from core.scope import Scope
-from core.timewindow import window
+from core.domain.scope import Scope
+from core.domain.timewindow import window
+from core.present import pages as mp
+from core.storage import cache, customers, models, store
 from tests.apptest_helpers import login_as, refused, seeded_app
 from tests.factories import NOW, make_request
 from tests.page_checks import downloads, no_exception, open_page, read_csv, table, url_values

@@ -8,8 +8,8 @@ import json
 
 import sqlalchemy as sa
 
-from core import models, store
-from core.models import Api, Request
+from core.storage import models, store
+from core.storage.models import Api, Request
 from tests.apptest_helpers import seeded_app
 from tests.conftest import fixture_payload
 from tests.factories import NOW, make_request
@@ -153,7 +153,7 @@ def test_a_valid_spec_is_stored_and_the_api_list_says_so(seeded_app):
 
 
 def test_removing_a_spec_goes_back_to_inferred_docs(seeded_app):
-    from core import apidocs
+    from core import api_docs as apidocs
 
     apidocs.upload_spec(_engine(seeded_app), seeded_app.api_ids["billing"], json.dumps(GOOD_SPEC))
     at = open_page(PAGE, seeded_app, "admin")

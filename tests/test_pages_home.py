@@ -1,4 +1,4 @@
-"""Home page (Admin, Member) through AppTest: the numbers equal core.metrics_pages for the same inputs, every
+"""Home page (Admin, Member) through AppTest: the numbers equal core.present.pages for the same inputs, every
 API has its card and a link to its Customers page, and a top customer's row opens their profile."""
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import datetime as dt
 
 import pytest
 
-from core import auth, cache, models, store
-from core import metrics_pages as mp
-from core.scope import Scope
-from core.timewindow import window
+from core import auth
+from core.domain.scope import Scope
+from core.domain.timewindow import window
+from core.present import pages as mp
+from core.storage import cache, models, store
 from tests.apptest_helpers import PASSWORD, SeededApp, fast_bcrypt, login_as, refused, seeded_app, set_app_env
 from tests.factories import NOW, make_request
 from tests.page_checks import no_exception, open_page, table, url_values

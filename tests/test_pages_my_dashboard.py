@@ -1,4 +1,4 @@
-"""My dashboard (Customer) through AppTest: the numbers equal core.metrics_pages for the customer's scope, the
+"""My dashboard (Customer) through AppTest: the numbers equal core.present.pages for the customer's scope, the
 API picker offers only their APIs, links naming another customer or API are refused, recent requests open
 their details, and nothing of another customer appears anywhere (text, tables, charts' data, the URL)."""
 from __future__ import annotations
@@ -9,10 +9,12 @@ import io
 import pyarrow as pa
 import pytest
 
-from core import auth, cache, history, models, store
-from core import metrics_pages as mp
-from core.scope import Scope
-from core.timewindow import window
+from core import auth
+from core.domain.scope import Scope
+from core.domain.timewindow import window
+from core.present import pages as mp
+from core.storage import cache, models, store
+from core.storage import request_log as history
 from tests.apptest_helpers import login_as, refused, seeded_app
 from tests.factories import NOW, make_request
 from tests.page_checks import errors, no_exception, open_page, rendered_text, table

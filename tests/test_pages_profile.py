@@ -1,4 +1,4 @@
-"""Customer profile page (Admin, Member) through AppTest: the numbers equal core.metrics_pages, notes and the
+"""Customer profile page (Admin, Member) through AppTest: the numbers equal core.present.pages, notes and the
 favorite switch persist, metadata and endpoints are shown, the request history is the customer's, and
 unknown or missing customers get a clear way back."""
 from __future__ import annotations
@@ -8,10 +8,11 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from core import cache, customers, history, models, store
-from core import metrics_pages as mp
-from core.scope import Scope
-from core.timewindow import window
+from core.domain.scope import Scope
+from core.domain.timewindow import window
+from core.present import pages as mp
+from core.storage import cache, customers, models, store
+from core.storage import request_log as history
 from tests.apptest_helpers import login_as, refused, seeded_app
 from tests.factories import NOW, make_request
 from tests.page_checks import downloads, errors, no_exception, open_page, read_csv, table, url_values

@@ -1,4 +1,4 @@
-"""Requests (Admin, Member) and My requests (Customer) pages through AppTest: numbers equal core.history,
+"""Requests (Admin, Member) and My requests (Customer) pages through AppTest: numbers equal core.storage.request_log,
 filters, search, sort and pagination work and live in the URL, CSV equals the table, and a Customer
 reaches nothing of other customers (not by URL parameters, not by request ids)."""
 from __future__ import annotations
@@ -9,9 +9,11 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from core import history, models, store, timewindow
-from core.models import Request
-from core.scope import Scope
+from core.domain import timewindow
+from core.domain.scope import Scope
+from core.storage import models, store
+from core.storage import request_log as history
+from core.storage.models import Request
 from tests.apptest_helpers import seeded_app
 from tests.factories import NOW, make_request
 from tests.page_checks import downloads, errors, no_exception, open_page, read_csv, rendered_text, table, url_values

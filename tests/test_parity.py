@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core import demo, models
-from core.models import Request
+from core import demo
+from core.storage import models
+from core.storage.models import Request
 from tests.conftest import PG_URL, _pg_url_with_schema
 
 ROOT = Path(__file__).resolve().parent.parent

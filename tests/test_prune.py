@@ -1,4 +1,4 @@
-"""core.prune on SQLite and PostgreSQL: what is deleted, what stays, batching, the CLI, and that the
+"""core.storage.prune on SQLite and PostgreSQL: what is deleted, what stays, batching, the CLI, and that the
 columnar cache notices the smaller table by itself."""
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from core import cache, models, prune, store
-from core.__main__ import main as cli
-from core.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail
-from core.scope import Scope
+from core.cli import main as cli
+from core.domain.scope import Scope
+from core.storage import cache, models, prune, store
+from core.storage.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail
 from tests.factories import NOW, make_request
 
 DAY = dt.timedelta(days=1)

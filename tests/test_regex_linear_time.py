@@ -15,7 +15,7 @@ import pytest
 import re2
 
 import core
-from core import enrich
+from core.ingest import enrich
 from core.ingest.normalize import normalize
 from tests.conftest import fixture_payload
 
@@ -119,7 +119,7 @@ def _seconds(pattern, how: str, text: str) -> float:
 def test_patterns_are_discovered_in_every_kind_of_place():
     names = {where for where, _pattern, _how in PATTERNS}
     # Module-level, inside a tuple of rules, and a literal passed to re.match inside a function.
-    assert {"core.enrich._XSS", "core.enrich._CRAWLER_AI_RES", "core.apidocs._INT"} <= names
+    assert {"core.ingest.enrich._XSS", "core.ingest.enrich._CRAWLER_AI_RES", "core.api_docs._INT"} <= names
     assert any(where.startswith("core/ingest/normalize.py:") for where in names)
     assert len(PATTERNS) > 100
 

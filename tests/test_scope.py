@@ -1,11 +1,11 @@
-"""core.scope: the single customer filter (SQL and Polars), its assertion, and the workspace guard."""
+"""core.domain.scope: the single customer filter (SQL and Polars), its assertion, and the workspace guard."""
 from __future__ import annotations
 
 import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from core.scope import Scope, ScopeError, require_workspace, scope_for
+from core.domain.scope import Scope, ScopeError, require_workspace, scope_for
 
 FRAME = pl.DataFrame({"customer_id": ["a", "b", None, "a"], "n": [1, 2, 3, 4]})
 

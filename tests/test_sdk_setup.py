@@ -1,7 +1,7 @@
-"""core.sdk_setup: SDK recipes carry this API's values and the collector URL."""
+"""core.present.sdk_setup: SDK recipes carry this API's values and the collector URL."""
 import ast
 
-from core import sdk_setup
+from core.present import sdk_setup
 
 URL = "http://collector.internal:8900"
 

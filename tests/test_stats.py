@@ -7,9 +7,10 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from core import cache, models, stats, store
-from core.__main__ import main as cli
-from core.scope import Scope
+from core.analytics import stats
+from core.cli import main as cli
+from core.domain.scope import Scope
+from core.storage import cache, models, store
 from tests.conftest import PG_URL, _pg_url_with_schema
 from tests.factories import NOW, make_request, seed_small
 

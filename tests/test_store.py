@@ -1,4 +1,4 @@
-"""core.store writes: requests with their details, customers (latest metadata wins), API discovery,
+"""core.storage.store writes: requests with their details, customers (latest metadata wins), API discovery,
 APIs and SDK tokens, and rejected payloads. Runs on SQLite and, with TEST_DATABASE_URL, PostgreSQL."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from core import models, store
 from core.ingest.normalize import normalize
-from core.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken
+from core.storage import models, store
+from core.storage.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken
 from tests.factories import make_request
 
 UTC = dt.timezone.utc

@@ -1,11 +1,11 @@
-"""core.timewindow: preset bounds from an injected now, previous periods, custom ranges, bucket sizes."""
+"""core.domain.timewindow: preset bounds from an injected now, previous periods, custom ranges, bucket sizes."""
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
 
-from core.timewindow import WindowError, bucket_for, current_now, custom, parse_now, window
+from core.domain.timewindow import WindowError, bucket_for, current_now, custom, parse_now, window
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

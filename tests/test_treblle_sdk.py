@@ -24,10 +24,11 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.urls import path
 
-from core import cache, stats, store
+from core.analytics import stats
+from core.domain.scope import Scope
 from core.ingest.collector import create_app
-from core.models import Customer, Request, RequestDetail
-from core.scope import Scope
+from core.storage import cache, store
+from core.storage.models import Customer, Request, RequestDetail
 from tests.test_collector import serving
 
 SDK_TOKEN = "django-sdk-token"

@@ -13,13 +13,15 @@ import sqlalchemy as sa
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import cache, customers, fmt, history, models
-from core import history_table as ht
-from core import metrics_customers as mc
-from core import metrics_pages as mp
-from core.scope import Scope, scope_for
-from core.store import NotFound
-from core.timewindow import Window
+from core.analytics import customers as mc
+from core.domain.scope import Scope, scope_for
+from core.domain.timewindow import Window
+from core.present import fmt
+from core.present import pages as mp
+from core.present import request_log as ht
+from core.storage import cache, customers, models
+from core.storage import request_log as history
+from core.storage.store import NotFound
 from ui import widgets
 from ui.guard import refuse
 from ui.widgets import md_escape

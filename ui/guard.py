@@ -5,8 +5,9 @@ from typing import NoReturn
 
 import streamlit as st
 
-from core import auth, models
-from core.scope import Scope, ScopeError, scope_for
+from core import auth
+from core.domain.scope import Scope, ScopeError, scope_for
+from core.storage import models
 
 # Set only by ui.session.sign_in() (run by app.py) once this run's login is fully verified, and
 # cleared at the start of every app.py run. A page run without app.py (Streamlit runs pages/*.py

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import scope
 from core.auth import CurrentUser
+from core.domain import scope
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_ROLES: tuple[str, ...] = scope.ROLES

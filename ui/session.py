@@ -18,7 +18,9 @@ import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities import LoginError
 
-from core import auth, config, models, timewindow
+from core import auth
+from core.domain import config, timewindow
+from core.storage import models
 from ui import nav
 from ui.guard import IDENTITY_KEY
 

@@ -6,7 +6,7 @@ Typical page:
     scope = current_scope(user)
     engine = models.get_engine()
     api = widgets.api_picker(engine, scope)                     # {"api_id", "name"}; ?api=<id> in the URL
-    window = widgets.time_filter(engine, scope, api["api_id"])  # core.timewindow.Window; ?window=7d
+    window = widgets.time_filter(engine, scope, api["api_id"])  # core.domain.timewindow.Window; ?window=7d
     tz = widgets.viewer_tz()
     ...
     widgets.csv_download(table, "customers.csv")
@@ -22,9 +22,13 @@ import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
-from core import cache, config, enrich, export, fmt, history, timewindow
-from core.scope import Scope
-from core.store import NotFound
+from core.domain import config, timewindow
+from core.domain.scope import Scope
+from core.ingest import enrich
+from core.present import export, fmt
+from core.storage import cache
+from core.storage import request_log as history
+from core.storage.store import NotFound
 from ui.guard import refuse
 
 # Remembered per session, so moving between pages keeps the chosen window and API.
@@ -50,7 +54,7 @@ def viewer_tz() -> str:
 
 
 def rounded_now() -> dt.datetime:
-    """core.timewindow.current_now() rounded up to the next whole minute: windows (and cache keys) stay
+    """core.domain.timewindow.current_now() rounded up to the next whole minute: windows (and cache keys) stay
     stable for a minute and still include everything received so far."""
     now = timewindow.current_now()
     floor = now.replace(second=0, microsecond=0)
@@ -182,7 +186,7 @@ def api_picker(engine: sa.Engine, scope: Scope, *, allow_all: bool = False, key:
 
 def csv_download(frame: pl.DataFrame, filename: str, label: str = "Download CSV", *, key: str | None = None,
                  help: str | None = None) -> None:
-    """A download button for `frame` as CSV (core.export.to_csv: Excel-safe). The frame must already be
+    """A download button for `frame` as CSV (core.present.export.to_csv: Excel-safe). The frame must already be
     scoped and shaped like the table it mirrors."""
     st.download_button(label, export.to_csv(frame), file_name=filename, mime="text/csv", key=key or f"csv_{filename}",
                        icon=":material/download:", on_click="ignore", help=help)

@@ -26,9 +26,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from core import config, models, store
+from core.domain import config
 from core.ingest.normalize import NormalizedRequest, PayloadError, PayloadTooLarge, decode_body, identify
 from core.ingest.pipeline import prepare
+from core.storage import models, store
 
 log = logging.getLogger("clientele.collector")
 

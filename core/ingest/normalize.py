@@ -10,7 +10,6 @@ import ipaddress
 import math
 import re
 import zlib
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,10 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from core.ingest.masking import clean_text as _clean_str
-from core.ingest.masking import is_sensitive as is_sensitive  # re-exported: core.enrich imports it from here
-from core.ingest.masking import mask as mask
-from core.ingest.masking import mask_body, mask_url
+from core.domain.masking import clean_text as _clean_str
+from core.domain.masking import is_sensitive as is_sensitive  # re-exported: core.ingest.enrich imports it from here
+from core.domain.masking import mask as mask
+from core.domain.masking import mask_body, mask_url
+from core.domain.record import NormalizedRequest as NormalizedRequest  # re-exported: the record normalize() returns
 
 MAX_METADATA_CHARS = 2000
 MAX_CUSTOMER_ID_CHARS = 255
@@ -42,47 +42,6 @@ class PayloadError(ValueError):
 
 class PayloadTooLarge(PayloadError):
     """The payload (after decompression) is over the configured size limit."""
-
-
-@dataclass
-class NormalizedRequest:
-    api_key: str
-    sdk_token: str | None
-    timestamp: dt.datetime
-    method: str
-    url: str
-    endpoint: str
-    status: int
-    load_time_ms: float
-    response_size: int
-    ip: str | None
-    user_agent: str | None
-    customer_id: str | None
-    display_name: str | None
-    customer_attributes: dict[str, Any]
-    metadata_error: str | None
-    request_headers: dict[str, Any]
-    request_body: Any
-    query: Any
-    response_headers: dict[str, Any]
-    response_body: Any
-    errors: list[dict[str, Any]]
-    server: dict[str, Any]
-    sdk: str | None
-    sdk_version: str | None
-    # Seconds the SDK's clock was off (positive: ahead) when the collector stored the receive time
-    # instead of the SDK's timestamp; None when the SDK's timestamp was believed.
-    clock_skew_s: float | None = None
-    # Why clock_skew_s is set: "clock" (no reading near the receive time: the receive time was stored) or
-    # "zone" (the UTC reading was believed though server.timezone names another zone: the SDK mislabels
-    # its timestamps, e.g. npm treblle's toISOString(); clock_skew_s is then how far the labelled reading is off).
-    clock_fault: str | None = None
-    # Filled by core.enrich.
-    device: str = "unknown"
-    ai_agent: str | None = None
-    country: str | None = None
-    threat_level: str = "Low"
-    threat_reasons: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- transport

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from core import enrich, store
+from core.ingest import enrich
 from core.ingest.normalize import NormalizedRequest, PayloadError, normalize
+from core.storage import store
 
 
 class UnknownApi(PayloadError):

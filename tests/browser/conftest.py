@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from core import auth, models
+from core import auth
+from core.storage import models
 from tests.apptest_helpers import PASSWORD, TEST_COOKIE_KEY, SeededApp, seed_app_db
 from tests.factories import NOW
 

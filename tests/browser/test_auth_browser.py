@@ -9,8 +9,9 @@ import pytest
 from playwright.sync_api import expect
 from streamlit.source_util import page_icon_and_name
 
-from core import auth, models
-from core.scope import ROLES
+from core import auth
+from core.domain.scope import ROLES
+from core.storage import models
 from tests.apptest_helpers import ACCOUNTS, PASSWORD, ROOT
 from tests.browser.conftest import IDLE, LEAVER
 from ui import nav

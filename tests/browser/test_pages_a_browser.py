@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from core import auth, demo, models
-from core.models import Customer, Request
+from core import auth, demo
+from core.storage import models
+from core.storage.models import Customer, Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
 from tests.browser.conftest import start_server, stop_server
 from tests.browser.pages import EXCEPTION, login, page_url, screenshot, settled, visit

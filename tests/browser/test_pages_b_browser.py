@@ -6,8 +6,9 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from core import auth, demo, models
-from core.models import Request
+from core import auth, demo
+from core.storage import models
+from core.storage.models import Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
 from tests.browser.conftest import IDLE, start_server, stop_server
 from tests.browser.pages import login, page_url, screenshot, visit

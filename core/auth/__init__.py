@@ -22,9 +22,10 @@ import jwt
 import polars as pl
 import sqlalchemy as sa
 
-from core import config, models
-from core.models import Customer, Invitation, Setting, User, utcnow
-from core.scope import ROLES
+from core.domain import config
+from core.domain.scope import ROLES
+from core.storage import models
+from core.storage.models import Customer, Invitation, Setting, User, utcnow
 
 COOKIE_NAME = "clientele_auth"
 COOKIE_EXPIRY_DAYS = 7

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import apidocs, docs_display
+from core import api_docs as apidocs
+from core.api_docs import display as docs_display
 from ui.widgets import md_escape
 
 METHOD_COLORS = {"GET": "blue", "POST": "green", "PUT": "orange", "PATCH": "violet", "DELETE": "red"}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import altair as alt
 import polars as pl
 
-from core import fmt
+from core.present import fmt
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 TOOLTIP_TIME_UNIT = "utcyearmonthdatehoursminutes"

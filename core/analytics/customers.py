@@ -1,7 +1,7 @@
 """Customer and workspace numbers in Polars: customer list, dashboard widgets, top customers, API
 headlines, customer profile, going-quiet customers, new vs returning, endpoint adoption.
 
-Pure functions like core.metrics. Everything here compares customers or counts them, so each
+Pure functions like core.analytics.metrics. Everything here compares customers or counts them, so each
 function refuses a Customer scope (require_workspace). Requests without a customer ID count in
 totals and shares' denominators, never as a customer. "New" uses first-seen frames built from all
 requests (first_seen()), never from the window.
@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from core.metrics import FAILED_STATUS, Totals, bucket_index, bucket_starts, endpoint_breakdown, in_window, request_series, totals
-from core.scope import Scope, require_workspace
-from core.timewindow import Window
+from core.analytics.metrics import FAILED_STATUS, Totals, bucket_index, bucket_starts, endpoint_breakdown, in_window, request_series, totals
+from core.domain.scope import Scope, require_workspace
+from core.domain.timewindow import Window
+from core.storage.cache import first_seen as first_seen  # the one definition, kept with the cache that stores it
 
 UTC_US = pl.Datetime("us", "UTC")
 FIRST_SEEN_SCHEMA = {"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US}
@@ -39,19 +40,6 @@ class Delta:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def first_seen(requests: pl.DataFrame) -> pl.DataFrame:
-    """One row per (customer, API): first_seen, the customer's first request to that API in these rows."""
-    return (
-        requests.lazy()
-        .filter(pl.col("customer_id").is_not_null())
-        .group_by("customer_id", "api_id")
-        .agg(pl.col("timestamp").min().alias("first_seen"))
-        .select(pl.col("customer_id").cast(pl.String), pl.col("api_id").cast(pl.Int32), "first_seen")
-        .sort("customer_id", "api_id")
-        .collect(engine="in-memory")
-    )
 
 
 def _first_seen_for(first_seen_frame: pl.DataFrame, api_id: int | None) -> pl.DataFrame:

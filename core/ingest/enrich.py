@@ -14,7 +14,6 @@ from urllib.parse import unquote_plus, urlsplit
 import crawleruseragents
 import iptocc
 import orjson
-import pycountry
 import re2
 import ua_parser
 
@@ -180,17 +179,6 @@ def country_for(ip: str | None) -> str | None:
     # That spares an ipaddress parse and is_global walk, 5x the cost of the lookup itself.
     code = iptocc.country_code(ip.strip())
     return code.upper() if code else None
-
-
-@lru_cache(maxsize=512)
-def country_name(code: str | None) -> str:
-    """'DE' → 'Germany'. Unknown codes are returned as given; no code gives 'Unknown'."""
-    if not code:
-        return "Unknown"
-    country = pycountry.countries.get(alpha_2=code.upper())
-    if country is None:
-        return code
-    return getattr(country, "common_name", None) or country.name
 
 
 # ---------------------------------------------------------------- threat rules

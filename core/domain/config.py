@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: core/domain/config.py → ../..
 DATA_DIR = ROOT / "data"
 DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'clientele.db'}"
 
@@ -133,7 +133,7 @@ def private_file(path: Path) -> Path:
 
 def masked_fields() -> tuple[str, ...]:
     """Extra names to mask in every payload (CLIENTELE_MASKED_FIELDS, comma-separated), on top of
-    core.ingest.masking.SENSITIVE_NAMES."""
+    core.domain.masking.SENSITIVE_NAMES."""
     raw = _get("CLIENTELE_MASKED_FIELDS", "") or ""
     return tuple(name.strip() for name in raw.split(",") if name.strip())
 

@@ -27,9 +27,9 @@ from genson.schema.strategies import SchemaStrategy
 from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 from referencing.exceptions import PointerToNowhere, Unresolvable
 
-from core.models import Api, CustomerApi, Request, RequestDetail, utcnow
-from core.scope import Scope, ScopeError
-from core.store import NotFound
+from core.domain.scope import Scope, ScopeError
+from core.storage.models import Api, CustomerApi, Request, RequestDetail, utcnow
+from core.storage.store import NotFound
 
 MAX_SPEC_BYTES = 2 * 1024 * 1024
 MAX_SPEC_NODES = 500_000  # YAML aliases can expand a small file into a huge tree

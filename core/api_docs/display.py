@@ -1,5 +1,5 @@
 """API documentation as the docs page shows it: operations grouped by tag, parameter and response tables,
-authentication schemes and a line saying where the spec comes from (on top of core.apidocs)."""
+authentication schemes and a line saying where the spec comes from (on top of core.api_docs)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from core import apidocs, fmt
+from core import api_docs as apidocs
+from core.present import fmt
 
 UNGROUPED = "Other"
 
@@ -23,7 +24,7 @@ def _text(value: Any) -> str:
 
 def grouped_operations(spec: dict, search: str = "") -> list[tuple[str, list[dict]]]:
     """[(group, operations)] in spec order: an operation's first tag (UNGROUPED without one), each
-    operation a row of core.apidocs.operations. `search` keeps operations whose method, path,
+    operation a row of core.api_docs.operations. `search` keeps operations whose method, path,
     summary or tags contain it (case-insensitive)."""
     needle = search.strip().lower()
     groups: dict[str, list[dict]] = {}

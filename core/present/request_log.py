@@ -1,5 +1,5 @@
 """The request-history table as people read it: display columns, filter choices, page labels and the
-bounded CSV export of every filtered row (on top of core.history, which does the scoped querying)."""
+bounded CSV export of every filtered row (on top of core.storage.request_log, which does the scoped querying)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,9 +7,10 @@ from dataclasses import replace
 import polars as pl
 import sqlalchemy as sa
 
-from core import enrich, fmt
-from core.history import COUNT_CAP, MAX_PAGE_SIZE, STATUS_CLASSES, HistoryPage, HistoryQuery, request_history
-from core.scope import Scope
+from core.domain.countries import country_name
+from core.domain.scope import Scope
+from core.present import fmt
+from core.storage.request_log import COUNT_CAP, MAX_PAGE_SIZE, STATUS_CLASSES, HistoryPage, HistoryQuery, request_history
 
 UNKNOWN_COUNTRY = "unknown"  # how an unknown location is written in a URL
 # Display column names, in order (units in the names).
@@ -19,11 +20,11 @@ THREAT, DEVICE, AGENT, LOCATION, CUSTOMER, CUSTOMER_ID, API, REQUEST_ID = (
 
 
 def display_rows(rows: pl.DataFrame, tz: str, *, show_customer: bool = True, show_api: bool = True) -> pl.DataFrame:
-    """One row per request of a history page (core.history.COLUMNS) as shown: time in the viewer's
+    """One row per request of a history page (core.storage.request_log.COLUMNS) as shown: time in the viewer's
     zone, load time to 0.1 ms, size humanised, country name, customer display name (else ID)."""
     zone = fmt.zone_name(tz)
     countries = rows.get_column("country").unique().to_list()
-    names = {code: enrich.country_name(code) for code in countries}
+    names = {code: country_name(code) for code in countries}
     sizes = [fmt.size(v) for v in rows.get_column("response_size").to_list()]
     frame = rows.with_columns(
         pl.col("timestamp").dt.convert_time_zone(zone).dt.strftime("%Y-%m-%d %H:%M:%S").alias(TIME),
@@ -55,7 +56,7 @@ def split_statuses(values) -> tuple[tuple[str, ...], tuple[int, ...]]:
 
 
 def status_choices(options: dict) -> list[str]:
-    """Status filter choices from core.history.filter_options: the classes present, then the codes."""
+    """Status filter choices from core.storage.request_log.filter_options: the classes present, then the codes."""
     return list(options["status_classes"]) + [str(code) for code in options["statuses"]]
 
 
@@ -63,7 +64,7 @@ def country_label(code: str | None) -> str:
     """A location filter choice as shown: "Germany (DE)", or "Unknown" for requests without one."""
     if code in (None, UNKNOWN_COUNTRY):
         return "Unknown"
-    return f"{enrich.country_name(code)} ({code})"
+    return f"{country_name(code)} ({code})"
 
 
 def countries_from_url(values) -> tuple[str | None, ...]:
@@ -86,7 +87,7 @@ def page_label(page: HistoryPage) -> str:
 
 def export_rows(engine: sa.Engine, scope: Scope, query: HistoryQuery, *, limit: int = COUNT_CAP) -> pl.DataFrame:
     """Every request matching the query (not just one page), in the query's order, at most `limit`
-    rows; columns of core.history.COLUMNS. Scoped like the history itself."""
+    rows; columns of core.storage.request_log.COLUMNS. Scoped like the history itself."""
     parts, page, fetched = [], 1, 0
     while fetched < limit:
         size = min(MAX_PAGE_SIZE, limit - fetched)

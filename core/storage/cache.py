@@ -24,11 +24,10 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
-from core import config
-from core.metrics_customers import first_seen
-from core.models import Api, Customer, CustomerApi
-from core.scope import Scope, ScopeError
-from core.timewindow import Window
+from core.domain import config
+from core.domain.scope import Scope, ScopeError
+from core.domain.timewindow import Window
+from core.storage.models import Api, Customer, CustomerApi
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +146,7 @@ def _adbc_read_in_child(url: sa.URL, ranges: list[tuple[int, int]]) -> pl.DataFr
     with tempfile.TemporaryDirectory(prefix="clientele-load-") as tmp:
         out = Path(tmp) / "rows.arrow"
         proc = subprocess.run(
-            [sys.executable, "-m", "core.cache", url.render_as_string(hide_password=False), str(out)],
+            [sys.executable, "-m", "core.storage.cache", url.render_as_string(hide_password=False), str(out)],
             input=json.dumps(ranges).encode(), capture_output=True, cwd=config.ROOT, timeout=1800, check=False,
         )
         if proc.returncode != 0:
@@ -256,7 +255,20 @@ def _read_small_tables(engine: sa.Engine) -> tuple[pl.DataFrame, pl.DataFrame, p
     return apis_df, customers_df, links_df
 
 
-_first_seen = first_seen  # one definition of "first seen", shared with the metrics
+def first_seen(requests: pl.DataFrame) -> pl.DataFrame:
+    """One row per (customer, API): first_seen, the customer's first request to that API in these rows."""
+    return (
+        requests.lazy()
+        .filter(pl.col("customer_id").is_not_null())
+        .group_by("customer_id", "api_id")
+        .agg(pl.col("timestamp").min().alias("first_seen"))
+        .select(pl.col("customer_id").cast(pl.String), pl.col("api_id").cast(pl.Int32), "first_seen")
+        .sort("customer_id", "api_id")
+        .collect(engine="in-memory")
+    )
+
+
+_first_seen = first_seen  # one definition of "first seen", shared with the metrics (core.analytics.customers)
 
 
 # ---------------------------------------------------------------- the in-memory layout

@@ -11,10 +11,10 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core import config
-from core.ingest.masking import masked_raw
-from core.ingest.normalize import NormalizedRequest
-from core.models import Api, ClockSkew, Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken, utcnow
+from core.domain import config
+from core.domain.masking import masked_raw
+from core.domain.record import NormalizedRequest
+from core.storage.models import Api, ClockSkew, Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken, utcnow
 
 
 class NotFound(LookupError):

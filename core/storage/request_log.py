@@ -12,11 +12,11 @@ import orjson
 import polars as pl
 import sqlalchemy as sa
 
-from core import enrich
-from core.models import Api, Customer, Request, RequestDetail
-from core.scope import Scope
-from core.store import NotFound
-from core.timewindow import Window
+from core.domain.countries import country_name
+from core.domain.scope import Scope
+from core.domain.timewindow import Window
+from core.storage.models import Api, Customer, Request, RequestDetail
+from core.storage.store import NotFound
 
 MAX_PAGE_SIZE = 500
 MAX_SEARCH_CHARS = 200
@@ -464,7 +464,7 @@ def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
             "threat_level", "customer_id", "customer_name",
         )
     }
-    general["country_name"] = enrich.country_name(r["country"])
+    general["country_name"] = country_name(r["country"])
     detail = {
         "general": general,
         "request_headers": r["request_headers"] or {},

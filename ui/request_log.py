@@ -16,10 +16,12 @@ from dataclasses import replace
 import sqlalchemy as sa
 import streamlit as st
 
-from core import fmt, history, models
-from core import history_table as ht
-from core.scope import Scope, scope_for
-from core.timewindow import Window, bucket_for
+from core.domain.scope import Scope, scope_for
+from core.domain.timewindow import Window, bucket_for
+from core.present import fmt
+from core.present import request_log as ht
+from core.storage import models
+from core.storage import request_log as history
 from ui import widgets
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -30,7 +32,7 @@ SORT_LABELS = {
     "ai_agent": "AI agent", "country": "Location", "customer": "Customer",
 }
 DIRECTION_LABELS = {"desc": "Descending", "asc": "Ascending"}
-# (URL parameter, HistoryQuery field, widget label, key of core.history.filter_options)
+# (URL parameter, HistoryQuery field, widget label, key of core.storage.request_log.filter_options)
 FILTERS = (
     ("method", "methods", "Method", "methods"),
     ("status", "statuses", "Status", "statuses"),

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core import config
+from core.domain import config
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -108,7 +108,7 @@ class Request(Base):
     __table_args__ = (
         sa.Index("ix_requests_api_ts", "api_id", "timestamp"),
         sa.Index("ix_requests_customer_ts", "customer_id", "timestamp"),
-        # API docs read the latest N requests of each operation (core.apidocs): a seek, not a sort.
+        # API docs read the latest N requests of each operation (core.api_docs): a seek, not a sort.
         sa.Index("ix_requests_api_endpoint", "api_id", "endpoint", "method", "id"),
     )
 
@@ -136,7 +136,7 @@ class RequestDetail(Base):
 
 
 class RejectedPayload(Base):
-    """A payload the collector or an import refused. Capped in rows and age (core.store.reject_many)."""
+    """A payload the collector or an import refused. Capped in rows and age (core.storage.store.reject_many)."""
 
     __tablename__ = "rejected_payloads"
     id: Mapped[int] = mapped_column(primary_key=True)

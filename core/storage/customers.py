@@ -10,10 +10,10 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.history import like_pattern
-from core.models import Api, Customer, CustomerApi, DashboardPref, Favorite, User, utcnow
-from core.scope import Scope, require_workspace
-from core.store import NotFound
+from core.domain.scope import Scope, require_workspace
+from core.storage.models import Api, Customer, CustomerApi, DashboardPref, Favorite, User, utcnow
+from core.storage.request_log import like_pattern
+from core.storage.store import NotFound
 
 MAX_DESCRIPTION_CHARS = 5000
 MAX_PICKER_LIMIT = 1000

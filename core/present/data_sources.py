@@ -1,5 +1,5 @@
 """What the Data page (Admin) shows and does: APIs and rejected payloads as tables, file imports
-with a per-file progress report, and SDK clocks the collector did not believe (on top of core.store
+with a per-file progress report, and SDK clocks the collector did not believe (on top of core.storage.store
 and core.ingest.files)."""
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import polars as pl
 import sqlalchemy as sa
 
-from core import fmt, store
 from core.ingest.files import ImportReport, import_bytes
+from core.present import fmt
+from core.storage import store
 
 IMPORT_TYPES = ("json", "ndjson", "jsonl", "gz")
 

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 import polars as pl
 import sqlalchemy as sa
 
-from core import cache, config, fmt, metrics
-from core import metrics_customers as mc
-from core.metrics import Overview, bucket_index, bucket_starts, in_window
-from core.scope import Scope, require_workspace
-from core.timewindow import Window
+from core.analytics import customers as mc
+from core.analytics import metrics
+from core.analytics.metrics import Overview, bucket_index, bucket_starts, in_window
+from core.domain import config
+from core.domain.scope import Scope, require_workspace
+from core.domain.timewindow import Window
+from core.present import fmt
+from core.storage import cache
 
 UTC_US = pl.Datetime("us", "UTC")
 TOP_ENDPOINTS = 10
@@ -267,7 +270,7 @@ def chart_labels(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def known_table(known: list[dict], tz: str, now: dt.datetime) -> pl.DataFrame:
-    """core.customers.known_customers items as shown: name (else ID), ID, last active."""
+    """core.storage.customers.known_customers items as shown: name (else ID), ID, last active."""
     frame = pl.DataFrame(known, schema={"customer_id": pl.String, "display_name": pl.String, "last_seen": pl.Datetime("us")})
     frame = frame.with_columns(pl.col("last_seen").dt.replace_time_zone("UTC"))
     return frame.select(
@@ -474,7 +477,7 @@ def quiet_text(page: CustomersPage) -> str:
 
 
 def widget_cards(w: mc.Widgets, covered: bool = True) -> dict[str, Card]:
-    """The four number widgets of the Customer Dashboard, by core.customers.WIDGETS key."""
+    """The four number widgets of the Customer Dashboard, by core.storage.customers.WIDGETS key."""
     top = w.top_customer
     if top is None:
         top_card = Card("Top Customer", fmt.MISSING, help="Nobody was active in this window.")

@@ -18,7 +18,7 @@ from urllib.parse import quote_plus, unquote_plus
 import orjson
 import re2
 
-from core import config
+from core.domain import config
 
 MASK_CHAR = "*"
 MAX_MASK_CHARS = 32  # a mask shows the length of short secrets only, never more than this

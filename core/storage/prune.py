@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from core import models
-from core.models import Api, RejectedPayload, Request, RequestDetail, utcnow
+from core.storage import models
+from core.storage.models import Api, RejectedPayload, Request, RequestDetail, utcnow
 
 # Rows per transaction: small enough that a collector waiting for the SQLite write lock (busy_timeout
 # 10 s) or a PostgreSQL reader never waits long, large enough that a million rows take minutes, not hours.

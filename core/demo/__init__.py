@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import orjson
 import sqlalchemy as sa
 
-from core import models, store
 from core.ingest.pipeline import prepare
-from core.models import Api, Request, Setting
+from core.storage import models, store
+from core.storage.models import Api, Request, Setting
 
 DEMO_SEED = 7
 DEMO_DAYS = 45

@@ -12,9 +12,11 @@ import sys
 import polars as pl
 import sqlalchemy as sa
 
-from core import cache, metrics, metrics_customers, models
-from core.scope import Scope, ScopeError
-from core.timewindow import WindowError, current_now, parse_now, window
+from core.analytics import customers as metrics_customers
+from core.analytics import metrics
+from core.domain.scope import Scope, ScopeError
+from core.domain.timewindow import WindowError, current_now, parse_now, window
+from core.storage import cache, models
 
 FLOAT_DIGITS = 3
 

@@ -1,8 +1,8 @@
 """Request-level numbers and series in Polars: overview totals, time series, endpoint breakdown.
 
-Pure functions: a frame of request rows (core.cache.REQUEST_SCHEMA) in, a frame or small dataclass
+Pure functions: a frame of request rows (core.storage.cache.REQUEST_SCHEMA) in, a frame or small dataclass
 out. Each takes the window and the viewer's Scope; a Customer scope's frame must hold only their rows
-(asserted). Customer-level and workspace numbers are in core.metrics_customers.
+(asserted). Customer-level and workspace numbers are in core.analytics.customers.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
-from core.scope import Scope
-from core.timewindow import Window
+from core.domain.scope import Scope
+from core.domain.timewindow import Window
 
 UTC = dt.timezone.utc
 FAILED_STATUS = 400

@@ -6,8 +6,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 import streamlit as st
 
-from core import apidocs, cache, config, data_admin, sdk_setup, store, timewindow
+from core import api_docs as apidocs
+from core.domain import config, timewindow
 from core.ingest.normalize import PayloadError
+from core.present import data_sources as data_admin
+from core.present import sdk_setup
+from core.storage import cache, store
 from ui import widgets
 from ui.widgets import md_escape
 

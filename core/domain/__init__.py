@@ -1,0 +1,1 @@
+"""Domain: scope, time windows, settings, shared constants and errors. Imports nothing else of core."""

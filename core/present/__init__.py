@@ -1,0 +1,1 @@
+"""Presentation: page models, display tables, formatting, charts and CSV export (no Streamlit)."""
