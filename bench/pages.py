@@ -22,7 +22,7 @@ USERS = {"admin": "bench-admin@example.com", "customer": "bench-customer@example
 
 def _ensure_users(db_url: str) -> str:
     """Creates the bench users if missing; returns the busiest customer ID (the Customer's, and the profile shown)."""
-    from core import auth
+    from core.auth import users
     from core.storage import models
 
     engine = models.make_engine(db_url)
@@ -32,8 +32,8 @@ def _ensure_users(db_url: str) -> str:
             "SELECT customer_id FROM requests WHERE customer_id IS NOT NULL GROUP BY customer_id ORDER BY count(*) DESC LIMIT 1"
         )).scalar_one()
     for role, email in USERS.items():
-        if auth.get_user_by_email(engine, email) is None:
-            auth.create_user(engine, email=email, name=f"Bench {role}", password=PASSWORD, role=role,
+        if users.get_user_by_email(engine, email) is None:
+            users.create_user(engine, email=email, name=f"Bench {role}", password=PASSWORD, role=role,
                              customer_id=busiest if role == "customer" else None)
     engine.dispose()
     return busiest

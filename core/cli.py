@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from core.storage import models
+from core.storage import migrations, models
 
 
 def _engine():
@@ -15,7 +15,13 @@ def _engine():
 def cmd_init(args) -> int:
     engine = models.make_engine()
     models.init_db(engine)
-    print(f"Schema ready on {engine.url.render_as_string(hide_password=True)}")
+    print(f"Schema at revision {migrations.head()} on {engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def cmd_migrations_new(args) -> int:
+    path = migrations.new_revision(args.message)
+    print(f"Wrote {path}: review it, then run `python -m core init` to apply it.")
     return 0
 
 
@@ -51,8 +57,8 @@ def cmd_apis_list(args) -> int:
 
 
 def cmd_ingest(args) -> int:
+    from core.ingest.errors import PayloadError
     from core.ingest.files import import_paths
-    from core.ingest.normalize import PayloadError
 
     try:
         report = import_paths(_engine(), args.files, api_key=args.api_key, timestamps=args.timestamps)
@@ -67,7 +73,7 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from core import demo
+    from core.demo import cli as demo
 
     return demo.main(args)
 
@@ -79,15 +85,15 @@ def cmd_collector(args) -> int:
 
 
 def cmd_users_add(args) -> int:
-    from core import auth
+    from core.auth.cli import cli_users_add
 
-    return auth.cli_users_add(args)
+    return cli_users_add(args)
 
 
 def cmd_invite(args) -> int:
-    from core import auth
+    from core.auth.cli import cli_invite
 
-    return auth.cli_invite(args)
+    return cli_invite(args)
 
 
 def cmd_stats(args) -> int:
@@ -107,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("init", help="create or migrate the schema").set_defaults(func=cmd_init)
+
+    m = sub.add_parser("migrations", help="schema migrations (for developers)")
+    msub = m.add_subparsers(dest="migrations_command", required=True)
+    mn = msub.add_parser("new", help="write the next migration from the models' changes (Alembic autogenerate)")
+    mn.add_argument("message")
+    mn.set_defaults(func=cmd_migrations_new)
 
     d = sub.add_parser("demo", help="load deterministic demo traffic")
     d.add_argument("--requests", type=int, default=200_000)

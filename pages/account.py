@@ -1,7 +1,7 @@
 """Account (every role): who you are, change your password, log out."""
 import streamlit as st
 
-from core import auth
+from core.auth import errors, login, passwords
 from core.storage import models
 from ui import session
 from ui.guard import require_role
@@ -18,18 +18,18 @@ st.markdown(details)
 
 st.subheader("Change password")
 with st.form("change_password", clear_on_submit=True):
-    current = st.text_input("Current password", type="password", max_chars=auth.MAX_PASSWORD_CHARS)
-    new = st.text_input("New password", type="password", max_chars=auth.MAX_PASSWORD_CHARS,
-                        help=f"At least {auth.MIN_PASSWORD_CHARS} characters; a few unrelated words make a good password.")
-    repeat = st.text_input("Repeat the new password", type="password", max_chars=auth.MAX_PASSWORD_CHARS)
+    current = st.text_input("Current password", type="password", max_chars=passwords.MAX_PASSWORD_CHARS)
+    new = st.text_input("New password", type="password", max_chars=passwords.MAX_PASSWORD_CHARS,
+                        help=f"At least {passwords.MIN_PASSWORD_CHARS} characters; a few unrelated words make a good password.")
+    repeat = st.text_input("Repeat the new password", type="password", max_chars=passwords.MAX_PASSWORD_CHARS)
     submitted = st.form_submit_button("Change password")
 if submitted:
     if new != repeat:
         st.error("The two new passwords differ; type the same password twice.")
     else:
         try:
-            revoked_at = auth.change_password(models.get_engine(), user.id, current, new)
-        except auth.AuthError as exc:
+            revoked_at = login.change_password(models.get_engine(), user.id, current, new)
+        except errors.AuthError as exc:
             st.error(str(exc))
         else:
             session.restart_after_password_change(revoked_at)

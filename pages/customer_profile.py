@@ -3,7 +3,9 @@ notes, favorite, metadata, endpoints, APIs used, and their request history. The 
 import streamlit as st
 
 from core.present import charts, fmt
-from core.present import pages as mp
+from core.present.profile import profile_cards
+from core.present.series import activity_cells
+from core.present.tables import apis_used_table, attributes_table, endpoint_table
 from core.storage import customers, models
 from core.storage.store import NotFound
 from ui import dashboard, widgets
@@ -36,7 +38,7 @@ window = widgets.time_filter(engine, scope)
 page = dashboard.profile_model(engine, scope, customer_id, window, api["api_id"] if api else None)
 dashboard.window_note(window, tz, covered=page.covered)
 profile = page.profile
-dashboard.cards(mp.profile_cards(page), per_row=5)
+dashboard.cards(profile_cards(page), per_row=5)
 if api:
     name = widgets.md_escape(api["name"])
     st.caption(f"Opened from {name}: “Share of this API” is this customer's share of {name} requests, as on its Customers "
@@ -48,21 +50,21 @@ with left:
                                        kind="area", label="Requests", partial=page.partial_buckets), width="stretch")
     st.markdown("**APIs used in this window**")
     if profile.apis_used.height:
-        dashboard.table(mp.apis_used_table(profile.apis_used, tz, now))
+        dashboard.table(apis_used_table(profile.apis_used, tz, now))
     else:
         st.caption("No request in this window; widen the time filter.")
 with right, st.container(border=True):
     dashboard.notes_form(engine, scope, user.email, info, tz)
     st.markdown("**Metadata**")
     if info["attributes"]:
-        dashboard.table(mp.attributes_table(info["attributes"]))
+        dashboard.table(attributes_table(info["attributes"]))
     else:
         st.caption("This customer's requests carried no metadata (treblle-metadata keys such as Plan).")
 
 st.subheader("Endpoints")
 if profile.endpoints.height:
-    dashboard.table(mp.endpoint_table(profile.endpoints))
-    st.altair_chart(charts.heatmap(mp.activity_cells(page.endpoint_activity, window, tz), x="time", y="endpoint",
+    dashboard.table(endpoint_table(profile.endpoints))
+    st.altair_chart(charts.heatmap(activity_cells(page.endpoint_activity, window, tz), x="time", y="endpoint",
                                    value="requests", title=f"Requests per endpoint over time ({tz})", x_title="Time",
                                    y_title="Endpoint"), width="stretch")
 else:

@@ -3,7 +3,8 @@ customer list (select a row for the profile), customers going quiet and endpoint
 import streamlit as st
 
 from core.present import charts, fmt
-from core.present import pages as mp
+from core.present.customers import quiet_text, widget_cards
+from core.present.tables import TREND, chart_labels, customer_table, quiet_table, search_customers
 from core.storage import customers, models
 from ui import dashboard, widgets
 from ui.guard import current_scope, require_role
@@ -25,7 +26,7 @@ with right:
 page = dashboard.customers_model(engine, scope, api["api_id"], window, customers.favorites(engine, user.id))
 dashboard.window_note(window, tz, api["name"], covered=page.covered)
 
-numbers = mp.widget_cards(page.widgets, page.covered)
+numbers = widget_cards(page.widgets, page.covered)
 dashboard.cards([numbers[key] for key in numbers if shown[key]])
 dashboard.list_widgets(page.widgets, shown, tz, now, api_id=api["api_id"], covered=page.covered)
 
@@ -34,22 +35,22 @@ dashboard.list_widgets(page.widgets, shown, tz, now, api_id=api["api_id"], cover
 def customer_list() -> None:
     st.subheader("All customers")
     search = dashboard.search_box("customers_q", "Name or customer ID")
-    listed = mp.customer_table(mp.search_customers(page.customers, search), tz, now)
+    listed = customer_table(search_customers(page.customers, search), tz, now)
     if listed.height == 0:
         widgets.empty_state("filters" if search else "window", scope)
         return
     st.caption(f"{fmt.count(listed.height)} customers · share of {widgets.md_escape(api['name'])} requests · sort by any "
                f"column · select a row to open the profile · times in {widgets.md_escape(tz)}")
     dashboard.customer_table(listed, key="customer_list", height=420, api_id=api["api_id"])
-    widgets.csv_download(listed.drop(mp.TREND), f"customers-{api['api_id']}-{window.preset}.csv", key="customers_csv")
+    widgets.csv_download(listed.drop(TREND), f"customers-{api['api_id']}-{window.preset}.csv", key="customers_csv")
 
 
 customer_list()
 
 st.subheader("Going quiet")
-st.caption(mp.quiet_text(page))
+st.caption(quiet_text(page))
 if page.going_quiet.height:
-    dashboard.customer_table(mp.quiet_table(page.going_quiet, tz, now), key="quiet", height=250, api_id=api["api_id"])
+    dashboard.customer_table(quiet_table(page.going_quiet, tz, now), key="quiet", height=250, api_id=api["api_id"])
 elif window.preset == "all":
     st.info("All Time has no earlier period to compare with: pick a shorter window.", icon=":material/date_range:")
 else:
@@ -57,6 +58,6 @@ else:
             icon=":material/check_circle:")
 
 if page.adoption.height:
-    st.altair_chart(charts.heatmap(mp.chart_labels(page.adoption), x="endpoint", y="label", value="requests",
+    st.altair_chart(charts.heatmap(chart_labels(page.adoption), x="endpoint", y="label", value="requests",
                                    title="Endpoint adoption of the top customers", x_title="Endpoint",
                                    y_title="Customer"), width="stretch")

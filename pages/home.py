@@ -2,7 +2,8 @@
 import streamlit as st
 
 from core.present import charts
-from core.present import pages as mp
+from core.present.home import home_cards
+from core.present.tables import CHANGE, CUSTOMER, REQUESTS, SHARE, top_chart_rows, top_table
 from core.storage import models
 from ui import dashboard, widgets
 from ui.guard import current_scope, require_role
@@ -19,7 +20,7 @@ dashboard.window_note(window, tz, covered=page.covered)
 if page.apis.height == 0:
     widgets.empty_state("no_apis", scope)
     st.stop()
-dashboard.cards(mp.home_cards(page))
+dashboard.cards(home_cards(page))
 
 st.subheader("APIs")
 dashboard.api_grid(page.apis)
@@ -31,9 +32,9 @@ if page.top_customers.height == 0:
 left, right = st.columns([3, 2])
 with left:
     st.caption("Select a customer to open their profile.")
-    dashboard.customer_table(mp.top_table(page.top_customers, page.covered), key="home_top",
-                             columns=["Rank", mp.CUSTOMER, mp.REQUESTS, mp.SHARE, mp.CHANGE])
+    dashboard.customer_table(top_table(page.top_customers, page.covered), key="home_top",
+                             columns=["Rank", CUSTOMER, REQUESTS, SHARE, CHANGE])
 with right:
-    st.altair_chart(charts.bar_chart(mp.top_chart_rows(page.top_customers), "label", "requests",
+    st.altair_chart(charts.bar_chart(top_chart_rows(page.top_customers), "label", "requests",
                                      title="Requests by top customer", unit="requests", category_title="Customer",
-                                     tooltip={mp.SHARE: "Share (%)", "customer_id": "Customer ID"}), width="stretch")
+                                     tooltip={SHARE: "Share (%)", "customer_id": "Customer ID"}), width="stretch")

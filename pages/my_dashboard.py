@@ -3,7 +3,8 @@ time, their endpoints and their latest requests with details."""
 import streamlit as st
 
 from core.present import charts
-from core.present import pages as mp
+from core.present.cards import overview_cards
+from core.present.tables import endpoint_table
 from core.storage import customers, models
 from core.storage.store import NotFound
 from ui import dashboard, widgets
@@ -28,7 +29,7 @@ with right:
     window = widgets.time_filter(engine, scope, api["api_id"])
 mine = dashboard.my_model(engine, scope, api["api_id"], window)
 dashboard.window_note(window, tz, covered=mine.covered)
-dashboard.cards(mp.overview_cards(mine.overview, mine.covered))
+dashboard.cards(overview_cards(mine.overview, mine.covered))
 if mine.overview.current.total_requests == 0:
     widgets.empty_state("window", scope)
     st.stop()
@@ -47,7 +48,7 @@ c4.altair_chart(charts.time_series(series, {"status_4xx": "4xx", "status_5xx": "
                                    height=300, partial=partial), width="stretch")
 
 st.subheader("Your endpoints")
-dashboard.table(mp.endpoint_table(mine.endpoints))
+dashboard.table(endpoint_table(mine.endpoints))
 
 st.subheader("Recent activity")
 dashboard.recent_activity(engine, scope, api["api_id"], window, tz)

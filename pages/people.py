@@ -1,8 +1,12 @@
 """People (Admin): users and pending links; invite, change role, password-reset link, remove."""
 import streamlit as st
 
-from core import auth
+from core.auth.errors import AuthError
+from core.auth.links import LinkResult, create_invite, create_reset, pending_invites, revoke_invite
+from core.auth.users import customer_choices, list_users, remove_user, update_role
 from core.domain import config
+from core.domain.scope import ROLES
+from core.present.people import invites_table, users_table
 from core.storage import models
 from ui.guard import require_role
 
@@ -12,7 +16,7 @@ tz = config.settings().timezone
 FLASH = "people_flash"
 
 
-def done(message: str, link: auth.LinkResult | None = None) -> None:
+def done(message: str, link: LinkResult | None = None) -> None:
     """Keep the outcome for the next run, then rerun so the tables above show the change."""
     st.session_state[FLASH] = (message, link)
     st.rerun()
@@ -35,52 +39,52 @@ def show_flash() -> None:
 def attempt(action, message: str) -> None:
     try:
         result = action()
-    except auth.AuthError as exc:
+    except AuthError as exc:
         st.error(str(exc))
         return
-    done(message, result if isinstance(result, auth.LinkResult) else None)
+    done(message, result if isinstance(result, LinkResult) else None)
 
 
 st.title("People")
 show_flash()
-users = auth.list_users(engine)
+users = list_users(engine)
 by_email = {u["email"]: u["id"] for u in users}
-customers = dict(auth.customer_choices(engine))
+customers = dict(customer_choices(engine))
 customer_label = lambda c: f"{c} — {customers[c]}" if customers.get(c) else c  # noqa: E731
 pick_customer = dict(options=list(customers), index=None, accept_new_options=True, format_func=customer_label,
                      placeholder="Pick a known customer or type an ID", help="Customer role only.")
 
 when = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm z")
-st.dataframe(auth.users_table(users, tz), hide_index=True, column_config={"Last login": when, "Locked until": when})
-pending = auth.pending_invites(engine)
+st.dataframe(users_table(users, tz), hide_index=True, column_config={"Last login": when, "Locked until": when})
+pending = pending_invites(engine)
 if pending:
     st.subheader("Pending links")
-    st.dataframe(auth.invites_table(pending, tz), hide_index=True, column_config={"Expires": when})
+    st.dataframe(invites_table(pending, tz), hide_index=True, column_config={"Expires": when})
     with st.form("revoke_invite"):
         invite_id = st.selectbox("Link", [i["id"] for i in pending],
                                  format_func=lambda i: next(f"{p['email']} ({p['purpose']})" for p in pending if p["id"] == i))
         if st.form_submit_button("Revoke link"):
-            attempt(lambda: auth.revoke_invite(engine, invite_id), "Link revoked.")
+            attempt(lambda: revoke_invite(engine, invite_id), "Link revoked.")
 
 st.subheader("Invite someone")
 with st.form("invite"):
     email = st.text_input("Email", max_chars=320)
-    role = st.selectbox("Role", auth.ROLES, format_func=str.capitalize)
+    role = st.selectbox("Role", ROLES, format_func=str.capitalize)
     customer_id = st.selectbox("Customer ID", key="invite_customer", **pick_customer)
     group = st.text_input("Group", max_chars=200, key="invite_group",
                           help="Optional, customer role only: users of one group share one customer ID.")
     if st.form_submit_button("Create invitation", type="primary"):
-        attempt(lambda: auth.create_invite(engine, email=email, role=role, customer_id=customer_id, group=group,
+        attempt(lambda: create_invite(engine, email=email, role=role, customer_id=customer_id, group=group,
                                            invited_by=user.email), f"Invitation for {email.strip()} created.")
 
 st.subheader("Change a role")
 with st.form("change_role"):
     target = st.selectbox("User", list(by_email), key="role_user")
-    role = st.selectbox("New role", auth.ROLES, format_func=str.capitalize)
+    role = st.selectbox("New role", ROLES, format_func=str.capitalize)
     customer_id = st.selectbox("Customer ID", key="role_customer", **pick_customer)
     group = st.text_input("Group", max_chars=200, key="role_group", help="Optional, customer role only.")
     if st.form_submit_button("Change role"):
-        attempt(lambda: auth.update_role(engine, by_email[target], role, customer_id=customer_id, group=group),
+        attempt(lambda: update_role(engine, by_email[target], role, customer_id=customer_id, group=group),
                 f"{target} is now {role}.")
 
 st.subheader("Password reset")
@@ -88,7 +92,7 @@ with st.form("reset"):
     target = st.selectbox("User", list(by_email), key="reset_user",
                           help="Creates a one-time link that lets the user choose a new password.")
     if st.form_submit_button("Create reset link"):
-        attempt(lambda: auth.create_reset(engine, by_email[target], invited_by=user.email), f"Reset link for {target} created.")
+        attempt(lambda: create_reset(engine, by_email[target], invited_by=user.email), f"Reset link for {target} created.")
 
 st.subheader("Remove a user")
 with st.form("remove"):
@@ -96,6 +100,6 @@ with st.form("remove"):
     sure = st.checkbox("Yes, remove this account (it loses access at once)")
     if st.form_submit_button("Remove user"):
         if sure:
-            attempt(lambda: auth.remove_user(engine, by_email[target], acting_user_id=user.id), f"{target} removed.")
+            attempt(lambda: remove_user(engine, by_email[target], acting_user_id=user.id), f"{target} removed.")
         else:
             st.error("Tick the box to confirm the removal.")

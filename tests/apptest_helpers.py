@@ -20,7 +20,7 @@ import bcrypt
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import auth
+from core.auth import users
 from core.storage import models
 from tests.factories import NOW, seed_small
 from ui.guard import IDENTITY_KEY, REFUSAL
@@ -57,7 +57,7 @@ def seed_app_db(db_url: str) -> SeededApp:
         models.init_db(engine)
         api_ids = seed_small(engine)
         user_ids = {
-            role: auth.create_user(engine, email=a["email"], name=a["name"], password=PASSWORD, role=role,
+            role: users.create_user(engine, email=a["email"], name=a["name"], password=PASSWORD, role=role,
                                    customer_id=a["customer_id"], group=a["group"])
             for role, a in ACCOUNTS.items()
         }

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.ingest.normalize import NormalizedRequest
+from core.domain.record import NormalizedRequest
 from core.storage import store
 
 UTC = dt.timezone.utc

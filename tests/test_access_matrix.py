@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 from streamlit.source_util import page_icon_and_name
 
-from core import auth
+from core.auth import links, sessions, users
+from core.auth.login import authenticate, login_failed_message
 from core.domain import config
 from core.domain.scope import ROLES
 from core.storage import models
@@ -84,7 +85,7 @@ def test_page_run_directly_without_login_shows_only_the_refusal(seeded_app, path
 @pytest.mark.parametrize("path", PAGE_FILES)
 def test_page_run_directly_with_a_forged_session_identity_of_a_deleted_user_is_refused(seeded_app, path):
     engine = models.get_engine()
-    auth.remove_user(engine, seeded_app.user_ids["member"])
+    users.remove_user(engine, seeded_app.user_ids["member"])
     at = run_page_as(path, seeded_app, "member")
     assert [e.value for e in leaf_elements(at)] == [REFUSAL]
 
@@ -98,14 +99,14 @@ def test_login_form_is_all_a_visitor_sees(seeded_app):
 
 def test_wrong_password_shows_the_generic_message_and_no_page(seeded_app):
     at = login(new_app(), seeded_app.email("admin"), "not the password at all")
-    assert [e.value for e in at.error] == [auth.login_failed_message()]
+    assert [e.value for e in at.error] == [login_failed_message()]
     assert showing_login_form(at)
     assert IDENTITY_KEY not in at.session_state
 
 
 def test_unknown_email_gets_the_same_message_as_a_wrong_password(seeded_app):
     at = login(new_app(), "nobody@example.com", PASSWORD)
-    assert [e.value for e in at.error] == [auth.login_failed_message()]
+    assert [e.value for e in at.error] == [login_failed_message()]
 
 
 def test_sixth_attempt_with_the_right_password_after_five_failures_is_refused(seeded_app):
@@ -113,7 +114,7 @@ def test_sixth_attempt_with_the_right_password_after_five_failures_is_refused(se
     for _ in range(5):
         login(at, seeded_app.email("member"), "not the password at all")
     login(at, seeded_app.email("member"), PASSWORD)
-    assert [e.value for e in at.error] == [auth.login_failed_message()]
+    assert [e.value for e in at.error] == [login_failed_message()]
     assert IDENTITY_KEY not in at.session_state
 
 
@@ -131,7 +132,7 @@ def test_login_form_disappears_once_logged_in(seeded_app):
 
 def test_deleted_user_loses_access_on_the_next_run(seeded_app):
     at = login_as(seeded_app, "member")
-    auth.remove_user(models.get_engine(), seeded_app.user_ids["member"])
+    users.remove_user(models.get_engine(), seeded_app.user_ids["member"])
     at.run()
     assert showing_login_form(at)
     assert IDENTITY_KEY not in at.session_state
@@ -140,8 +141,8 @@ def test_deleted_user_loses_access_on_the_next_run(seeded_app):
 def test_session_of_a_removed_user_does_not_continue_as_a_new_account_with_their_email(seeded_app):
     engine = models.get_engine()
     at = login_as(seeded_app, "member")
-    auth.remove_user(engine, seeded_app.user_ids["member"])
-    auth.create_user(engine, email=seeded_app.email("member"), name="Someone Else", password=PASSWORD, role="admin")
+    users.remove_user(engine, seeded_app.user_ids["member"])
+    users.create_user(engine, email=seeded_app.email("member"), name="Someone Else", password=PASSWORD, role="admin")
     at.run()
     assert showing_login_form(at)
     assert IDENTITY_KEY not in at.session_state
@@ -149,11 +150,11 @@ def test_session_of_a_removed_user_does_not_continue_as_a_new_account_with_their
 
 def test_demoted_admin_loses_the_people_page_on_the_next_run(seeded_app):
     engine = models.get_engine()
-    auth.create_user(engine, email="second@example.com", name="Second", password=PASSWORD, role="admin")
+    users.create_user(engine, email="second@example.com", name="Second", password=PASSWORD, role="admin")
     at = login_as(seeded_app, "admin")
     at.switch_page("pages/people.py").run()
     assert [t.value for t in at.title] == ["People"]
-    auth.update_role(engine, seeded_app.user_ids["admin"], "member")
+    users.update_role(engine, seeded_app.user_ids["admin"], "member")
     at.run()
     assert "People" not in [t.value for t in at.title]
     with pytest.raises(ValueError, match="Could not find a navigation page"):
@@ -162,7 +163,7 @@ def test_demoted_admin_loses_the_people_page_on_the_next_run(seeded_app):
 
 def test_member_promoted_to_admin_gets_the_people_page_on_the_next_run(seeded_app):
     at = login_as(seeded_app, "member")
-    auth.update_role(models.get_engine(), seeded_app.user_ids["member"], "admin")
+    users.update_role(models.get_engine(), seeded_app.user_ids["member"], "admin")
     at.run()
     at.switch_page("pages/people.py").run()
     assert [t.value for t in at.title] == ["People"]
@@ -175,7 +176,7 @@ def test_logout_ends_the_session_and_revokes_earlier_logins(seeded_app):
     next(b for b in at.button if b.label == "Log out").click()
     at.run()
     assert [s.value for s in at.success] == ["You are logged out."]
-    assert auth.session_user(models.get_engine(), started_at, user_id=seeded_app.user_ids["member"]) is None
+    assert sessions.session_user(models.get_engine(), started_at, user_id=seeded_app.user_ids["member"]) is None
     at.run()
     assert showing_login_form(at)
 
@@ -217,7 +218,7 @@ def test_wrong_current_passwords_on_the_account_page_lock_the_account_like_faile
     _change_password(at, PASSWORD, "a brand new passphrase")
     assert [e.value for e in at.error][0].startswith("Too many wrong passwords: your account is locked")
     again = login(new_app(), seeded_app.email("member"), PASSWORD)
-    assert [e.value for e in again.error] == [auth.login_failed_message()]
+    assert [e.value for e in again.error] == [login_failed_message()]
     assert IDENTITY_KEY not in again.session_state
 
 
@@ -244,13 +245,13 @@ def _submit_link_form(at, password: str, name: str | None = None):
 
 def test_invite_link_sets_a_password_and_logs_in(seeded_app):
     engine = models.get_engine()
-    link = auth.create_invite(engine, email="carol@example.com", role="customer", customer_id="cust_c").link
+    link = links.create_invite(engine, email="carol@example.com", role="customer", customer_id="cust_c").link
     at = new_app()
     at.query_params["invite"] = _token(link, "invite")
     at.run()
     assert [t.value for t in at.title] == ["Welcome to Clientele"]
     _submit_link_form(at, "a brand new passphrase", name="Carol")
-    user = auth.get_user_by_email(engine, "carol@example.com")
+    user = users.get_user_by_email(engine, "carol@example.com")
     assert (user.name, user.role, user.customer_id) == ("Carol", "customer", "cust_c")
     assert at.session_state[IDENTITY_KEY]["user_id"] == user.id
     assert "invite" not in at.query_params
@@ -258,8 +259,8 @@ def test_invite_link_sets_a_password_and_logs_in(seeded_app):
 
 def test_used_invite_link_shows_why_it_does_not_work(seeded_app):
     engine = models.get_engine()
-    token = _token(auth.create_invite(engine, email="carol@example.com", role="member").link, "invite")
-    auth.accept_invite(engine, token, name="Carol", password=PASSWORD)
+    token = _token(links.create_invite(engine, email="carol@example.com", role="member").link, "invite")
+    links.accept_invite(engine, token, name="Carol", password=PASSWORD)
     at = new_app()
     at.query_params["invite"] = token
     at.run()
@@ -269,13 +270,13 @@ def test_used_invite_link_shows_why_it_does_not_work(seeded_app):
 
 def test_reset_link_sets_a_new_password_and_logs_in(seeded_app):
     engine = models.get_engine()
-    link = auth.create_reset(engine, seeded_app.user_ids["customer"]).link
+    link = links.create_reset(engine, seeded_app.user_ids["customer"]).link
     at = new_app()
     at.query_params["reset"] = _token(link, "reset")
     at.run()
     _submit_link_form(at, "a brand new passphrase")
     assert at.session_state[IDENTITY_KEY]["user_id"] == seeded_app.user_ids["customer"]
-    assert auth.authenticate(engine, seeded_app.email("customer"), "a brand new passphrase").role == "customer"
+    assert authenticate(engine, seeded_app.email("customer"), "a brand new passphrase").role == "customer"
 
 
 def test_first_admin_form_on_an_empty_production_database(tmp_path, monkeypatch):
@@ -294,9 +295,9 @@ def test_first_admin_form_on_an_empty_production_database(tmp_path, monkeypatch)
     next(b for b in at.button if b.label == "Create Admin and log in").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.session_state[IDENTITY_KEY]["user_id"] == auth.get_user_by_email(models.get_engine(), "root@example.com").id
+    assert at.session_state[IDENTITY_KEY]["user_id"] == users.get_user_by_email(models.get_engine(), "root@example.com").id
     assert [t.value for t in at.title][:1] == [nav.specs_for("admin")[0].title]
-    assert auth.get_user_by_email(models.get_engine(), "root@example.com").role == "admin"
+    assert users.get_user_by_email(models.get_engine(), "root@example.com").role == "admin"
     models.engine_for(db_url).dispose()
 
 
@@ -328,7 +329,7 @@ def test_people_page_invites_a_known_customer_and_shows_the_link(seeded_app):
     assert not [e.value for e in at.error]
     [code] = at.code
     assert "/?invite=" in code.value
-    pending = auth.pending_invites(models.get_engine())
+    pending = links.pending_invites(models.get_engine())
     assert [(p["email"], p["role"], p["customer_id"]) for p in pending] == [("dora@example.com", "customer", "cust_b")]
 
 
@@ -349,7 +350,7 @@ def test_people_page_changes_a_role(seeded_app):
     form["Customer ID"].select("cust_c")
     form["Change role"].click()
     at.run()
-    user = auth.get_user(models.get_engine(), seeded_app.user_ids["member"])
+    user = users.get_user(models.get_engine(), seeded_app.user_ids["member"])
     assert (user.role, user.customer_id) == ("customer", "cust_c")
 
 
@@ -375,15 +376,15 @@ def test_people_page_removes_a_user_only_when_confirmed(seeded_app):
     next(w for label, w in form.items() if label.startswith("Yes, remove")).check()
     form["Remove user"].click()
     at.run()
-    assert auth.get_user(models.get_engine(), seeded_app.user_ids["member"]) is None
+    assert users.get_user(models.get_engine(), seeded_app.user_ids["member"]) is None
 
 
 def test_people_page_revokes_a_pending_invite(seeded_app):
-    auth.create_invite(models.get_engine(), email="eve@example.com", role="member")
+    links.create_invite(models.get_engine(), email="eve@example.com", role="member")
     at = _people(seeded_app)
     _form_widgets(at, "revoke_invite")["Revoke link"].click()
     at.run()
-    assert auth.pending_invites(models.get_engine()) == []
+    assert links.pending_invites(models.get_engine()) == []
 
 
 def test_admin_cannot_remove_their_own_account_from_the_people_page(seeded_app):
@@ -398,7 +399,7 @@ def test_admin_cannot_remove_their_own_account_from_the_people_page(seeded_app):
 
 def test_session_started_before_a_revocation_is_refused_by_the_guard(seeded_app):
     at = login_as(seeded_app, "admin")
-    auth.revoke_sessions(models.get_engine(), seeded_app.user_ids["admin"], now=models.utcnow() + dt.timedelta(seconds=1))
+    sessions.revoke_sessions(models.get_engine(), seeded_app.user_ids["admin"], now=models.utcnow() + dt.timedelta(seconds=1))
     at.run()
     assert showing_login_form(at)
 
@@ -423,7 +424,7 @@ def embedded_demo(tmp_path, monkeypatch):
 
 
 def test_demo_mode_loads_demo_data_once_and_lists_the_demo_accounts(embedded_demo):
-    from core import demo
+    from core.demo import accounts as demo
 
     at = new_app().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -441,13 +442,13 @@ def test_demo_mode_loads_demo_data_once_and_lists_the_demo_accounts(embedded_dem
 
 
 def test_demo_admin_logs_in_with_the_listed_password(embedded_demo):
-    from core import demo
+    from core.demo import accounts as demo
 
     admin = next(a for a in demo.DEMO_ACCOUNTS if a["role"] == "admin")
     new_app().run()
     at = login(new_app(), admin["email"], admin["password"])
     assert IDENTITY_KEY in at.session_state
-    assert auth.get_user(models.get_engine(), at.session_state[IDENTITY_KEY]["user_id"]).role == "admin"
+    assert users.get_user(models.get_engine(), at.session_state[IDENTITY_KEY]["user_id"]).role == "admin"
 
 
 def test_production_login_screen_lists_no_demo_accounts(seeded_app):

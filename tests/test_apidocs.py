@@ -11,8 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
-from core import api_docs as apidocs
-from core.api_docs import SpecError
+from core.api_docs.access import docs_apis
+from core.api_docs.cache import clear_cache, spec_for
+from core.api_docs.download import to_json, to_yaml
+from core.api_docs.infer import _Inference, infer_spec
+from core.api_docs.operations import operations
+from core.api_docs.paths import _summary
+from core.api_docs.spec import HTTP_METHODS, SpecError
+from core.api_docs.upload import parse_spec, remove_spec, upload_spec
 from core.domain.scope import Scope, ScopeError
 from core.storage import store
 from core.storage.store import NotFound
@@ -63,9 +69,9 @@ paths:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    apidocs.clear_cache()
+    clear_cache()
     yield
-    apidocs.clear_cache()
+    clear_cache()
 
 
 def _api(engine, name="Shop") -> int:
@@ -81,7 +87,7 @@ def _get(url, endpoint, **kw):
 
 
 def _infer(engine, api_id, scope=WS, **kw) -> dict:
-    return apidocs.infer_spec(engine, scope, api_id, now=NOW, **kw)
+    return infer_spec(engine, scope, api_id, now=NOW, **kw)
 
 
 # ---------------------------------------------------------------- inference from hand-made traffic
@@ -219,7 +225,7 @@ def test_security_schemes_come_from_header_names_and_scheme_words_never_values(e
     ("GET", "/", "GET /"),
 ])
 def test_summary_names_the_action_and_the_resource(method, path, summary):
-    assert apidocs._summary(method, path) == summary
+    assert _summary(method, path) == summary
 
 
 def test_operations_get_unique_ids_and_tags_from_the_first_meaningful_path_segment(engine):
@@ -285,7 +291,7 @@ def test_example_url_is_rebuilt_from_the_masked_query_not_the_raw_url(engine):
     _store(engine, api, _get("https://a.test/export?token=s3cr3t-raw&format=csv", "/export", query={"token": "*****", "format": "csv"}))
     spec = _infer(engine, api)
     assert spec["paths"]["/export"]["get"]["x-clientele-example"]["request"]["url"] == "/export?token=%2A%2A%2A%2A%2A&format=csv"
-    assert "s3cr3t-raw" not in apidocs.to_json(spec)
+    assert "s3cr3t-raw" not in to_json(spec)
 
 
 def test_an_api_without_traffic_gets_an_empty_valid_spec(engine):
@@ -308,7 +314,7 @@ def test_inferred_spec_validates(engine):
 def test_spec_inferred_from_demo_traffic_validates(engine):
     demo = pytest.importorskip("core.demo")
     demo.generate(engine, requests=3000, days=7, seed=7, now=NOW)
-    apis = apidocs.docs_apis(engine, WS)
+    apis = docs_apis(engine, WS)
     assert len(apis) >= 2
     for api in apis:
         spec = _infer(engine, api["api_id"])
@@ -327,10 +333,10 @@ def test_spec_inferred_from_demo_traffic_validates(engine):
     st.sampled_from([{}, {"authorization": "Bearer ****"}, {"Authorization": "Token ***"}, {"api-key": "***"}]),
 ), min_size=1, max_size=6))
 def test_any_observed_traffic_gives_a_valid_spec(traffic):
-    inference = apidocs._Inference(1, WS)
+    inference = _Inference(1, WS)
     for i, (method, segments, query, body, status, headers) in enumerate(traffic, start=1):
         endpoint = "/" + "/".join(segments)
-        op = inference._op(endpoint, method.lower()) if method.lower() in apidocs.HTTP_METHODS else None
+        op = inference._op(endpoint, method.lower()) if method.lower() in HTTP_METHODS else None
         if op is None:
             continue
         op.requests += 1
@@ -341,7 +347,7 @@ def test_any_observed_traffic_gives_a_valid_spec(traffic):
         inference._observe(op, endpoint, row)
     validate(inference.to_spec("Any", NOW))
     # As a customer who called none of it sees it: every example generated from the schema.
-    validate(inference.to_spec("Any", NOW, own=apidocs._Inference(1, Scope.customer("cust_x"))))
+    validate(inference.to_spec("Any", NOW, own=_Inference(1, Scope.customer("cust_x"))))
 
 
 # ---------------------------------------------------------------- uploaded specs
@@ -349,24 +355,24 @@ def test_any_observed_traffic_gives_a_valid_spec(traffic):
 
 def test_uploading_a_valid_json_spec_stores_it_and_it_is_shown(engine):
     api = _api(engine)
-    apidocs.upload_spec(engine, api, VALID_JSON, "orders.json")
-    doc = apidocs.spec_for(engine, WS, api, now=NOW)
+    upload_spec(engine, api, VALID_JSON, "orders.json")
+    doc = spec_for(engine, WS, api, now=NOW)
     assert (doc.source, doc.spec["info"]["title"], doc.spec["openapi"]) == ("uploaded", "Orders", "3.0.3")
 
 
 def test_uploading_a_valid_yaml_spec_reads_unquoted_status_codes_as_strings(engine):
     api = _api(engine)
-    spec = apidocs.upload_spec(engine, api, VALID_YAML.encode(), "orders.yaml")
+    spec = upload_spec(engine, api, VALID_YAML.encode(), "orders.yaml")
     assert list(spec["paths"]["/orders/{id}"]["get"]["responses"]) == ["200", "404"]
 
 
 def test_an_invalid_spec_is_refused_with_the_validators_message_and_the_previous_one_kept(engine):
     api = _api(engine)
-    apidocs.upload_spec(engine, api, VALID_JSON)
+    upload_spec(engine, api, VALID_JSON)
     broken = json.dumps({"openapi": "3.1.0", "info": {"title": "No version"}, "paths": {}})
     with pytest.raises(SpecError, match=r"not valid OpenAPI 3\.1\.0: at info: 'version' is a required property"):
-        apidocs.upload_spec(engine, api, broken)
-    assert apidocs.spec_for(engine, WS, api).spec["info"]["title"] == "Orders"
+        upload_spec(engine, api, broken)
+    assert spec_for(engine, WS, api).spec["info"]["title"] == "Orders"
 
 
 def test_a_path_parameter_without_a_definition_is_refused(engine):
@@ -374,7 +380,7 @@ def test_a_path_parameter_without_a_definition_is_refused(engine):
     spec = {"openapi": "3.0.3", "info": {"title": "x", "version": "1"},
             "paths": {"/a/{id}": {"get": {"responses": {"200": {"description": "ok"}}}}}}
     with pytest.raises(SpecError, match="Path parameter 'id' for 'get' operation in '/a/{id}' was not resolved"):
-        apidocs.upload_spec(engine, api, json.dumps(spec))
+        upload_spec(engine, api, json.dumps(spec))
 
 
 def test_a_reference_to_nothing_is_refused_with_the_reference_named(engine):
@@ -382,7 +388,7 @@ def test_a_reference_to_nothing_is_refused_with_the_reference_named(engine):
     spec = {"openapi": "3.0.3", "info": {"title": "x", "version": "1"}, "paths": {"/a": {"get": {"responses": {
         "200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Nope"}}}}}}}}}
     with pytest.raises(SpecError, match="#/components/schemas/Nope points to nothing"):
-        apidocs.upload_spec(engine, api, json.dumps(spec))
+        upload_spec(engine, api, json.dumps(spec))
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -395,34 +401,34 @@ def test_a_reference_to_nothing_is_refused_with_the_reference_named(engine):
 ])
 def test_files_that_are_not_openapi_3_are_refused_with_a_reason(text, message):
     with pytest.raises(SpecError, match=message):
-        apidocs.parse_spec(text)
+        parse_spec(text)
 
 
 @pytest.mark.parametrize("filename", ["spec.json", "spec.yaml", ""])
 @pytest.mark.parametrize("opening", ["[", '{"a": '])
 def test_a_json_file_nested_100000_levels_deep_is_refused_as_not_a_valid_spec(opening, filename):
     with pytest.raises(SpecError, match="not a valid spec: it is nested more than 200 levels deep"):
-        apidocs.parse_spec(opening * 100_000, filename)
+        parse_spec(opening * 100_000, filename)
 
 
 def test_a_spec_over_two_megabytes_is_refused_before_parsing():
     text = '{"openapi": "3.1.0", "x-pad": "' + "x" * (2 * 1024 * 1024) + '"}'
     with pytest.raises(SpecError, match="limited to 2.0 MB"):
-        apidocs.parse_spec(text)
+        parse_spec(text)
 
 
 def test_uploading_to_an_unknown_api_says_so(engine):
     with pytest.raises(NotFound, match="No API with id 999"):
-        apidocs.upload_spec(engine, 999, VALID_JSON)
+        upload_spec(engine, 999, VALID_JSON)
 
 
 def test_uploaded_spec_wins_over_inference_until_it_is_removed(engine):
     api = _api(engine)
     _store(engine, api, _get("https://a.test/things", "/things"))
-    apidocs.upload_spec(engine, api, VALID_JSON)
-    assert list(apidocs.spec_for(engine, WS, api, now=NOW).spec["paths"]) == ["/orders"]
-    apidocs.remove_spec(engine, api)
-    doc = apidocs.spec_for(engine, WS, api, now=NOW)
+    upload_spec(engine, api, VALID_JSON)
+    assert list(spec_for(engine, WS, api, now=NOW).spec["paths"]) == ["/orders"]
+    remove_spec(engine, api)
+    doc = spec_for(engine, WS, api, now=NOW)
     assert (doc.source, list(doc.spec["paths"])) == ("inferred", ["/things"])
 
 
@@ -432,29 +438,29 @@ def test_uploaded_spec_wins_over_inference_until_it_is_removed(engine):
 def test_inferred_spec_is_served_from_cache_until_requests_grow_by_more_than_one_percent(engine):
     api = _api(engine)
     _store(engine, api, *[_get("https://a.test/a", "/a") for _ in range(100)])
-    assert apidocs.spec_for(engine, WS, api, now=NOW).spec["paths"]["/a"]["get"]["description"] == "Observed 100 times."
+    assert spec_for(engine, WS, api, now=NOW).spec["paths"]["/a"]["get"]["description"] == "Observed 100 times."
     _store(engine, api, _get("https://a.test/a", "/a"))
-    assert apidocs.spec_for(engine, WS, api, now=NOW).spec["paths"]["/a"]["get"]["description"] == "Observed 100 times."
+    assert spec_for(engine, WS, api, now=NOW).spec["paths"]["/a"]["get"]["description"] == "Observed 100 times."
     _store(engine, api, _get("https://a.test/a", "/a"))
-    assert apidocs.spec_for(engine, WS, api, now=NOW).spec["paths"]["/a"]["get"]["description"] == "Observed 102 times."
+    assert spec_for(engine, WS, api, now=NOW).spec["paths"]["/a"]["get"]["description"] == "Observed 102 times."
 
 
 def test_inferred_spec_is_refreshed_after_ten_minutes(engine):
     api = _api(engine)
     _store(engine, api, *[_get("https://a.test/a", "/a") for _ in range(100)])
-    apidocs.spec_for(engine, WS, api, now=NOW)
+    spec_for(engine, WS, api, now=NOW)
     _store(engine, api, _get("https://a.test/b", "/b"))
-    assert list(apidocs.spec_for(engine, WS, api, now=NOW + dt.timedelta(minutes=9)).spec["paths"]) == ["/a"]
-    assert list(apidocs.spec_for(engine, WS, api, now=NOW + dt.timedelta(minutes=10)).spec["paths"]) == ["/a", "/b"]
+    assert list(spec_for(engine, WS, api, now=NOW + dt.timedelta(minutes=9)).spec["paths"]) == ["/a"]
+    assert list(spec_for(engine, WS, api, now=NOW + dt.timedelta(minutes=10)).spec["paths"]) == ["/a", "/b"]
 
 
 def test_an_incremental_refresh_gives_the_same_spec_as_a_full_inference(engine):
     api = _api(engine)
     _store(engine, api, _get("https://a.test/a?x=1", "/a", query={"x": "1"}, response_body={"n": 1}))
-    apidocs.spec_for(engine, WS, api, now=NOW)
+    spec_for(engine, WS, api, now=NOW)
     _store(engine, api, _get("https://a.test/a", "/a", status=201, response_body={"n": "two"}),
            make_request(method="POST", url="https://a.test/b", endpoint="/b", request_body={"k": True}))
-    refreshed = apidocs.spec_for(engine, WS, api, now=NOW + dt.timedelta(minutes=10)).spec
+    refreshed = spec_for(engine, WS, api, now=NOW + dt.timedelta(minutes=10)).spec
     assert refreshed == _infer(engine, api)
 
 
@@ -463,24 +469,24 @@ def test_an_incremental_refresh_gives_the_same_spec_as_a_full_inference(engine):
 
 def test_a_customer_lists_docs_only_for_apis_where_their_id_appeared(engine):
     seed_small(engine)
-    assert [a["name"] for a in apidocs.docs_apis(engine, Scope.customer("cust_b"))] == ["Orders API"]
-    assert [a["name"] for a in apidocs.docs_apis(engine, Scope.customer("cust_c"))] == ["Billing API"]
-    assert [a["name"] for a in apidocs.docs_apis(engine, WS)] == ["Billing API", "Orders API"]
+    assert [a["name"] for a in docs_apis(engine, Scope.customer("cust_b"))] == ["Orders API"]
+    assert [a["name"] for a in docs_apis(engine, Scope.customer("cust_c"))] == ["Billing API"]
+    assert [a["name"] for a in docs_apis(engine, WS)] == ["Billing API", "Orders API"]
 
 
 @pytest.mark.parametrize("call", ["spec_for", "infer_spec"])
 def test_a_customer_is_refused_docs_of_an_api_where_their_id_never_appeared(engine, call):
     ids = seed_small(engine)
     with pytest.raises(ScopeError, match="not available to your account"):
-        getattr(apidocs, call)(engine, Scope.customer("cust_c"), ids["orders"], now=NOW)
+        {"spec_for": spec_for, "infer_spec": infer_spec}[call](engine, Scope.customer("cust_c"), ids["orders"], now=NOW)
 
 
 def test_a_customer_asking_for_an_unknown_api_learns_nothing_about_its_existence(engine):
     seed_small(engine)
     with pytest.raises(ScopeError, match="not available to your account"):
-        apidocs.spec_for(engine, Scope.customer("cust_a"), 999, now=NOW)
+        spec_for(engine, Scope.customer("cust_a"), 999, now=NOW)
     with pytest.raises(NotFound, match="No API with id 999"):
-        apidocs.spec_for(engine, WS, 999, now=NOW)
+        spec_for(engine, WS, 999, now=NOW)
 
 
 def _two_customers(engine) -> int:
@@ -504,7 +510,7 @@ def _two_customers(engine) -> int:
 
 def _customer_specs(engine, api, customer_id="cust_a") -> list[dict]:
     scope = Scope.customer(customer_id)
-    return [apidocs.spec_for(engine, scope, api, now=NOW).spec, _infer(engine, api, scope)]
+    return [spec_for(engine, scope, api, now=NOW).spec, _infer(engine, api, scope)]
 
 
 def test_a_customers_docs_list_every_operation_of_the_api_with_schemas_from_all_traffic(engine):
@@ -520,7 +526,7 @@ def test_a_customers_docs_list_every_operation_of_the_api_with_schemas_from_all_
 def test_a_customers_docs_hold_no_value_from_another_customers_requests(engine):
     api = _two_customers(engine)
     for spec in _customer_specs(engine, api):
-        text = apidocs.to_json(spec) + apidocs.to_yaml(spec)
+        text = to_json(spec) + to_yaml(spec)
         leaks = ("BETA-", "777001", "123456", "2024", "2025", "beta-private.example.net", "cust_b")
         assert [leak for leak in leaks if leak in text] == []
 
@@ -563,10 +569,10 @@ def test_a_customer_whose_id_is_a_star_never_gets_the_workspaces_cached_spec(eng
            _get("https://api.shop.test/orders/1", "/orders/{id}", customer_id="*", response_body={"owner": "star"}),
            _get("https://beta-private.example.net/orders/777001", "/orders/{id}", customer_id="cust_b",
                 response_body={"owner": "BETA-OWNER-VALUE"}))
-    workspace = apidocs.spec_for(engine, WS, api, now=NOW).spec  # cached first
-    assert "BETA-OWNER-VALUE" in apidocs.to_json(workspace)
-    star = apidocs.spec_for(engine, Scope.customer("*"), api, now=NOW).spec
-    text = apidocs.to_json(star)
+    workspace = spec_for(engine, WS, api, now=NOW).spec  # cached first
+    assert "BETA-OWNER-VALUE" in to_json(workspace)
+    star = spec_for(engine, Scope.customer("*"), api, now=NOW).spec
+    text = to_json(star)
     assert [leak for leak in ("BETA-OWNER-VALUE", "777001", "beta-private") if leak in text] == []
     assert star["paths"]["/orders/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["example"] == {"owner": "star"}
 
@@ -574,33 +580,33 @@ def test_a_customer_whose_id_is_a_star_never_gets_the_workspaces_cached_spec(eng
 def test_the_workspace_never_gets_a_customers_cached_spec(engine):
     api = _api(engine)
     _store(engine, api, _get("https://api.shop.test/a", "/a", customer_id="*"), _get("https://api.shop.test/a", "/a", customer_id="cust_b"))
-    apidocs.spec_for(engine, Scope.customer("*"), api, now=NOW)  # cached first
-    assert apidocs.spec_for(engine, WS, api, now=NOW).spec["paths"]["/a"]["get"]["description"] == "Observed 2 times."
+    spec_for(engine, Scope.customer("*"), api, now=NOW)  # cached first
+    assert spec_for(engine, WS, api, now=NOW).spec["paths"]["/a"]["get"]["description"] == "Observed 2 times."
 
 
 def test_a_customers_cached_spec_after_a_refresh_equals_a_full_inference(engine):
     api = _two_customers(engine)
     cust_a = Scope.customer("cust_a")
-    apidocs.spec_for(engine, cust_a, api, now=NOW)
+    spec_for(engine, cust_a, api, now=NOW)
     _store(engine, api, _get("https://api.shop.test/orders/5", "/orders/{id}", customer_id="cust_a", response_body={"id": 5}),
            _get("https://beta-private.example.net/things", "/things", customer_id="cust_b", response_body={"n": 1}))
     later = NOW + dt.timedelta(minutes=10)
-    refreshed = apidocs.spec_for(engine, cust_a, api, now=later).spec
+    refreshed = spec_for(engine, cust_a, api, now=later).spec
     assert "/things" in refreshed["paths"]
-    assert refreshed == apidocs.infer_spec(engine, cust_a, api, now=later)
+    assert refreshed == infer_spec(engine, cust_a, api, now=later)
 
 
 def test_a_customer_sees_the_uploaded_spec_of_their_api(engine):
     ids = seed_small(engine)
-    apidocs.upload_spec(engine, ids["orders"], VALID_JSON)
-    assert apidocs.spec_for(engine, Scope.customer("cust_b"), ids["orders"], now=NOW).source == "uploaded"
+    upload_spec(engine, ids["orders"], VALID_JSON)
+    assert spec_for(engine, Scope.customer("cust_b"), ids["orders"], now=NOW).source == "uploaded"
 
 
 # ---------------------------------------------------------------- display and download
 
 
 def test_operations_flatten_an_uploaded_spec_with_references_resolved():
-    (op,) = apidocs.operations(apidocs.parse_spec(VALID_YAML))
+    (op,) = operations(parse_spec(VALID_YAML))
     assert (op["method"], op["path"], op["summary"]) == ("GET", "/orders/{id}", "One order")
     assert [(p["name"], p["in"], p["required"], p["type"], p["example"]) for p in op["parameters"]] == [
         ("id", "path", True, "string (uuid)", None), ("limit", "query", False, "integer", 10)]
@@ -613,7 +619,7 @@ def test_operations_flatten_an_uploaded_spec_with_references_resolved():
 def test_operations_of_an_inferred_spec_carry_the_observed_example(engine):
     api = _api(engine)
     _store(engine, api, _get("https://a.test/orders/3", "/orders/{id}", response_body={"id": 3}, request_headers={"X-API-Key": "****"}))
-    (op,) = apidocs.operations(_infer(engine, api))
+    (op,) = operations(_infer(engine, api))
     assert op["example_request"] == {"method": "GET", "url": "/orders/3", "headers": {"X-API-Key": "****"}, "body": None}
     assert op["example_response"] == {"status": 200, "headers": {}, "body": {"id": 3}}
     assert (op["security"], op["auth_optional"]) == ([{"name": "xApiKey", "description": "API key in header X-API-Key"}], False)
@@ -623,6 +629,6 @@ def test_yaml_and_json_downloads_read_back_to_the_same_spec(engine):
     api = _api(engine)
     _store(engine, api, make_request(method="POST", url="https://a.test/o", endpoint="/o", request_body={"a": [1]}, response_body={"a": [1]}))
     spec = _infer(engine, api)
-    assert yaml.safe_load(apidocs.to_yaml(spec)) == spec
-    assert json.loads(apidocs.to_json(spec)) == spec
-    assert "&id" not in apidocs.to_yaml(spec)
+    assert yaml.safe_load(to_yaml(spec)) == spec
+    assert json.loads(to_json(spec)) == spec
+    assert "&id" not in to_yaml(spec)

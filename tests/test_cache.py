@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import Window
 from core.storage import cache, store
+from core.storage.cache import entry as cache_entry
+from core.storage.cache import reader as cache_reader
 from core.storage.models import Request
 from tests.factories import NOW, make_request, seed_small
 
@@ -107,7 +109,7 @@ def test_new_rows_update_first_seen(engine):
 def test_appended_rows_merged_into_the_sorted_frame_stay_scoped(engine, monkeypatch):
     api = seed_small(engine)["orders"]
     cache.requests_frame(engine, ADMIN)
-    monkeypatch.setattr(cache, "TAIL_MERGE_ROWS", 0)
+    monkeypatch.setattr(cache_entry, "TAIL_MERGE_ROWS", 0)
     store.write_requests(engine, [(api, make_request(customer_id="cust_b", timestamp=NOW - dt.timedelta(hours=40)))])
     cache.refresh(engine)
     frame = cache.requests_frame(engine, Scope.customer("cust_b"))
@@ -213,13 +215,13 @@ def test_sqlalchemy_fallback_reads_the_same_rows(engine, monkeypatch):
     def broken(url):
         raise OSError("no driver here")
 
-    monkeypatch.setattr(cache, "_adbc_connect", broken)
+    monkeypatch.setattr(cache_reader, "_adbc_connect", broken)
     slow = cache.requests_frame(engine, ADMIN).sort("id")
     assert slow.equals(fast)
 
 
 def test_a_snapshot_on_disk_is_reused_after_a_restart(engine, monkeypatch, tmp_path):
-    monkeypatch.setattr(cache, "SNAPSHOT_MIN_ROWS", 1)
+    monkeypatch.setattr(cache_entry, "SNAPSHOT_MIN_ROWS", 1)
     monkeypatch.setenv("CLIENTELE_CACHE_DIR", str(tmp_path / "snap"))
     seed_small(engine)
     first = cache.requests_frame(engine, ADMIN).sort("id")
@@ -229,7 +231,7 @@ def test_a_snapshot_on_disk_is_reused_after_a_restart(engine, monkeypatch, tmp_p
 
 
 def test_a_snapshot_that_no_longer_matches_the_database_is_ignored(engine, monkeypatch, tmp_path):
-    monkeypatch.setattr(cache, "SNAPSHOT_MIN_ROWS", 1)
+    monkeypatch.setattr(cache_entry, "SNAPSHOT_MIN_ROWS", 1)
     monkeypatch.setenv("CLIENTELE_CACHE_DIR", str(tmp_path / "snap"))
     seed_small(engine)
     cache.requests_frame(engine, ADMIN)
@@ -242,7 +244,7 @@ def test_a_snapshot_that_no_longer_matches_the_database_is_ignored(engine, monke
 
 
 def test_rows_added_after_a_snapshot_are_read_on_top_of_it(engine, monkeypatch, tmp_path):
-    monkeypatch.setattr(cache, "SNAPSHOT_MIN_ROWS", 1)
+    monkeypatch.setattr(cache_entry, "SNAPSHOT_MIN_ROWS", 1)
     monkeypatch.setenv("CLIENTELE_CACHE_DIR", str(tmp_path / "snap"))
     api = seed_small(engine)["orders"]
     cache.requests_frame(engine, ADMIN)
@@ -253,13 +255,13 @@ def test_rows_added_after_a_snapshot_are_read_on_top_of_it(engine, monkeypatch, 
 
 
 def test_large_sqlite_reads_go_through_a_child_process_and_see_every_commit(sqlite_engine, monkeypatch):
-    monkeypatch.setattr(cache, "SUBPROCESS_MIN_IDS", 0)
+    monkeypatch.setattr(cache_reader, "SUBPROCESS_MIN_IDS", 0)
     api = seed_small(sqlite_engine)["orders"]
     cache.requests_frame(sqlite_engine, ADMIN)
     store.write_requests(sqlite_engine, [(api, make_request(customer_id="cust_wal"))])
     cache.refresh(sqlite_engine)
     frame = cache.requests_frame(sqlite_engine, ADMIN)
-    assert (frame.height, "cust_wal" in customers_in(frame), cache._get(sqlite_engine).reader.use_adbc) == (10, True, True)
+    assert (frame.height, "cust_wal" in customers_in(frame), cache_entry.entry_for(sqlite_engine).reader.use_adbc) == (10, True, True)
 
 
 def test_a_workspace_viewer_can_narrow_to_one_customer(engine):
@@ -279,9 +281,9 @@ def test_big_tables_are_counted_in_the_background_and_reloaded_on_the_next_read(
 
     seed_small(sqlite_engine)
     cache.requests_frame(sqlite_engine, ADMIN)
-    monkeypatch.setattr(cache, "BACKGROUND_COUNT_MIN_ROWS", 0)
-    monkeypatch.setattr(cache, "CHECK_INTERVAL_S", 0.0)
-    monkeypatch.setattr(cache, "COUNT_INTERVAL_S", 0.0)
+    monkeypatch.setattr(cache_entry, "BACKGROUND_COUNT_MIN_ROWS", 0)
+    monkeypatch.setattr(cache_entry, "CHECK_INTERVAL_S", 0.0)
+    monkeypatch.setattr(cache_entry, "COUNT_INTERVAL_S", 0.0)
     with sqlite_engine.begin() as conn:
         lo = conn.scalar(sa.select(sa.func.min(Request.id)))
         conn.execute(sa.delete(Request).where(Request.id == lo + 4))

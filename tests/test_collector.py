@@ -21,6 +21,7 @@ import uvicorn
 
 from core.ingest import collector as collector_module
 from core.ingest.collector import create_app
+from core.ingest.server import server_options
 from core.storage import models, store
 from core.storage.models import RejectedPayload, Request
 from tests.conftest import fixture_payload
@@ -38,7 +39,7 @@ def serving(app):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **collector_module.server_options()))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **server_options()))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.ingest import collector as collector_module
+from core.ingest import server as server_module
 from core.ingest.collector import create_app
 from core.storage import store
 from core.storage.models import RejectedPayload, Request
@@ -127,9 +128,9 @@ def test_rejections_beyond_the_per_ip_rate_are_answered_but_not_kept(db_url, eng
 def read_timeout(monkeypatch):
     """A short read timeout for the collector started by the test (it is read once per process)."""
     monkeypatch.setenv("CLIENTELE_COLLECTOR_READ_TIMEOUT_S", "2")
-    collector_module._read_timeout_s.cache_clear()
+    server_module._read_timeout_s.cache_clear()
     yield 2.0
-    collector_module._read_timeout_s.cache_clear()
+    server_module._read_timeout_s.cache_clear()
 
 
 def _stall(port: int, i: int) -> socket.socket:

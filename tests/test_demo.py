@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from core import demo
 from core.cli import main as cli
+from core.demo import accounts, catalogue, population, writer
+from core.demo.cli import parse_now
 from core.storage import models
 from core.storage.models import Api, Customer, Request, RequestDetail, Setting
 from tests import conftest
@@ -102,7 +104,7 @@ def test_another_seed_stores_other_requests(engine, other_engine):
 
 
 def test_worker_processes_store_the_same_rows_as_one_process(sqlite_engine, tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "BATCH_SIZE", 400)  # 2,000 requests → five batches shared by two workers
+    monkeypatch.setattr(writer, "BATCH_SIZE", 400)  # 2,000 requests → five batches shared by two workers
     demo.generate(sqlite_engine, requests=2000, days=5, seed=9, now=NOW, workers=1)
     with _database("sqlite", tmp_path) as parallel:
         demo.generate(parallel, requests=2000, days=5, seed=9, now=NOW, workers=2)
@@ -110,26 +112,26 @@ def test_worker_processes_store_the_same_rows_as_one_process(sqlite_engine, tmp_
 
 
 def test_worker_processes_report_progress_up_to_the_total(sqlite_engine, monkeypatch):
-    monkeypatch.setattr(demo, "BATCH_SIZE", 400)
+    monkeypatch.setattr(writer, "BATCH_SIZE", 400)
     calls = []
     demo.generate(sqlite_engine, requests=2000, days=5, seed=9, now=NOW, workers=2, progress=lambda d, t: calls.append((d, t)))
     assert calls[-1] == (2000, 2000)
 
 
 def test_a_failing_worker_process_stops_the_demo_with_its_reason(sqlite_engine, monkeypatch):
-    monkeypatch.setattr(demo, "BATCH_SIZE", 400)
+    monkeypatch.setattr(writer, "BATCH_SIZE", 400)
 
     def broken_write(*_args, **_kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(demo.store, "write_requests", broken_write)
+    monkeypatch.setattr(writer.store, "write_requests", broken_write)
     with pytest.raises(demo.DemoError, match="disk full"):
         demo.generate(sqlite_engine, requests=2000, days=5, seed=9, now=NOW, workers=2)
 
 
 def test_customer_ids_do_not_depend_on_how_many_customers_there_are():
-    assert demo.customer_profile(7, 1).customer_id == demo.customer_profile(7, 1).customer_id
-    assert demo.customer_profile(7, 1).customer_id != demo.customer_profile(7, 2).customer_id
+    assert population.customer_profile(7, 1).customer_id == population.customer_profile(7, 1).customer_id
+    assert population.customer_profile(7, 1).customer_id != population.customer_profile(7, 2).customer_id
 
 
 # ---------------------------------------------------------------- shape of the traffic
@@ -202,7 +204,7 @@ def test_ai_agents_and_bots_are_a_few_percent(shaped):
 
 def test_scanners_with_injection_probes_raise_high_threats(shaped):
     engine, _summary, _calls = shaped
-    assert _count(engine, Request.threat_level == "High", Request.user_agent.in_(demo.UA_SCANNERS)) > 0
+    assert _count(engine, Request.threat_level == "High", Request.user_agent.in_(catalogue.UA_SCANNERS)) > 0
 
 
 def test_legacy_customers_calling_over_plain_http_raise_high_threats(shaped):
@@ -344,50 +346,50 @@ def test_the_cli_refuses_a_bad_now_with_exit_2(monkeypatch, tmp_path, capsys):
 
 
 def test_now_is_read_as_utc_and_truncated_to_the_minute():
-    assert demo.parse_now("2026-03-01T12:34:56+02:00") == dt.datetime(2026, 3, 1, 10, 34, tzinfo=dt.timezone.utc)
+    assert parse_now("2026-03-01T12:34:56+02:00") == dt.datetime(2026, 3, 1, 10, 34, tzinfo=dt.timezone.utc)
 
 
 # ---------------------------------------------------------------- bootstrap and demo accounts
 
 
 def test_demo_accounts_are_hidden_outside_demo_mode(engine):
-    assert demo.demo_accounts(engine) == []
+    assert accounts.demo_accounts(engine) == []
 
 
 def test_bootstrap_fills_an_empty_database_and_creates_the_accounts(engine):
-    summary = demo.bootstrap(engine, requests=600, now=NOW)
+    summary = accounts.bootstrap(engine, requests=600, now=NOW)
     assert summary["requests"] == 600
     with engine.connect() as conn:
         emails = set(conn.scalars(sa.select(models.User.email)))
         marker = conn.scalar(sa.select(Setting.value).where(Setting.key == "demo"))
-    assert emails == {a["email"] for a in demo.DEMO_ACCOUNTS}
-    assert marker["accounts"] == [a["email"] for a in demo.DEMO_ACCOUNTS]
-    assert [a["email"] for a in demo.demo_accounts(engine)] == [a["email"] for a in demo.DEMO_ACCOUNTS]
+    assert emails == {a["email"] for a in accounts.DEMO_ACCOUNTS}
+    assert marker["accounts"] == [a["email"] for a in accounts.DEMO_ACCOUNTS]
+    assert [a["email"] for a in accounts.demo_accounts(engine)] == [a["email"] for a in accounts.DEMO_ACCOUNTS]
 
 
 def test_bootstrap_leaves_a_database_with_requests_alone(engine):
     demo.generate(engine, requests=100, days=2, seed=1, now=NOW)
-    assert demo.bootstrap(engine, requests=600, now=NOW) == {"skipped": True}
+    assert accounts.bootstrap(engine, requests=600, now=NOW) == {"skipped": True}
     assert _count(engine) == 100
 
 
 def test_demo_customer_logins_belong_to_the_two_busiest_customers(engine):
-    demo.bootstrap(engine, requests=3000, now=NOW)
+    accounts.bootstrap(engine, requests=3000, now=NOW)
     with engine.connect() as conn:
         busiest = conn.scalars(
             sa.select(Request.customer_id).where(Request.customer_id.is_not(None))
             .group_by(Request.customer_id).order_by(sa.func.count().desc()).limit(2)
         ).all()
-    customer_accounts = [a for a in demo.DEMO_ACCOUNTS if a["role"] == "customer"]
+    customer_accounts = [a for a in accounts.DEMO_ACCOUNTS if a["role"] == "customer"]
     assert {a["customer_id"] for a in customer_accounts} == set(busiest)
 
 
 def test_the_first_customer_has_two_logins_in_one_group():
-    first = demo.DEMO_ACCOUNTS[2]["customer_id"]
-    logins = [a for a in demo.DEMO_ACCOUNTS if a["customer_id"] == first]
+    first = accounts.DEMO_ACCOUNTS[2]["customer_id"]
+    logins = [a for a in accounts.DEMO_ACCOUNTS if a["customer_id"] == first]
     assert len(logins) == 2 and logins[0]["group"] == logins[1]["group"]
 
 
 def test_there_is_one_admin_and_one_member_account():
-    roles = [a["role"] for a in demo.DEMO_ACCOUNTS]
+    roles = [a["role"] for a in accounts.DEMO_ACCOUNTS]
     assert (roles.count("admin"), roles.count("member"), roles.count("customer")) == (1, 1, 3)

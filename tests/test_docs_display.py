@@ -1,8 +1,9 @@
 """core.api_docs.display: operations grouped by tag, parameter/response tables, auth text, source line."""
 import datetime as dt
 
-from core import api_docs as apidocs
 from core.api_docs import display as docs_display
+from core.api_docs.operations import operations
+from core.api_docs.spec import DocSpec
 
 SPEC = {
     "openapi": "3.1.0",
@@ -26,7 +27,7 @@ SPEC = {
 
 
 def _op(method, path):
-    return next(o for o in apidocs.operations(SPEC) if o["method"] == method and o["path"] == path)
+    return next(o for o in operations(SPEC) if o["method"] == method and o["path"] == path)
 
 
 def test_operations_are_grouped_by_first_tag_with_untagged_last():
@@ -61,8 +62,8 @@ def test_schemes_table_lists_each_used_scheme_once():
 
 def test_source_line_says_uploaded_or_inferred_in_the_viewer_zone():
     when = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
-    uploaded = apidocs.DocSpec(SPEC, "uploaded", when)
-    inferred = apidocs.DocSpec(SPEC, "inferred", when)
+    uploaded = DocSpec(SPEC, "uploaded", when)
+    inferred = DocSpec(SPEC, "inferred", when)
     assert docs_display.source_line(uploaded, "Europe/Berlin") == "Uploaded OpenAPI spec, uploaded 2026-11-25 13:00 (Europe/Berlin)."
     assert docs_display.source_line(inferred, "UTC") == "Inferred from recorded traffic, last inferred 2026-11-25 12:00 (UTC)."
 

@@ -9,8 +9,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from core.ingest.errors import PayloadError
 from core.ingest.files import import_bytes, import_paths
-from core.ingest.normalize import PayloadError
 from core.storage import store
 from core.storage.models import RejectedPayload, Request
 from tests.conftest import fixture_payload

@@ -11,7 +11,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from core import auth
+from core.auth import users
 from core.storage import models, store
 from core.storage.models import Request
 from tests.apptest_helpers import PASSWORD, ROOT, login, login_as, new_app, seeded_app
@@ -56,7 +56,7 @@ def carol(seeded_app):
     store.write_requests(engine, [(seeded_app.api_ids["billing"], make_request(
         customer_id="cust_a", timestamp=NOW - dt.timedelta(days=10), method="PATCH", endpoint="/invoices/{id}/refund",
         url="https://api.example.com/invoices/7/refund", response_body={"refund": "ALPHA-REFUND-VALUE"}))])
-    return auth.create_user(engine, email=CAROL["email"], name=CAROL["name"], password=PASSWORD,
+    return users.create_user(engine, email=CAROL["email"], name=CAROL["name"], password=PASSWORD,
                             role="customer", customer_id="cust_c")
 
 
@@ -215,7 +215,7 @@ def test_a_customer_bound_to_the_id_star_sees_nothing_of_other_customers_after_t
         (orders, make_request(customer_id="cust_b", timestamp=NOW - dt.timedelta(hours=1), url="https://api.example.com/orders/55501",
                               response_body={"owner": "BETA-OWNER-VALUE"})),
     ])
-    auth.create_user(engine, email="star@example.com", name="Star", password=PASSWORD, role="customer", customer_id="*")
+    users.create_user(engine, email="star@example.com", name="Star", password=PASSWORD, role="customer", customer_id="*")
     admin = login_as(seeded_app, "admin")
     for path in [spec.path for spec in nav.specs_for("admin")]:  # the workspace's views, cached first
         _visit(admin, path, api=orders, window="all")

@@ -12,17 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.ingest.normalize import (
-    NormalizedRequest,
-    PayloadError,
-    PayloadTooLarge,
-    decode_body,
-    endpoint_for,
-    identify,
-    normalize,
-    parse_metadata,
-    template_path,
-)
+from core.domain.record import NormalizedRequest
+from core.ingest.customers import parse_metadata
+from core.ingest.errors import PayloadError, PayloadTooLarge
+from core.ingest.normalize import identify, normalize
+from core.ingest.routes import endpoint_for, template_path
+from core.ingest.transport import decode_body
 from tests.conftest import fixture_payload
 
 UTC = dt.timezone.utc

@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from core.ingest.normalize import PayloadError, normalize
+from core.ingest.errors import PayloadError
+from core.ingest.normalize import normalize
 
 UTC = dt.timezone.utc
 # 2026-11-25 is winter everywhere below: New York UTC-5, Tokyo UTC+9, Kolkata UTC+5:30, St John's UTC-3:30.

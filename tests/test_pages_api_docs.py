@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from core import api_docs as apidocs
+from core.api_docs.cache import clear_cache, spec_for
+from core.api_docs.download import to_yaml
+from core.api_docs.upload import upload_spec
 from core.domain.scope import Scope
 from core.storage import models, store
 from tests.apptest_helpers import login_as, seeded_app
@@ -25,9 +27,9 @@ SPEC = {"openapi": "3.1.0", "info": {"title": "Orders", "version": "2.0"},
 @pytest.fixture(autouse=True)
 def _fresh_docs_cache():
     # Inferred specs are cached per database URL; each test's database is new.
-    apidocs.clear_cache()
+    clear_cache()
     yield
-    apidocs.clear_cache()
+    clear_cache()
 
 
 def _engine(seeded):
@@ -57,7 +59,7 @@ def test_member_is_not_told_where_the_spec_comes_from(seeded_app):
 
 
 def test_uploaded_spec_is_shown_and_marked_as_uploaded(seeded_app):
-    apidocs.upload_spec(_engine(seeded_app), seeded_app.api_ids["orders"], json.dumps(SPEC))
+    upload_spec(_engine(seeded_app), seeded_app.api_ids["orders"], json.dumps(SPEC))
     at = open_page(PAGE, seeded_app, "admin", api=str(seeded_app.api_ids["orders"]))
     assert any(c.value.startswith("Uploaded OpenAPI spec, uploaded") for c in at.caption)
     assert _labels(at)[0] == ":blue-badge[GET] /orders — List orders"
@@ -67,10 +69,10 @@ def test_uploaded_spec_is_shown_and_marked_as_uploaded(seeded_app):
 
 
 def test_downloads_are_the_spec_as_json_and_yaml(seeded_app, downloads):
-    apidocs.upload_spec(_engine(seeded_app), seeded_app.api_ids["orders"], json.dumps(SPEC))
+    upload_spec(_engine(seeded_app), seeded_app.api_ids["orders"], json.dumps(SPEC))
     open_page(PAGE, seeded_app, "admin", api=str(seeded_app.api_ids["orders"]))
     assert json.loads(downloads["orders-api-openapi.json"]) == SPEC
-    assert downloads["orders-api-openapi.yaml"].decode() == apidocs.to_yaml(SPEC)
+    assert downloads["orders-api-openapi.yaml"].decode() == to_yaml(SPEC)
 
 
 def test_endpoint_search_narrows_the_operations(seeded_app):
@@ -111,7 +113,7 @@ def test_customer_docs_list_an_endpoint_only_another_customer_called_without_its
 def test_customer_docs_equal_the_spec_core_builds_for_their_scope(seeded_app, downloads):
     engine = _engine(seeded_app)
     open_page(PAGE, seeded_app, "customer", api=str(seeded_app.api_ids["orders"]))
-    expected = apidocs.spec_for(engine, Scope.customer("cust_a"), seeded_app.api_ids["orders"]).spec
+    expected = spec_for(engine, Scope.customer("cust_a"), seeded_app.api_ids["orders"]).spec
     assert json.loads(downloads["orders-api-openapi.json"]) == expected
 
 

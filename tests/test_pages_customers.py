@@ -1,4 +1,4 @@
-"""Customers page (Admin, Member) through AppTest: widgets and the customer list equal core.present.pages,
+"""Customers page (Admin, Member) through AppTest: widgets and the customer list equal the core.present page models,
 widget switches persist per user across sessions, favorites show up, search and CSV match the table, and a
 selected row opens the profile."""
 from __future__ import annotations
@@ -10,7 +10,8 @@ import pytest
 
 from core.domain.scope import Scope
 from core.domain.timewindow import window
-from core.present import pages as mp
+from core.present.customers import customers_page, widget_cards
+from core.present.tables import LAST_ACTIVE_AT, SHARE, TREND, customer_table
 from core.storage import cache, customers, models, store
 from tests.apptest_helpers import login_as, refused, seeded_app
 from tests.factories import NOW, make_request
@@ -33,19 +34,19 @@ def _orders(seeded, role: str = "admin", **params):
 
 
 def _model(seeded, win=W7, favorites=()):
-    return mp.customers_page(_engine(seeded), Scope.workspace(), seeded.api_ids["orders"], win, favorites)
+    return customers_page(_engine(seeded), Scope.workspace(), seeded.api_ids["orders"], win, favorites)
 
 
 def _list_table(at) -> pl.DataFrame:
     """The "All customers" table: the one with a sparkline column."""
-    return next(t for t in (table(at, i) for i in range(len(at.dataframe))) if mp.TREND in t.columns)
+    return next(t for t in (table(at, i) for i in range(len(at.dataframe))) if TREND in t.columns)
 
 
 @pytest.mark.parametrize("role", ["admin", "member"])
 def test_number_widgets_equal_the_core_widgets(seeded_app, role):
     at = _orders(seeded_app, role)
     no_exception(at)
-    cards = mp.widget_cards(_model(seeded_app).widgets)
+    cards = widget_cards(_model(seeded_app).widgets)
     expected = [(c.label, c.value) for key, c in cards.items() if key != "top_customer"]
     assert [(m.label, m.value) for m in at.metric] == expected
     # Orders: cust_a and cust_b are new and active; (3 + 2) / 2 = 2.5 requests each.
@@ -60,11 +61,11 @@ def test_top_customer_widget_names_the_busiest_customer(seeded_app):
 
 def test_customer_list_equals_the_core_list(seeded_app):
     at = _orders(seeded_app)
-    expected = mp.customer_table(_model(seeded_app).customers, TZ, NOW)
+    expected = customer_table(_model(seeded_app).customers, TZ, NOW)
     shown = _list_table(at)
-    assert shown.drop(mp.TREND, mp.LAST_ACTIVE_AT).rows() == expected.drop(mp.TREND, mp.LAST_ACTIVE_AT).rows()
+    assert shown.drop(TREND, LAST_ACTIVE_AT).rows() == expected.drop(TREND, LAST_ACTIVE_AT).rows()
     # 7 daily buckets from 11-18 12:00: cust_a at 30 h (6th), 1 h and 2 h (7th); cust_b at 3 h and 5 h.
-    assert shown.get_column(mp.TREND).to_list() == [[0, 0, 0, 0, 0, 1, 2], [0, 0, 0, 0, 0, 0, 2]]
+    assert shown.get_column(TREND).to_list() == [[0, 0, 0, 0, 0, 1, 2], [0, 0, 0, 0, 0, 0, 2]]
 
 
 def test_customer_list_reads_as_people_expect(seeded_app):
@@ -97,7 +98,7 @@ def test_search_without_a_match_says_so(seeded_app):
 
 def test_csv_download_equals_the_table(seeded_app, downloads):
     at = _orders(seeded_app)
-    shown = _list_table(at).drop(mp.TREND)
+    shown = _list_table(at).drop(TREND)
     name = f"customers-{seeded_app.api_ids['orders']}-7d.csv"
     csv = read_csv(downloads[name])
     assert csv.columns == shown.columns
@@ -240,7 +241,7 @@ def test_a_profile_opened_from_the_list_shows_the_share_the_list_showed(seeded_a
     at = login_as(seeded_app, "admin")
     at.switch_page(PAGE).run()
     at.selectbox(key="api").select(seeded_app.api_ids["orders"]).run()
-    share_in_list = _list_table(at).filter(pl.col("Customer ID") == "cust_a").get_column(mp.SHARE).item()
+    share_in_list = _list_table(at).filter(pl.col("Customer ID") == "cust_a").get_column(SHARE).item()
     at.session_state["customer_list"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     no_exception(at)

@@ -153,9 +153,9 @@ def test_a_valid_spec_is_stored_and_the_api_list_says_so(seeded_app):
 
 
 def test_removing_a_spec_goes_back_to_inferred_docs(seeded_app):
-    from core import api_docs as apidocs
+    from core.api_docs.upload import upload_spec
 
-    apidocs.upload_spec(_engine(seeded_app), seeded_app.api_ids["billing"], json.dumps(GOOD_SPEC))
+    upload_spec(_engine(seeded_app), seeded_app.api_ids["billing"], json.dumps(GOOD_SPEC))
     at = open_page(PAGE, seeded_app, "admin")
     at.selectbox(key="spec_api").select(seeded_app.api_ids["billing"])
     at = _button(at, "Remove uploaded spec").click().run()

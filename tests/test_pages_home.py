@@ -1,4 +1,4 @@
-"""Home page (Admin, Member) through AppTest: the numbers equal core.present.pages for the same inputs, every
+"""Home page (Admin, Member) through AppTest: the numbers equal the core.present page models for the same inputs, every
 API has its card and a link to its Customers page, and a top customer's row opens their profile."""
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import datetime as dt
 
 import pytest
 
-from core import auth
+from core.auth import users
 from core.domain.scope import Scope
 from core.domain.timewindow import window
-from core.present import pages as mp
+from core.present.cards import NO_PREVIOUS
+from core.present.home import api_cards, home_cards, home_page
+from core.present.tables import top_table
 from core.storage import cache, models, store
 from tests.apptest_helpers import PASSWORD, SeededApp, fast_bcrypt, login_as, refused, seeded_app, set_app_env
 from tests.factories import NOW, make_request
@@ -31,8 +33,8 @@ def _metrics(at) -> list[tuple[str, str, str]]:
 
 
 def _expected_cards(seeded, win=W7) -> list[tuple[str, str, str]]:
-    page = mp.home_page(_engine(seeded), Scope.workspace(), win)
-    cards = mp.home_cards(page) + [c for api in page.apis.iter_rows(named=True) for c in mp.api_cards(api)]
+    page = home_page(_engine(seeded), Scope.workspace(), win)
+    cards = home_cards(page) + [c for api in page.apis.iter_rows(named=True) for c in api_cards(api)]
     return [(c.label, c.value, c.delta or "") for c in cards]
 
 
@@ -46,8 +48,8 @@ def test_every_card_equals_the_core_numbers(seeded_app, role):
 def test_workspace_cards_read_the_seeded_traffic(seeded_app):
     at = open_page(PAGE, seeded_app, "admin")
     # The first request was 30 h ago: there is no full week before this one to compare with.
-    assert _metrics(at)[:4] == [("Requests", "9", mp.NO_PREVIOUS), ("Failed requests", "22.2%", mp.NO_PREVIOUS),
-                                ("Active customers", "3", mp.NO_PREVIOUS), ("New customers", "3", mp.NO_PREVIOUS)]
+    assert _metrics(at)[:4] == [("Requests", "9", NO_PREVIOUS), ("Failed requests", "22.2%", NO_PREVIOUS),
+                                ("Active customers", "3", NO_PREVIOUS), ("New customers", "3", NO_PREVIOUS)]
 
 
 def test_each_api_has_a_card_under_its_name(seeded_app):
@@ -74,7 +76,7 @@ def test_picking_a_window_updates_the_page_and_the_url(seeded_app):
 
 def test_top_customers_table_equals_the_core_ranking(seeded_app):
     at = open_page(PAGE, seeded_app, "admin")
-    expected = mp.top_table(mp.home_page(_engine(seeded_app), Scope.workspace(), W7).top_customers)
+    expected = top_table(home_page(_engine(seeded_app), Scope.workspace(), W7).top_customers)
     shown = table(at)
     assert shown.select("Rank", "Customer", "Customer ID", "Requests").rows() == expected.select(
         "Rank", "Customer", "Customer ID", "Requests").rows()
@@ -138,7 +140,7 @@ def empty_app(tmp_path, monkeypatch) -> SeededApp:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     engine = models.make_engine(url)
     models.init_db(engine)
-    admin = auth.create_user(engine, email="admin@example.com", name="Ada", password=PASSWORD, role="admin")
+    admin = users.create_user(engine, email="admin@example.com", name="Ada", password=PASSWORD, role="admin")
     engine.dispose()
     set_app_env(monkeypatch, url)
     yield SeededApp(db_url=url, user_ids={"admin": admin}, api_ids={})

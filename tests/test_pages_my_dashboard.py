@@ -1,4 +1,4 @@
-"""My dashboard (Customer) through AppTest: the numbers equal core.present.pages for the customer's scope, the
+"""My dashboard (Customer) through AppTest: the numbers equal the core.present page models for the customer's scope, the
 API picker offers only their APIs, links naming another customer or API are refused, recent requests open
 their details, and nothing of another customer appears anywhere (text, tables, charts' data, the URL)."""
 from __future__ import annotations
@@ -9,10 +9,11 @@ import io
 import pyarrow as pa
 import pytest
 
-from core import auth
+from core.auth import users
 from core.domain.scope import Scope
 from core.domain.timewindow import window
-from core.present import pages as mp
+from core.present.cards import NO_PREVIOUS, overview_cards
+from core.present.my_dashboard import my_dashboard
 from core.storage import cache, models, store
 from core.storage import request_log as history
 from tests.apptest_helpers import login_as, refused, seeded_app
@@ -68,8 +69,8 @@ def _metrics(at) -> list[tuple[str, str, str]]:
 def test_cards_equal_the_core_overview_of_the_customer(seeded_app):
     at = open_page(PAGE, seeded_app, "customer")
     no_exception(at)
-    mine = mp.my_dashboard(_engine(seeded_app), ME, None, W7)
-    cards = mp.overview_cards(mine.overview, mine.covered)
+    mine = my_dashboard(_engine(seeded_app), ME, None, W7)
+    cards = overview_cards(mine.overview, mine.covered)
     assert _metrics(at) == [(c.label, c.value, c.delta or "") for c in cards]
     # cust_a: 4 requests (1 failed, the 500), 1000 B each, load 100/300/100/100 ms.
     assert [m[1] for m in _metrics(at)] == ["4", "1", "1,000 B", "150.0 ms", "100.0 ms", "270.0 ms", "294.0 ms"]
@@ -77,8 +78,8 @@ def test_cards_equal_the_core_overview_of_the_customer(seeded_app):
 
 def test_cards_of_one_api(seeded_app):
     at = open_page(PAGE, seeded_app, "customer", api=str(seeded_app.api_ids["billing"]))
-    mine = mp.my_dashboard(_engine(seeded_app), ME, seeded_app.api_ids["billing"], W7)
-    cards = mp.overview_cards(mine.overview, mine.covered)
+    mine = my_dashboard(_engine(seeded_app), ME, seeded_app.api_ids["billing"], W7)
+    cards = overview_cards(mine.overview, mine.covered)
     assert _metrics(at) == [(c.label, c.value, c.delta or "") for c in cards]
     assert _metrics(at)[0][1] == "1"
 
@@ -93,7 +94,7 @@ def test_24h_window_compares_with_the_day_before(seeded_app):
 def test_24h_window_of_a_customer_who_began_30_hours_ago_shows_no_change(seeded_app):
     at = open_page(PAGE, seeded_app, "customer", window="24h")
     # cust_a's first request was 30 h ago: the day before the window was only partly theirs to compare with.
-    assert _metrics(at)[:2] == [("Total requests", "3", mp.NO_PREVIOUS), ("Failed requests", "0", mp.NO_PREVIOUS)]
+    assert _metrics(at)[:2] == [("Total requests", "3", NO_PREVIOUS), ("Failed requests", "0", NO_PREVIOUS)]
     assert any("does not reach back over the whole 24 hours before" in c.value for c in at.caption)
 
 
@@ -202,7 +203,7 @@ def test_a_window_without_requests_says_what_to_do(seeded_app):
 
 def test_a_customer_without_any_request_is_told_what_happens_next(seeded_app):
     engine = _engine(seeded_app)
-    user_id = auth.create_user(engine, email="new@example.com", name="New", password="correct horse battery staple",
+    user_id = users.create_user(engine, email="new@example.com", name="New", password="correct horse battery staple",
                                role="customer", customer_id="cust_new")
     seeded_app.user_ids["newcomer"] = user_id
     at = open_page(PAGE, seeded_app, "newcomer")

@@ -1,4 +1,4 @@
-"""Customer profile page (Admin, Member) through AppTest: the numbers equal core.present.pages, notes and the
+"""Customer profile page (Admin, Member) through AppTest: the numbers equal the core.present page models, notes and the
 favorite switch persist, metadata and endpoints are shown, the request history is the customer's, and
 unknown or missing customers get a clear way back."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from core.domain.scope import Scope
 from core.domain.timewindow import window
-from core.present import pages as mp
+from core.present.profile import profile_cards, profile_page
 from core.storage import cache, customers, models, store
 from core.storage import request_log as history
 from tests.apptest_helpers import login_as, refused, seeded_app
@@ -40,7 +40,7 @@ def _table_with(at, column: str) -> pl.DataFrame:
 def test_cards_equal_the_core_profile(seeded_app, role):
     at = _profile(seeded_app, role)
     no_exception(at)
-    expected = mp.profile_cards(mp.profile_page(_engine(seeded_app), Scope.workspace(), "cust_a", W7))
+    expected = profile_cards(profile_page(_engine(seeded_app), Scope.workspace(), "cust_a", W7))
     assert [(m.label, m.value) for m in at.metric] == [(c.label, c.value) for c in expected]
     assert [(m.label, m.value) for m in at.metric][:2] == [("Total requests", "4"), ("Share of all requests", "44.4%")]
 

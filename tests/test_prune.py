@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from core.cli import main as cli
 from core.domain.scope import Scope
 from core.storage import cache, models, prune, store
+from core.storage.cache import entry as cache_entry
 from core.storage.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail
 from tests.factories import NOW, make_request
 
@@ -101,7 +102,7 @@ def test_the_cache_drops_pruned_rows_at_its_next_check(engine, monkeypatch):
     _seed(engine)
     assert cache.requests_frame(engine, Scope.workspace()).height == 5
     prune.prune(engine, 30 * DAY, now=NOW)
-    monkeypatch.setattr(cache, "CHECK_INTERVAL_S", 0.0)  # the next read is due for its check at once
+    monkeypatch.setattr(cache_entry, "CHECK_INTERVAL_S", 0.0)  # the next read is due for its check at once
     frame = cache.requests_frame(engine, Scope.workspace())
     assert sorted(frame.get_column("timestamp").to_list()) == [NOW - 10 * DAY, NOW - dt.timedelta(hours=1)]
 
@@ -113,8 +114,8 @@ def test_the_cache_drops_pruned_rows_that_were_not_the_oldest_ids(engine, monkey
     store.write_requests(engine, [(api, make_request(timestamp=NOW - age)) for age in ages])
     assert cache.requests_frame(engine, Scope.workspace()).height == 4
     prune.prune(engine, 30 * DAY, now=NOW)
-    monkeypatch.setattr(cache, "CHECK_INTERVAL_S", 0.0)
-    monkeypatch.setattr(cache, "COUNT_INTERVAL_S", 0.0)
+    monkeypatch.setattr(cache_entry, "CHECK_INTERVAL_S", 0.0)
+    monkeypatch.setattr(cache_entry, "COUNT_INTERVAL_S", 0.0)
     assert cache.requests_frame(engine, Scope.workspace()).height == 3
 
 

@@ -50,7 +50,8 @@ def _held_patterns(value, depth: int = 0):
 
 def _core_modules() -> list[str]:
     names = ["core"] + [m.name for m in pkgutil.walk_packages(core.__path__, "core.")]
-    return [n for n in names if not n.endswith("__main__")]
+    # Alembic's env.py and revision files run only inside an upgrade; their source is still scanned below.
+    return [n for n in names if not n.endswith("__main__") and ".migrations." not in n]
 
 
 def _flags(node: ast.expr | None) -> int | None:
@@ -119,8 +120,8 @@ def _seconds(pattern, how: str, text: str) -> float:
 def test_patterns_are_discovered_in_every_kind_of_place():
     names = {where for where, _pattern, _how in PATTERNS}
     # Module-level, inside a tuple of rules, and a literal passed to re.match inside a function.
-    assert {"core.ingest.enrich._XSS", "core.ingest.enrich._CRAWLER_AI_RES", "core.api_docs._INT"} <= names
-    assert any(where.startswith("core/ingest/normalize.py:") for where in names)
+    assert {"core.ingest.enrich._XSS", "core.ingest.enrich._CRAWLER_AI_RES", "core.api_docs.schema._INT"} <= names
+    assert any(where.startswith("core/ingest/fields.py:") for where in names)
     assert len(PATTERNS) > 100
 
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.ingest.normalize import normalize
-from core.storage import models, store
+from core.storage import store
 from core.storage.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken
 from tests.factories import make_request
 
@@ -277,28 +277,6 @@ def test_rejected_payloads_older_than_max_days_go_with_the_next_write(engine, mo
         ])
     store.reject_many(engine, [{"source": "new", "reason": "bad", "raw": b"{}"}])
     assert _rejection_sources(engine) == ["29 days old", "new"]
-
-
-def test_a_rejected_payloads_table_of_an_older_release_is_migrated(db_url):
-    # The table as releases before source_ip created it: raw NOT NULL.
-    old = sa.Table(
-        "rejected_payloads", sa.MetaData(),
-        sa.Column("id", sa.Integer, primary_key=True), sa.Column("api_id", sa.Integer),
-        sa.Column("source", sa.String(255), nullable=False), sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("raw", sa.Text, nullable=False), sa.Column("raw_size", sa.BigInteger, nullable=False),
-        sa.Column("received_at", models.UTCDateTime, nullable=False, index=True),
-    )
-    engine = models.make_engine(db_url)
-    old.create(engine)
-    with engine.begin() as conn:
-        conn.execute(old.insert().values(source="old", reason="bad", raw="{}", raw_size=2, received_at=dt.datetime.now(dt.timezone.utc)))
-    engine.dispose()
-    migrated = models.make_engine(db_url)
-    models.init_db(migrated)
-    store.reject(migrated, "new", "x-api-key: missing SDK token", None, raw_size=10, source_ip="203.0.113.9")
-    rows = store.rejected_payloads(migrated)
-    migrated.dispose()
-    assert [(r["source"], r["raw"], r["source_ip"]) for r in rows] == [("new", None, "203.0.113.9"), ("old", "{}", None)]
 
 
 # ---------------------------------------------------------------- clock skews

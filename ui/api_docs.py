@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import api_docs as apidocs
 from core.api_docs import display as docs_display
+from core.api_docs import download as docs_download
 from ui.widgets import md_escape
 
 METHOD_COLORS = {"GET": "blue", "POST": "green", "PUT": "orange", "PATCH": "violet", "DELETE": "red"}
@@ -14,9 +14,9 @@ METHOD_COLORS = {"GET": "blue", "POST": "green", "PUT": "orange", "PATCH": "viol
 def downloads(spec: dict, api_name: str) -> None:
     base = "".join(c if c.isalnum() else "-" for c in api_name.lower()).strip("-") or "api"
     row = st.container(horizontal=True)
-    row.download_button("OpenAPI (JSON)", apidocs.to_json(spec), file_name=f"{base}-openapi.json",
+    row.download_button("OpenAPI (JSON)", docs_download.to_json(spec), file_name=f"{base}-openapi.json",
                        mime="application/json", icon=":material/download:", on_click="ignore", key="docs_json")
-    row.download_button("OpenAPI (YAML)", apidocs.to_yaml(spec), file_name=f"{base}-openapi.yaml",
+    row.download_button("OpenAPI (YAML)", docs_download.to_yaml(spec), file_name=f"{base}-openapi.yaml",
                        mime="application/yaml", icon=":material/download:", on_click="ignore", key="docs_yaml")
 
 
@@ -83,7 +83,7 @@ def render(spec: dict, api_name: str) -> None:
     st.subheader("Endpoints")
     endpoints(spec)
     with st.expander("Whole spec (YAML)"):
-        st.code(apidocs.to_yaml(spec), language="yaml")
+        st.code(docs_download.to_yaml(spec), language="yaml")
 
 
 @st.fragment

@@ -17,8 +17,29 @@ from core.analytics import customers as mc
 from core.domain.scope import Scope, scope_for
 from core.domain.timewindow import Window
 from core.present import fmt
-from core.present import pages as mp
 from core.present import request_log as ht
+from core.present.cards import Card, comparison_text
+from core.present.customers import CustomersPage, customers_page
+from core.present.home import HomePage, api_cards, home_page
+from core.present.my_dashboard import MyDashboard, my_dashboard
+from core.present.page_data import data_version
+from core.present.profile import ProfilePage, profile_page
+from core.present.tables import (
+    CHANGE,
+    CUSTOMER,
+    CUSTOMER_ID,
+    ERROR_RATE,
+    LAST_ACTIVE,
+    LAST_ACTIVE_AT,
+    P95,
+    REQUESTS,
+    SHARE,
+    TREND,
+    favorites_table,
+    known_table,
+    recent_table,
+    top_table,
+)
 from core.storage import cache, customers, models
 from core.storage import request_log as history
 from core.storage.store import NotFound
@@ -44,48 +65,48 @@ def _window(start: dt.datetime, end: dt.datetime, bucket: str, preset: str) -> W
 
 
 @st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
-def _home(db_url: str, role: str, start, end, bucket: str, preset: str, version: str) -> mp.HomePage:
-    return mp.home_page(models.engine_for(db_url), scope_for(role, None), _window(start, end, bucket, preset))
+def _home(db_url: str, role: str, start, end, bucket: str, preset: str, version: str) -> HomePage:
+    return home_page(models.engine_for(db_url), scope_for(role, None), _window(start, end, bucket, preset))
 
 
 @st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
 def _customers(db_url: str, role: str, api_id: int, start, end, bucket: str, preset: str, version: str,
-               favorite_ids: tuple[str, ...]) -> mp.CustomersPage:
-    return mp.customers_page(models.engine_for(db_url), scope_for(role, None), api_id,
-                             _window(start, end, bucket, preset), favorite_ids)
+               favorite_ids: tuple[str, ...]) -> CustomersPage:
+    return customers_page(models.engine_for(db_url), scope_for(role, None), api_id,
+                          _window(start, end, bucket, preset), favorite_ids)
 
 
 @st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
 def _profile(db_url: str, role: str, customer_id: str, start, end, bucket: str, preset: str,
-             version: str, api_id: int | None) -> mp.ProfilePage:
-    return mp.profile_page(models.engine_for(db_url), scope_for(role, None), customer_id, _window(start, end, bucket, preset),
-                           api_id)
+             version: str, api_id: int | None) -> ProfilePage:
+    return profile_page(models.engine_for(db_url), scope_for(role, None), customer_id, _window(start, end, bucket, preset),
+                        api_id)
 
 
 @st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
 def _mine(db_url: str, role: str, customer_id: str | None, api_id: int | None, start, end, bucket: str, preset: str,
-          version: str) -> mp.MyDashboard:
-    return mp.my_dashboard(models.engine_for(db_url), scope_for(role, customer_id), api_id, _window(start, end, bucket, preset))
+          version: str) -> MyDashboard:
+    return my_dashboard(models.engine_for(db_url), scope_for(role, customer_id), api_id, _window(start, end, bucket, preset))
 
 
 def _w(window: Window) -> tuple:
     return window.start, window.end, window.bucket, window.preset
 
 
-def home_model(engine: sa.Engine, scope: Scope, window: Window) -> mp.HomePage:
-    return _home(_url(engine), scope.role, *_w(window), mp.data_version(engine))
+def home_model(engine: sa.Engine, scope: Scope, window: Window) -> HomePage:
+    return _home(_url(engine), scope.role, *_w(window), data_version(engine))
 
 
-def customers_model(engine: sa.Engine, scope: Scope, api_id: int, window: Window, favorite_ids: list[str]) -> mp.CustomersPage:
-    return _customers(_url(engine), scope.role, api_id, *_w(window), mp.data_version(engine), tuple(sorted(favorite_ids)))
+def customers_model(engine: sa.Engine, scope: Scope, api_id: int, window: Window, favorite_ids: list[str]) -> CustomersPage:
+    return _customers(_url(engine), scope.role, api_id, *_w(window), data_version(engine), tuple(sorted(favorite_ids)))
 
 
-def profile_model(engine: sa.Engine, scope: Scope, customer_id: str, window: Window, api_id: int | None = None) -> mp.ProfilePage:
-    return _profile(_url(engine), scope.role, customer_id, *_w(window), mp.data_version(engine), api_id)
+def profile_model(engine: sa.Engine, scope: Scope, customer_id: str, window: Window, api_id: int | None = None) -> ProfilePage:
+    return _profile(_url(engine), scope.role, customer_id, *_w(window), data_version(engine), api_id)
 
 
-def my_model(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window) -> mp.MyDashboard:
-    return _mine(_url(engine), scope.role, scope.customer_id, api_id, *_w(window), mp.data_version(engine))
+def my_model(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window) -> MyDashboard:
+    return _mine(_url(engine), scope.role, scope.customer_id, api_id, *_w(window), data_version(engine))
 
 
 # ---------------------------------------------------------------- cards and links
@@ -95,10 +116,10 @@ def window_note(window: Window, tz: str, prefix: str | None = None, *, covered: 
     """The window's exact span, and what the deltas compare with (covered: whether the data reaches back
     over the whole period before)."""
     lead = f"{md_escape(prefix)} · " if prefix else ""
-    st.caption(f"{lead}{widgets.window_caption(window, tz)} · {mp.comparison_text(window, covered)}")
+    st.caption(f"{lead}{widgets.window_caption(window, tz)} · {comparison_text(window, covered)}")
 
 
-def card(c: mp.Card, *, border: bool = True) -> None:
+def card(c: Card, *, border: bool = True) -> None:
     """One metric card; a card whose value is a name (e.g. the top customer) shows it whole, as text."""
     # Help texts render as Markdown and may carry a customer ID.
     help_text = md_escape(c.help) if c.help else None
@@ -113,7 +134,7 @@ def card(c: mp.Card, *, border: bool = True) -> None:
               chart_data=list(c.chart) if c.chart else None, chart_type="area")
 
 
-def cards(items: list[mp.Card], per_row: int = 4, *, border: bool = True) -> None:
+def cards(items: list[Card], per_row: int = 4, *, border: bool = True) -> None:
     """Metric cards in rows of per_row columns."""
     for first in range(0, len(items), per_row):
         for column, c in zip(st.columns(per_row), items[first:first + per_row]):
@@ -122,14 +143,14 @@ def cards(items: list[mp.Card], per_row: int = 4, *, border: bool = True) -> Non
 
 
 def api_grid(apis: pl.DataFrame, per_row: int = 2) -> None:
-    """One bordered card per API (mp.HomePage.apis rows): its name, headline numbers with deltas and
+    """One bordered card per API (HomePage.apis rows): its name, headline numbers with deltas and
     sparkline, and a link to its Customers page."""
     rows = apis.to_dicts()
     for first in range(0, len(rows), per_row):
         for column, api in zip(st.columns(per_row), rows[first:first + per_row]):
             with column.container(border=True):
                 st.markdown(f"#### {md_escape(api['name'])}")
-                cards(mp.api_cards(api), per_row=2, border=False)
+                cards(api_cards(api), per_row=2, border=False)
                 page_link(CUSTOMERS_PAGE, f"Customers of {md_escape(api['name'])}", icon=":material/groups:",
                           query_params={"api": str(api["api_id"])})
 
@@ -164,24 +185,24 @@ def profile_api(engine: sa.Engine, scope: Scope) -> dict | None:
 # ---------------------------------------------------------------- tables
 
 _COLUMNS = {
-    mp.CUSTOMER: st.column_config.TextColumn(width=190),
+    CUSTOMER: st.column_config.TextColumn(width=190),
     "First seen": st.column_config.TextColumn(),
-    mp.CUSTOMER_ID: st.column_config.TextColumn(width=165),
-    mp.REQUESTS: st.column_config.NumberColumn(format="localized", width=80),
+    CUSTOMER_ID: st.column_config.TextColumn(width=165),
+    REQUESTS: st.column_config.NumberColumn(format="localized", width=80),
     "Requests before": st.column_config.NumberColumn(format="localized"),
     "Requests now": st.column_config.NumberColumn(format="localized"),
     "Failed": st.column_config.NumberColumn(format="localized"),
-    mp.SHARE: st.column_config.NumberColumn(format="%.1f%%", width=80, help=(
+    SHARE: st.column_config.NumberColumn(format="%.1f%%", width=80, help=(
         "Share of the requests in the window: of this API's on its Customers page, of every API's on Home.")),
-    mp.CHANGE: st.column_config.NumberColumn(format="%+.1f%%", width=90, help="Change against the period just before."),
-    mp.LAST_ACTIVE: st.column_config.TextColumn(width=95),
-    mp.ERROR_RATE: st.column_config.NumberColumn(format="%.1f%%", width=95,
-                                                 help="Requests answered with status 400 or above."),
-    mp.P95: st.column_config.NumberColumn(format="%.1f", width=130, help="95 of 100 requests were faster."),
+    CHANGE: st.column_config.NumberColumn(format="%+.1f%%", width=90, help="Change against the period just before."),
+    LAST_ACTIVE: st.column_config.TextColumn(width=95),
+    ERROR_RATE: st.column_config.NumberColumn(format="%.1f%%", width=95,
+                                              help="Requests answered with status 400 or above."),
+    P95: st.column_config.NumberColumn(format="%.1f", width=130, help="95 of 100 requests were faster."),
     "Average load time (ms)": st.column_config.NumberColumn(format="%.1f"),
-    mp.LAST_ACTIVE_AT: st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", width=135),
+    LAST_ACTIVE_AT: st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", width=135),
     "First seen at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-    mp.TREND: st.column_config.AreaChartColumn(y_min=0, width=130, help="Requests per time bucket of the window."),
+    TREND: st.column_config.AreaChartColumn(y_min=0, width=130, help="Requests per time bucket of the window."),
     "Rank": st.column_config.NumberColumn(format="%d", width=50),
 }
 
@@ -191,7 +212,7 @@ def _config(frame: pl.DataFrame, compact: bool) -> dict:
     config = {c: cfg for c, cfg in _COLUMNS.items() if c in frame.columns}
     if compact:
         # A list widget is a third of the page wide: a name and one number fit at 1366 px.
-        config = {c: {**cfg, "width": 140 if c == mp.CUSTOMER else 70} for c, cfg in config.items()}
+        config = {c: {**cfg, "width": 140 if c == CUSTOMER else 70} for c, cfg in config.items()}
     return config
 
 
@@ -210,7 +231,7 @@ def customer_table(frame: pl.DataFrame, *, key: str, height="auto", columns: lis
                          column_config=_config(frame, compact), on_select="rerun", selection_mode="single-row")
     rows = event.selection.rows
     if rows and rows[0] < frame.height:
-        open_profile(frame.get_column(mp.CUSTOMER_ID)[rows[0]], api_id)
+        open_profile(frame.get_column(CUSTOMER_ID)[rows[0]], api_id)
 
 
 def search_box(key: str, placeholder: str, param: str = "q") -> str:
@@ -241,9 +262,9 @@ def list_widgets(w: mc.Widgets, shown: dict[str, bool], tz: str, now: dt.datetim
     if not lists:
         return
     frames = {
-        "recent_customers": (mp.recent_table(w.recent_customers, tz, now), [mp.CUSTOMER, "First seen"]),
-        "favorite_customers": (mp.favorites_table(w.favorite_customers, now, covered), [mp.CUSTOMER, mp.REQUESTS]),
-        "top_customers_list": (mp.top_table(w.top_customers, covered), [mp.CUSTOMER, mp.REQUESTS]),
+        "recent_customers": (recent_table(w.recent_customers, tz, now), [CUSTOMER, "First seen"]),
+        "favorite_customers": (favorites_table(w.favorite_customers, now, covered), [CUSTOMER, REQUESTS]),
+        "top_customers_list": (top_table(w.top_customers, covered), [CUSTOMER, REQUESTS]),
     }
     for column, (key, title, empty) in zip(st.columns(len(lists)), lists):
         frame, columns = frames[key]
@@ -293,7 +314,7 @@ def profile_customer(engine: sa.Engine, scope: Scope, tz: str, now: dt.datetime)
         st.info("No customer matches this search." if search else "No customer has called an API yet.",
                 icon=":material/person_search:")
         st.stop()
-    customer_table(mp.known_table(found, tz, now), key="profile_find_table")
+    customer_table(known_table(found, tz, now), key="profile_find_table")
     st.stop()
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 import streamlit as st
 
-from core import api_docs as apidocs
+from core.api_docs import upload as spec_upload
+from core.api_docs.spec import SpecError
 from core.domain import config, timewindow
-from core.ingest.normalize import PayloadError
+from core.ingest.errors import PayloadError
 from core.present import data_sources as data_admin
 from core.present import sdk_setup
 from core.storage import cache, store
@@ -119,7 +120,7 @@ def spec_section(engine: sa.Engine, names: dict[int, str]) -> None:
                "from traffic.")
     with st.form("upload_spec", clear_on_submit=True):
         api_id = st.selectbox("API", list(names), format_func=names.get, key="spec_api")
-        upload = st.file_uploader("Spec file", type=["json", "yaml", "yml"], max_upload_size=max(1, apidocs.MAX_SPEC_BYTES >> 20))
+        upload = st.file_uploader("Spec file", type=["json", "yaml", "yml"], max_upload_size=max(1, spec_upload.MAX_SPEC_BYTES >> 20))
         c1, c2 = st.columns(2)
         upload_clicked = c1.form_submit_button("Upload spec", icon=":material/upload:")
         remove_clicked = c2.form_submit_button("Remove uploaded spec", icon=":material/delete:")
@@ -128,14 +129,14 @@ def spec_section(engine: sa.Engine, names: dict[int, str]) -> None:
             st.warning("Choose a spec file first.")
             return
         try:
-            apidocs.upload_spec(engine, api_id, upload.getvalue(), upload.name)
-        except (apidocs.SpecError, store.NotFound) as exc:
+            spec_upload.upload_spec(engine, api_id, upload.getvalue(), upload.name)
+        except (SpecError, store.NotFound) as exc:
             st.error(md_escape(str(exc)))
             return
         st.success(md_escape(f"Spec uploaded for {names[api_id]!r}; the API docs now show it."))
     elif remove_clicked:
         try:
-            apidocs.remove_spec(engine, api_id)
+            spec_upload.remove_spec(engine, api_id)
         except store.NotFound as exc:
             st.error(md_escape(str(exc)))
             return

@@ -5,7 +5,7 @@ from typing import NoReturn
 
 import streamlit as st
 
-from core import auth
+from core.auth import sessions, users
 from core.domain.scope import Scope, ScopeError, scope_for
 from core.storage import models
 
@@ -22,7 +22,7 @@ def refuse(message: str = REFUSAL) -> NoReturn:
     st.stop()
 
 
-def require_role(*roles: str) -> auth.CurrentUser:
+def require_role(*roles: str) -> users.CurrentUser:
     """The verified user of this run if their role (as the database says now) is one of `roles`;
     otherwise a refusal and st.stop()."""
     if not roles:
@@ -30,13 +30,13 @@ def require_role(*roles: str) -> auth.CurrentUser:
     identity = st.session_state.get(IDENTITY_KEY)
     user = None
     if isinstance(identity, dict):
-        user = auth.session_user(models.get_engine(), identity.get("started_at"), user_id=identity.get("user_id"))
+        user = sessions.session_user(models.get_engine(), identity.get("started_at"), user_id=identity.get("user_id"))
     if user is None or user.role not in roles:
         refuse()
     return user
 
 
-def current_scope(user: auth.CurrentUser) -> Scope:
+def current_scope(user: users.CurrentUser) -> Scope:
     """The Scope every data read of the page takes."""
     try:
         return scope_for(user.role, user.customer_id)

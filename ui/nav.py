@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.auth import CurrentUser
+from core.auth.users import CurrentUser
 from core.domain import scope
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from core.analytics.metrics import FAILED_STATUS, Totals, bucket_index, bucket_starts, endpoint_breakdown, in_window, request_series, totals
+from core.domain.frames import UTC_US
 from core.domain.scope import Scope, require_workspace
 from core.domain.timewindow import Window
-from core.storage.cache import first_seen as first_seen  # the one definition, kept with the cache that stores it
+from core.storage.cache.layout import first_seen as first_seen  # the one definition, kept with the cache that stores it
 
-UTC_US = pl.Datetime("us", "UTC")
 FIRST_SEEN_SCHEMA = {"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US}
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
+from core.domain.frames import UTC_US
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
 
@@ -22,7 +23,6 @@ FAILED_STATUS = 400
 # days. Only a window whose length is no whole number of buckets (All Time) ends in a partial bucket,
 # and partial_buckets() names it for the charts to mark.
 _US = 1_000_000
-UTC_US = pl.Datetime("us", "UTC")
 
 
 # ---------------------------------------------------------------- windows and buckets

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from core.analytics import customers as metrics_customers
 from core.analytics import metrics
+from core.domain.errors import ClienteleError
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import WindowError, current_now, parse_now, window
 from core.storage import cache, models
@@ -21,7 +22,7 @@ from core.storage import cache, models
 FLOAT_DIGITS = 3
 
 
-class StatsError(Exception):
+class StatsError(ClienteleError):
     """The command was asked for something that does not exist; the message says what."""
 
 

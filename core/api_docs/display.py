@@ -7,7 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from core import api_docs as apidocs
+from core.api_docs.operations import operations
+from core.api_docs.spec import DocSpec
 from core.present import fmt
 
 UNGROUPED = "Other"
@@ -28,7 +29,7 @@ def grouped_operations(spec: dict, search: str = "") -> list[tuple[str, list[dic
     summary or tags contain it (case-insensitive)."""
     needle = search.strip().lower()
     groups: dict[str, list[dict]] = {}
-    for op in apidocs.operations(spec):
+    for op in operations(spec):
         haystack = " ".join([op["method"], op["path"], op["summary"] or "", *op["tags"]]).lower()
         if needle and needle not in haystack:
             continue
@@ -81,14 +82,14 @@ def auth_text(op: dict) -> str:
 def schemes_table(spec: dict) -> pl.DataFrame:
     """One row per authentication scheme the operations use: Scheme, How (first use first)."""
     described: dict[str, str] = {}
-    for op in apidocs.operations(spec):
+    for op in operations(spec):
         for scheme in op["security"]:
             described.setdefault(scheme["name"], scheme["description"])
     return pl.DataFrame({"Scheme": list(described), "How": list(described.values())},
                         schema={"Scheme": pl.String, "How": pl.String})
 
 
-def source_line(doc: apidocs.DocSpec, tz: str) -> str:
+def source_line(doc: DocSpec, tz: str) -> str:
     """Where the shown spec comes from: "Uploaded OpenAPI spec, uploaded 2026-11-25 13:05 (Europe/Berlin)"
     or "Inferred from traffic, last inferred …"."""
     when = f"{fmt.local_time(doc.updated_at, tz)} ({fmt.zone_name(tz)})"

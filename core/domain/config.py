@@ -7,6 +7,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.domain.errors import ClienteleError
+
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: core/domain/config.py → ../..
 DATA_DIR = ROOT / "data"
 DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'clientele.db'}"
@@ -15,7 +17,7 @@ DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'clientele.db'}"
 LIBRARY_DEFAULT_COOKIE_KEY = "some_signature_key"
 
 
-class ConfigError(Exception):
+class ConfigError(ClienteleError):
     """A setting is missing or unsafe; the message says which and how to fix it."""
 
 

@@ -6,6 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+# Threat levels of a request, lowest first (core.ingest.enrich assigns them; history filters by them).
+THREAT_LEVELS = ("Low", "Medium", "High")
+
 
 @dataclass
 class NormalizedRequest:

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 import polars as pl
 import sqlalchemy as sa
 
+from core.domain.errors import ClienteleError
+
 WORKSPACE_ROLES = ("admin", "member")
 ROLES = ("admin", "member", "customer")
 
 
-class ScopeError(PermissionError):
+class ScopeError(ClienteleError, PermissionError):
     """The viewer may not see this; the message is safe to show (it names nothing of others)."""
 
 

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.domain.errors import ClienteleError
+
 UTC = dt.timezone.utc
 PRESETS: dict[str, dt.timedelta | None] = {
     "24h": dt.timedelta(hours=24),
@@ -25,7 +27,7 @@ _BUCKETS = [("1h", dt.timedelta(hours=1)), ("6h", dt.timedelta(hours=6)), ("1d",
             ("7d", dt.timedelta(days=7)), ("30d", dt.timedelta(days=30))]
 
 
-class WindowError(ValueError):
+class WindowError(ClienteleError, ValueError):
     """A window the user asked for makes no sense; the message says why."""
 
 

@@ -3,16 +3,15 @@ commits, answering 2xx only once the row is committed (`python -m core collector
 
 Hostile senders are bounded: each request must be read within a deadline (slow clients), connections
 are capped, bodies over OFFLOAD_BYTES are decoded, normalised and enriched in a worker process (so
-the event loop, and /health, never wait on one), and rejections are rate-limited per source IP."""
+the event loop, and /health, never wait on one: core.ingest.bodies), and rejections are rate-limited
+per source IP. The read deadline and the raw ASGI endpoint are in core.ingest.server."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import multiprocessing
 import os
 import time
-import zlib
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
@@ -24,11 +23,13 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from core.domain import config
-from core.ingest.normalize import NormalizedRequest, PayloadError, PayloadTooLarge, decode_body, identify
-from core.ingest.pipeline import prepare
+from core.domain.record import NormalizedRequest
+from core.ingest.bodies import Body, process_body
+from core.ingest.errors import DatabaseUnavailable, Rejected
+from core.ingest.server import IngestEndpoint, server_options
+from core.ingest.transport import inflated_over
 from core.storage import models, store
 
 log = logging.getLogger("clientele.collector")
@@ -56,78 +57,6 @@ CREDENTIALS_MAX_AGE_S = 10.0
 
 # Errors meaning "the database is not reachable or not writable now", as opposed to a bad row.
 _UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError)
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached or written; the SDK should retry later."""
-
-
-class Rejected(Exception):
-    """A payload we refuse, with the HTTP status and the reason sent back."""
-
-    def __init__(self, status: int, reason: str, field: str = "", api_id: int | None = None, raw: bytes | None = None, size: int | None = None):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.field = field
-        self.api_id = api_id
-        # Set when the body was not read whole (too large): what was read and the size seen.
-        self.raw = raw
-        self.size = size
-
-
-@dataclass
-class _Body:
-    """One body decoded, identified, normalised and enriched: what the event loop needs of it."""
-
-    api_key: str | None = None
-    token: str | None = None
-    request: NormalizedRequest | None = None
-    # (status, reason, field) of the Rejected to raise: before authentication when api_key is None.
-    error: tuple[int, str, str] | None = None
-    # The JSON of a body refused here, for the record, when it arrived compressed.
-    readable: bytes | None = None
-
-
-def _process_body(raw: bytes, encoding: str | None, max_decompressed: int, received_at) -> _Body:
-    """The CPU work on one body, no I/O: inline for small bodies, in the worker process for large ones
-    (returns errors as values: a Rejected does not survive pickling)."""
-    try:
-        payload = _decode(raw, encoding, max_decompressed)
-    except Rejected as exc:
-        return _Body(error=(exc.status, exc.reason, exc.field))
-    if not isinstance(payload, dict):
-        return _Body(error=(422, f"body: a payload must be a JSON object, got {_kind(payload)}", "body"), readable=_readable(raw, payload))
-    try:
-        api_key, token = identify(payload)
-    except PayloadError as exc:
-        return _Body(error=(422, str(exc), exc.field), readable=_readable(raw, payload))
-    try:
-        # The API is looked up by Collector.authenticate, afterwards: 0 stands for it here.
-        _api, request = prepare(payload, {api_key: 0}, received_at=received_at)
-    except PayloadError as exc:
-        return _Body(api_key, token, error=(422, str(exc), exc.field), readable=_readable(raw, payload))
-    return _Body(api_key, token, request)
-
-
-def _readable(raw: bytes, payload) -> bytes | None:
-    """What to keep of a refused body instead of raw: the JSON itself when it arrived compressed."""
-    return orjson.dumps(payload) if raw[:2] == b"\x1f\x8b" else None
-
-
-def _inflated_over(raw: bytes, encoding: str | None, limit: int) -> bool:
-    """True when the body, decompressed, is over `limit` bytes; inflates at most limit + 1 bytes to know."""
-    encoding = (encoding or "").strip().lower()
-    if encoding in ("gzip", "x-gzip") or (not encoding and raw[:2] == b"\x1f\x8b"):
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        decompressor = zlib.decompressobj()
-    else:
-        return len(raw) > limit
-    try:
-        return len(decompressor.decompress(raw, limit + 1)) > limit
-    except zlib.error:
-        return False  # corrupt: decode_body says so, cheaply
 
 
 @dataclass
@@ -462,15 +391,15 @@ class Collector:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _process(self, raw: bytes, encoding: str | None, received_at) -> _Body:
-        if not _inflated_over(raw, encoding, OFFLOAD_BYTES):
-            return _process_body(raw, encoding, self.max_decompressed_bytes, received_at)
+    async def _process(self, raw: bytes, encoding: str | None, received_at) -> Body:
+        if not inflated_over(raw, encoding, OFFLOAD_BYTES):
+            return process_body(raw, encoding, self.max_decompressed_bytes, received_at)
         if self._bodies_offloaded >= OFFLOAD_PENDING_MAX:
             raise DatabaseUnavailable("collector is overloaded: too many large payloads waiting to be processed")
         self._bodies_offloaded += 1
         try:
             pool = self._body_pool or self._start_body_pool()
-            return await asyncio.wrap_future(pool.submit(_process_body, raw, encoding, self.max_decompressed_bytes, received_at))
+            return await asyncio.wrap_future(pool.submit(process_body, raw, encoding, self.max_decompressed_bytes, received_at))
         except BrokenProcessPool:
             log.warning("the worker process for large payloads died; starting a new one")
             self._body_pool = None
@@ -511,42 +440,6 @@ class Collector:
         return 200, {"status": "stored", "id": request_id}, None
 
 
-class _IngestEndpoint:
-    """Raw ASGI endpoint for the payload POSTs: the hot path skips Starlette's Request and Response
-    objects, about a sixth of the collector's own CPU per payload."""
-
-    def __init__(self, collector: Collector):
-        self.collector = collector
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["method"] != "POST":
-            reply = (405, {"error": "send Treblle payloads with POST"}, {"Allow": "POST"})
-        else:
-            reply = await self.collector.ingest(scope, receive)
-            if reply is None:
-                return
-        status, body, extra = reply
-        data = orjson.dumps(body)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-        if extra:
-            headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
-
-
-def _kind(value) -> str:
-    return "a list" if isinstance(value, list) else "a string" if isinstance(value, str) else "null" if value is None else "a number or boolean"
-
-
-def _decode(raw: bytes, content_encoding: str | None, max_decompressed: int):
-    try:
-        return decode_body(raw, content_encoding, max_decompressed)
-    except PayloadTooLarge as exc:
-        raise Rejected(413, str(exc), exc.field) from None
-    except PayloadError as exc:
-        raise Rejected(415 if exc.field == "Content-Encoding" else 400, str(exc), exc.field) from None
-
-
 def _brief(exc: BaseException) -> str:
     """One line about an error for logs and replies: no SQL, no parameters (they hold payload data)."""
     if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
@@ -554,69 +447,6 @@ def _brief(exc: BaseException) -> str:
     else:
         text = str(exc) or type(exc).__name__
     return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
-
-
-# ---------------------------------------------------------------- slow clients
-
-
-@functools.cache
-def _read_timeout_s() -> float:
-    """CLIENTELE_COLLECTOR_READ_TIMEOUT_S, read once per process (a connection must not re-read settings)."""
-    return config.settings().collector_read_timeout_s
-
-
-_REQUEST_TIMEOUT_REPLY = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-
-
-class ReadDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol with a deadline on reading each request: its headers and body must arrive
-    within the read timeout of its first byte (or of the connection, when nothing comes), else 408 and
-    the connection is closed. uvicorn has no such timeout: a client that sends half a request and waits
-    holds its connection, and a slot of limit_concurrency, forever (slowloris)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._read_deadline: asyncio.TimerHandle | None = None
-
-    def _arm(self) -> None:
-        if self._read_deadline is not None:
-            self._read_deadline.cancel()
-        self._read_deadline = self.loop.call_later(_read_timeout_s(), self._read_timed_out)
-
-    def _disarm(self) -> None:
-        if self._read_deadline is not None:
-            self._read_deadline.cancel()
-            self._read_deadline = None
-
-    def connection_made(self, transport) -> None:
-        super().connection_made(transport)
-        self._arm()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._arm()
-
-    def on_message_complete(self) -> None:
-        self._disarm()  # the request is read: the app's own time is not limited here
-        super().on_message_complete()
-
-    def connection_lost(self, exc) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _read_timed_out(self) -> None:
-        self._read_deadline = None
-        if self.transport.is_closing():
-            return
-        # Not while an earlier (pipelined) request's response is being written: it would be cut in two.
-        if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
-            self.transport.write(_REQUEST_TIMEOUT_REPLY)
-        self.transport.close()  # a request being read sees a disconnect
-
-
-def server_options() -> dict:
-    """uvicorn settings that bound slow and numerous clients (used by main and by the tests)."""
-    return {"http": ReadDeadlineProtocol, "limit_concurrency": config.settings().collector_max_connections}
 
 
 def create_app(database_url: str | None = None) -> Starlette:
@@ -637,7 +467,7 @@ def create_app(database_url: str | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET", "HEAD"]),
-            Route("/{path:path}", _IngestEndpoint(collector)),  # every method: non-POST gets a JSON 405
+            Route("/{path:path}", IngestEndpoint(collector.ingest)),  # every method: non-POST gets a JSON 405
         ],
         lifespan=lifespan,
     )

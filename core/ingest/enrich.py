@@ -17,10 +17,10 @@ import orjson
 import re2
 import ua_parser
 
-from core.ingest.normalize import NormalizedRequest, is_sensitive
+from core.domain.masking import is_sensitive
+from core.domain.record import NormalizedRequest
 
 DEVICES = ("desktop", "mobile", "tablet", "bot", "server", "unknown")
-THREAT_LEVELS = ("Low", "Medium", "High")
 
 # Request bodies are scanned up to this many bytes of their JSON form: attacks sit near the top,
 # and a bound keeps a 64 KiB body from costing more than a small one.

@@ -10,8 +10,9 @@ from pathlib import Path
 import orjson
 import sqlalchemy as sa
 
-from core.ingest.normalize import TIMESTAMP_MODES, PayloadError
+from core.ingest.errors import PayloadError
 from core.ingest.pipeline import Batch, prepare
+from core.ingest.timestamps import TIMESTAMP_MODES
 from core.storage import store
 
 MAX_FILE_BYTES = 1 << 30

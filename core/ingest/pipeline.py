@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from core.domain.record import NormalizedRequest
 from core.ingest import enrich
-from core.ingest.normalize import NormalizedRequest, PayloadError, normalize
+from core.ingest.errors import PayloadError
+from core.ingest.normalize import normalize
 from core.storage import store
 
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import altair as alt
 import polars as pl
 
+from core.domain.frames import UTC_US
 from core.present import fmt
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 TOOLTIP_TIME_UNIT = "utcyearmonthdatehoursminutes"
 DEFAULT_HEIGHT = 260
-UTC_US = pl.Datetime("us", "UTC")
 
 
 @dataclass(frozen=True)

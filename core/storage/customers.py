@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.domain.scope import Scope, require_workspace
+from core.storage.dialect import insert as _insert
 from core.storage.models import Api, Customer, CustomerApi, DashboardPref, Favorite, User, utcnow
 from core.storage.request_log import like_pattern
 from core.storage.store import NotFound
@@ -35,10 +35,6 @@ _WIDGET_PREFIX = "widget."
 
 def _unknown_customer(customer_id) -> NotFound:
     return NotFound(f"No customer with ID {customer_id!r}.")
-
-
-def _insert(conn: sa.Connection, table):
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _require_user(conn: sa.Connection, user_id: int) -> None:

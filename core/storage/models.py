@@ -195,7 +195,9 @@ class Invitation(Base):
     purpose: Mapped[str] = mapped_column(sa.String(16), default="invite")  # invite | reset
     email: Mapped[str] = mapped_column(sa.String(320))
     # A reset link is for one account row, not for whoever holds its email later.
-    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(
+        # Named as PostgreSQL would name it: migrations (batch mode on SQLite) need a name, create_all gives the same.
+        sa.ForeignKey("users.id", ondelete="SET NULL", name="invitations_user_id_fkey"))
     role: Mapped[str] = mapped_column(sa.String(16))
     customer_id: Mapped[str | None] = mapped_column(sa.String(255))
     group_name: Mapped[str | None] = mapped_column(sa.String(200))
@@ -263,34 +265,7 @@ def get_engine() -> sa.Engine:
 
 
 def init_db(engine: sa.Engine) -> None:
-    """Create missing tables and indexes (idempotent)."""
-    Base.metadata.create_all(engine)
-    _migrate_rejected_payloads(engine)
-    # create_all skips tables that exist, so indexes added to existing tables are created here.
-    for table in Base.metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(engine, checkfirst=True)
+    """Create the schema or upgrade it to the newest migration (idempotent; core.storage.migrations)."""
+    from core.storage import migrations
 
-
-def _migrate_rejected_payloads(engine: sa.Engine) -> None:
-    """Bring a rejected_payloads table of an older release up to date: source_ip added, raw nullable."""
-    columns = {c["name"]: c for c in sa.inspect(engine).get_columns("rejected_payloads")}
-    if "source_ip" in columns and columns["raw"]["nullable"]:
-        return
-    table = RejectedPayload.__table__
-    with engine.begin() as conn:
-        if "source_ip" not in columns:
-            conn.exec_driver_sql("ALTER TABLE rejected_payloads ADD COLUMN source_ip VARCHAR(64)")
-        if columns["raw"]["nullable"]:
-            return
-        if conn.dialect.name != "sqlite":
-            conn.exec_driver_sql("ALTER TABLE rejected_payloads ALTER COLUMN raw DROP NOT NULL")
-            return
-        # SQLite cannot drop a NOT NULL: copy into a new table (small: the table is capped).
-        conn.exec_driver_sql("ALTER TABLE rejected_payloads RENAME TO rejected_payloads_old")
-        for index in table.indexes:
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
-        table.create(conn)
-        names = ", ".join(c.name for c in table.columns)
-        conn.exec_driver_sql(f"INSERT INTO rejected_payloads ({names}) SELECT {names} FROM rejected_payloads_old")
-        conn.exec_driver_sql("DROP TABLE rejected_payloads_old")
+    migrations.upgrade(engine)

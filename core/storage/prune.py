@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from core.domain.errors import ClienteleError
 from core.storage import models
 from core.storage.models import Api, RejectedPayload, Request, RequestDetail, utcnow
 
@@ -18,7 +19,7 @@ BATCH_ROWS = 5000
 _AGE = re.compile(r"^\s*(\d+)\s*([dh])\s*$", re.IGNORECASE)
 
 
-class PruneError(ValueError):
+class PruneError(ClienteleError, ValueError):
     """The retention asked for cannot be understood; the message says what to write instead."""
 
 

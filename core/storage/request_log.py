@@ -13,6 +13,8 @@ import polars as pl
 import sqlalchemy as sa
 
 from core.domain.countries import country_name
+from core.domain.errors import ClienteleError
+from core.domain.record import THREAT_LEVELS
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
 from core.storage.models import Api, Customer, Request, RequestDetail
@@ -28,7 +30,6 @@ COUNT_CAP = 10_000
 OPTIONS_LIMIT = 1000
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
-THREAT_LEVELS = ("Low", "Medium", "High")
 ANY_AI_AGENT = "any AI agent"
 NO_AI_AGENT = "no AI agent"
 SORT_COLUMNS = (
@@ -62,7 +63,7 @@ COLUMNS = (
 )
 
 
-class HistoryError(ValueError):
+class HistoryError(ClienteleError, ValueError):
     """A history query the user built makes no sense; the message says why."""
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core import auth
+from core.auth import users
 from core.storage import models
 from tests.apptest_helpers import PASSWORD, TEST_COOKIE_KEY, SeededApp, seed_app_db
 from tests.factories import NOW
@@ -65,7 +65,7 @@ def start_server(workdir: Path) -> Server:
     db_url = f"sqlite:///{workdir / 'browser.db'}"
     seeded = seed_app_db(db_url)
     engine = models.make_engine(db_url)
-    auth.create_user(engine, email=LEAVER, name="Lee Leaver", password=PASSWORD, role="member")
+    users.create_user(engine, email=LEAVER, name="Lee Leaver", password=PASSWORD, role="member")
     engine.dispose()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

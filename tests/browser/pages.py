@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from core import auth
+from core.auth import sessions
 from tests.apptest_helpers import PASSWORD
 from tests.browser.conftest import IDLE
 from ui import nav
@@ -21,7 +21,7 @@ def login(page, base_url: str, email: str) -> None:
     expect(page.locator('[data-testid="stSidebar"]').get_by_text("Logged in as")).to_be_visible()
     page.wait_for_selector(IDLE)
     # Pages are then opened by URL (new sessions), which log in with the cookie the browser gets a moment later.
-    page.wait_for_function(f"document.cookie.includes('{auth.COOKIE_NAME}=')")
+    page.wait_for_function(f"document.cookie.includes('{sessions.COOKIE_NAME}=')")
 
 
 def settled(page) -> None:

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 from streamlit.source_util import page_icon_and_name
 
-from core import auth
+from core.auth import links, login, sessions
 from core.domain.scope import ROLES
 from core.storage import models
 from tests.apptest_helpers import ACCOUNTS, PASSWORD, ROOT
@@ -62,8 +62,8 @@ def _login(page, base_url: str, email: str, password: str = PASSWORD) -> None:
 
 
 def _wait_for_cookie(page) -> dict:
-    page.wait_for_function(f"document.cookie.includes('{auth.COOKIE_NAME}=')")
-    [cookie] = [c for c in page.context.cookies() if c["name"] == auth.COOKIE_NAME]
+    page.wait_for_function(f"document.cookie.includes('{sessions.COOKIE_NAME}=')")
+    [cookie] = [c for c in page.context.cookies() if c["name"] == sessions.COOKIE_NAME]
     return cookie
 
 
@@ -71,7 +71,7 @@ def _replay(browser, base_url: str, cookie_value: str):
     """A new browser (no session, no storage) that only has this cookie, opened on the app."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(30_000)
-    context.add_cookies([{"name": auth.COOKIE_NAME, "value": cookie_value, "url": base_url}])
+    context.add_cookies([{"name": sessions.COOKIE_NAME, "value": cookie_value, "url": base_url}])
     page = context.new_page()
     _open(page, base_url)
     return context, page
@@ -109,7 +109,7 @@ def test_wrong_password_shows_the_generic_message(app_server, context):
     page = context.new_page()
     _open(page, app_server.url)
     _fill_login_form(page, ACCOUNTS["member"]["email"], "not the password at all")
-    expect(page.get_by_text(auth.login_failed_message())).to_be_visible()
+    expect(page.get_by_text(login.login_failed_message())).to_be_visible()
     assert _nav_titles(page) == []
 
 
@@ -134,7 +134,7 @@ def test_cookie_replayed_after_logout_does_not_log_in(app_server, context, brows
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_text("You are logged out.")).to_be_visible()
     # The cookie component ran (the run stopped rather than reran): this browser's cookie is gone.
-    page.wait_for_function(f"!document.cookie.includes('{auth.COOKIE_NAME}=')")
+    page.wait_for_function(f"!document.cookie.includes('{sessions.COOKIE_NAME}=')")
     replay, replayed = _replay(browser, app_server.url, cookie["value"])
     expect(_login_form(replayed)).to_be_visible()
     expect(_logged_in(replayed)).to_have_count(0)
@@ -160,7 +160,7 @@ def test_cookie_forged_with_the_librarys_default_key_does_not_log_in(app_server,
 def test_invite_link_sets_a_password_and_logs_the_invitee_in(app_server, context, artifacts, monkeypatch):
     monkeypatch.setenv("CLIENTELE_BASE_URL", app_server.url)  # as the Admin's server would have it
     engine = models.make_engine(app_server.seeded.db_url)
-    link = auth.create_invite(engine, email="invitee@example.com", role="customer", customer_id="cust_b").link
+    link = links.create_invite(engine, email="invitee@example.com", role="customer", customer_id="cust_b").link
     engine.dispose()
     assert link.startswith(app_server.url + "/?invite=")
     page = context.new_page()

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from core import auth, demo
+from core import demo
+from core.auth import users
 from core.storage import models
 from core.storage.models import Customer, Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
@@ -57,7 +58,7 @@ def _add_demo_traffic(db_url: str) -> dict:
             others = conn.execute(
                 sa.select(Customer.customer_id, Customer.display_name).where(Customer.customer_id != busiest).limit(200)
             ).all()
-        auth.create_user(engine, email=DEMO_CUSTOMER, name="Dana Customer", password=PASSWORD, role="customer",
+        users.create_user(engine, email=DEMO_CUSTOMER, name="Dana Customer", password=PASSWORD, role="customer",
                          customer_id=busiest)
     finally:
         engine.dispose()

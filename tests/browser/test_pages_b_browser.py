@@ -6,7 +6,8 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from core import auth, demo
+from core import demo
+from core.auth import users
 from core.storage import models
 from core.storage.models import Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
@@ -58,7 +59,7 @@ def _add_demo_traffic(db_url: str) -> dict:
                                          .order_by(Request.id.desc()).limit(1)).scalar_one()
             other_request = conn.execute(sa.select(Request.id).where(Request.customer_id != busiest)
                                          .order_by(Request.id.desc()).limit(1)).scalar_one()
-        auth.create_user(engine, email=DEMO_CUSTOMER, name="Dee Customer", password=PASSWORD, role="customer",
+        users.create_user(engine, email=DEMO_CUSTOMER, name="Dee Customer", password=PASSWORD, role="customer",
                          customer_id=busiest)
     finally:
         engine.dispose()

@@ -1,0 +1,109 @@
+"""Who a request is for: the customer ID, display name and attributes an SDK sends in the
+treblle-user-id / treblle-metadata headers and data.metadata."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from core.domain.masking import clean_text as _clean_str
+from core.ingest.fields import header_value, short, type_name
+
+MAX_METADATA_CHARS = 2000
+MAX_CUSTOMER_ID_CHARS = 255
+
+_NAME_KEYS = ("user-name", "name", "display-name")
+
+
+def identify_customer(req_headers: dict, resp_headers: dict, data_metadata: Any):
+    """(customer_id, display_name, attributes, metadata_error) from headers and data.metadata."""
+    problems: list[str] = []
+    meta: dict[str, Any] = {}
+    for where, headers in (("request", req_headers), ("response", resp_headers)):
+        raw = header_value(headers, "treblle-metadata")
+        if raw is None:
+            continue
+        parsed, problem = parse_metadata(raw)
+        if problem:
+            problems.append(f"{where} treblle-metadata: {problem}")
+        for key, value in parsed.items():
+            meta.setdefault(key, value)
+    # Read before data.metadata is merged in: the treblle-user-id headers outrank data.metadata.
+    header_user_id = meta.get("user-id")
+    if isinstance(data_metadata, dict):
+        for key, value in data_metadata.items():
+            if _is_scalar(value):
+                meta.setdefault(_clean_str(str(key))[:100], _scalar(value))
+
+    candidates = [header_user_id, header_value(req_headers, "treblle-user-id"), header_value(resp_headers, "treblle-user-id")]
+    if isinstance(data_metadata, dict):
+        candidates.append(data_metadata.get("user-id"))
+    customer_id = None
+    for candidate in candidates:
+        cid = _customer_id(candidate)
+        if cid is _TOO_LONG:
+            problems.append(f"customer ID longer than {MAX_CUSTOMER_ID_CHARS} characters; request left unattributed")
+            break
+        if cid:
+            customer_id = cid
+            break
+
+    display_name = None
+    for key in _NAME_KEYS:
+        value = meta.get(key)
+        if value not in (None, ""):
+            display_name = short(str(value), 255)
+            break
+    attributes = {k: v for k, v in meta.items() if k not in ("user-id", *_NAME_KEYS)}
+    return customer_id, display_name, attributes, "; ".join(problems) or None
+
+
+_TOO_LONG = object()
+
+
+def _customer_id(value: Any):
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, (str, int, float)):
+        return None
+    text = _clean_str(str(value)).strip()
+    if len(text) > MAX_CUSTOMER_ID_CHARS:
+        return _TOO_LONG
+    return text or None
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, str):
+        return short(_clean_str(value), 500)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def parse_metadata(raw: Any) -> tuple[dict[str, Any], str | None]:
+    """The treblle-metadata header → (flat dict of scalars, problem or None). Never raises."""
+    if not isinstance(raw, str):
+        return {}, "not a string"
+    if len(raw) > MAX_METADATA_CHARS:
+        return {}, f"longer than {MAX_METADATA_CHARS} characters; ignored"
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return {}, f"not valid JSON ({short(str(exc), 120)}); ignored"
+    if not isinstance(parsed, dict):
+        return {}, f"must be a JSON object, got {type_name(parsed)}; ignored"
+    out, skipped = {}, []
+    for key, value in parsed.items():
+        key = _clean_str(str(key))[:100]
+        if _is_scalar(value):
+            out[key] = _scalar(value)
+        else:
+            skipped.append(key)
+    return out, (f"nested values ignored for {', '.join(skipped[:5])}" if skipped else None)

@@ -1,0 +1,162 @@
+"""Display tables: result frames of core.analytics as people read them (column names with units,
+rounded numbers, "3 h ago", local times), and chart rows labelled so two customers never merge."""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from core.present import fmt
+
+# Display column names shared by the customer tables (units in the names).
+CUSTOMER, CUSTOMER_ID, REQUESTS, SHARE, CHANGE = "Customer", "Customer ID", "Requests", "Share (%)", "Change (%)"
+LAST_ACTIVE, LAST_ACTIVE_AT, ERROR_RATE, P95, TREND = (
+    "Last active", "Last active at", "Error rate (%)", "p95 load time (ms)", "Requests over time")
+
+
+def _local(column: str, tz: str, alias: str) -> pl.Expr:
+    """A UTC datetime column as the viewer's wall-clock time (no zone), for tables and CSV."""
+    return pl.col(column).dt.convert_time_zone(fmt.zone_name(tz)).dt.replace_time_zone(None).alias(alias)
+
+
+def _ago(frame: pl.DataFrame, column: str, now: dt.datetime, alias: str) -> pl.Series:
+    return pl.Series(alias, [fmt.ago(ts, now) for ts in frame.get_column(column).to_list()], dtype=pl.String)
+
+
+def _change_pct(current: str, previous: str, covered: bool = True) -> pl.Expr:
+    """Change from the previous period in percent, one decimal; null when there was nothing before, or
+    when the data does not cover the whole previous period."""
+    return (pl.when(pl.col(previous) > 0 if covered else pl.lit(False))
+            .then((pl.col(current) - pl.col(previous)) * 100.0 / pl.col(previous))
+            .otherwise(None).round(1))
+
+
+def search_customers(frame: pl.DataFrame, text: str | None) -> pl.DataFrame:
+    """The rows whose display_name or customer_id contains `text` (case-insensitive, taken literally)."""
+    needle = (text or "").strip().lower()
+    if not needle:
+        return frame
+    hit = lambda c: pl.col(c).cast(pl.String).str.to_lowercase().str.contains(needle, literal=True).fill_null(False)  # noqa: E731
+    return frame.filter(hit("display_name") | hit("customer_id"))
+
+
+def customer_table(customers: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
+    """mc.customer_list rows as shown: name, ID, requests, share to 0.1%, the request sparkline, last
+    active ("3 h ago"), error rate to 0.1%, p95 to 0.1 ms, and the exact local time of the last request."""
+    return customers.select(
+        pl.col("display_name").alias(CUSTOMER),
+        pl.col("customer_id").alias(CUSTOMER_ID),
+        pl.col("requests").alias(REQUESTS),
+        pl.col("share_pct").round(1).alias(SHARE),
+        pl.col("sparkline").alias(TREND),
+        _ago(customers, "last_active", now, LAST_ACTIVE),
+        pl.col("error_rate_pct").round(1).alias(ERROR_RATE),
+        pl.col("p95_load_time_ms").round(1).alias(P95),
+        _local("last_active", tz, LAST_ACTIVE_AT),
+    )
+
+
+def top_table(top: pl.DataFrame, covered: bool = True) -> pl.DataFrame:
+    """mc.top_customers rows as shown: rank, name, ID, requests, share and change vs the period before
+    (none when the data does not cover that period)."""
+    return top.select(
+        pl.col("rank").alias("Rank"),
+        pl.col("display_name").alias(CUSTOMER),
+        pl.col("customer_id").alias(CUSTOMER_ID),
+        pl.col("requests").alias(REQUESTS),
+        pl.col("share_pct").round(1).alias(SHARE),
+        _change_pct("requests", "requests_prev", covered).alias(CHANGE),
+    )
+
+
+def recent_table(recent: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
+    """mc.recent_customers rows as shown: name, ID, first seen ("2 d ago" and the exact local time)."""
+    return recent.select(
+        pl.col("display_name").alias(CUSTOMER),
+        pl.col("customer_id").alias(CUSTOMER_ID),
+        _ago(recent, "first_seen", now, "First seen"),
+        _local("first_seen", tz, "First seen at"),
+    )
+
+
+def favorites_table(favorites: pl.DataFrame, now: dt.datetime, covered: bool = True) -> pl.DataFrame:
+    """mc.favorite_customers rows as shown: name, ID, requests, change vs the period before (when covered),
+    last active."""
+    return favorites.select(
+        pl.col("display_name").alias(CUSTOMER),
+        pl.col("customer_id").alias(CUSTOMER_ID),
+        pl.col("requests").alias(REQUESTS),
+        _change_pct("requests", "requests_prev", covered).alias(CHANGE),
+        pl.Series(LAST_ACTIVE, [fmt.ago(ts, now) if ts else "not in this window"
+                                for ts in favorites.get_column("last_active").to_list()], dtype=pl.String),
+    )
+
+
+def quiet_table(quiet: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
+    """mc.going_quiet rows as shown: name, ID, requests before and now, requests lost, change, last active."""
+    return quiet.select(
+        pl.col("display_name").alias(CUSTOMER),
+        pl.col("customer_id").alias(CUSTOMER_ID),
+        pl.col("requests_prev").alias("Requests before"),
+        pl.col("requests").alias("Requests now"),
+        pl.col("requests_lost").alias("Requests lost"),
+        pl.col("change_pct").round(1).alias(CHANGE),
+        _ago(quiet, "last_active", now, LAST_ACTIVE),
+        _local("last_active", tz, LAST_ACTIVE_AT),
+    )
+
+
+def endpoint_table(endpoints: pl.DataFrame) -> pl.DataFrame:
+    """metrics.endpoint_breakdown rows as shown: method, endpoint, requests, failed, error rate, load times."""
+    return endpoints.select(
+        pl.col("method").alias("Method"),
+        pl.col("endpoint").alias("Endpoint"),
+        pl.col("requests").alias(REQUESTS),
+        pl.col("failed_requests").alias("Failed"),
+        pl.col("error_rate_pct").round(1).alias(ERROR_RATE),
+        pl.col("avg_load_time_ms").round(1).alias("Average load time (ms)"),
+        pl.col("p95_load_time_ms").round(1).alias(P95),
+    )
+
+
+def apis_used_table(apis_used: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
+    """Profile.apis_used rows as shown: API name, requests, last active."""
+    return apis_used.select(
+        pl.col("name").alias("API"),
+        pl.col("requests").alias(REQUESTS),
+        _ago(apis_used, "last_active", now, LAST_ACTIVE),
+        _local("last_active", tz, LAST_ACTIVE_AT),
+    )
+
+
+def attributes_table(attributes: dict) -> pl.DataFrame:
+    """A customer's metadata (e.g. Plan) as Attribute/Value text rows, by attribute name."""
+    keys = sorted(attributes, key=str.lower)
+    values = ["" if attributes[k] is None else str(attributes[k]) for k in keys]
+    return pl.DataFrame({"Attribute": keys, "Value": values}, schema={"Attribute": pl.String, "Value": pl.String})
+
+
+def chart_labels(frame: pl.DataFrame) -> pl.DataFrame:
+    """frame with `label`: the display name, or "name (ID)" where two customers share a display name,
+    so a chart never merges two customers into one bar or row."""
+    shared = pl.col("customer_id").n_unique().over("display_name") > 1
+    label = pl.when(shared & (pl.col("display_name") != pl.col("customer_id")))
+    return frame.with_columns(
+        label.then(pl.format("{} ({})", "display_name", "customer_id")).otherwise(pl.col("display_name")).alias("label"))
+
+
+def known_table(known: list[dict], tz: str, now: dt.datetime) -> pl.DataFrame:
+    """core.storage.customers.known_customers items as shown: name (else ID), ID, last active."""
+    frame = pl.DataFrame(known, schema={"customer_id": pl.String, "display_name": pl.String, "last_seen": pl.Datetime("us")})
+    frame = frame.with_columns(pl.col("last_seen").dt.replace_time_zone("UTC"))
+    return frame.select(
+        pl.coalesce("display_name", "customer_id").alias(CUSTOMER),
+        pl.col("customer_id").alias(CUSTOMER_ID),
+        pl.Series(LAST_ACTIVE, [fmt.ago(ts, now) for ts in frame.get_column("last_seen").to_list()], dtype=pl.String),
+        _local("last_seen", tz, LAST_ACTIVE_AT),
+    )
+
+
+def top_chart_rows(top: pl.DataFrame) -> pl.DataFrame:
+    """mc.top_customers rows for a bar chart: label (chart_labels), customer_id, requests, share to 0.1%."""
+    return chart_labels(top).select("label", "customer_id", "requests", pl.col("share_pct").round(1).alias(SHARE))

@@ -1,0 +1,92 @@
+"""Sign-in for app.py: invite and reset links, the first Admin, demo data, the login form and cookies.
+
+streamlit-authenticator draws the login form; every decision is ours: passwords and lockout are checked
+in the database (core.auth.login), this browser's cookie is ours, made and verified by core.auth.sessions,
+and the user is re-read on every run.
+
+- state.py   the session's keys in st.session_state; starting and ending a session
+- cookie.py  setting and deleting this browser's login cookie
+- login.py   the login form and login by cookie
+- links.py   the invitation, password-reset and first-Admin forms
+- demo.py    demo mode's one-time data bootstrap and its list of demo accounts
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+import streamlit as st
+
+from core.auth.sessions import revoke_sessions
+from core.auth.users import CurrentUser, needs_first_admin
+from core.domain import config
+from core.storage import models
+from ui.guard import IDENTITY_KEY
+from ui.session.cookie import delete_login_cookie, mount_cookie_manager, set_login_cookie
+from ui.session.demo import ensure_demo_data
+from ui.session.links import accept_link, first_admin
+from ui.session.login import login
+from ui.session.state import SESSION_USER, STARTED_AT, end_session, stop_as_visitor
+
+_UNREACHABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+def sign_in() -> CurrentUser:
+    """The verified user of this run, published for the page guard; otherwise renders the right form
+    (invite, reset, first Admin or login) and stops the run."""
+    st.session_state.pop(IDENTITY_KEY, None)
+    try:
+        engine = models.get_engine()
+        key = config.cookie_key()
+        _ping(engine)
+    except config.ConfigError as exc:
+        st.error(str(exc))
+        stop_as_visitor()
+    except _UNREACHABLE:
+        # A traceback helps nobody looking at the page; the next run (a reload) connects afresh.
+        st.error("The database is unreachable. Clientele will work again as soon as it is back: reload this page "
+                 "in a moment, and if it persists ask your administrator to check DATABASE_URL and the database server.")
+        stop_as_visitor()
+    mount_cookie_manager()
+    if "invite" in st.query_params or "reset" in st.query_params:
+        user, started_at = accept_link(engine, key)
+    else:
+        if config.settings().is_embedded:
+            ensure_demo_data(engine)
+        if needs_first_admin(engine):
+            user, started_at = first_admin(engine, key)
+        else:
+            user, started_at = login(engine, key)
+    st.session_state[IDENTITY_KEY] = {"user_id": user.id, "started_at": started_at}
+    st.sidebar.caption(f"Logged in as **{user.name}** · {user.role.capitalize()}")
+    return user
+
+
+def _ping(engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+def logout_button(user: CurrentUser) -> None:
+    """The log-out button: revokes every cookie and session of the user, deletes this browser's
+    cookie, and ends the run."""
+    # Key "logout" would collide with the library's own session flag of that name.
+    if not st.button("Log out", key="account_logout"):
+        return
+    revoke_sessions(models.get_engine(), user.id)
+    delete_login_cookie()
+    end_session()
+    st.success("You are logged out.")
+    # st.stop, not st.rerun: a rerun would drop the component before it deletes the cookie.
+    st.stop()
+
+
+def restart_after_password_change(revoked_at: dt.datetime) -> None:
+    """Keep this session (and give this browser a fresh cookie) after the user changed their password;
+    every other session and cookie of theirs was revoked at `revoked_at`."""
+    state = st.session_state
+    state[STARTED_AT] = revoked_at
+    identity = state.get(IDENTITY_KEY)
+    if isinstance(identity, dict):
+        state[IDENTITY_KEY] = {**identity, "started_at": revoked_at}
+    set_login_cookie(state[SESSION_USER], config.cookie_key())
