@@ -65,10 +65,20 @@ def sqlite_engine(tmp_path):
     eng.dispose()
 
 
+# Modules of the full suite only (`-m "not slow"` is the fast loop, under 3 minutes): each starts real
+# servers or subprocesses (collector, real SDKs, kill -9, the old release's CLI) or drives the whole app
+# page by page under AppTest (the role x page and leak matrices, the page tests). Browser tests too.
+SLOW_MODULES = {
+    "test_access_matrix", "test_leak_matrix", "test_collector", "test_collector_limits", "test_hostile_input",
+    "test_treblle_sdk", "test_cli_ingest", "test_parity", "test_faults", "test_demo", "test_migrations",
+    "test_pages_api_docs", "test_pages_customers", "test_pages_data", "test_pages_home", "test_pages_my_dashboard",
+    "test_pages_profile", "test_pages_requests",
+}
+
+
 def pytest_collection_modifyitems(items):
-    """Browser tests start a Streamlit server and Chromium: they belong to the slow (full) suite too."""
     for item in items:
-        if item.get_closest_marker("browser"):
+        if item.get_closest_marker("browser") or item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
 
 

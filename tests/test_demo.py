@@ -18,8 +18,6 @@ from core.storage import models
 from core.storage.models import Api, Customer, Request, RequestDetail, Setting
 from tests import conftest
 
-pytestmark = pytest.mark.slow  # subprocesses and demo generation: the full suite runs them, the fast loop does not
-
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 SHAPE_REQUESTS = 5000
 

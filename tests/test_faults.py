@@ -23,8 +23,6 @@ from core.storage.models import Request
 from tests.apptest_helpers import new_app, set_app_env
 from tests.conftest import fixture_payload
 
-pytestmark = pytest.mark.slow  # subprocesses and demo generation: the full suite runs them, the fast loop does not
-
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-sdk-token"
 API_KEY = "test-api-key"
