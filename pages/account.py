@@ -34,7 +34,4 @@ if submitted:
         else:
             session.restart_after_password_change(revoked_at)
             st.success("Password changed. You stay logged in here; other browsers and devices are logged out.")
-
-st.subheader("Log out")
-st.caption("Logging out ends your login in every browser.")
-session.logout_button(user)
+st.caption("Log out is in the sidebar, under your name: it ends your login in every browser.")

@@ -2,24 +2,34 @@
 import streamlit as st
 
 from core.auth.errors import AuthError
-from core.auth.links import LinkResult, create_invite, create_reset, pending_invites, revoke_invite
+from core.auth.links import LinkResult, browsing_base_url, create_invite, create_reset, pending_invites, revoke_invite
 from core.auth.users import customer_choices, list_users, remove_user, update_role
 from core.domain import config
 from core.domain.scope import ROLES
-from core.present.people import invites_table, users_table
+from core.present.people import invites_table, role_label, users_table
 from core.storage import models
 from ui.guard import require_role
 
 user = require_role("admin")
 engine = models.get_engine()
 tz = config.settings().timezone
-FLASH = "people_flash"
+FLASH, CLEAR = "people_flash", "people_clear"
+INVITE_KEYS = ("invite_email", "invite_role", "invite_customer", "invite_group", "invite_unseen")
+UNSEEN_OK = "No requests with this ID yet — invite anyway"
+# Links point at the address the Admin is browsing unless CLIENTELE_BASE_URL says otherwise.
+browsing = browsing_base_url(st.context.headers or {})
 
 
-def done(message: str, link: LinkResult | None = None) -> None:
-    """Keep the outcome for the next run, then rerun so the tables above show the change."""
+def done(message: str, link: LinkResult | None = None, clear: tuple[str, ...] = ()) -> None:
+    """Keep the outcome for the next run, then rerun so the tables above show the change; `clear`: the
+    keys of the widgets to start empty again (a form after it did its job)."""
     st.session_state[FLASH] = (message, link)
+    st.session_state[CLEAR] = clear
     st.rerun()
+
+
+for key in st.session_state.pop(CLEAR, ()):
+    st.session_state.pop(key, None)
 
 
 def show_flash() -> None:
@@ -36,13 +46,13 @@ def show_flash() -> None:
             st.code(link.link, language=None)
 
 
-def attempt(action, message: str) -> None:
+def attempt(action, message: str, clear: tuple[str, ...] = ()) -> None:
     try:
         result = action()
     except AuthError as exc:
         st.error(str(exc))
         return
-    done(message, result if isinstance(result, LinkResult) else None)
+    done(message, result if isinstance(result, LinkResult) else None, clear)
 
 
 st.title("People")
@@ -68,38 +78,44 @@ if pending:
 
 st.subheader("Invite someone")
 with st.form("invite"):
-    email = st.text_input("Email", max_chars=320)
-    role = st.selectbox("Role", ROLES, format_func=str.capitalize)
+    email = st.text_input("Email", max_chars=320, key="invite_email")
+    role = st.selectbox("Role", ROLES, format_func=role_label, key="invite_role")
     customer_id = st.selectbox("Customer ID", key="invite_customer", **pick_customer)
     group = st.text_input("Group", max_chars=200, key="invite_group",
                           help="Optional, customer role only: users of one group share one customer ID.")
+    unseen_ok = st.checkbox(UNSEEN_OK, key="invite_unseen",
+                            help="Customer role only: tick to invite a customer whose ID no request carried yet.")
     if st.form_submit_button("Create invitation", type="primary"):
         attempt(lambda: create_invite(engine, email=email, role=role, customer_id=customer_id, group=group,
-                                           invited_by=user.email), f"Invitation for {email.strip()} created.")
+                                      invited_by=user.email, unseen_customer_ok=unseen_ok, browsing=browsing),
+                f"Invitation for {email.strip()} created.", clear=INVITE_KEYS)
 
 st.subheader("Change a role")
 with st.form("change_role"):
     target = st.selectbox("User", list(by_email), key="role_user")
-    role = st.selectbox("New role", ROLES, format_func=str.capitalize)
+    role = st.selectbox("New role", ROLES, format_func=role_label)
     customer_id = st.selectbox("Customer ID", key="role_customer", **pick_customer)
     group = st.text_input("Group", max_chars=200, key="role_group", help="Optional, customer role only.")
     if st.form_submit_button("Change role"):
         attempt(lambda: update_role(engine, by_email[target], role, customer_id=customer_id, group=group),
-                f"{target} is now {role}.")
+                f"{target} is now {role_label(role)}.")
 
 st.subheader("Password reset")
 with st.form("reset"):
     target = st.selectbox("User", list(by_email), key="reset_user",
                           help="Creates a one-time link that lets the user choose a new password.")
     if st.form_submit_button("Create reset link"):
-        attempt(lambda: create_reset(engine, by_email[target], invited_by=user.email), f"Reset link for {target} created.")
+        attempt(lambda: create_reset(engine, by_email[target], invited_by=user.email, browsing=browsing), f"Reset link for {target} created.")
 
 st.subheader("Remove a user")
 with st.form("remove"):
-    target = st.selectbox("User", list(by_email), key="remove_user")
+    # Nobody preselected: a careless click must not aim at your own (or anyone's) account.
+    target = st.selectbox("User", list(by_email), key="remove_user", index=None, placeholder="Pick the user to remove")
     sure = st.checkbox("Yes, remove this account (it loses access at once)")
     if st.form_submit_button("Remove user"):
-        if sure:
+        if target is None:
+            st.error("Pick the user to remove.")
+        elif sure:
             attempt(lambda: remove_user(engine, by_email[target], acting_user_id=user.id), f"{target} removed.")
         else:
             st.error("Tick the box to confirm the removal.")

@@ -45,7 +45,8 @@ if command -v pg_isready >/dev/null 2>&1; then
 fi
 [ -n "${TEST_DATABASE_URL:-}" ] && echo "PostgreSQL tests: on ($TEST_DATABASE_URL)" || echo "PostgreSQL tests: off (no server on 127.0.0.1:5432)"
 
-# Lint first (configured in pyproject.toml): a style error fails the run in seconds, before the long tests.
+# Lint and type-check first (configured in pyproject.toml): they fail in seconds, before the long tests.
 "$PY" -m ruff check .
+"$PY" -m mypy core/domain core/analytics
 
 exec "$PY" -m pytest "$@"

@@ -58,7 +58,7 @@ def test_registry_gives_admins_the_people_page_and_nobody_else():
 def test_page_through_the_app_after_login(seeded_app, path, role, allowed):
     at = login_as(seeded_app, role)
     if not allowed:
-        # Not registered for the role at all: not in the menu, not reachable by URL.
+        # Its file is not registered for the role at all: its URL is a hidden stand-in (tests/test_first_impression.py).
         with pytest.raises(ValueError, match="Could not find a navigation page"):
             at.switch_page(path)
         return

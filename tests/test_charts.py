@@ -112,6 +112,19 @@ def test_several_columns_become_coloured_stacked_series():
     assert [r["value"] for r in rows if r["series"] == "5xx"] == [0.0, 0.0, 3.0]
 
 
+def test_server_errors_are_red_and_client_errors_amber():
+    chart = charts.time_series(_series(), {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Failed requests",
+                               label="Requests", unit="requests", tz="UTC", kind="bar")
+    scale = chart.to_dict()["encoding"]["color"]["scale"]
+    assert dict(zip(scale["domain"], scale["range"])) == {"4xx": "#f59e0b", "5xx": "#dc2626"}
+
+
+def test_series_without_a_fixed_colour_keep_the_default_palette():
+    chart = charts.time_series(_series(), {"requests": "Requests", "status_4xx": "4xx"}, title="Mixed",
+                               unit="requests", tz="UTC")
+    assert "scale" not in chart.to_dict()["encoding"]["color"]
+
+
 def test_unknown_unit_is_refused():
     with pytest.raises(ValueError, match="Unknown chart unit"):
         charts.time_series(_series(), "requests", title="Requests", unit="parsecs", tz="UTC")
@@ -144,3 +157,11 @@ def test_heatmap_keeps_the_frame_order_of_rows_and_columns():
     assert spec["encoding"]["x"]["sort"] == ["/b", "/a"]
     assert spec["encoding"]["color"]["title"] == "Requests"
     assert [t["title"] for t in spec["encoding"]["tooltip"]] == ["Customer", "Endpoint", "Requests"]
+
+
+def test_count_axes_have_no_ticks_between_whole_numbers():
+    # A failed-requests chart peaking at 1 labelled its axis "0, 1, 1" (ticks at 0.5 rounded by ",.0f").
+    counts = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC").to_dict()
+    times = charts.time_series(_series(), "requests", title="Load time", unit="ms", tz="UTC").to_dict()
+    assert counts["encoding"]["y"]["axis"]["tickMinStep"] == 1
+    assert "tickMinStep" not in times["encoding"]["y"]["axis"]

@@ -41,6 +41,20 @@ def test_customer_without_display_name_shows_the_id_and_unattributed_shows_a_das
     assert shown.get_column("Customer ID").to_list() == ["c1", "–"]
 
 
+def test_missing_text_cells_read_a_dash_not_none():
+    shown = ht.display_rows(_rows(threat_level=None, device=None, api_name=None), "UTC")
+    assert shown.select("Threat", "Device", "API").row(0) == ("–", "–", "–")
+
+
+def test_sdk_caption_names_treblles_sdk_and_the_payload_version():
+    assert ht.sdk_caption("django", "20") == "Sent by Treblle's Django SDK, payload version 20"
+
+
+def test_sdk_caption_without_a_version_names_only_the_sdk():
+    assert ht.sdk_caption("some-new-sdk", None) == "Sent by Treblle's some-new-sdk SDK"
+    assert ht.sdk_caption(None, "20") is None
+
+
 def test_unknown_location_reads_unknown():
     assert ht.display_rows(_rows(country=None), "UTC").get_column("Location").to_list() == ["Unknown"]
 

@@ -97,7 +97,7 @@ def test_overview_cards_show_values_and_deltas_with_the_right_colours():
         ("30", "-25.0%", "inverse"),         # 30 vs 40: fewer failures is good
         ("1.5 KB", "+50.0%", "off"),         # 1536 vs 1024 bytes
         ("123.5 ms", "+23.5%", "inverse"),   # 123.45 vs 100
-        ("100.0 ms", "+0.0%", "inverse"),
+        ("100.0 ms", "+0.0%", "off"),        # no change: neither good nor bad
         ("250.0 ms", "+25.0%", "inverse"),
         ("1.5 s", "+50.0%", "inverse"),
     ]
@@ -166,6 +166,12 @@ def test_top_table_gives_the_change_against_the_previous_period_or_nothing():
                         "share_pct": [60.04, 10.0], "requests_prev": [20, 0]}, schema=mc.TOP_SCHEMA)
     out = top_table(top)
     assert out.select("Rank", "Customer", "Share (%)", "Change (%)").rows() == [(1, "Alpha", 60.0, 50.0), (2, "c2", 10.0, None)]
+
+
+def test_a_customer_without_a_name_reads_a_dash_not_none():
+    top = pl.DataFrame({"rank": [1], "customer_id": ["c1"], "display_name": [None], "requests": [3],
+                        "share_pct": [100.0], "requests_prev": [0]}, schema=mc.TOP_SCHEMA)
+    assert top_table(top).get_column("Customer").to_list() == ["–"]
 
 
 def test_quiet_table_shows_before_now_and_the_drop():

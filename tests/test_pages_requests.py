@@ -158,6 +158,11 @@ def test_request_detail_opens_from_the_url(seeded_app):
     assert metrics == {"Status": "201", "Method": "POST", "Load time": "100.0 ms", "Response size": "1,000 B"}
 
 
+def test_request_detail_names_the_sdk_that_sent_it(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", request=str(_id(seeded_app, method="POST")))
+    assert "Sent by Treblle's Django SDK, payload version 20" in [c.value for c in at.caption]
+
+
 def test_request_detail_opens_from_the_id_input(seeded_app):
     rid = _id(seeded_app, status=404)
     at = open_page(ADMIN_PAGE, seeded_app, "admin")

@@ -131,7 +131,7 @@ def card(c: Card, *, border: bool = True) -> None:
                 st.caption(md_escape(c.delta))
         return
     st.metric(c.label, c.value, c.delta, delta_color=c.delta_color, help=help_text, border=border,
-              chart_data=list(c.chart) if c.chart else None, chart_type="area")
+              delta_arrow="off" if c.unchanged else "auto", chart_data=list(c.chart) if c.chart else None, chart_type="area")
 
 
 def cards(items: list[Card], per_row: int = 4, *, border: bool = True) -> None:

@@ -1,7 +1,9 @@
 """The page registry: every file in pages/, who may open it, and where it sits in the navigation.
 
-app.py builds st.navigation from PAGES for the signed-in role; a page a role may not open is not
-registered for that role at all (hidden pages stay reachable by URL, so hiding is not enough).
+app.py builds st.navigation from PAGES for the signed-in role. A page the role may not open keeps
+its url_path, but only as a hidden stand-in that shows the guard's refusal: its file is never
+registered for that role (hidden pages stay reachable by URL, so hiding alone is not enough), and
+its URL gets our refusal instead of Streamlit's "Page not found" pop-up.
 Add a page by adding a PageSpec here and starting the file with `require_role(*<the same roles>)`.
 
 A url_path must differ from its file's name ("pages/people.py" → "team", not "people"). Streamlit
@@ -18,6 +20,7 @@ import streamlit as st
 
 from core.auth.users import CurrentUser
 from core.domain import scope
+from ui import guard
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_ROLES: tuple[str, ...] = scope.ROLES
@@ -62,13 +65,25 @@ def spec_for_path(path: str) -> PageSpec | None:
 
 
 def navigation_for(user: CurrentUser):
-    """st.navigation for the user's role (only the pages it may open); returns the page to run."""
+    """st.navigation for the user's role; returns the page to run.
+
+    The menu lists the pages the role may open; every other page's URL is a hidden stand-in that
+    shows the refusal (never the page's file)."""
     specs = specs_for(user.role)
     sections: dict[str, list] = {}
     for i, spec in enumerate(specs):
         page = st.Page(str(ROOT / spec.path), title=spec.title, icon=spec.icon, url_path=spec.url_path, default=i == 0)
         sections.setdefault(spec.section, []).append(page)
+    # In the first section (it always lists a page), so no empty section header shows in the menu.
+    sections[specs[0].section] += [
+        st.Page(_refused, title=spec.title, url_path=spec.url_path, visibility="hidden")
+        for spec in PAGES if spec not in specs]
     return st.navigation(sections)
+
+
+def _refused() -> None:
+    """Stands in for a page the signed-in role may not open: the guard's refusal."""
+    guard.refuse()
 
 
 def _signed_out() -> None:

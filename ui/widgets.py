@@ -26,6 +26,7 @@ from core.domain import config, timewindow
 from core.domain.scope import Scope
 from core.ingest import enrich
 from core.present import export, fmt
+from core.present import request_log as ht
 from core.storage import cache
 from core.storage import request_log as history
 from core.storage.store import NotFound
@@ -298,9 +299,9 @@ def request_detail_view(engine: sa.Engine, scope: Scope, request_id) -> None:
     with tabs[0]:
         facts = _general_table(general, tz)
         st.dataframe(facts, hide_index=True, width="stretch", height=facts.height * 35 + 38)
-        sdk = detail["sdk"]
-        if sdk.get("name"):
-            st.caption(f"Sent by the {md_escape(sdk['name'])} SDK {md_escape(sdk.get('version') or '')}")
+        sent_by = ht.sdk_caption(detail["sdk"].get("name"), detail["sdk"].get("version"))
+        if sent_by:
+            st.caption(md_escape(sent_by))
         if detail["metadata_error"]:
             st.warning(f"The treblle-metadata header could not be read: {md_escape(detail['metadata_error'])}")
     with tabs[1]:

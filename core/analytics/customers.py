@@ -19,7 +19,7 @@ from core.domain.scope import Scope, require_workspace
 from core.domain.timewindow import Window
 from core.storage.cache.layout import first_seen as first_seen  # the one definition, kept with the cache that stores it
 
-FIRST_SEEN_SCHEMA = {"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US}
+FIRST_SEEN_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US}
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _by_requests(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(["requests", "customer_id"], descending=[True, False])
 
 
-def share_pct(part, whole: int | None):
+def share_pct(part, whole: float | None):
     """part as a percentage of whole (a customer's requests of all requests of the same view and
     window), for a number or a Polars expression; None when whole is 0. The one definition of a
     share: the Customers list, the top customers and a customer's profile all use it."""
@@ -109,7 +109,7 @@ def share_pct(part, whole: int | None):
 # ---------------------------------------------------------------- customer list
 
 
-CUSTOMER_LIST_SCHEMA = {
+CUSTOMER_LIST_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "customer_id": pl.String, "display_name": pl.String, "requests": pl.Int64, "share_pct": pl.Float64,
     "last_active": UTC_US, "failed_requests": pl.Int64, "error_rate_pct": pl.Float64,
     "avg_load_time_ms": pl.Float64, "p95_load_time_ms": pl.Float64, "sparkline": pl.List(pl.Int64),
@@ -207,7 +207,7 @@ def avg_requests_per_customer(requests: pl.DataFrame, window: Window, scope: Sco
     return _Counts.of(requests, window).average()
 
 
-TOP_SCHEMA = {
+TOP_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "rank": pl.Int64, "customer_id": pl.String, "display_name": pl.String, "requests": pl.Int64,
     "share_pct": pl.Float64, "requests_prev": pl.Int64,
 }
@@ -228,7 +228,7 @@ def top_customer(requests: pl.DataFrame, window: Window, scope: Scope, *, names:
     return top.drop("rank").row(0, named=True) if top.height else None
 
 
-RECENT_SCHEMA = {"customer_id": pl.String, "display_name": pl.String, "first_seen": UTC_US}
+RECENT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {"customer_id": pl.String, "display_name": pl.String, "first_seen": UTC_US}
 
 
 def recent_customers(first_seen_frame: pl.DataFrame, window: Window, scope: Scope, *, api_id: int | None = None,
@@ -241,7 +241,7 @@ def recent_customers(first_seen_frame: pl.DataFrame, window: Window, scope: Scop
     return _names(names, recent.rename({"timestamp": "first_seen"})).select(list(RECENT_SCHEMA))
 
 
-FAVORITES_SCHEMA = {
+FAVORITES_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "customer_id": pl.String, "display_name": pl.String, "requests": pl.Int64, "requests_prev": pl.Int64,
     "last_active": UTC_US,
 }
@@ -305,7 +305,7 @@ def widgets(requests: pl.DataFrame, first_seen_frame: pl.DataFrame, window: Wind
 # ---------------------------------------------------------------- workspace home
 
 
-API_HEADLINE_SCHEMA = {
+API_HEADLINE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "api_id": pl.Int32, "name": pl.String, "requests": pl.Int64, "requests_prev": pl.Int64,
     "failed_pct": pl.Float64, "failed_pct_prev": pl.Float64, "p95_load_time_ms": pl.Float64,
     "p95_load_time_ms_prev": pl.Float64, "active_customers": pl.Int64, "active_customers_prev": pl.Int64,
@@ -403,7 +403,7 @@ def request_counts(requests: pl.DataFrame, window: Window, scope: Scope) -> Delt
 # ---------------------------------------------------------------- customer health
 
 
-QUIET_SCHEMA = {
+QUIET_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "customer_id": pl.String, "display_name": pl.String, "requests_prev": pl.Int64, "requests": pl.Int64,
     "requests_lost": pl.Int64, "change_pct": pl.Float64, "last_active": UTC_US,
 }
@@ -461,7 +461,9 @@ def new_vs_returning(requests: pl.DataFrame, first_seen_frame: pl.DataFrame, win
     )
 
 
-ADOPTION_SCHEMA = {"customer_id": pl.String, "display_name": pl.String, "endpoint": pl.String, "requests": pl.Int64}
+ADOPTION_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "customer_id": pl.String, "display_name": pl.String, "endpoint": pl.String, "requests": pl.Int64,
+}
 
 
 def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None,

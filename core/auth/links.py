@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import re
 import secrets
 import smtplib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -14,7 +17,7 @@ from core.auth.mail import send_email
 from core.auth.passwords import hash_password
 from core.auth.users import CurrentUser, check_role, clean_text, get_user, insert_user, normalize_email, resolve_group
 from core.domain import config
-from core.storage.models import Invitation, User, utcnow
+from core.storage.models import Customer, Invitation, User, utcnow
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,44 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def _link(purpose: str, token: str) -> str:
-    return f"{config.settings().base_url}/?{purpose}={token}"
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def browsing_base_url(headers: Mapping[str, str]) -> str | None:
+    """The address the Admin is browsing, from the request's headers (Host, X-Forwarded-Proto):
+    "https://clientele.example.com"; None without a usable Host."""
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    host = lower.get("x-forwarded-host", lower.get("host", "")).split(",")[0].strip()
+    if not _HOST.fullmatch(host):
+        return None
+    proto = lower.get("x-forwarded-proto", "http").split(",")[0].strip().lower()
+    return f"{proto if proto in ('http', 'https') else 'http'}://{host}"
+
+
+def link_base_url(browsing: str | None = None) -> str:
+    """Where one-time links point: CLIENTELE_BASE_URL when set, else the address the Admin is browsing
+    (browsing_base_url), else the default (http://localhost:8501)."""
+    if (os.environ.get("CLIENTELE_BASE_URL") or "").strip() or not browsing:
+        return config.settings().base_url
+    return browsing.rstrip("/")
+
+
+def _link(purpose: str, token: str, browsing: str | None = None) -> str:
+    return f"{link_base_url(browsing)}/?{purpose}={token}"
+
+
+def _check_seen_customer(conn: sa.Connection, customer_id: str | None) -> None:
+    if customer_id and conn.scalar(sa.select(Customer.customer_id).where(Customer.customer_id == customer_id)) is None:
+        raise AuthError(f"No requests with customer ID {customer_id!r} have been recorded yet. Check the ID, or confirm "
+                        "that you want to invite anyway.")
 
 
 def create_invite(engine: sa.Engine, *, email: str, role: str, customer_id: str | None = None,
-                  group: str | None = None, invited_by: str | None = None, now: dt.datetime | None = None) -> LinkResult:
-    """A one-time invite link (an earlier pending invite to the same email stops working), emailed if SMTP is set."""
+                  group: str | None = None, invited_by: str | None = None, now: dt.datetime | None = None,
+                  unseen_customer_ok: bool = True, browsing: str | None = None) -> LinkResult:
+    """A one-time invite link (an earlier pending invite to the same email stops working), emailed if SMTP is set.
+    unseen_customer_ok=False refuses a Customer whose ID no request carried yet (a typo, most likely);
+    browsing: the address the Admin is browsing, for the link when CLIENTELE_BASE_URL is unset."""
     email = normalize_email(email)
     customer_id, group = clean_text(customer_id), clean_text(group)
     now = now or utcnow()
@@ -57,6 +91,8 @@ def create_invite(engine: sa.Engine, *, email: str, role: str, customer_id: str 
         if role == "customer":
             customer_id = resolve_group(conn, group, customer_id)
         check_role(role, customer_id, group)
+        if role == "customer" and not unseen_customer_ok:
+            _check_seen_customer(conn, customer_id)
         if conn.scalar(sa.select(User.id).where(User.email == email)) is not None:
             raise AuthError(f"{email} already has an account.")
         _revoke_pending(conn, email, "invite", now)
@@ -64,14 +100,14 @@ def create_invite(engine: sa.Engine, *, email: str, role: str, customer_id: str 
             token_hash=_token_hash(token), purpose="invite", email=email, role=role, customer_id=customer_id,
             group_name=group, invited_by=invited_by, created_at=now, expires_at=expires_at,
         ))
-    link = _link("invite", token)
+    link = _link("invite", token, browsing)
     return _deliver(email, link, expires_at, subject="You are invited to Clientele",
-                    body=f"You have been invited to Clientele as {role}.\n\nSet your password here (the link works once, "
+                    body=f"You have been invited to Clientele as {role.capitalize()}.\n\nSet your password here (the link works once, "
                          f"until {expires_at:%Y-%m-%d %H:%M} UTC):\n\n{link}\n")
 
 
 def create_reset(engine: sa.Engine, user_id: int, *, invited_by: str | None = None,
-                 now: dt.datetime | None = None) -> LinkResult:
+                 now: dt.datetime | None = None, browsing: str | None = None) -> LinkResult:
     """A one-time password-reset link for a user, issued by an Admin (there is no self-service reset)."""
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
@@ -85,7 +121,7 @@ def create_reset(engine: sa.Engine, user_id: int, *, invited_by: str | None = No
             token_hash=_token_hash(token), purpose="reset", email=row.email, user_id=user_id, role=row.role,
             invited_by=invited_by, created_at=now, expires_at=expires_at,
         ))
-    link = _link("reset", token)
+    link = _link("reset", token, browsing)
     return _deliver(row.email, link, expires_at, subject="Reset your Clientele password",
                     body=f"An Admin created a password-reset link for your Clientele account. It works once, until "
                          f"{expires_at:%Y-%m-%d %H:%M} UTC:\n\n{link}\n\nIf you did not ask for it, tell your Admin.\n")

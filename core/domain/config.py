@@ -39,6 +39,10 @@ def _get(name: str, default: str | None = None) -> str | None:
     return str(value) if value not in (None, "") else default
 
 
+def _text(name: str, default: str) -> str:
+    return _get(name) or default
+
+
 def _int(name: str, default: int) -> int:
     raw = _get(name)
     if raw is None:
@@ -90,10 +94,10 @@ class Settings:
 
 def settings() -> Settings:
     return Settings(
-        database_url=_get("DATABASE_URL", DEFAULT_DATABASE_URL),
-        base_url=_get("CLIENTELE_BASE_URL", "http://localhost:8501").rstrip("/"),
+        database_url=_text("DATABASE_URL", DEFAULT_DATABASE_URL),
+        base_url=_text("CLIENTELE_BASE_URL", "http://localhost:8501").rstrip("/"),
         smtp_url=_get("CLIENTELE_SMTP_URL"),
-        smtp_from=_get("CLIENTELE_SMTP_FROM", "clientele@localhost"),
+        smtp_from=_text("CLIENTELE_SMTP_FROM", "clientele@localhost"),
         max_body_bytes=_int("CLIENTELE_MAX_BODY_BYTES", 2 * 1024 * 1024),
         max_decompressed_bytes=_int("CLIENTELE_MAX_DECOMPRESSED_BYTES", 8 * 1024 * 1024),
         rejected_raw_limit=_int("CLIENTELE_REJECTED_RAW_LIMIT", 16 * 1024),
@@ -101,9 +105,9 @@ def settings() -> Settings:
         lockout_threshold=_int("CLIENTELE_LOCKOUT_THRESHOLD", 5),
         lockout_minutes=_int("CLIENTELE_LOCKOUT_MINUTES", 15),
         demo_requests=_int("CLIENTELE_DEMO_REQUESTS", 200_000),
-        timezone=_get("CLIENTELE_TIMEZONE", "UTC"),
+        timezone=_text("CLIENTELE_TIMEZONE", "UTC"),
         quiet_min_requests=_int("CLIENTELE_QUIET_MIN_REQUESTS", 20),
-        collector_url=_get("CLIENTELE_COLLECTOR_URL", "http://127.0.0.1:8900").rstrip("/"),
+        collector_url=_text("CLIENTELE_COLLECTOR_URL", "http://127.0.0.1:8900").rstrip("/"),
         collector_read_timeout_s=_float("CLIENTELE_COLLECTOR_READ_TIMEOUT_S", 10.0),
         collector_max_connections=_int("CLIENTELE_COLLECTOR_MAX_CONNECTIONS", 1000),
         rejected_per_ip_per_minute=_int("CLIENTELE_REJECTED_PER_IP_PER_MINUTE", 60),

@@ -26,6 +26,11 @@ class Card:
     chart: tuple[float, ...] | None = None
     is_name: bool = False  # the value is a name: shown whole (wrapped), never cut to fit
 
+    @property
+    def unchanged(self) -> bool:
+        """Whether the delta is a change that rounds to zero ("+0.0%", "-0.0 pp"): shown grey, without an arrow."""
+        return is_zero_change(self.delta)
+
 
 def period_text(length: dt.timedelta) -> str:
     """A window's length as people say it: "5 hours", "24 hours", "7 days", "1 day 6 hours" (whole hours)."""
@@ -70,10 +75,23 @@ def number(x, digits: int = 1) -> str:
     return f"{x:,.{digits}f}"
 
 
+def is_zero_change(text: str | None) -> bool:
+    """Whether a delta text ("+0.0%", "-0.0 pp", "+20.0%") says no change once rounded."""
+    if not text:
+        return False
+    number_part = text.removesuffix("%").removesuffix("pp").strip().lstrip("+-").replace(",", "")
+    try:
+        return float(number_part) == 0
+    except ValueError:
+        return False
+
+
 def card_delta(text: str | None, color: str, covered: bool) -> tuple[str | None, str]:
     """A card's delta text and colour; without a full previous period, a grey note instead of a number
-    (half a period before would make any change look big)."""
-    return (text, color) if covered else (NO_PREVIOUS, "off")
+    (half a period before would make any change look big); no change (rounded) is neither good nor bad: grey."""
+    if not covered:
+        return NO_PREVIOUS, "off"
+    return text, "off" if is_zero_change(text) else color
 
 
 def count_card(label: str, delta: mc.Delta, *, inverse: bool = False, help: str | None = None,

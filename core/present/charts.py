@@ -31,11 +31,15 @@ class _Unit:
     suffix: str  # shown in axis titles: "Load time (ms)"
     number_format: str  # d3 format of axis labels and tooltips
     divisor: float = 1.0  # raw value / divisor = drawn value
+    whole: bool = False  # counts: no axis tick between whole numbers (a 0-1 axis read "0, 1, 1")
+
+    def axis(self, **options) -> alt.Axis:
+        return alt.Axis(format=self.number_format, **({"tickMinStep": 1} if self.whole else {}), **options)
 
 
 UNITS = {
-    "requests": _Unit("requests", ",.0f"),
-    "customers": _Unit("customers", ",.0f"),
+    "requests": _Unit("requests", ",.0f", whole=True),
+    "customers": _Unit("customers", ",.0f", whole=True),
     "ms": _Unit("ms", ",.1f"),
     "bytes": _Unit("KB", ",.1f", 1024.0),
     "%": _Unit("%", ",.1f"),
@@ -104,6 +108,8 @@ def _time_tooltip(column: str, title: str = "Time") -> alt.Tooltip:
     return alt.Tooltip(f"{column}:T", title=title, timeUnit=TOOLTIP_TIME_UNIT, format=TIME_FORMAT)
 
 
+# Fixed colours of series that mean something: client errors amber, server errors red.
+SERIES_COLORS = {"4xx": "#f59e0b", "5xx": "#dc2626"}
 PARTIAL_NOTE = "partial bucket: only part of it lies in the window"
 
 
@@ -130,12 +136,16 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
     encoding = {
         "x": _time_x(x, tz, _step(frame, x)),
         "y": alt.Y("value:Q", title=axis_title(measure, unit), stack=True if kind != "line" else None,
-                   axis=alt.Axis(format=u.number_format)),
+                   axis=u.axis()),
         "tooltip": [_time_tooltip(x), alt.Tooltip("series:N", title="Series"),
                     alt.Tooltip("value:Q", title=axis_title(measure, unit), format=u.number_format)],
     }
     if len(columns) > 1:
-        encoding["color"] = alt.Color("series:N", title=None, sort=list(columns.values()),
+        labels = list(columns.values())
+        # Series with a meaning of their own keep their colour (5xx red, never a shade of 4xx).
+        scale = (alt.Scale(domain=labels, range=[SERIES_COLORS[lb] for lb in labels])
+                 if all(lb in SERIES_COLORS for lb in labels) else alt.Undefined)
+        encoding["color"] = alt.Color("series:N", title=None, sort=labels, scale=scale,
                                       legend=alt.Legend(orient="top"))
     else:
         encoding["tooltip"].pop(1)
@@ -171,7 +181,7 @@ def bar_chart(frame: pl.DataFrame, category: str, value: str, *, title: str, uni
         height = max(160, 24 * max(data.height, 1) + 100) if horizontal else DEFAULT_HEIGHT
     return alt.Chart(data, title=title, height=height).mark_bar().encode(
         cat(f"{category}:N", title=category_title, sort=cat_sort, axis=alt.Axis(labelLimit=220)),
-        val(f"{value}:Q", title=axis_title(measure, unit), axis=alt.Axis(format=u.number_format)),
+        val(f"{value}:Q", title=axis_title(measure, unit), axis=u.axis()),
         tooltip=tips,
     )
 

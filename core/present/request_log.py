@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from core.domain.countries import country_name
 from core.domain.scope import Scope
 from core.present import fmt
+from core.present.tables import fill_missing_text
 from core.storage.request_log import COUNT_CAP, MAX_PAGE_SIZE, STATUS_CLASSES, HistoryPage, HistoryQuery, request_history
 
 UNKNOWN_COUNTRY = "unknown"  # how an unknown location is written in a URL
@@ -40,7 +41,24 @@ def display_rows(rows: pl.DataFrame, tz: str, *, show_customer: bool = True, sho
     columns += [METHOD, STATUS, ENDPOINT, LOAD, SIZE, THREAT, LOCATION, DEVICE, AGENT]
     columns += [API] if show_api else []
     columns += [CUSTOMER_ID] if show_customer else []
-    return frame.select(*columns, REQUEST_ID)
+    return fill_missing_text(frame.select(*columns, REQUEST_ID))
+
+
+# How Treblle names its SDKs; the payload's "sdk" field carries the lowercase token.
+SDK_NAMES = {"django": "Django", "laravel": "Laravel", "express": "Express", "node": "Node.js", "nodejs": "Node.js",
+             "php": "PHP", "python": "Python", "flask": "Flask", "fastapi": "FastAPI", "go": "Go", "dotnet": ".NET",
+             "net": ".NET", "ruby": "Ruby", "rails": "Rails", "java": "Java", "spring": "Spring", "nestjs": "NestJS",
+             "koa": "Koa", "hono": "Hono", "fastify": "Fastify", "symfony": "Symfony", "lumen": "Lumen"}
+
+
+def sdk_caption(name: str | None, version) -> str | None:
+    """Who sent a request: "Sent by Treblle's Django SDK, payload version 20"; None without an SDK name."""
+    token = (name or "").strip()
+    if not token:
+        return None
+    text = f"Sent by Treblle's {SDK_NAMES.get(token.lower(), token)} SDK"
+    version = "" if version is None else str(version).strip()
+    return f"{text}, payload version {version}" if version else text
 
 
 def split_statuses(values) -> tuple[tuple[str, ...], tuple[int, ...]]:

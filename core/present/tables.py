@@ -14,6 +14,12 @@ LAST_ACTIVE, LAST_ACTIVE_AT, ERROR_RATE, P95, TREND = (
     "Last active", "Last active at", "Error rate (%)", "p95 load time (ms)", "Requests over time")
 
 
+def fill_missing_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """A display frame whose missing text cells read fmt.MISSING ("–") instead of None (numbers,
+    times and lists keep their nulls: st.dataframe leaves those cells empty)."""
+    return frame.with_columns(pl.col(pl.String).fill_null(fmt.MISSING))
+
+
 def _local(column: str, tz: str, alias: str) -> pl.Expr:
     """A UTC datetime column as the viewer's wall-clock time (no zone), for tables and CSV."""
     return pl.col(column).dt.convert_time_zone(fmt.zone_name(tz)).dt.replace_time_zone(None).alias(alias)
@@ -43,7 +49,7 @@ def search_customers(frame: pl.DataFrame, text: str | None) -> pl.DataFrame:
 def customer_table(customers: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
     """mc.customer_list rows as shown: name, ID, requests, share to 0.1%, the request sparkline, last
     active ("3 h ago"), error rate to 0.1%, p95 to 0.1 ms, and the exact local time of the last request."""
-    return customers.select(
+    return fill_missing_text(customers.select(
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
         pl.col("requests").alias(REQUESTS),
@@ -53,48 +59,48 @@ def customer_table(customers: pl.DataFrame, tz: str, now: dt.datetime) -> pl.Dat
         pl.col("error_rate_pct").round(1).alias(ERROR_RATE),
         pl.col("p95_load_time_ms").round(1).alias(P95),
         _local("last_active", tz, LAST_ACTIVE_AT),
-    )
+    ))
 
 
 def top_table(top: pl.DataFrame, covered: bool = True) -> pl.DataFrame:
     """mc.top_customers rows as shown: rank, name, ID, requests, share and change vs the period before
     (none when the data does not cover that period)."""
-    return top.select(
+    return fill_missing_text(top.select(
         pl.col("rank").alias("Rank"),
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
         pl.col("requests").alias(REQUESTS),
         pl.col("share_pct").round(1).alias(SHARE),
         _change_pct("requests", "requests_prev", covered).alias(CHANGE),
-    )
+    ))
 
 
 def recent_table(recent: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
     """mc.recent_customers rows as shown: name, ID, first seen ("2 d ago" and the exact local time)."""
-    return recent.select(
+    return fill_missing_text(recent.select(
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
         _ago(recent, "first_seen", now, "First seen"),
         _local("first_seen", tz, "First seen at"),
-    )
+    ))
 
 
 def favorites_table(favorites: pl.DataFrame, now: dt.datetime, covered: bool = True) -> pl.DataFrame:
     """mc.favorite_customers rows as shown: name, ID, requests, change vs the period before (when covered),
     last active."""
-    return favorites.select(
+    return fill_missing_text(favorites.select(
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
         pl.col("requests").alias(REQUESTS),
         _change_pct("requests", "requests_prev", covered).alias(CHANGE),
         pl.Series(LAST_ACTIVE, [fmt.ago(ts, now) if ts else "not in this window"
                                 for ts in favorites.get_column("last_active").to_list()], dtype=pl.String),
-    )
+    ))
 
 
 def quiet_table(quiet: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
     """mc.going_quiet rows as shown: name, ID, requests before and now, requests lost, change, last active."""
-    return quiet.select(
+    return fill_missing_text(quiet.select(
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
         pl.col("requests_prev").alias("Requests before"),
@@ -103,12 +109,12 @@ def quiet_table(quiet: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
         pl.col("change_pct").round(1).alias(CHANGE),
         _ago(quiet, "last_active", now, LAST_ACTIVE),
         _local("last_active", tz, LAST_ACTIVE_AT),
-    )
+    ))
 
 
 def endpoint_table(endpoints: pl.DataFrame) -> pl.DataFrame:
     """metrics.endpoint_breakdown rows as shown: method, endpoint, requests, failed, error rate, load times."""
-    return endpoints.select(
+    return fill_missing_text(endpoints.select(
         pl.col("method").alias("Method"),
         pl.col("endpoint").alias("Endpoint"),
         pl.col("requests").alias(REQUESTS),
@@ -116,17 +122,17 @@ def endpoint_table(endpoints: pl.DataFrame) -> pl.DataFrame:
         pl.col("error_rate_pct").round(1).alias(ERROR_RATE),
         pl.col("avg_load_time_ms").round(1).alias("Average load time (ms)"),
         pl.col("p95_load_time_ms").round(1).alias(P95),
-    )
+    ))
 
 
 def apis_used_table(apis_used: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
     """Profile.apis_used rows as shown: API name, requests, last active."""
-    return apis_used.select(
+    return fill_missing_text(apis_used.select(
         pl.col("name").alias("API"),
         pl.col("requests").alias(REQUESTS),
         _ago(apis_used, "last_active", now, LAST_ACTIVE),
         _local("last_active", tz, LAST_ACTIVE_AT),
-    )
+    ))
 
 
 def attributes_table(attributes: dict) -> pl.DataFrame:
@@ -149,12 +155,12 @@ def known_table(known: list[dict], tz: str, now: dt.datetime) -> pl.DataFrame:
     """core.storage.customers.known_customers items as shown: name (else ID), ID, last active."""
     frame = pl.DataFrame(known, schema={"customer_id": pl.String, "display_name": pl.String, "last_seen": pl.Datetime("us")})
     frame = frame.with_columns(pl.col("last_seen").dt.replace_time_zone("UTC"))
-    return frame.select(
+    return fill_missing_text(frame.select(
         pl.coalesce("display_name", "customer_id").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
         pl.Series(LAST_ACTIVE, [fmt.ago(ts, now) for ts in frame.get_column("last_seen").to_list()], dtype=pl.String),
         _local("last_seen", tz, LAST_ACTIVE_AT),
-    )
+    ))
 
 
 def top_chart_rows(top: pl.DataFrame) -> pl.DataFrame:

@@ -105,6 +105,17 @@ def test_login_shows_exactly_the_pages_of_the_role(app_server, context, artifact
     page.screenshot(path=str(artifacts / f"login-{role}.png"))
 
 
+def test_member_opening_the_team_url_gets_our_refusal_not_page_not_found(app_server, context, artifacts):
+    page = context.new_page()
+    _login(page, app_server.url, ACCOUNTS["member"]["email"])
+    _open(page, f"{app_server.url}/team")
+    expect(page.get_by_text(REFUSAL)).to_be_visible()
+    expect(_logged_in(page)).to_be_visible()
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.locator('[data-testid="stSidebarNav"] a', has_text="People").count() == 0
+    page.screenshot(path=str(artifacts / "member-team-url-refused.png"))
+
+
 def test_wrong_password_shows_the_generic_message(app_server, context):
     page = context.new_page()
     _open(page, app_server.url)
@@ -131,7 +142,7 @@ def test_cookie_replayed_after_logout_does_not_log_in(app_server, context, brows
         page.locator('[data-testid="stSidebarNav"] a', has_text="Account").click()
     expect(page.locator("h1", has_text="Account")).to_be_visible()
     page.wait_for_selector(IDLE)
-    page.get_by_role("button", name="Log out").click()
+    page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Log out").click()
     expect(page.get_by_text("You are logged out.")).to_be_visible()
     # The cookie component ran (the run stopped rather than reran): this browser's cookie is gone.
     page.wait_for_function(f"!document.cookie.includes('{sessions.COOKIE_NAME}=')")

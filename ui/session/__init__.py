@@ -22,13 +22,15 @@ from core.auth.users import CurrentUser, needs_first_admin
 from core.domain import config
 from core.storage import models
 from ui.guard import IDENTITY_KEY
-from ui.session.cookie import delete_login_cookie, mount_cookie_manager, set_login_cookie
+from ui.session.cookie import delete_login_cookie, set_login_cookie
 from ui.session.demo import ensure_demo_data
 from ui.session.links import accept_link, first_admin
 from ui.session.login import login
 from ui.session.state import SESSION_USER, STARTED_AT, end_session, stop_as_visitor
 
 _UNREACHABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+# Logging out revokes every session and cookie of the user (core.auth.sessions.revoke_sessions).
+LOGOUT_HELP = "Ends this session and signs you out everywhere (every browser and device)"
 
 
 def sign_in() -> CurrentUser:
@@ -47,7 +49,6 @@ def sign_in() -> CurrentUser:
         st.error("The database is unreachable. Clientele will work again as soon as it is back: reload this page "
                  "in a moment, and if it persists ask your administrator to check DATABASE_URL and the database server.")
         stop_as_visitor()
-    mount_cookie_manager()
     if "invite" in st.query_params or "reset" in st.query_params:
         user, started_at = accept_link(engine, key)
     else:
@@ -58,8 +59,14 @@ def sign_in() -> CurrentUser:
         else:
             user, started_at = login(engine, key)
     st.session_state[IDENTITY_KEY] = {"user_id": user.id, "started_at": started_at}
-    st.sidebar.caption(f"Logged in as **{user.name}** · {user.role.capitalize()}")
+    user_menu(user)
     return user
+
+
+def user_menu(user: CurrentUser) -> None:
+    """The sidebar's user menu on every page: who is logged in, and the log-out button."""
+    st.sidebar.caption(f"Logged in as **{user.name}** · {user.role.capitalize()}")
+    logout_button(user, key="sidebar_logout", where=st.sidebar)
 
 
 def _ping(engine) -> None:
@@ -67,18 +74,18 @@ def _ping(engine) -> None:
         conn.execute(sa.text("SELECT 1"))
 
 
-def logout_button(user: CurrentUser) -> None:
+def logout_button(user: CurrentUser, *, key: str = "sidebar_logout", where=st.sidebar) -> None:
     """The log-out button: revokes every cookie and session of the user, deletes this browser's
-    cookie, and ends the run."""
+    cookie, and ends the run as a visitor's (no menu, no page). `where` holds the button (st or st.sidebar)."""
     # Key "logout" would collide with the library's own session flag of that name.
-    if not st.button("Log out", key="account_logout"):
+    if not where.button("Log out", key=key, help=LOGOUT_HELP, icon=":material/logout:"):
         return
     revoke_sessions(models.get_engine(), user.id)
     delete_login_cookie()
     end_session()
     st.success("You are logged out.")
-    # st.stop, not st.rerun: a rerun would drop the component before it deletes the cookie.
-    st.stop()
+    # A stop, not st.rerun: a rerun would drop the component before it deletes the cookie.
+    stop_as_visitor()
 
 
 def restart_after_password_change(revoked_at: dt.datetime) -> None:
