@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.storage import models
+from core.storage import cache, models
 
 # Real payloads captured from Treblle SDKs: the project's own test data (tests/fixtures/treblle-payloads/README.md).
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "treblle-payloads"
@@ -72,7 +72,7 @@ SLOW_MODULES = {
     "test_access_matrix", "test_leak_matrix", "test_collector", "test_collector_limits", "test_hostile_input",
     "test_treblle_sdk", "test_cli_ingest", "test_parity", "test_faults", "test_demo", "test_migrations",
     "test_pages_api_docs", "test_pages_customers", "test_pages_data", "test_pages_home", "test_pages_my_dashboard",
-    "test_pages_profile", "test_pages_requests",
+    "test_pages_profile", "test_pages_requests", "test_pages_people", "test_first_impression",
 }
 
 
@@ -90,3 +90,11 @@ def _restore_main_module():
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+@pytest.fixture
+def fresh_cache():
+    """An empty process-wide columnar cache before and after the test (its entries outlive a test's database)."""
+    cache.invalidate()
+    yield
+    cache.invalidate()

@@ -18,11 +18,7 @@ from tests.factories import NOW, make_request, seed_small
 ADMIN = Scope.workspace()
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.invalidate()
-    yield
-    cache.invalidate()
+pytestmark = pytest.mark.usefixtures("fresh_cache")  # tests/conftest.py
 
 
 def ids(frame: pl.DataFrame) -> list[int]:

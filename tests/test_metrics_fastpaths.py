@@ -101,11 +101,7 @@ def test_a_profile_given_only_the_customers_own_rows_splits_them_by_period():
 # ---------------------------------------------------------------- the customer-ordered copy in the cache
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.invalidate()
-    yield
-    cache.invalidate()
+pytestmark = pytest.mark.usefixtures("fresh_cache")  # tests/conftest.py
 
 
 def test_a_customers_metric_columns_come_back_in_time_order_across_apis(engine):

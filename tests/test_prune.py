@@ -17,11 +17,7 @@ from tests.factories import NOW, make_request
 DAY = dt.timedelta(days=1)
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.invalidate()
-    yield
-    cache.invalidate()
+pytestmark = pytest.mark.usefixtures("fresh_cache")  # tests/conftest.py
 
 
 def _seed(engine, now: dt.datetime = NOW) -> int:

@@ -10,18 +10,14 @@ import sqlalchemy as sa
 from core.analytics import stats
 from core.cli import main as cli
 from core.domain.scope import Scope
-from core.storage import cache, models, store
+from core.storage import models, store
 from tests.conftest import PG_URL, _pg_url_with_schema
 from tests.factories import NOW, make_request, seed_small
 
 NOW_ISO = "2026-11-25T12:00:00Z"
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.invalidate()
-    yield
-    cache.invalidate()
+pytestmark = pytest.mark.usefixtures("fresh_cache")  # tests/conftest.py
 
 
 @pytest.fixture
