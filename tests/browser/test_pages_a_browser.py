@@ -19,7 +19,7 @@ from tests.apptest_helpers import ACCOUNTS, PASSWORD
 from tests.browser.conftest import start_server, stop_server
 from tests.browser.pages import EXCEPTION, login, page_url, screenshot, settled, visit
 from tests.factories import NOW
-from ui import dashboard
+from ui import dashboard, guard
 
 pytestmark = pytest.mark.browser
 
@@ -128,9 +128,9 @@ def test_customer_cannot_open_the_workspace_pages(demo_server, context):
     for url_path in ("customer-dashboard", f"customer?customer={demo_server.facts['others'][0]}"):
         page.goto(f"{demo_server.url}/{url_path}")
         settled(page)
-        # Not in a Customer's navigation: Streamlit says so and runs their own first page instead (which
-        # refuses the ?customer= of someone else).
-        expect(page.get_by_role("dialog", name="Page not found")).to_be_visible()
+        # Not in a Customer's navigation: our refusal, not Streamlit's "Page not found" pop-up.
+        expect(page.get_by_text(guard.REFUSAL)).to_be_visible()
+        expect(page.get_by_role("dialog", name="Page not found")).to_have_count(0)
         expect(page.locator(EXCEPTION)).to_have_count(0)
         assert demo_server.facts["others"][0] not in page.locator('[data-testid="stMain"]').inner_text()
 
