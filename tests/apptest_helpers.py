@@ -3,7 +3,7 @@ and logging in through the real login form.
 
 Typical use in a test module:
 
-    from tests.apptest_helpers import seeded_app, login_as  # seeded_app is a fixture
+    from tests.apptest_helpers import login_as  # seeded_app is a fixture of tests/conftest.py
 
     def test_member_sees_the_customer_list(seeded_app):
         at = login_as(seeded_app, "member")

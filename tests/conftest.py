@@ -11,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from core.storage import cache, models
+from tests.apptest_helpers import seeded_app  # noqa: F401  (fixture: a seeded database behind the app, for AppTest)
+from tests.page_checks import downloads  # noqa: F401  (fixture: every CSV a page offers, captured)
 
 # Real payloads captured from Treblle SDKs: the project's own test data (tests/fixtures/treblle-payloads/README.md).
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "treblle-payloads"

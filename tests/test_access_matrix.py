@@ -15,11 +15,9 @@ from core.domain import config
 from core.domain.scope import ROLES
 from core.storage import models
 from core.storage.models import Request
-from tests.apptest_helpers import PASSWORD, ROOT, leaf_elements, login, login_as, new_app, refused, run_page_as, seeded_app, showing_login_form
+from tests.apptest_helpers import PASSWORD, ROOT, leaf_elements, login, login_as, new_app, refused, run_page_as, showing_login_form
 from ui import nav
 from ui.guard import IDENTITY_KEY, REFUSAL
-
-__all__ = ["seeded_app"]  # a fixture, imported to register it here
 
 PAGE_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
 

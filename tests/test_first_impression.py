@@ -11,12 +11,10 @@ from core.auth import sessions
 from core.domain import config
 from core.domain.scope import ROLES
 from core.storage import models
-from tests.apptest_helpers import TEST_COOKIE_KEY, login_as, new_app, refused, seeded_app, showing_login_form
+from tests.apptest_helpers import TEST_COOKIE_KEY, login_as, new_app, refused, showing_login_form
 from ui import nav
 from ui.guard import IDENTITY_KEY, REFUSAL
 from ui.session import LOGOUT_HELP
-
-__all__ = ["seeded_app"]  # a fixture, imported to register it here
 
 FORBIDDEN = [pytest.param(role, spec, id=f"{role}-{spec.url_path}") for role in ROLES for spec in nav.PAGES
              if role not in spec.roles]

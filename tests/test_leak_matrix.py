@@ -14,12 +14,10 @@ import sqlalchemy as sa
 from core.auth import users
 from core.storage import models, store
 from core.storage.models import Request
-from tests.apptest_helpers import PASSWORD, ROOT, login, login_as, new_app, seeded_app
+from tests.apptest_helpers import PASSWORD, ROOT, login, login_as, new_app
 from tests.factories import NOW, make_request
-from tests.page_checks import downloads, errors, read_csv, rendered_text
+from tests.page_checks import errors, read_csv, rendered_text
 from ui import nav
-
-__all__ = ["seeded_app", "downloads"]  # fixtures, imported to register them here
 
 CUSTOMER_PAGES = [spec.path for spec in nav.specs_for("customer")]
 CAROL = {"email": "carol@example.com", "name": "Carla Carol"}

@@ -11,11 +11,9 @@ from core.api_docs.download import to_yaml
 from core.api_docs.upload import upload_spec
 from core.domain.scope import Scope
 from core.storage import models, store
-from tests.apptest_helpers import login_as, seeded_app
+from tests.apptest_helpers import login_as
 from tests.factories import make_request
-from tests.page_checks import downloads, errors, no_exception, open_page, rendered_text
-
-__all__ = ["seeded_app", "downloads"]
+from tests.page_checks import errors, no_exception, open_page, rendered_text
 
 PAGE = "pages/api_docs.py"
 SPEC = {"openapi": "3.1.0", "info": {"title": "Orders", "version": "2.0"},

@@ -13,12 +13,10 @@ from core.domain.timewindow import window
 from core.present.customers import customers_page, widget_cards
 from core.present.tables import LAST_ACTIVE_AT, SHARE, TREND, customer_table
 from core.storage import cache, customers, models, store
-from tests.apptest_helpers import login_as, refused, seeded_app
+from tests.apptest_helpers import login_as, refused
 from tests.factories import NOW, make_request
-from tests.page_checks import downloads, no_exception, open_page, read_csv, table, url_values
+from tests.page_checks import no_exception, open_page, read_csv, table, url_values
 from ui.widgets import md_escape
-
-__all__ = ["seeded_app", "downloads"]  # fixtures, imported to register them here
 
 PAGE = "pages/customers.py"
 W7 = window("7d", NOW)

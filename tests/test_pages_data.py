@@ -10,12 +10,9 @@ import sqlalchemy as sa
 
 from core.storage import models, store
 from core.storage.models import Api, Request
-from tests.apptest_helpers import seeded_app
 from tests.conftest import fixture_payload
 from tests.factories import NOW, make_request
 from tests.page_checks import errors, no_exception, open_page, successes, table, warnings
-
-__all__ = ["seeded_app"]
 
 PAGE = "pages/data_sources.py"
 GOOD_SPEC = {"openapi": "3.1.0", "info": {"title": "Orders", "version": "1.0"},

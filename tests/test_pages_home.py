@@ -13,12 +13,10 @@ from core.present.cards import NO_PREVIOUS
 from core.present.home import api_cards, home_cards, home_page
 from core.present.tables import top_table
 from core.storage import cache, models, store
-from tests.apptest_helpers import PASSWORD, SeededApp, fast_bcrypt, login_as, refused, seeded_app, set_app_env
+from tests.apptest_helpers import PASSWORD, SeededApp, fast_bcrypt, login_as, refused, set_app_env
 from tests.factories import NOW, make_request
 from tests.page_checks import no_exception, open_page, table, url_values
 from ui.widgets import md_escape
-
-__all__ = ["seeded_app"]  # a fixture, imported to register it here
 
 PAGE = "pages/home.py"
 W7 = window("7d", NOW)

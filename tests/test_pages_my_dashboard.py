@@ -16,12 +16,10 @@ from core.present.cards import NO_PREVIOUS, overview_cards
 from core.present.my_dashboard import my_dashboard
 from core.storage import cache, models, store
 from core.storage import request_log as history
-from tests.apptest_helpers import login_as, refused, seeded_app
+from tests.apptest_helpers import login_as, refused
 from tests.factories import NOW, make_request
 from tests.page_checks import errors, no_exception, open_page, rendered_text, table
 from ui import dashboard
-
-__all__ = ["seeded_app"]  # a fixture, imported to register it here
 
 PAGE = "pages/my_dashboard.py"
 ME = Scope.customer("cust_a")

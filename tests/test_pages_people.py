@@ -9,10 +9,8 @@ from core.auth import links
 from core.auth.errors import AuthError
 from core.present.people import users_table
 from core.storage import models, store
-from tests.apptest_helpers import leaf_elements, login_as, seeded_app
+from tests.apptest_helpers import leaf_elements, login_as
 from tests.factories import NOW, make_request
-
-__all__ = ["seeded_app"]  # fixture, imported to register it here
 
 
 def _people(seeded):

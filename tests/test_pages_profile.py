@@ -13,12 +13,10 @@ from core.domain.timewindow import window
 from core.present.profile import profile_cards, profile_page
 from core.storage import cache, customers, models, store
 from core.storage import request_log as history
-from tests.apptest_helpers import login_as, refused, seeded_app
+from tests.apptest_helpers import login_as, refused
 from tests.factories import NOW, make_request
-from tests.page_checks import downloads, errors, no_exception, open_page, read_csv, table, url_values
+from tests.page_checks import errors, no_exception, open_page, read_csv, table, url_values
 from ui.widgets import md_escape
-
-__all__ = ["seeded_app", "downloads"]  # fixtures, imported to register them here
 
 PAGE = "pages/customer_profile.py"
 W7 = window("7d", NOW)

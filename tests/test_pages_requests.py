@@ -14,11 +14,8 @@ from core.domain.scope import Scope
 from core.storage import models, store
 from core.storage import request_log as history
 from core.storage.models import Request
-from tests.apptest_helpers import seeded_app
 from tests.factories import NOW, make_request
-from tests.page_checks import downloads, errors, no_exception, open_page, read_csv, rendered_text, table, url_values
-
-__all__ = ["seeded_app", "downloads"]  # fixtures, imported to register them here
+from tests.page_checks import errors, no_exception, open_page, read_csv, rendered_text, table, url_values
 
 ADMIN_PAGE = "pages/request_log.py"
 CUSTOMER_PAGE = "pages/my_requests.py"

@@ -108,6 +108,7 @@ def test_login_shows_exactly_the_pages_of_the_role(app_server, context, artifact
 def test_member_opening_the_team_url_gets_our_refusal_not_page_not_found(app_server, context, artifacts):
     page = context.new_page()
     _login(page, app_server.url, ACCOUNTS["member"]["email"])
+    _wait_for_cookie(page)  # opening a URL starts a new session, which logs in with the cookie
     _open(page, f"{app_server.url}/team")
     expect(page.get_by_text(REFUSAL)).to_be_visible()
     expect(_logged_in(page)).to_be_visible()
