@@ -17,4 +17,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("Schema downgrades are not supported: restore a backup instead.")
+    raise RuntimeError("Schema downgrades are not supported by design: restore a backup instead.")

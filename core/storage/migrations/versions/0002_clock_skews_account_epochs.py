@@ -53,7 +53,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("Schema downgrades are not supported: restore a backup instead.")
+    raise RuntimeError("Schema downgrades are not supported by design: restore a backup instead.")
 
 
 def _columns(inspector, table: str) -> dict[str, dict]:
