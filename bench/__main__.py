@@ -1,4 +1,4 @@
-"""Benchmark: `python -m bench --requests 1000000,10000000 [--json]` — cold start, warm page views, peak RSS.
+"""Benchmark: `python -m bench --requests 1000000,10000000 [--json]` — cold start, warm page views, peak RSS, storage.
 
 Demo databases are built once with core.demo.generate (seed 7, fixed now) and kept in data/bench/<N>.db.
 Each size is measured in a fresh subprocess so cold start and peak memory are those of a new server.
@@ -20,6 +20,9 @@ BENCH_DIR = ROOT / "data" / "bench"
 SEED = 7
 DAYS = 45
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
+# Pages are measured at a time that is not on the hour, as a viewer's clock usually is: the hours cut by
+# the window's edges (core.domain.timewindow.Window.cut_hours) are then read from the raw rows.
+PAGE_NOW = NOW + dt.timedelta(minutes=37)
 RUNS = 7
 
 
@@ -67,54 +70,36 @@ def _median_ms(fn, runs: int = RUNS) -> float:
 
 
 def measure(path: Path, started: float) -> dict:
-    """Runs inside a fresh process: cold start to the first dashboard, then warm page views."""
+    """Runs inside a fresh process: cold start to the first dashboard, then warm page views, each the
+    page model the app renders (core.present), at a `now` that is not on the hour (two cut hours)."""
     import resource
 
-    import polars as pl
-
-    from core.analytics import customers as mc
-    from core.analytics import metrics
     from core.domain.scope import Scope
     from core.domain.timewindow import window
+    from core.present.customers import customers_page
+    from core.present.my_dashboard import my_dashboard
+    from core.present.profile import profile_page
     from core.storage import cache, models
 
     engine = models.make_engine(f"sqlite:///{path}")
     admin = Scope.workspace()
-    win = window("30d", NOW)
-    span = metrics.span(win)
+    win = window("30d", PAGE_NOW)
     apis = cache.visible_apis(engine, admin)
-    busiest = max(apis, key=lambda a: cache.requests_frame(engine, admin, api_id=a["api_id"], window=win).height)["api_id"]
+    busiest = max(apis, key=lambda a: int(cache.facts_frame(engine, admin, win, api_id=a["api_id"]).get_column("requests").sum()))["api_id"]
 
     def dashboard():
-        rows = cache.requests_frame(engine, admin, api_id=busiest, window=span)
-        names = cache.customers_frame(engine, admin)
-        listed = mc.customer_list(rows, win, admin, names=names)
-        w = mc.widgets(rows, cache.first_seen_frame(engine, admin), win, admin, api_id=busiest, names=names,
-                       favorite_ids=listed.get_column("customer_id").head(3).to_list(), customers=listed)
-        return listed, w
+        return customers_page(engine, admin, busiest, win, quiet_min_requests=20)
 
-    listed, _ = dashboard()
+    listed = dashboard().customers
     cold_start_s = round(time.perf_counter() - started, 2)
-    apis_frame = pl.DataFrame(apis)
     ids = listed.get_column("customer_id")
     picks = {"busiest": ids[0], "median": ids[ids.len() // 2]}
 
     def profile(customer_id):
-        def run():
-            rows = cache.requests_frame(engine, admin, customer_id=customer_id, window=span, columns=cache.METRIC_COLUMNS)
-            everyone = mc.Delta(cache.requests_frame(engine, admin, window=win).height,
-                                cache.requests_frame(engine, admin, window=win.previous()).height)
-            return mc.customer_profile(rows, win, admin, customer_id, all_requests=everyone,
-                                       names=cache.customers_frame(engine, admin), apis=apis_frame)
-        return run
+        return lambda: profile_page(engine, admin, customer_id, win)
 
     def customer_view(customer_id):
-        scope = Scope.customer(customer_id)
-
-        def run():
-            rows = cache.requests_frame(engine, scope, window=span, columns=cache.METRIC_COLUMNS)
-            return metrics.overview(rows, win, scope), metrics.overview_series(rows, win, scope)
-        return run
+        return lambda: my_dashboard(engine, Scope.customer(customer_id), None, win)
 
     page_view_ms = {
         "customer_dashboard": _median_ms(dashboard),
@@ -124,17 +109,23 @@ def measure(path: Path, started: float) -> dict:
         "customer_view_median_customer": _median_ms(customer_view(picks["median"])),
     }
     info = cache.stats(engine)
-    busiest_rows = cache.requests_frame(engine, admin, customer_id=picks["busiest"], window=win).height
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT count(*) FROM requests").scalar()
+        rollup_rows = conn.exec_driver_sql("SELECT count(*) FROM rollup_hours").scalar()
+        bin_rows = conn.exec_driver_sql("SELECT count(*) FROM rollup_load_bins").scalar()
+    storage_bytes = sum(f.stat().st_size for f in path.parent.glob(path.name + "*") if f.is_file())
     return {
-        "requests": info["rows"],
+        "raw_requests": stored,
+        "rollup_rows": rollup_rows,
+        "rollup_bin_rows": bin_rows,
         "cold_start_s": cold_start_s,
-        "loaded_from": "snapshot" if info["snapshot_loads"] else "database",
         "page_view_ms": page_view_ms,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "loader_children_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "cache_mb": info["estimated_mb"],
-        "busiest_api_requests_30d": cache.requests_frame(engine, admin, api_id=busiest, window=win).height,
-        "busiest_customer_requests_30d": busiest_rows,
+        "cached_rollup_rows": info["rollup_rows"],
+        "storage_mb": round(storage_bytes / 2**20, 1),
+        "busiest_api_requests_30d": int(listed.get_column("requests").sum()),
+        "busiest_customer_requests_30d": int(listed.get_column("requests")[0]),
     }
 
 
@@ -147,30 +138,27 @@ def _run_child(path: Path) -> dict:
 
 def run_size(requests: int, *, quiet: bool) -> dict:
     path = build(requests, quiet=quiet)
-    for snapshot in path.parent.glob(path.name + "-columns.arrow*"):
-        snapshot.unlink()
-    first = _run_child(path)  # no snapshot yet: reads the whole table, then writes the snapshot
-    result = _run_child(path)  # a restart: the snapshot, checked against the database
+    result = _run_child(path)
     result["requests"] = requests
-    result["first_load_s"] = first["cold_start_s"]
-    result["first_load_peak_rss_mb"] = first["peak_rss_mb"]
-    result["first_load_children_peak_rss_mb"] = first["loader_children_peak_rss_mb"]
+    result["bytes_per_request"] = round(result["storage_mb"] * 2**20 / requests) if requests else None
     return result
 
 
 def _table(results: list[dict]) -> str:
-    head = (f"{'requests':>12} {'cold start':>11} {'first load':>11} {'dashboard':>10} {'profile':>9} {'cust view':>10}"
-            f" {'profile*':>9} {'view*':>7} {'peak RSS':>9}")
+    head = (f"{'requests':>12} {'cold start':>11} {'dashboard':>10} {'profile':>9} {'cust view':>10}"
+            f" {'profile*':>9} {'view*':>7} {'peak RSS':>9} {'storage':>10} {'B/request':>10} {'rollup rows':>12}")
     lines = [head, "-" * len(head)]
     for r in results:
         p = r["page_view_ms"]
         lines.append(
-            f"{r['requests']:>12,} {r['cold_start_s']:>9.2f} s {r['first_load_s']:>9.2f} s {p['customer_dashboard']:>7.1f} ms"
+            f"{r['requests']:>12,} {r['cold_start_s']:>9.2f} s {p['customer_dashboard']:>7.1f} ms"
             f" {p['customer_profile']:>6.1f} ms {p['customer_view']:>7.1f} ms {p['customer_profile_median_customer']:>6.1f} ms"
-            f" {p['customer_view_median_customer']:>4.1f} ms {max(r['peak_rss_mb'], r['first_load_peak_rss_mb']):>6} MB"
+            f" {p['customer_view_median_customer']:>4.1f} ms {r['peak_rss_mb']:>6} MB {r['storage_mb']:>7.1f} MB {r['bytes_per_request']:>10,}"
+            f" {r['rollup_rows']:>12,}"
         )
-    lines.append("cold start: new process to first dashboard, columns snapshot on disk; first load: without it.")
-    lines.append(f"page views: median of {RUNS} warm runs, 30D window, busiest API; profile/view: busiest customer, *: median customer.")
+    lines.append("cold start: new process to the first Customers page model (rollups of settled hours read from SQLite).")
+    lines.append(f"page views: median of {RUNS} warm runs of the page models (core.present), 30D window at {PAGE_NOW:%H:%M} UTC, busiest API;")
+    lines.append("profile/view: busiest customer, *: median customer. storage: the SQLite file with its WAL.")
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from core.storage import migrations, models
 
@@ -33,6 +34,7 @@ def cmd_apis_add(args) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    _audit("api.create", target=f"api:{created['api_id']}", detail={"api": args.name.strip()})
     if args.json:
         print(json.dumps(created))
     else:
@@ -65,6 +67,8 @@ def cmd_ingest(args) -> int:
     except (FileNotFoundError, PayloadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    _audit("data.import", target="file:" + ", ".join(Path(f).name for f in args.files),
+           detail={"via": "cli", "accepted": report.accepted, "rejected": len(report.rejected)})
     print(f"accepted: {report.accepted}")
     print(f"rejected: {len(report.rejected)}")
     for r in report.rejected:
@@ -106,6 +110,90 @@ def cmd_prune(args) -> int:
     from core.storage import prune
 
     return prune.main(args)
+
+
+def cmd_rollups_rebuild(args) -> int:
+    """`python -m core rollups rebuild [--api ID]`: recompute the rollups from the raw rows."""
+    from core.storage import rollups, store
+
+    engine = _engine()
+    api_id = None
+    if args.api is not None:
+        match = [a for a in store.list_apis(engine) if str(a["id"]) == args.api or a["name"] == args.api]
+        if not match:
+            print(f"error: no API {args.api!r}; `python -m core apis list` shows the APIs.", file=sys.stderr)
+            return 2
+        api_id = match[0]["id"]
+    result = rollups.rebuild(engine, api_id)
+    print(f"Rebuilt the rollups of {result['apis']} API(s) from {result['requests']:,} requests; the workspace holds {result['rollup_rows']:,} rollup rows.")
+    return 0
+
+
+def cmd_usage(args) -> int:
+    from core.domain.scope import Scope, ScopeError
+    from core.present import export
+    from core.present.usage import UsageError, usage_json, usage_table
+    from core.storage.store import NotFound
+    from core.storage.usage import visible_api
+
+    engine = _engine()
+    try:
+        scope = Scope.customer(args.as_customer) if args.as_customer is not None else Scope.workspace()
+        api_id = visible_api(engine, scope, args.api)["api_id"] if args.api is not None else None
+        table = usage_table(engine, scope, args.month, api_id=api_id, customer_id=args.customer)
+    except (UsageError, NotFound, LookupError, ScopeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.csv:
+        sys.stdout.buffer.write(export.to_csv(table))
+        sys.stdout.flush()
+    else:
+        print(json.dumps(usage_json(args.month.strip(), table), ensure_ascii=False))
+    return 0
+
+
+def _audit(action: str, **entry) -> None:
+    from core.storage import audit
+
+    audit.record(_engine(), action, actor=audit.CLI, **entry)
+
+
+def cmd_audit_list(args) -> int:
+    from core.domain.timewindow import WindowError, parse_now
+    from core.present import audit as audit_view
+    from core.present import export
+    from core.storage import audit
+
+    try:
+        query = audit.AuditQuery(action=args.action, actor=args.user, start=parse_now(args.since) if args.since else None)
+        rows = audit.entries(_engine(), query, limit=args.limit)
+    except (WindowError, audit.AuditError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(audit_view.entries_json(rows), ensure_ascii=False))
+    elif args.csv:
+        sys.stdout.buffer.write(export.to_csv(audit_view.entries_table(rows, "UTC")))
+        sys.stdout.flush()
+    else:
+        for line in audit_view.entries_text(rows):
+            print(line)
+        if not rows:
+            print("No audit entries match.", file=sys.stderr)
+    return 0
+
+
+def cmd_audit_prune(args) -> int:
+    from core.storage import audit
+    from core.storage.prune import PruneError, parse_age
+
+    try:
+        deleted = audit.prune(_engine(), parse_age(args.older_than), actor=audit.CLI)
+    except (PruneError, audit.AuditError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Deleted {deleted} audit entries older than {args.older_than} (the prune itself is recorded).")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,7 +266,38 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_stats)
 
-    r = sub.add_parser("prune", help="delete requests and rejected payloads older than an age")
+    us = sub.add_parser("usage", help="requests and failed requests per customer, API, endpoint and method in a UTC month")
+    us.add_argument("--month", required=True, help="the UTC calendar month, YYYY-MM")
+    us.add_argument("--api", default=None, help="API id or name (default: all APIs)")
+    us.add_argument("--customer", default=None, help="one customer ID (default: every customer)")
+    us.add_argument("--as-customer", default=None, help="print only what this customer may see")
+    output = us.add_mutually_exclusive_group(required=True)
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", action="store_true")
+    us.set_defaults(func=cmd_usage)
+
+    au = sub.add_parser("audit", help="the audit log: who did what, when and from where")
+    ausub = au.add_subparsers(dest="audit_command", required=True)
+    al = ausub.add_parser("list", help="entries, newest first")
+    al.add_argument("--action", default=None, help="one action, e.g. login.failure")
+    al.add_argument("--user", default=None, help="who acted: an email, anonymous or cli")
+    al.add_argument("--since", default=None, help="ISO time or date (UTC unless it names a zone)")
+    al.add_argument("--limit", type=int, default=1000, help="at most this many entries (default 1000)")
+    out = al.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--csv", action="store_true")
+    al.set_defaults(func=cmd_audit_list)
+    ap = ausub.add_parser("prune", help="delete audit entries older than an age (at least 30d); the prune is recorded")
+    ap.add_argument("--older-than", required=True, help="age such as 365d")
+    ap.set_defaults(func=cmd_audit_prune)
+
+    ro = sub.add_parser("rollups", help="the pre-aggregated tables every dashboard number comes from")
+    rosub = ro.add_subparsers(dest="rollups_command", required=True)
+    rr = rosub.add_parser("rebuild", help="recompute them from the raw requests (those prune has kept)")
+    rr.add_argument("--api", help="one API (id or name); default: every API")
+    rr.set_defaults(func=cmd_rollups_rebuild)
+
+    r = sub.add_parser("prune", help="delete requests and rejected payloads older than an age (the rollups stay)")
     r.add_argument("--older-than", required=True, help="age such as 30d or 12h")
     r.add_argument("--batch-rows", type=int, default=5000, help="rows deleted per transaction")
     r.set_defaults(func=cmd_prune)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.present import charts, fmt
 from core.present.customers import quiet_text, widget_cards
-from core.present.tables import TREND, chart_labels, customer_table, quiet_table, search_customers
+from core.present.tables import TREND, chart_labels, customer_table, quiet_table, rank_customers, search_customers
 from core.storage import customers, models
 from ui import dashboard, widgets
 from ui.guard import current_scope, require_role
@@ -34,14 +34,22 @@ dashboard.list_widgets(page.widgets, shown, tz, now, api_id=api["api_id"], cover
 @st.fragment
 def customer_list() -> None:
     st.subheader("All customers")
-    search = dashboard.search_box("customers_q", "Name or customer ID")
-    listed = customer_table(search_customers(page.customers, search), tz, now)
+    find, order, least = st.columns([4, 2, 1], vertical_alignment="bottom")
+    with find:
+        search = dashboard.search_box("customers_q", "Name or customer ID")
+    with order:
+        sort = dashboard.customer_sort("customers_sort")
+    with least:
+        min_requests = dashboard.min_requests_box("customers_min")
+    ranked = rank_customers(search_customers(page.customers, search), sort=sort, min_requests=min_requests)
+    listed = customer_table(ranked, tz, now)
     if listed.height == 0:
-        widgets.empty_state("filters" if search else "window", scope)
+        widgets.empty_state("filters" if search or min_requests > 1 else "window", scope)
         return
-    st.caption(f"{fmt.count(listed.height)} customers · share of {widgets.md_escape(api['name'])} requests · sort by any "
-               f"column · select a row to open the profile · times in {widgets.md_escape(tz)}")
-    dashboard.customer_table(listed, key="customer_list", height=420, api_id=api["api_id"])
+    at_least = f" with at least {fmt.count(min_requests)} requests" if min_requests > 1 else ""
+    caption = (f"{fmt.count(listed.height)} customers{at_least} · share of {widgets.md_escape(api['name'])} requests · "
+               f"select a row to open the profile · times in {widgets.md_escape(tz)}")
+    dashboard.customer_table(listed, key="customer_list", height=420, api_id=api["api_id"], caption=caption)
     widgets.csv_download(listed.drop(TREND), f"customers-{api['api_id']}-{window.preset}.csv", key="customers_csv")
 
 
@@ -50,7 +58,8 @@ customer_list()
 st.subheader("Going quiet")
 st.caption(quiet_text(page))
 if page.going_quiet.height:
-    dashboard.customer_table(quiet_table(page.going_quiet, tz, now), key="quiet", height=250, api_id=api["api_id"])
+    dashboard.customer_table(quiet_table(page.going_quiet, tz, now), key="quiet", height=250, api_id=api["api_id"],
+                             caption="Select a row to open the profile.")
 elif window.preset == "all":
     st.info("All Time has no earlier period to compare with: pick a shorter window.", icon=":material/date_range:")
 else:

@@ -32,8 +32,9 @@ if page.top_customers.height == 0:
 left, right = st.columns([3, 2])
 with left:
     st.caption("Select a customer to open their profile.")
+    # Ranked in order; a Rank column too would not fit beside the chart at 1366 px.
     dashboard.customer_table(top_table(page.top_customers, page.covered), key="home_top",
-                             columns=["Rank", CUSTOMER, REQUESTS, SHARE, CHANGE])
+                             columns=[CUSTOMER, REQUESTS, SHARE, CHANGE])
 with right:
     st.altair_chart(charts.bar_chart(top_chart_rows(page.top_customers), "label", "requests",
                                      title="Requests by top customer", unit="requests", category_title="Customer",

@@ -21,6 +21,7 @@ from streamlit_authenticator.utilities import Hasher
 
 from core.auth import errors, links, login, passwords, sessions, users
 from core.present import people
+from core.storage import audit
 from core.storage.models import Invitation, User
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -786,3 +787,148 @@ def test_cli_invite_prints_a_link_that_works(engine, db_url):
     assert link.startswith("https://clientele.example.com/?invite=")
     user = links.accept_invite(engine, _token(link), name="C", password=PASSWORD)
     assert (user.role, user.customer_id, user.group) == ("customer", "cust_a", "Alpha")
+
+
+# ---------------------------------------------------------------- audit log (#13): who, when, from where, what
+
+ADMIN = audit.Actor.user(1, "boss@example.com", "198.51.100.7")
+
+
+def _audit(engine, action: str | None = None) -> list[dict]:
+    """The audit entries (of one action), oldest first."""
+    return audit.entries(engine, audit.AuditQuery(action=action))[::-1]
+
+
+def _who(entry: dict) -> tuple:
+    return entry["actor_user_id"], entry["actor_name"], entry["source"], entry["target"]
+
+
+def test_a_password_login_is_recorded_with_who_when_and_from_where(engine):
+    user_id = add(engine)
+    login.authenticate(engine, "Ann@Example.com", PASSWORD, now=T0, source="203.0.113.9")
+    [entry] = _audit(engine, "login.success")
+    assert _who(entry) == (user_id, "ann@example.com", "203.0.113.9", "user:ann@example.com")
+    assert (entry["at"], entry["detail"]) == (T0, {"method": "password"})
+
+
+def test_a_wrong_password_is_an_anonymous_failure_and_the_password_is_never_stored(engine):
+    add(engine)
+    with pytest.raises(errors.AuthError):
+        login.authenticate(engine, "ann@example.com", "not the password at all", now=T0, source="192.0.2.1")
+    [entry] = _audit(engine, "login.failure")
+    assert _who(entry) == (None, "anonymous", "192.0.2.1", "user:ann@example.com")
+    assert entry["detail"] == {"reason": "wrong_password"}
+    with engine.connect() as conn:
+        stored = " ".join(str(v) for row in conn.execute(sa.select(audit.AuditEntry)) for v in row)
+    assert "not the password at all" not in stored
+
+
+def test_the_attempt_that_locks_an_account_records_the_lockout_and_later_attempts_say_locked(engine):
+    add(engine)
+    _fail(engine, 5, T0)
+    [lockout] = _audit(engine, "login.lockout")
+    assert (lockout["target"], lockout["detail"]) == (
+        "user:ann@example.com", {"failed_attempts": 5, "locked_until": (T0 + dt.timedelta(minutes=15)).isoformat()})
+    assert _attempt(engine, PASSWORD, now=T0 + dt.timedelta(minutes=1)) == "refused"
+    assert [e["detail"]["reason"] for e in _audit(engine, "login.failure")] == ["wrong_password"] * 5 + ["locked"]
+    assert _audit(engine, "login.success") == []
+
+
+def test_an_unknown_email_is_recorded_and_text_that_is_not_an_email_is_not(engine):
+    for typed in ("nobody@example.com", "maybe my password"):
+        with pytest.raises(errors.AuthError):
+            login.authenticate(engine, typed, PASSWORD, now=T0)
+    assert [(e["target"], e["detail"]["reason"]) for e in _audit(engine, "login.failure")] == [
+        ("user:nobody@example.com", "unknown_user"), (None, "invalid_email")]
+    assert "maybe my password" not in str(_audit(engine))
+
+
+def test_a_session_started_by_cookie_is_a_login_in_the_log(engine):
+    user_id = add(engine)
+    login.record_login(engine, user_id, now=T0, method="cookie", source="203.0.113.9")
+    [entry] = _audit(engine, "login.success")
+    assert (_who(entry), entry["detail"]) == ((user_id, "ann@example.com", "203.0.113.9", "user:ann@example.com"), {"method": "cookie"})
+
+
+def test_logout_is_recorded(engine):
+    user_id = add(engine)
+    sessions.revoke_sessions(engine, user_id, now=T0, source="203.0.113.9")
+    [entry] = _audit(engine, "logout")
+    assert (_who(entry), entry["at"]) == ((user_id, "ann@example.com", "203.0.113.9", "user:ann@example.com"), T0)
+
+
+def test_password_changes_and_wrong_current_passwords_are_recorded(engine):
+    user_id = add(engine)
+    with pytest.raises(errors.AuthError):
+        login.change_password(engine, user_id, "not my password", "a brand new passphrase", now=T0, source="203.0.113.9")
+    login.change_password(engine, user_id, PASSWORD, "a brand new passphrase", now=T0, source="203.0.113.9")
+    assert [(e["action"], e["actor_user_id"], e["source"]) for e in _audit(engine) if e["action"].startswith("password")] == [
+        ("password.change_failure", user_id, "203.0.113.9"), ("password.change", user_id, "203.0.113.9")]
+    assert "a brand new passphrase" not in str(_audit(engine))
+
+
+def test_an_invitation_and_its_acceptance_are_recorded_without_the_link(engine):
+    result = links.create_invite(engine, email="carol@example.com", role="customer", customer_id="cust_c", now=T0, actor=ADMIN)
+    user = links.accept_invite(engine, _token(result.link), name="Carol", password=PASSWORD, now=T0, source="192.0.2.8")
+    invite, accepted = _audit(engine, "user.invite") + _audit(engine, "user.invite_accept")
+    assert _who(invite) == (1, "boss@example.com", "198.51.100.7", "user:carol@example.com")
+    assert invite["detail"] == {"role": "customer", "customer_id": "cust_c", "group": None,
+                                "expires_at": (T0 + dt.timedelta(hours=72)).isoformat()}
+    assert _who(accepted) == (user.id, "carol@example.com", "192.0.2.8", "user:carol@example.com")
+    assert _token(result.link) not in str(_audit(engine))
+
+
+def test_a_role_change_is_recorded_with_before_and_after(engine):
+    user_id = add(engine, "bob@example.com", role="member")
+    users.update_role(engine, user_id, "customer", customer_id="cust_a", actor=ADMIN)
+    [entry] = _audit(engine, "user.role_change")
+    assert _who(entry) == (1, "boss@example.com", "198.51.100.7", "user:bob@example.com")
+    assert entry["detail"] == {"from": {"role": "member", "customer_id": None, "group": None},
+                               "to": {"role": "customer", "customer_id": "cust_a", "group": None}}
+
+
+def test_a_refused_role_change_records_nothing(engine):
+    user_id = add(engine)
+    with pytest.raises(errors.AuthError, match="only Admin"):
+        users.update_role(engine, user_id, "member", actor=ADMIN)
+    assert _audit(engine, "user.role_change") == []
+
+
+def test_a_removal_is_recorded_and_the_removed_users_entries_stay(engine):
+    add(engine)
+    user_id = add(engine, "bob@example.com", role="member")
+    login.authenticate(engine, "bob@example.com", PASSWORD, now=T0)
+    users.remove_user(engine, user_id, actor=ADMIN, now=T0)
+    [entry] = _audit(engine, "user.remove")
+    assert (_who(entry), entry["detail"]) == ((1, "boss@example.com", "198.51.100.7", "user:bob@example.com"), {"role": "member"})
+    assert [e["actor_user_id"] for e in _audit(engine, "login.success")] == [user_id]
+
+
+def test_a_reset_link_its_use_and_a_revoked_link_are_recorded_without_tokens(engine):
+    user_id = add(engine)
+    reset = links.create_reset(engine, user_id, now=T0, actor=ADMIN)
+    links.accept_reset(engine, _token(reset.link, "reset"), password="a brand new passphrase", now=T0, source="192.0.2.8")
+    invite = links.create_invite(engine, email="eve@example.com", role="member", now=T0, actor=ADMIN)
+    [pending] = links.pending_invites(engine, now=T0)
+    links.revoke_invite(engine, pending["id"], now=T0, actor=ADMIN)
+    assert [(e["action"], e["actor_name"], e["target"]) for e in _audit(engine) if e["action"] != "user.create"] == [
+        ("password.reset_link", "boss@example.com", "user:ann@example.com"),
+        ("password.reset", "ann@example.com", "user:ann@example.com"),
+        ("user.invite", "boss@example.com", "user:eve@example.com"),
+        ("user.invite_revoke", "boss@example.com", "user:eve@example.com"),
+    ]
+    logged = str(_audit(engine))
+    assert _token(reset.link, "reset") not in logged and _token(invite.link) not in logged
+
+
+def test_the_first_admin_is_recorded_as_creating_their_own_account(engine):
+    user = users.create_first_admin(engine, email="root@example.com", name="Root", password=PASSWORD, source="192.0.2.8")
+    [entry] = _audit(engine, "user.create")
+    assert (_who(entry), entry["detail"]) == ((user.id, "root@example.com", "192.0.2.8", "user:root@example.com"),
+                                              {"role": "admin", "first_admin": True})
+
+
+def test_cli_invite_is_recorded_as_the_command_line(engine, db_url):
+    assert _cli(db_url, "invite", "c@example.com", "--role", "member").returncode == 0
+    [entry] = _audit(engine, "user.invite")
+    assert _who(entry) == (None, "cli", "cli", "user:c@example.com")

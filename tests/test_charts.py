@@ -25,19 +25,39 @@ def _data(chart) -> list[dict]:
     return rows
 
 
+def _marks(spec: dict) -> list[dict]:
+    """The series layers of a time chart: every layer but the crosshair and the "so far" label."""
+    return [la for la in spec["layer"] if la.get("name") != "crosshair" and la["mark"]["type"] != "text"]
+
+
+def _series_rows(chart) -> list[dict]:
+    spec = chart.to_dict()
+    return spec["datasets"][_marks(spec)[0]["data"]["name"]]
+
+
+def _crosshair(spec: dict) -> dict:
+    (layer,) = [la for la in spec["layer"] if la.get("name") == "crosshair"]
+    return layer
+
+
+def _layer_rows(spec: dict, layer: dict) -> list[dict]:
+    return spec["datasets"][layer["data"]["name"]]
+
+
 def test_time_series_has_title_and_axis_titles_with_units():
     spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC").to_dict()
+    (line,) = _marks(spec)
     assert spec["title"] == "Requests"
-    assert spec["encoding"]["x"]["title"] == "Time (UTC)"
-    assert spec["encoding"]["y"]["title"] == "Requests"
-    assert spec["mark"]["type"] == "line"
+    assert line["encoding"]["x"]["title"] == "Time (UTC)"
+    assert line["encoding"]["y"]["title"] == "Requests"
+    assert line["mark"]["type"] == "line"
 
 
 def test_time_series_shows_times_in_the_viewer_zone():
     chart = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Europe/Berlin")
-    assert [r["bucket"] for r in _data(chart)] == [
+    assert [r["bucket"] for r in _series_rows(chart)] == [
         "2026-11-25T11:00:00+0000", "2026-11-25T12:00:00+0000", "2026-11-25T13:00:00+0000"]
-    assert chart.to_dict()["encoding"]["x"]["title"] == "Time (Europe/Berlin)"
+    assert _marks(chart.to_dict())[0]["encoding"]["x"]["title"] == "Time (Europe/Berlin)"
 
 
 def test_chart_times_are_tokyo_wall_clock_values_labelled_utc_so_the_browser_cannot_shift_them():
@@ -49,52 +69,97 @@ def test_chart_times_are_tokyo_wall_clock_values_labelled_utc_so_the_browser_can
 
 def test_time_series_draws_wall_clock_times_on_a_utc_scale():
     spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo").to_dict()
-    assert spec["encoding"]["x"]["scale"] == {"type": "utc"}
+    assert {str(la["encoding"]["x"]["scale"]) for la in spec["layer"]} == {"{'type': 'utc'}"}
 
 
 def test_time_tooltip_formats_with_a_utc_time_unit_not_an_unknown_format_type():
     # formatType "utc" is no Vega-Lite format type: the tooltip read "Time NaN".
-    tip = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo").to_dict()["encoding"]["tooltip"][0]
+    spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo").to_dict()
+    tip = _crosshair(spec)["encoding"]["tooltip"][0]
     assert tip.get("formatType", "time") in ("time", "number")
     assert (tip["timeUnit"], tip["format"]) == ("utcyearmonthdatehoursminutes", "%Y-%m-%d %H:%M")
 
 
-def test_partial_buckets_are_marked_by_a_dashed_rule_with_a_note():
+def test_every_time_chart_has_a_crosshair_on_the_nearest_bucket():
+    spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC").to_dict()
+    rule = _crosshair(spec)
+    (param,) = spec["params"]  # Altair lifts a layer's selection to the top, naming the layer it listens on
+    assert (rule["mark"]["type"], param["views"]) == ("rule", ["crosshair"])
+    assert (param["select"]["nearest"], param["select"]["on"], param["select"]["fields"]) == (True, "pointerover", ["bucket"])
+    # Drawn only where the pointer is: invisible everywhere else.
+    assert rule["encoding"]["opacity"] == {"condition": {"param": param["name"], "value": 0.7, "empty": False}, "value": 0.0}
+
+
+def test_the_crosshair_tooltip_shows_the_local_time_and_every_series_value():
+    spec = charts.time_series(_series(), {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Failed requests",
+                              label="Requests", unit="requests", tz="Asia/Tokyo", kind="area").to_dict()
+    rule = _crosshair(spec)
+    assert [(t["title"], t["field"]) for t in rule["encoding"]["tooltip"]] == [("Time", "bucket"), ("4xx", "s0"), ("5xx", "s1")]
+    # One row per bucket holding both values, at Tokyo's wall-clock time: 12:00 UTC is 21:00 there.
+    assert _layer_rows(spec, rule)[2] == {"bucket": "2026-11-25T21:00:00+0000", "s0": 2.0, "s1": 3.0, "note": ""}
+
+
+def test_partial_bucket_is_dashed_labelled_so_far_and_noted_in_the_tooltip():
     chart = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo",
                                partial=[dt.datetime(2026, 11, 25, 12, tzinfo=UTC)])
     spec = chart.to_dict()
-    rule = spec["layer"][1]
-    assert (spec["title"], rule["mark"]["type"], rule["mark"]["strokeDash"]) == ("Requests", "rule", [4, 4])
-    rule_rows = spec["datasets"][rule["data"]["name"]]
-    assert rule_rows == [{"bucket": "2026-11-25T21:00:00+0000", "note": charts.PARTIAL_NOTE}]
+    solid, dashed = _marks(spec)
+    assert (solid["transform"], solid["mark"].get("strokeDash")) == ([{"filter": "(datum.partial === false)"}], None)
+    assert (dashed["transform"], dashed["mark"]["strokeDash"]) == ([{"filter": "datum.tail"}], [4, 3])
+    # The dashed stretch runs from the last whole bucket (20:00 Tokyo) into the partial one (21:00).
+    assert [(r["bucket"], r["partial"], r["tail"]) for r in _series_rows(chart)] == [
+        ("2026-11-25T19:00:00+0000", False, False), ("2026-11-25T20:00:00+0000", False, True),
+        ("2026-11-25T21:00:00+0000", True, True)]
+    (label,) = [la for la in spec["layer"] if la["mark"]["type"] == "text"]
+    assert _layer_rows(spec, label) == [{"bucket": "2026-11-25T21:00:00+0000", "text": charts.PARTIAL_LABEL}]
+    notes = [r["note"] for r in _layer_rows(spec, _crosshair(spec))]
+    assert notes == ["", "", charts.PARTIAL_NOTE]
+    assert [t["title"] for t in _crosshair(spec)["encoding"]["tooltip"]] == ["Time", "Requests", "Note"]
+
+
+def test_partial_bars_are_drawn_paler():
+    spec = charts.time_series(_series(), {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Failed requests",
+                              label="Requests", unit="requests", tz="UTC", kind="bar",
+                              partial=[dt.datetime(2026, 11, 25, 12, tzinfo=UTC)]).to_dict()
+    (bars,) = _marks(spec)
+    assert bars["encoding"]["opacity"] == {"condition": {"test": "(datum.partial === false)", "value": 1.0}, "value": 0.4}
+
+
+def test_without_partial_buckets_nothing_is_marked():
+    spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC", kind="area").to_dict()
+    assert len(_marks(spec)) == 1
+    assert not [la for la in spec["layer"] if la["mark"]["type"] == "text"]
+    assert [t["title"] for t in _crosshair(spec)["encoding"]["tooltip"]] == ["Time", "Requests"]
 
 
 def test_daily_buckets_get_one_tick_per_day_labelled_with_the_date():
     # Daily buckets start with the window (here 12:00): Vega's own ticks read "12 PM" under every day.
     days = pl.DataFrame({"bucket": [dt.datetime(2026, 11, d, 12, tzinfo=UTC) for d in (18, 19, 20)], "requests": [1, 2, 3]})
-    axis = charts.time_series(days, "requests", title="Requests", unit="requests", tz="UTC").to_dict()["encoding"]["x"]["axis"]
+    spec = charts.time_series(days, "requests", title="Requests", unit="requests", tz="UTC").to_dict()
+    axis = _marks(spec)[0]["encoding"]["x"]["axis"]
     assert (axis["tickCount"], axis["format"]) == ({"interval": "day", "step": 1}, "%b %d")
 
 
 def test_hourly_buckets_keep_vegas_own_ticks():
-    axis = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC").to_dict()["encoding"]["x"]["axis"]
-    assert "tickCount" not in axis
+    spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC").to_dict()
+    assert "tickCount" not in _marks(spec)[0]["encoding"]["x"]["axis"]
 
 
 def test_unknown_time_zone_falls_back_to_utc():
     chart = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Nowhere/Land")
-    assert _data(chart)[0]["bucket"] == "2026-11-25T10:00:00+0000"
+    assert _series_rows(chart)[0]["bucket"] == "2026-11-25T10:00:00+0000"
 
 
 def test_sizes_are_drawn_in_kilobytes():
     chart = charts.time_series(_series(), "avg_response_size_bytes", title="Response size", unit="bytes", tz="UTC")
-    assert [r["value"] for r in _data(chart)] == [1.0, 0.0, 3.0]
-    assert chart.to_dict()["encoding"]["y"]["title"] == "Response size (KB)"
+    assert [r["value"] for r in _series_rows(chart)] == [1.0, 0.0, 3.0]
+    assert _marks(chart.to_dict())[0]["encoding"]["y"]["title"] == "Response size (KB)"
+    assert [r["s0"] for r in _layer_rows(chart.to_dict(), _crosshair(chart.to_dict()))] == [1.0, 0.0, 3.0]
 
 
 def test_tooltips_name_time_and_value_with_format():
     spec = charts.time_series(_series(), "requests", title="Load", label="Load time", unit="ms", tz="UTC").to_dict()
-    tips = spec["encoding"]["tooltip"]
+    tips = _crosshair(spec)["encoding"]["tooltip"]
     assert [t["title"] for t in tips] == ["Time", "Load time (ms)"]
     assert tips[1]["format"] == ",.1f"
 
@@ -102,11 +167,11 @@ def test_tooltips_name_time_and_value_with_format():
 def test_several_columns_become_coloured_stacked_series():
     chart = charts.time_series(_series(), {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Errors",
                                label="Requests", unit="requests", tz="UTC", kind="bar")
-    spec = chart.to_dict()
-    assert spec["mark"]["type"] == "bar"
-    assert spec["encoding"]["color"]["field"] == "series"
-    assert spec["encoding"]["y"]["stack"] is True
-    rows = _data(chart)
+    (bars,) = _marks(chart.to_dict())
+    assert bars["mark"]["type"] == "bar"
+    assert bars["encoding"]["color"]["field"] == "series"
+    assert bars["encoding"]["y"]["stack"] is True
+    rows = _series_rows(chart)
     assert len(rows) == 6
     assert sorted({r["series"] for r in rows}) == ["4xx", "5xx"]
     assert [r["value"] for r in rows if r["series"] == "5xx"] == [0.0, 0.0, 3.0]
@@ -115,14 +180,14 @@ def test_several_columns_become_coloured_stacked_series():
 def test_server_errors_are_red_and_client_errors_amber():
     chart = charts.time_series(_series(), {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Failed requests",
                                label="Requests", unit="requests", tz="UTC", kind="bar")
-    scale = chart.to_dict()["encoding"]["color"]["scale"]
+    scale = _marks(chart.to_dict())[0]["encoding"]["color"]["scale"]
     assert dict(zip(scale["domain"], scale["range"])) == {"4xx": "#f59e0b", "5xx": "#dc2626"}
 
 
 def test_series_without_a_fixed_colour_keep_the_default_palette():
     chart = charts.time_series(_series(), {"requests": "Requests", "status_4xx": "4xx"}, title="Mixed",
                                unit="requests", tz="UTC")
-    assert "scale" not in chart.to_dict()["encoding"]["color"]
+    assert "scale" not in _marks(chart.to_dict())[0]["encoding"]["color"]
 
 
 def test_unknown_unit_is_refused():
@@ -163,5 +228,5 @@ def test_count_axes_have_no_ticks_between_whole_numbers():
     # A failed-requests chart peaking at 1 labelled its axis "0, 1, 1" (ticks at 0.5 rounded by ",.0f").
     counts = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC").to_dict()
     times = charts.time_series(_series(), "requests", title="Load time", unit="ms", tz="UTC").to_dict()
-    assert counts["encoding"]["y"]["axis"]["tickMinStep"] == 1
-    assert "tickMinStep" not in times["encoding"]["y"]["axis"]
+    assert _marks(counts)[0]["encoding"]["y"]["axis"]["tickMinStep"] == 1
+    assert "tickMinStep" not in _marks(times)[0]["encoding"]["y"]["axis"]

@@ -1,13 +1,18 @@
-"""core.present.request_log: display rows, status choices, page labels and the bounded CSV export."""
+"""core.present.request_log: display rows, status choices, page labels, the bounded CSV export, a request as a
+cURL command (masked values stay masked, hostile text stays one quoted argument) and its badge colours."""
 import datetime as dt
+import subprocess
 
 import polars as pl
+import pytest
 
 from core.domain.scope import Scope
+from core.ingest.normalize import normalize
 from core.present import request_log as ht
 from core.storage import request_log as history
 from core.storage import store
 from core.storage.request_log import HistoryPage, HistoryQuery
+from tests.conftest import fixture_payload
 from tests.factories import NOW, make_request, seed_small
 
 UTC = dt.timezone.utc
@@ -111,3 +116,100 @@ def test_export_rows_of_a_customer_hold_only_their_requests(engine):
     seed_small(engine)
     rows = ht.export_rows(engine, Scope.customer("cust_a"), HistoryQuery())
     assert rows.get_column("customer_id").to_list() == ["cust_a"] * 4
+
+
+# ---------------------------------------------------------------- a request as cURL, its method and status colours
+
+HOSTILE = ["it's", "a'b'c", "$(touch /tmp/pwned)", "`id`", "line one\nline two", "; rm -rf ~ #", "\\'", "\"q\"", "'", ""]
+
+
+def _detail(method="POST", url="https://api.example.com/orders", headers=None, query=None, body=None) -> dict:
+    return {"general": {"method": method, "url": url}, "request_headers": headers or {}, "query": query or {},
+            "request_body": body}
+
+
+def _shell_args(command: str) -> list[str]:
+    """The arguments a real POSIX shell passes to `curl` for `command` (curl replaced by a function printing them)."""
+    script = 'curl() { for a in "$@"; do printf "%s\\0" "$a"; done; }\n' + command
+    out = subprocess.run(["sh", "-c", script], capture_output=True, check=True, timeout=10).stdout
+    return out.decode().split("\0")[:-1]
+
+
+def test_curl_sends_method_url_headers_and_body_as_stored():
+    command = ht.curl_command(_detail(headers={"Content-Type": "application/json", "content-length": "17"},
+                                      body={"sku": "A1", "qty": 2}))
+    assert _shell_args(command) == ["https://api.example.com/orders", "-X", "POST", "-H", "Content-Type: application/json",
+                                    "--data-raw", '{"sku":"A1","qty":2}']
+
+
+def test_curl_of_a_get_without_body_is_just_the_url_and_headers():
+    command = ht.curl_command(_detail(method="GET", headers={"accept": "*/*"}))
+    assert command == "curl https://api.example.com/orders \\\n  -H 'accept: */*'"
+
+
+def test_masked_headers_query_and_body_stay_masked_in_curl():
+    command = ht.curl_command(_detail(url="https://api.example.com/orders?api_key=****&page=2",
+                                      headers={"Authorization": "Bearer ****", "Cookie": "********"},
+                                      body={"password": "****"}))
+    args = _shell_args(command)
+    assert args[0] == "https://api.example.com/orders?api_key=****&page=2"
+    assert ["Authorization: Bearer ****", "Cookie: ********"] == [a for a in args if a.startswith(("Auth", "Cookie"))]
+    assert args[-1] == '{"password":"****"}'
+
+
+def test_a_secret_stored_unmasked_is_masked_in_curl_all_the_same():
+    # A field that became sensitive after the request was stored (or an older row) never leaves in clear.
+    command = ht.curl_command(_detail(url="https://api.example.com/x?token=s3cret", headers={"x-api-key": "k3y"},
+                                      query={"token": "s3cret"}, body={"password": "hunter2"}))
+    assert [s for s in ("s3cret", "k3y", "hunter2") if s in command] == []
+
+
+def test_query_parameters_stored_apart_from_the_url_are_added_to_it():
+    command = ht.curl_command(_detail(method="GET", url="https://api.example.com/search",
+                                      query={"q": "a b&c", "tag": ["x", "y"], "password": "pw"}))
+    assert _shell_args(command) == ["https://api.example.com/search?q=a+b%26c&tag=x&tag=y&password=%2A%2A"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_stored_text_reaches_curl_as_one_literal_argument(text, tmp_path):
+    command = ht.curl_command(_detail(method="PUT", url=f"https://api.example.com/{text}",
+                                      headers={"x-note": text}, body=text))
+    args = _shell_args(f"cd {tmp_path}\n{command}")
+    assert args == [f"https://api.example.com/{text}", "-X", "PUT", "-H", f"x-note: {text}"] + (
+        ["--data-raw", text] if text else [])
+    assert list(tmp_path.iterdir()) == []  # nothing ran
+
+
+def test_a_url_or_body_that_looks_like_an_option_or_a_file_stays_data():
+    command = ht.curl_command(_detail(url="-o/tmp/stolen", body="@/etc/passwd"))
+    assert _shell_args(command) == ["--url", "-o/tmp/stolen", "-X", "POST", "--data-raw", "@/etc/passwd"]
+
+
+def test_method_injection_is_quoted_and_a_nul_byte_never_reaches_the_shell():
+    # A shell argument cannot hold a NUL byte: the method's is dropped, a header's is replaced by the masking.
+    command = ht.curl_command(_detail(method="get; i\x00d", headers={"x": "a\x00b"}))
+    assert "\x00" not in command
+    assert _shell_args(command) == ["https://api.example.com/orders", "-X", "GET; ID", "-H", "x: a\ufffdb"]
+
+
+def test_curl_of_a_request_that_went_through_ingest_shows_no_secret(engine):
+    payload = fixture_payload("django-02-post-json-user-id-and-metadata.json")
+    payload["data"]["request"]["url"] = "http://127.0.0.1:8000/api/orders?access_token=s3cret&page=1"
+    payload["data"]["request"]["body"]["password"] = "hunter2"
+    api = store.create_api(engine, "Orders API", api_key="test-api-key")
+    store.write_requests(engine, [(api["api_id"], normalize(payload))])
+    request_id = history.request_history(engine, Scope.workspace(), HistoryQuery(window=None)).rows.get_column("id")[0]
+    command = ht.curl_command(history.request_detail(engine, Scope.workspace(), request_id))
+    assert [s for s in ("s3cret", "hunter2", "abc.def") if s in command] == []
+    args = _shell_args(command)
+    assert args[0].startswith("http://127.0.0.1:8000/api/orders?access_token=*") and args[0].endswith("&page=1")
+    assert "authorization: Bearer *******" in args
+
+
+@pytest.mark.parametrize("status, color", [(200, "green"), (304, "blue"), (404, "orange"), (500, "red"), (None, "gray")])
+def test_status_colours_tell_client_from_server_errors(status, color):
+    assert ht.status_color(status) == color
+
+
+def test_method_colours_match_the_api_docs_and_unknown_methods_are_gray():
+    assert [ht.method_color(m) for m in ("get", "POST", "DELETE", "TRACE", None)] == ["blue", "green", "red", "gray", "gray"]

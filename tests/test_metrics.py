@@ -9,7 +9,7 @@ import pytest
 from core.analytics import metrics
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import Window, window
-from core.storage.cache import REQUEST_SCHEMA
+from core.domain.facts import REQUEST_SCHEMA
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -52,10 +52,12 @@ def test_overview_averages_size_and_load_time():
     assert (cur.total_requests, cur.avg_load_time_ms, cur.avg_response_size_bytes) == (2, 200.0, 2000.0)
 
 
-def test_overview_percentiles_interpolate_linearly():
+def test_overview_percentiles_interpolate_linearly_within_one_percent():
+    # Exact linear interpolation of [100, 300]: p50 = 200, p95 = 100 + 0.95 × 200 = 290, p99 = 298; the
+    # histograms (core.domain.histogram) promise every percentile within 1 % of it.
     frame = rows_frame({"timestamp": at(1), "load_time_ms": 100.0}, {"timestamp": at(2), "load_time_ms": 300.0})
     cur = metrics.overview(frame, W24, ADMIN).current
-    assert (cur.p50_load_time_ms, cur.p95_load_time_ms, cur.p99_load_time_ms) == pytest.approx((200.0, 290.0, 298.0))
+    assert (cur.p50_load_time_ms, cur.p95_load_time_ms, cur.p99_load_time_ms) == pytest.approx((200.0, 290.0, 298.0), rel=0.01)
 
 
 def test_overview_previous_period_is_the_equal_length_just_before():
@@ -84,11 +86,31 @@ def test_daily_buckets_start_with_the_window_so_every_bucket_is_a_whole_day():
     assert metrics.partial_buckets(W7) == []
 
 
-def test_a_rolling_24h_window_from_1437_has_24_whole_hourly_buckets_from_1437():
+def test_a_24h_window_at_1437_has_24_clock_hour_buckets_from_1500_yesterday_the_last_partial():
+    # [11-24 15:00, 11-25 14:37): 23 whole hours, then 14:00 so far (the bucket a chart marks partial).
     w = window("24h", dt.datetime(2026, 11, 25, 14, 37, tzinfo=UTC))
     starts = metrics.bucket_starts(w).get_column("bucket")
     assert (starts[0], starts[-1], starts.len(), metrics.partial_buckets(w)) == (
-        dt.datetime(2026, 11, 24, 14, 37, tzinfo=UTC), dt.datetime(2026, 11, 25, 13, 37, tzinfo=UTC), 24, [])
+        dt.datetime(2026, 11, 24, 15, tzinfo=UTC), dt.datetime(2026, 11, 25, 14, tzinfo=UTC), 24,
+        [dt.datetime(2026, 11, 25, 14, tzinfo=UTC)])
+
+
+def test_a_24h_window_at_1437_counts_a_request_of_1436_in_its_last_bucket_and_one_of_1459_yesterday_not_at_all():
+    now = dt.datetime(2026, 11, 25, 14, 37, tzinfo=UTC)
+    frame = rows_frame({"timestamp": now - dt.timedelta(minutes=1)}, {"timestamp": dt.datetime(2026, 11, 24, 14, 59, tzinfo=UTC)},
+                       {"timestamp": dt.datetime(2026, 11, 24, 15, tzinfo=UTC)})
+    counts = metrics.request_series(frame, window("24h", now), ADMIN).get_column("requests").to_list()
+    assert (counts[0], counts[-1], sum(counts)) == (1, 1, 2)
+
+
+def test_the_previous_period_of_a_24h_window_at_1437_ends_at_1437_yesterday():
+    # Previous period [11-23 15:00, 11-24 14:37): 11-23 15:00 and 11-24 14:36 are in it, 11-23 14:59 is before it,
+    # 11-24 14:37 falls between it and the window (counted in neither), 11-24 15:00 starts the window.
+    now = dt.datetime(2026, 11, 25, 14, 37, tzinfo=UTC)
+    frame = rows_frame(*({"timestamp": dt.datetime(2026, 11, d, h, m, tzinfo=UTC)} for d, h, m in
+                         [(23, 14, 59), (23, 15, 0), (24, 14, 36), (24, 14, 37), (24, 15, 0)]))
+    ov = metrics.overview(frame, window("24h", now), ADMIN)
+    assert (ov.current.total_requests, ov.previous.total_requests) == (1, 2)
 
 
 def test_a_window_of_no_whole_number_of_buckets_names_its_last_bucket_partial():
@@ -152,7 +174,9 @@ def test_endpoint_breakdown_gives_error_rate_and_p95_per_endpoint():
     out = metrics.endpoint_breakdown(frame, W24, ADMIN)
     a = out.row(0, named=True)
     assert out.get_column("endpoint").to_list() == ["/a", "/b"]
-    assert (a["requests"], a["failed_requests"], a["error_rate_pct"], a["p95_load_time_ms"]) == (3, 1, pytest.approx(100 / 3), pytest.approx(290.0))
+    # /a's loads 100, 200, 300: exact p95 = 200 + 0.9 × 100 = 290, from the histograms within 1 %.
+    assert (a["requests"], a["failed_requests"], a["error_rate_pct"], a["p95_load_time_ms"]) == (
+        3, 1, pytest.approx(100 / 3), pytest.approx(290.0, rel=0.01))
 
 
 def test_endpoint_breakdown_keeps_methods_apart():

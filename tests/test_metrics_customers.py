@@ -56,8 +56,9 @@ def test_customer_list_shows_the_display_name_or_else_the_id():
 
 def test_customer_list_gives_failures_error_rate_and_load_times():
     a = mc.customer_list(API1, W7, ADMIN).row(0, named=True)
+    # cust_a's loads 100, 300, 200: mean 200 (exact); p95 = 200 + 0.9 × 100 = 290, from the histograms within 1 %.
     assert (a["failed_requests"], a["error_rate_pct"], a["avg_load_time_ms"], a["p95_load_time_ms"], a["last_active"]) == (
-        1, pytest.approx(100 / 3), 200.0, pytest.approx(290.0), at(1))
+        1, pytest.approx(100 / 3), 200.0, pytest.approx(290.0, rel=0.01), at(1))
 
 
 def test_customer_list_never_lists_unattributed_requests_but_counts_them_in_the_total():
@@ -75,9 +76,9 @@ def test_customer_list_of_an_empty_window_is_empty():
     assert mc.customer_list(API1.filter(pl.col("timestamp") < W7.previous().start), W7, ADMIN).height == 0
 
 
-def test_a_single_request_customer_has_p95_equal_to_its_load_time():
+def test_a_single_request_customer_has_p95_within_one_percent_of_its_load_time():
     b = mc.customer_list(API1, W7, ADMIN).filter(pl.col("customer_id") == "cust_b").row(0, named=True)
-    assert (b["requests"], b["p95_load_time_ms"], b["error_rate_pct"]) == (1, 50.0, 100.0)
+    assert (b["requests"], b["p95_load_time_ms"], b["error_rate_pct"]) == (1, pytest.approx(50.0, rel=0.01), 100.0)
 
 
 def test_active_customers_now_and_before():
@@ -146,9 +147,10 @@ def test_api_headlines_include_idle_apis_with_zero_requests():
 
 def test_api_headlines_give_requests_failures_p95_and_customers_with_previous_values():
     row = mc.api_headlines(ROWS, W7, ADMIN, APIS).filter(pl.col("api_id") == 1).row(0, named=True)
-    # Loads in W7: 100, 300, 200, 50, 100 (cust_e), 100 (unattributed) → p95 = 200 + 0.75 × 100.
+    # Loads in W7: 100, 300, 200, 50, 100 (cust_e), 100 (unattributed) → p95 = 200 + 0.75 × 100 = 275 exactly,
+    # from the histograms within 1 %.
     assert (row["requests"], row["failed_pct"], row["p95_load_time_ms"], row["active_customers"],
-            row["requests_prev"], row["active_customers_prev"]) == (6, pytest.approx(100 / 3), pytest.approx(275.0), 3, 4, 3)
+            row["requests_prev"], row["active_customers_prev"]) == (6, pytest.approx(100 / 3), pytest.approx(275.0, rel=0.01), 3, 4, 3)
 
 
 def test_customer_profile_gives_share_of_all_requests_and_totals():

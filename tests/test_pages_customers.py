@@ -4,6 +4,7 @@ selected row opens the profile."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import polars as pl
 import pytest
@@ -270,3 +271,51 @@ def test_customers_are_refused(seeded_app):
     at = _orders(seeded_app, "customer")
     assert refused(at)
     assert not at.dataframe
+
+
+# ---------------------------------------------------------------- volume filter, sort, columns that fit (#14)
+
+
+def test_sorting_by_error_rate_puts_the_highest_rate_first(seeded_app):
+    at = _orders(seeded_app)
+    at.selectbox(key="customers_sort").set_value("error_rate").run()
+    # cust_b: 1 of 2 failed (50 %), cust_a: 1 of 3 (33.3 %).
+    assert _list_table(at).get_column("Customer ID").to_list() == ["cust_b", "cust_a"]
+    assert url_values(at, "sort") == ["error_rate"]
+
+
+def test_a_minimum_volume_leaves_out_customers_with_fewer_requests(seeded_app):
+    at = _orders(seeded_app, sort="error_rate")
+    at.number_input(key="customers_min").set_value(3).run()
+    assert _list_table(at).get_column("Customer ID").to_list() == ["cust_a"]
+    assert url_values(at, "min") == ["3"]
+    assert any("1 customers with at least 3 requests" in c.value for c in at.caption)
+
+
+def test_the_minimum_volume_and_sort_come_from_the_url(seeded_app):
+    at = _orders(seeded_app, sort="error_rate", min="3")
+    assert (at.selectbox(key="customers_sort").value, at.number_input(key="customers_min").value) == ("error_rate", 3)
+    assert _list_table(at).get_column("Customer ID").to_list() == ["cust_a"]
+
+
+def test_a_minimum_above_every_customer_says_how_to_see_more(seeded_app):
+    at = _orders(seeded_app, min="100")
+    assert any("No requests match these filters" in i.value for i in at.info)
+
+
+def test_csv_follows_the_volume_filter_and_the_order(seeded_app, downloads):
+    _orders(seeded_app, sort="error_rate")
+    csv = read_csv(downloads[f"customers-{seeded_app.api_ids['orders']}-7d.csv"])
+    assert csv.get_column("Customer ID").to_list() == ["cust_b", "cust_a"]
+
+
+def test_the_customer_list_shows_the_columns_that_fit_1366_px_with_the_name_pinned(seeded_app):
+    at = _orders(seeded_app)
+    listed = next(d for d in at.dataframe if d.key == "customer_list")
+    assert list(listed.proto.column_order) == ["Customer", "Requests", "Share (%)", "Requests over time", "Last active",
+                                              "Error rate (%)", "p95 load time (ms)"]
+    config = json.loads(listed.proto.columns)
+    assert [c for c, cfg in config.items() if cfg.get("pinned")] == ["Customer"]
+    at.checkbox(key="customer_list_column_Customer ID").check().run()
+    listed = next(d for d in at.dataframe if d.key == "customer_list")
+    assert "Customer ID" in listed.proto.column_order

@@ -4,6 +4,7 @@ reaches nothing of other customers (not by URL parameters, not by request ids)."
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import polars as pl
 import pytest
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from core.domain import timewindow
 from core.domain.scope import Scope
+from core.present.tables import TABLE_WIDTH_PX
 from core.storage import models, store
 from core.storage import request_log as history
 from core.storage.models import Request
@@ -148,11 +150,38 @@ def test_csv_of_every_filtered_request(seeded_app, downloads):
     assert sorted(int(i) for i in csv.get_column("Request ID")) == sorted(_ids(at))
 
 
+def _walk(node):
+    yield node
+    for child in (getattr(node, "children", None) or {}).values():
+        yield from _walk(child)
+
+
+def _text(node) -> str:
+    """Everything a block (and what it holds) shows, as protobuf text."""
+    return "\n".join(str(n.proto) for n in _walk(node) if getattr(n, "proto", None) is not None)
+
+
+def _dialogs(at) -> list:
+    """The dialogs the run opened: st.dialog blocks live beside the page (the event container), not in it."""
+    return [n for n in _walk(at._tree) if getattr(n, "type", None) == "dialog"]
+
+
+def _dialog_text(at) -> str:
+    return "\n".join(_text(dialog) for dialog in _dialogs(at))
+
+
+def _pills(at) -> str:
+    """The method and status badges of the open request (the dialog's first Markdown)."""
+    return next(m.value for m in at.markdown if "-badge[" in m.value)
+
+
 def test_request_detail_opens_from_the_url(seeded_app):
     rid = _id(seeded_app, method="POST")
     at = open_page(ADMIN_PAGE, seeded_app, "admin", request=str(rid))
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"Status": "201", "Method": "POST", "Load time": "100.0 ms", "Response size": "1,000 B"}
+    assert metrics == {"Load time": "100.0 ms", "Response size": "1,000 B", "Threat level": "Low", "Device": "desktop"}
+    assert _pills(at).startswith(":green-badge[POST] :green-badge[201] ")
+    assert len(_dialogs(at)) == 1
 
 
 def test_request_detail_names_the_sdk_that_sent_it(seeded_app):
@@ -164,7 +193,8 @@ def test_request_detail_opens_from_the_id_input(seeded_app):
     rid = _id(seeded_app, status=404)
     at = open_page(ADMIN_PAGE, seeded_app, "admin")
     at.text_input(key="requests_request").input(str(rid)).run()
-    assert {m.label: m.value for m in at.metric}["Status"] == "404"
+    assert ":orange-badge[404]" in _pills(at)
+    assert len(_dialogs(at)) == 1
     assert url_values(at, "request") == [str(rid)]
 
 
@@ -175,6 +205,7 @@ def test_selecting_a_row_opens_its_details(seeded_app):
     at.run()
     assert at.text_input(key="requests_request").value == str(second)
     assert {m.label: m.value for m in at.metric}["Load time"] == "300.0 ms"
+    assert len(_dialogs(at)) == 1
 
 
 def test_a_search_without_matches_says_how_to_see_more(seeded_app):
@@ -272,3 +303,62 @@ def test_the_pager_moves_to_another_page(seeded_app):
 def test_a_request_id_from_the_url_is_shown_as_text_not_markdown(seeded_app):
     at = open_page(CUSTOMER_PAGE, seeded_app, "customer", request="[x](http://evil.example)")
     assert [e.value for e in at.error] == [r"No request with id \[x\]\(http\://evil\.example\)\."]
+
+
+# ---------------------------------------------------------------- details in a dialog, columns that fit (#14)
+
+
+def test_details_open_in_a_dialog_over_the_table_not_below_it(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", request=str(_id(seeded_app, status=500)))
+    assert len(_dialogs(at)) == 1
+    assert ":red-badge[500]" in _pills(at)
+    # Nothing of the request is drawn in the page itself: the page shows only the ID it opened.
+    assert "https://api.example.com/boom" in _dialog_text(at)
+    assert not at.main.metric and "https://api.example.com/boom" not in _text(at.main)
+
+
+def test_the_dialog_offers_the_request_as_curl_with_masked_values_masked(seeded_app):
+    engine = _engine(seeded_app)
+    store.write_requests(engine, [(seeded_app.api_ids["orders"], make_request(
+        method="POST", url="https://api.example.com/orders?api_key=****", endpoint="/orders", status=201,
+        request_headers={"authorization": "Bearer ****", "x-note": "it's $(id)"}, request_body={"password": "****"},
+        timestamp=NOW - dt.timedelta(minutes=5)))])
+    rid = _id(seeded_app, endpoint="/orders")
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", request=str(rid))
+    curl = next(c.value for c in at.code if c.value.startswith("curl "))
+    assert curl == ("curl 'https://api.example.com/orders?api_key=****' \\\n  -X POST \\\n"
+                    "  -H 'authorization: Bearer ****' \\\n  -H 'x-note: it'\"'\"'s $(id)' \\\n"
+                    "  --data-raw '{\"password\":\"****\"}'")
+
+
+def test_a_customers_dialog_shows_none_of_another_customer(seeded_app):
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer", request=str(_id(seeded_app, customer_id="cust_a", status=500)))
+    shown = _dialog_text(at)
+    assert "https://api.example.com/boom" in shown  # the walk reaches the dialog's content
+    assert [name for name in OTHERS if name in shown] == []
+
+
+def _shown_columns(at) -> list[str]:
+    return list(at.dataframe[0].proto.column_order)
+
+
+def test_the_history_shows_the_columns_that_fit_1366_px_with_time_pinned(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    assert _shown_columns(at) == ["Time", "Customer", "Method", "Status", "Endpoint", "Load time (ms)", "Size"]
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert [c for c, cfg in config.items() if cfg.get("pinned")] == ["Time"]
+    assert sum(config[c]["width"] for c in _shown_columns(at)) <= TABLE_WIDTH_PX
+
+
+def test_the_column_chooser_shows_a_hidden_column_and_hides_a_shown_one(seeded_app):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    at.checkbox(key="requests_column_API").check().run()
+    at.checkbox(key="requests_column_Size").uncheck().run()
+    assert _shown_columns(at) == ["Time", "Customer", "Method", "Status", "Endpoint", "Load time (ms)", "API"]
+    at.text_input(key="requests_q").input("Alpha").run()  # the choice outlives a new question
+    assert "API" in _shown_columns(at) and "Size" not in _shown_columns(at)
+
+
+def test_a_customers_history_fits_without_the_customer_columns(seeded_app):
+    at = open_page(CUSTOMER_PAGE, seeded_app, "customer")
+    assert _shown_columns(at) == ["Time", "Method", "Status", "Endpoint", "Load time (ms)", "Size", "API"]

@@ -9,6 +9,11 @@ from core.domain.timewindow import WindowError, bucket_for, current_now, custom,
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+AT_1437 = dt.datetime(2026, 11, 25, 14, 37, tzinfo=UTC)
+
+
+def utc(day: int, hour: int, minute: int = 0, month: int = 11) -> dt.datetime:
+    return dt.datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_a_24h_window_ends_at_now_with_hourly_buckets():
@@ -36,6 +41,15 @@ def test_all_time_starts_at_the_first_request():
     first = NOW - dt.timedelta(days=90)
     w = window("all", NOW, data_start=first)
     assert (w.start, w.bucket) == (first, "6h")
+
+
+def test_all_time_starts_at_the_hour_of_the_first_request():
+    w = window("all", AT_1437, data_start=utc(20, 9, 41))
+    assert (w.start, w.end) == (utc(20, 9), AT_1437)
+
+
+def test_all_time_without_data_starts_at_the_hour_before_now():
+    assert window("all", AT_1437).start == utc(25, 13)
 
 
 def test_all_time_without_data_is_the_last_hour():
@@ -120,3 +134,73 @@ def test_all_time_counts_a_request_dated_exactly_now():
 
 def test_other_windows_end_now_whatever_the_newest_request():
     assert window("7d", NOW, data_end=NOW + dt.timedelta(days=2)).end == NOW
+
+
+# ---------------------------------------------------------------- windows starting on a whole hour
+
+
+def test_a_24h_window_at_1437_starts_at_1500_yesterday_and_ends_at_now():
+    w = window("24h", AT_1437)
+    assert (w.start, w.end, w.bucket, w.length) == (utc(24, 15), AT_1437, "1h", dt.timedelta(hours=23, minutes=37))
+
+
+def test_a_7d_window_at_1437_starts_at_1500_seven_days_before_the_next_hour():
+    w = window("7d", AT_1437)
+    assert (w.start, w.end, w.bucket) == (utc(18, 15), AT_1437, "1d")
+
+
+def test_a_presets_period_is_its_nominal_length_even_when_the_window_is_shorter():
+    assert (window("24h", AT_1437).period, window("7d", AT_1437).period, window("30d", NOW).period) == (
+        dt.timedelta(hours=24), dt.timedelta(days=7), dt.timedelta(days=30))
+
+
+def test_all_time_and_custom_periods_are_their_length():
+    all_time = window("all", AT_1437, data_start=utc(20, 9, 41))
+    three_days = custom(dt.date(2026, 11, 1), dt.date(2026, 11, 3))
+    assert (all_time.period, three_days.period) == (dt.timedelta(days=5, hours=5, minutes=37), dt.timedelta(days=3))
+
+
+def test_the_previous_period_of_24h_at_1437_is_the_window_moved_back_a_day():
+    # Ends at this time yesterday, so the two periods are compared over the same clock times.
+    p = window("24h", AT_1437).previous()
+    assert (p.start, p.end, p.bucket, p.preset) == (utc(23, 15), utc(24, 14, 37), "1h", "24h")
+
+
+def test_the_previous_period_of_24h_on_the_hour_ends_where_the_window_starts():
+    w = window("24h", NOW)
+    assert (w.previous().start, w.previous().end) == (NOW - dt.timedelta(hours=48), w.start)
+
+
+def test_the_previous_period_of_a_custom_range_is_as_many_days_just_before():
+    p = custom(dt.date(2026, 11, 1), dt.date(2026, 11, 3)).previous()
+    assert (p.start, p.end) == (utc(29, 0, month=10), utc(1, 0))
+
+
+def test_bucket_edges_of_24h_at_1437_are_each_hour_from_1500_yesterday_then_now():
+    edges = window("24h", AT_1437).bucket_edges()
+    assert (len(edges), edges[0], edges[1], edges[-2], edges[-1]) == (25, utc(24, 15), utc(24, 16), utc(25, 14), AT_1437)
+
+
+def test_bucket_edges_of_7d_on_the_hour_are_the_days_from_its_start_then_its_end():
+    assert window("7d", NOW).bucket_edges() == [utc(d, 12) for d in range(18, 26)]
+
+
+def test_24h_at_1437_cuts_the_hour_of_now_and_the_hour_of_this_time_yesterday():
+    assert window("24h", AT_1437).cut_hours() == [utc(24, 14), utc(25, 14)]
+
+
+def test_7d_at_1437_cuts_the_hour_of_now_and_the_hour_of_this_time_a_week_ago():
+    assert window("7d", AT_1437).cut_hours() == [utc(18, 14), utc(25, 14)]
+
+
+@pytest.mark.parametrize("preset", ["24h", "7d", "14d", "30d", "all"])
+def test_a_window_ending_on_the_hour_cuts_no_hour(preset):
+    assert window(preset, NOW, data_start=utc(1, 9, 41, month=10)).cut_hours() == []
+
+
+def test_a_custom_week_in_kolkata_cuts_the_hour_of_each_of_its_day_edges():
+    # Kolkata is UTC+05:30: its days start at 18:30 UTC. Nov 1-7 is [10-31 18:30, 11-07 18:30) with daily
+    # buckets, the week before it [10-24 18:30, 10-31 18:30): every edge cuts the 18:00 UTC hour of its day.
+    w = custom(dt.date(2026, 11, 1), dt.date(2026, 11, 7), "Asia/Kolkata")
+    assert (w.start, w.end, w.bucket) == (utc(31, 18, 30, month=10), utc(7, 18, 30), "1d")
+    assert w.cut_hours() == [utc(24, 18, month=10), utc(31, 18, month=10), *(utc(d, 18) for d in range(1, 8))]

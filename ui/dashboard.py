@@ -28,14 +28,23 @@ from core.present.tables import (
     CHANGE,
     CUSTOMER,
     CUSTOMER_ID,
+    CUSTOMER_PRIORITY,
+    CUSTOMER_SORTS,
+    CUSTOMER_WIDTHS,
     ERROR_RATE,
+    FIRST_SEEN,
     LAST_ACTIVE,
     LAST_ACTIVE_AT,
     P95,
+    RANK,
     REQUESTS,
+    REQUESTS_BEFORE,
+    REQUESTS_LOST,
+    REQUESTS_NOW,
     SHARE,
     TREND,
     favorites_table,
+    fitting_columns,
     known_table,
     recent_table,
     top_table,
@@ -43,13 +52,15 @@ from core.present.tables import (
 from core.storage import cache, customers, models
 from core.storage import request_log as history
 from core.storage.store import NotFound
-from ui import widgets
+from ui import audit as audit_ui
+from ui import request_log, widgets
 from ui.guard import refuse
 from ui.widgets import md_escape
 
 PROFILE_PAGE = "pages/customer_profile.py"
 CUSTOMERS_PAGE = "pages/customers.py"
 _TTL_S = 600
+MAX_MIN_REQUESTS = 1_000_000_000
 _ENTRIES = 64
 
 
@@ -185,34 +196,36 @@ def profile_api(engine: sa.Engine, scope: Scope) -> dict | None:
 # ---------------------------------------------------------------- tables
 
 _COLUMNS = {
-    CUSTOMER: st.column_config.TextColumn(width=190),
-    "First seen": st.column_config.TextColumn(),
-    CUSTOMER_ID: st.column_config.TextColumn(width=165),
-    REQUESTS: st.column_config.NumberColumn(format="localized", width=80),
-    "Requests before": st.column_config.NumberColumn(format="localized"),
-    "Requests now": st.column_config.NumberColumn(format="localized"),
+    CUSTOMER: st.column_config.TextColumn(),
+    FIRST_SEEN: st.column_config.TextColumn(),
+    CUSTOMER_ID: st.column_config.TextColumn(),
+    REQUESTS: st.column_config.NumberColumn(format="localized"),
+    REQUESTS_BEFORE: st.column_config.NumberColumn(format="localized"),
+    REQUESTS_NOW: st.column_config.NumberColumn(format="localized"),
+    REQUESTS_LOST: st.column_config.NumberColumn(format="localized"),
     "Failed": st.column_config.NumberColumn(format="localized"),
-    SHARE: st.column_config.NumberColumn(format="%.1f%%", width=80, help=(
+    SHARE: st.column_config.NumberColumn(format="%.1f%%", help=(
         "Share of the requests in the window: of this API's on its Customers page, of every API's on Home.")),
-    CHANGE: st.column_config.NumberColumn(format="%+.1f%%", width=90, help="Change against the period just before."),
-    LAST_ACTIVE: st.column_config.TextColumn(width=95),
-    ERROR_RATE: st.column_config.NumberColumn(format="%.1f%%", width=95,
-                                              help="Requests answered with status 400 or above."),
-    P95: st.column_config.NumberColumn(format="%.1f", width=130, help="95 of 100 requests were faster."),
+    CHANGE: st.column_config.NumberColumn(format="%+.1f%%", help="Change against the period just before."),
+    LAST_ACTIVE: st.column_config.TextColumn(),
+    ERROR_RATE: st.column_config.NumberColumn(format="%.1f%%", help="Requests answered with status 400 or above."),
+    P95: st.column_config.NumberColumn(format="%.1f", help="95 of 100 requests were faster."),
     "Average load time (ms)": st.column_config.NumberColumn(format="%.1f"),
-    LAST_ACTIVE_AT: st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", width=135),
+    LAST_ACTIVE_AT: st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
     "First seen at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-    TREND: st.column_config.AreaChartColumn(y_min=0, width=130, help="Requests per time bucket of the window."),
-    "Rank": st.column_config.NumberColumn(format="%d", width=50),
+    TREND: st.column_config.AreaChartColumn(y_min=0, help="Requests per time bucket of the window."),
+    RANK: st.column_config.NumberColumn(format="%d"),
 }
 
 
-def _config(frame: pl.DataFrame, compact: bool) -> dict:
-    """The shared column formats for the frame's columns; compact tables (narrow widgets) size columns to fit."""
-    config = {c: cfg for c, cfg in _COLUMNS.items() if c in frame.columns}
-    if compact:
-        # A list widget is a third of the page wide: a name and one number fit at 1366 px.
-        config = {c: {**cfg, "width": 140 if c == CUSTOMER else 70} for c, cfg in config.items()}
+def _config(frame: pl.DataFrame, compact: bool, pinned: str | None = None) -> dict:
+    """The shared column formats and widths (core.present.tables.CUSTOMER_WIDTHS) for the frame's columns;
+    compact tables (narrow widgets) size columns to fit. `pinned` stays at the left while the rest scrolls."""
+    config = {}
+    for column, cfg in _COLUMNS.items():
+        if column in frame.columns:
+            width = (140 if column == CUSTOMER else 70) if compact else CUSTOMER_WIDTHS.get(column)
+            config[column] = {**cfg, **({"width": width} if width else {}), **({"pinned": True} if column == pinned else {})}
     return config
 
 
@@ -224,11 +237,17 @@ def table(frame: pl.DataFrame, *, key: str | None = None, height="auto", columns
 
 
 def customer_table(frame: pl.DataFrame, *, key: str, height="auto", columns: list[str] | None = None,
-                   compact: bool = False, api_id: int | None = None) -> None:
+                   compact: bool = False, api_id: int | None = None, caption: str | None = None) -> None:
     """A table of customers (with a "Customer ID" column); selecting a row opens that customer's profile
-    (for api_id's view when the table shows one API)."""
+    (for api_id's view when the table shows one API). With a caption (Markdown), the table shows the columns
+    that fit 1366 px, its first one pinned, and a "Columns" chooser for the rest beside the caption."""
+    pinned = None
+    if caption is not None:
+        pinned = frame.columns[0]
+        columns = widgets.table_header(caption, key, frame.columns,
+                                       fitting_columns(frame.columns, CUSTOMER_WIDTHS, CUSTOMER_PRIORITY))
     event = st.dataframe(frame, hide_index=True, width="stretch", height=height, key=key, column_order=columns,
-                         column_config=_config(frame, compact), on_select="rerun", selection_mode="single-row")
+                         column_config=_config(frame, compact, pinned), on_select="rerun", selection_mode="single-row")
     rows = event.selection.rows
     if rows and rows[0] < frame.height:
         open_profile(frame.get_column(CUSTOMER_ID)[rows[0]], api_id)
@@ -244,6 +263,35 @@ def search_box(key: str, placeholder: str, param: str = "q") -> str:
     else:
         st.query_params.pop(param, None)
     return text
+
+
+def customer_sort(key: str, param: str = "sort") -> str:
+    """The "Sort by" box of a customer list (a core.present.tables.CUSTOMER_SORTS key), synced with ?sort=."""
+    if key not in st.session_state:
+        wanted = st.query_params.get(param)
+        st.session_state[key] = wanted if wanted in CUSTOMER_SORTS else "requests"
+    sort = st.selectbox("Sort by", list(CUSTOMER_SORTS), key=key, format_func=lambda k: CUSTOMER_SORTS[k][0],
+                        help="Ties go to the customer with more requests.")
+    if sort == "requests":
+        st.query_params.pop(param, None)
+    else:
+        st.query_params[param] = sort
+    return sort
+
+
+def min_requests_box(key: str, param: str = "min") -> int:
+    """The minimum number of requests a listed customer made in the window, synced with ?min=."""
+    if key not in st.session_state:
+        wanted = st.query_params.get(param, "")
+        st.session_state[key] = int(wanted) if wanted.isdigit() and 0 < int(wanted) <= MAX_MIN_REQUESTS else 1
+    least = st.number_input("Min. requests", min_value=1, max_value=MAX_MIN_REQUESTS, step=1, key=key,
+                            help="Leave out customers with fewer requests in the window: an error rate of one "
+                                 "request says little.")
+    if least > 1:
+        st.query_params[param] = str(least)
+    else:
+        st.query_params.pop(param, None)
+    return int(least)
 
 
 # ---------------------------------------------------------------- Customer Dashboard widgets
@@ -335,7 +383,7 @@ def notes_form(engine: sa.Engine, scope: Scope, email: str, info: dict, tz: str)
     with st.form(f"notes_{customer_id}", border=False):
         text = st.text_area("Notes", value=info["description"] or "", max_chars=customers.MAX_DESCRIPTION_CHARS,
                             height=140, placeholder="What the team should know about this customer")
-        saved = st.form_submit_button("Save notes", icon=":material/save:")
+        saved = st.form_submit_button("Save notes", icon=":material/save:", on_click=audit_ui.notes_saved, args=(customer_id,))
     if saved:
         try:
             customers.set_description(engine, scope, customer_id, text, email)
@@ -366,21 +414,25 @@ def refuse_other_customer(scope: Scope) -> None:
         st.stop()
 
 
+def _recent_closed() -> None:
+    # A fresh table once the reader closed the dialog: no row stays selected, the same row opens again.
+    st.session_state["recent_closed"] = st.session_state.get("recent_closed", 0) + 1
+
+
 @st.fragment
 def recent_activity(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window, tz: str, limit: int = 10) -> None:
-    """The latest requests of the window (newest first); selecting one shows its details below."""
+    """The latest requests of the window (newest first); selecting one opens its details in a dialog."""
     page = history.request_history(engine, scope, history.HistoryQuery(api_id=api_id, window=window, page_size=limit))
     if page.total == 0:
         widgets.empty_state("window", scope)
         return
     rows = ht.display_rows(page.rows, tz, show_customer=not scope.is_customer, show_api=api_id is None)
-    st.caption(f"The latest {fmt.count(rows.height)} requests · times in {md_escape(tz)} · select one to see its details")
-    event = st.dataframe(rows, hide_index=True, width="stretch", key="recent_table", on_select="rerun",
-                         selection_mode="single-row",
-                         column_config={ht.LOAD: st.column_config.NumberColumn(format="%.1f"),
-                                        ht.STATUS: st.column_config.NumberColumn(format="%d"),
-                                        ht.REQUEST_ID: st.column_config.NumberColumn(format="%d")})
+    columns = widgets.table_header(f"The latest {fmt.count(rows.height)} requests · times in {md_escape(tz)} · select one "
+                                   "to see its details", "recent", rows.columns, ht.default_columns(rows.columns))
+    closed = st.session_state.get("recent_closed", 0)
+    event = st.dataframe(rows, hide_index=True, width="stretch", key=f"recent_table_{closed}" if closed else "recent_table",
+                         on_select="rerun", selection_mode="single-row", column_order=columns,
+                         column_config=request_log.column_config(rows))
     chosen = event.selection.rows
     if chosen and chosen[0] < rows.height:
-        with st.container(border=True):
-            widgets.request_detail_view(engine, scope, int(rows.get_column(ht.REQUEST_ID)[chosen[0]]))
+        widgets.request_dialog(engine, scope, int(rows.get_column(ht.REQUEST_ID)[chosen[0]]), on_dismiss=_recent_closed)

@@ -13,6 +13,7 @@ from core.ingest.errors import PayloadError
 from core.present import data_sources as data_admin
 from core.present import sdk_setup
 from core.storage import cache, store
+from ui import audit as audit_ui
 from ui import widgets
 from ui.widgets import md_escape
 
@@ -61,6 +62,8 @@ def import_section(engine: sa.Engine) -> None:
     except PayloadError as exc:
         st.error(md_escape(str(exc)))
         return
+    audit_ui.record("data.import", target="file:" + ", ".join(f.name for f in files),
+                    detail={"via": "upload", "accepted": report.accepted, "rejected": len(report.rejected)})
     _data_changed(engine)
     (st.success if report.ok else st.warning)(data_admin.import_summary(report))
     if report.rejected:
@@ -94,6 +97,7 @@ def apis_section(engine: sa.Engine, tz: str) -> None:
             except ValueError as exc:
                 st.error(md_escape(str(exc)))
             else:
+                audit_ui.record("api.create", target=f"api:{made['api_id']}", detail={"api": name.strip()})
                 _data_changed(engine)
                 _flash(title=f"API {name.strip()!r} created.", api_key=made["api_key"], sdk_token=made["sdk_token"])
     if not table.height:
@@ -109,6 +113,7 @@ def apis_section(engine: sa.Engine, tz: str) -> None:
                 st.error("Tick the box to confirm: the current token stops working at once.")
             else:
                 token = store.rotate_sdk_token(engine, api_id)
+                audit_ui.record("sdk_token.rotate", target=f"api:{api_id}", detail={"api": names[api_id]})
                 _flash(title=f"New SDK token for {names[api_id]!r}; the old one is revoked.", api_key=keys[api_id],
                        sdk_token=token)
     spec_section(engine, names)
@@ -129,14 +134,14 @@ def spec_section(engine: sa.Engine, names: dict[int, str]) -> None:
             st.warning("Choose a spec file first.")
             return
         try:
-            spec_upload.upload_spec(engine, api_id, upload.getvalue(), upload.name)
+            spec_upload.upload_spec(engine, api_id, upload.getvalue(), upload.name, actor=audit_ui.actor())
         except (SpecError, store.NotFound) as exc:
             st.error(md_escape(str(exc)))
             return
         st.success(md_escape(f"Spec uploaded for {names[api_id]!r}; the API docs now show it."))
     elif remove_clicked:
         try:
-            spec_upload.remove_spec(engine, api_id)
+            spec_upload.remove_spec(engine, api_id, actor=audit_ui.actor())
         except store.NotFound as exc:
             st.error(md_escape(str(exc)))
             return

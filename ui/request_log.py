@@ -10,6 +10,7 @@ URL parameters: q, method, status, endpoint, threat, device, agent, country, sor
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zlib
 from dataclasses import replace
 
@@ -152,23 +153,13 @@ def _history(engine: sa.Engine, scope: Scope, api_id: int | None, window, custom
         widgets.empty_state("filters" if filtered else "window", scope)
     else:
         table = ht.display_rows(result.rows, tz, show_customer=show_customer, show_api=api_id is None)
-        st.caption(f"{ht.page_label(result)} · times in {widgets.md_escape(tz)} · select a row to see its details")
+        columns = widgets.table_header(f"{ht.page_label(result)} · times in {widgets.md_escape(tz)} · select a row to "
+                                       "see its details", key, table.columns, ht.default_columns(table.columns))
         event = st.dataframe(
             table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-            height=min(table.height, ROWS_SHOWN) * 35 + 38,
-            key=f"{key}_table_{zlib.crc32(signature.encode())}_{st.session_state[page_key]}",
-            column_config={
-                ht.TIME: st.column_config.TextColumn(width="medium"),
-                ht.METHOD: st.column_config.TextColumn(width="small"),
-                ht.STATUS: st.column_config.NumberColumn(format="%d", width="small"),
-                ht.ENDPOINT: st.column_config.TextColumn(width="medium"),
-                ht.LOAD: st.column_config.NumberColumn(format="%.1f", width="small"),
-                ht.SIZE: st.column_config.TextColumn(width="small"),
-                ht.THREAT: st.column_config.TextColumn(width="small"),
-                ht.DEVICE: st.column_config.TextColumn(width="small"),
-                ht.AGENT: st.column_config.TextColumn(width="small"),
-                ht.REQUEST_ID: st.column_config.NumberColumn(format="%d", width="small"),
-            },
+            height=min(table.height, ROWS_SHOWN) * 35 + 38, column_order=columns, column_config=column_config(table),
+            key=f"{key}_table_{zlib.crc32(signature.encode())}_{st.session_state[page_key]}"
+                f"_{st.session_state.get(f'{key}_closed', 0)}",
         )
         _apply_selection(key, table, event)
         if result.pages > 1:
@@ -204,18 +195,38 @@ def _downloads(engine, scope, query, table, tz, show_customer, key, filename, re
                                  key=f"{key}_csv_all")
 
 
+def column_config(table) -> dict:
+    """Formats and widths (core.present.request_log.WIDTHS) of a history table; its first column stays put."""
+    formats = {ht.STATUS: st.column_config.NumberColumn(format="%d"), ht.LOAD: st.column_config.NumberColumn(format="%.1f"),
+               ht.REQUEST_ID: st.column_config.NumberColumn(format="%d")}
+    config = {}
+    for i, column in enumerate(table.columns):
+        cfg = formats.get(column, st.column_config.TextColumn())
+        config[column] = {**cfg, "width": ht.WIDTHS.get(column, 120), **({"pinned": True} if i == 0 else {})}
+    return config
+
+
+def _closed(key: str) -> None:
+    """The reader closed a request's dialog: no request open, and a fresh table (a click on the same row opens it again)."""
+    st.session_state[f"{key}_request"] = ""
+    st.session_state[f"{key}_closed"] = st.session_state.get(f"{key}_closed", 0) + 1
+
+
 def _detail(engine, scope, key: str) -> None:
-    rid_key = f"{key}_request"
+    """The request ID box (from a selected row, a link's ?request= or typed); a new ID opens its details in a dialog."""
+    rid_key, shown_key = f"{key}_request", f"{key}_dialog_for"
     _init(rid_key, st.query_params.get("request", ""))
-    st.subheader("Request details")
-    rid = st.text_input("Request ID", key=rid_key, max_chars=20, placeholder="Select a row above or type a request ID",
-                        label_visibility="collapsed").strip()
-    if rid:
-        st.query_params["request"] = rid
-        with st.container(border=True):
-            widgets.request_detail_view(engine, scope, rid)
-    else:
+    rid = st.text_input("Open a request by ID", key=rid_key, max_chars=20, placeholder="Request ID",
+                        help="Select a row above, or type the ID of a request.", width=260).strip()
+    if not rid:
         st.query_params.pop("request", None)
+        st.session_state.pop(shown_key, None)
+        return
+    st.query_params["request"] = rid
+    # The dialog opens once per request: another rerun of the page (a filter, the pager) does not reopen it.
+    if st.session_state.get(shown_key) != rid:
+        st.session_state[shown_key] = rid
+        widgets.request_dialog(engine, scope, rid, on_dismiss=functools.partial(_closed, key))
 
 
 def _write_url(key: str, query: history.HistoryQuery, page: int) -> None:

@@ -30,6 +30,7 @@ from core.present import request_log as ht
 from core.storage import cache
 from core.storage import request_log as history
 from core.storage.store import NotFound
+from ui import audit as audit_ui
 from ui.guard import refuse
 
 # Remembered per session, so moving between pages keeps the chosen window and API.
@@ -90,8 +91,9 @@ def time_filter(engine: sa.Engine, scope: Scope, api_id: int | None = None, *, k
     else:
         # Widget ids differ from page to page: hand the choice made on the last page to this page's widget.
         state[key] = state[key]
+    # wrap: on a phone the six presets take two rows rather than hiding "Custom" past the edge.
     preset = st.segmented_control("Time window", options, format_func=timewindow.PRESET_LABELS.get, key=key,
-                                  required=True, label_visibility="collapsed")
+                                  required=True, label_visibility="collapsed", wrap=True)
     now = rounded_now()
     state[_WINDOW_PREF] = preset
     if preset == "custom":
@@ -190,7 +192,7 @@ def csv_download(frame: pl.DataFrame, filename: str, label: str = "Download CSV"
     """A download button for `frame` as CSV (core.present.export.to_csv: Excel-safe). The frame must already be
     scoped and shaped like the table it mirrors."""
     st.download_button(label, export.to_csv(frame), file_name=filename, mime="text/csv", key=key or f"csv_{filename}",
-                       icon=":material/download:", on_click="ignore", help=help)
+                       icon=":material/download:", on_click=audit_ui.csv_downloaded, args=(filename, frame.height), help=help)
 
 
 # ---------------------------------------------------------------- empty states
@@ -233,6 +235,36 @@ def empty_state(kind: str, scope: Scope | None = None) -> None:
         raise ValueError(f"Unknown empty state {kind!r}.")
     text, icon = messages[kind]
     st.info(text, icon=icon)
+
+
+# ---------------------------------------------------------------- column chooser
+
+_COLUMNS_PREF = "clientele_columns_pref"
+
+
+def _remember_column(table: str, column: str, widget_key: str) -> None:
+    st.session_state.setdefault(_COLUMNS_PREF, {}).setdefault(table, {})[column] = bool(st.session_state[widget_key])
+
+
+def column_chooser(table: str, columns: list[str], default: list[str]) -> list[str]:
+    """A "Columns" popover with a switch for every column but the first (pinned: always shown); the
+    choice is kept per table for the session. Returns the columns to show, in the table's order."""
+    prefs = st.session_state.get(_COLUMNS_PREF, {}).get(table, {})
+    shown = columns[:1]
+    with st.popover("Columns", icon=":material/view_column:", help="Show or hide columns of this table."):
+        for column in columns[1:]:
+            key = f"{table}_column_{column}"
+            if st.checkbox(md_escape(column), value=prefs.get(column, column in default), key=key,
+                           on_change=_remember_column, args=(table, column, key)):
+                shown.append(column)
+    return shown
+
+
+def table_header(caption: str, table: str, columns: list[str], default: list[str]) -> list[str]:
+    """A table's caption (Markdown) with its "Columns" chooser at the right; returns the columns to show."""
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.caption(caption, width="stretch")
+        return column_chooser(table, columns, default)
 
 
 # ---------------------------------------------------------------- request details
@@ -278,6 +310,18 @@ def _payload(label: str, value, empty: str) -> None:
         st.code(str(value), language=None, wrap_lines=True)
 
 
+def request_pills(method, status) -> str:
+    """A request's method and status as coloured badges (Markdown): ":blue-badge[GET] :green-badge[200]"."""
+    return (f":{ht.method_color(method)}-badge[{md_escape(method or fmt.MISSING)}] "
+            f":{ht.status_color(status)}-badge[{md_escape(status if status is not None else fmt.MISSING)}]")
+
+
+def request_dialog(engine: sa.Engine, scope: Scope, request_id, *, on_dismiss) -> None:
+    """Opens request_detail_view in a large dialog over the page, where the reader looks; on_dismiss runs
+    when the reader closes it."""
+    st.dialog("Request details", width="large", on_dismiss=on_dismiss)(request_detail_view)(engine, scope, request_id)
+
+
 def request_detail_view(engine: sa.Engine, scope: Scope, request_id) -> None:
     """Everything stored about one request, within the scope: headline metrics, general facts,
     request and response headers, query and bodies (masked values as stored), errors and threat
@@ -289,11 +333,17 @@ def request_detail_view(engine: sa.Engine, scope: Scope, request_id) -> None:
         return
     tz = viewer_tz()
     general = detail["general"]
+    st.markdown(f"{request_pills(general['method'], general['status'])} **{md_escape(general.get('endpoint'))}**")
+    st.caption(f"Request {md_escape(general['id'])} · {fmt.local_time(general['timestamp'], tz)} ({md_escape(tz)})"
+               f" · {md_escape(general.get('api_name'))}")
     cols = st.columns(4)
-    cols[0].metric("Status", str(general["status"]))
-    cols[1].metric("Method", general["method"])
-    cols[2].metric("Load time", fmt.ms(general["load_time_ms"]))
-    cols[3].metric("Response size", fmt.size(general["response_size"]))
+    cols[0].metric("Load time", fmt.ms(general["load_time_ms"]))
+    cols[1].metric("Response size", fmt.size(general["response_size"]))
+    cols[2].metric("Threat level", general.get("threat_level") or fmt.MISSING)
+    cols[3].metric("Device", general.get("device") or fmt.MISSING)
+    with st.expander("Copy as cURL", icon=":material/terminal:"):
+        st.caption("Masked values stay masked: put your own credentials in before running it.")
+        st.code(ht.curl_command(detail), language="bash", wrap_lines=True)
     tabs = st.tabs(["General", "Request", "Response", f"Errors ({len(detail['errors'])})",
                     f"Threats ({len(detail['threat_reasons'])})"] + (["Server"] if "server" in detail else []))
     with tabs[0]:

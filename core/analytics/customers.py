@@ -1,7 +1,7 @@
 """Customer and workspace numbers in Polars: customer list, dashboard widgets, top customers, API
 headlines, customer profile, going-quiet customers, new vs returning, endpoint adoption.
 
-Pure functions like core.analytics.metrics. Everything here compares customers or counts them, so each
+Pure functions on facts like core.analytics.metrics. Everything here compares customers or counts them, so each
 function refuses a Customer scope (require_workspace). Requests without a customer ID count in
 totals and shares' denominators, never as a customer. "New" uses first-seen frames built from all
 requests (first_seen()), never from the window.
@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from core.analytics.metrics import FAILED_STATUS, Totals, bucket_index, bucket_starts, endpoint_breakdown, in_window, request_series, totals
+from core.analytics.metrics import Totals, bucket_index, bucket_starts, endpoint_breakdown, in_window, request_count, request_series, totals
+from core.domain import histogram
+from core.domain.facts import as_facts
+from core.domain.facts import first_seen as first_seen  # the one definition, kept with the facts it reads
 from core.domain.frames import UTC_US
 from core.domain.scope import Scope, require_workspace
 from core.domain.timewindow import Window
-from core.storage.cache.layout import first_seen as first_seen  # the one definition, kept with the cache that stores it
 
 FIRST_SEEN_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US}
 
@@ -70,27 +72,21 @@ def _per_customer(frame: pl.DataFrame, *aggs: pl.Expr, by: tuple[pl.Expr | str, 
 
 def _per_customer_counts(frame: pl.DataFrame) -> pl.DataFrame:
     """customer_id (String), requests: one row per customer with requests in the frame."""
-    return _per_customer(frame, pl.len().cast(pl.Int64).alias("requests"))
+    return _per_customer(frame, pl.col("requests").sum().cast(pl.Int64))
 
 
-def _sparkline(window: Window, time_sorted: bool = False) -> pl.Expr:
-    """Aggregation: request count per bucket of the window, zeros included, as a list.
-
-    Rows sorted by time (a cached API or customer) stay sorted inside each group, so a binary search
-    for every bucket edge gives the counts (the differences of the positions) without touching each
-    row again. Otherwise a histogram over bucket numbers with edges at half-integers, so each request
-    lands in exactly one bin. Either way dense per-customer series (no join to fill gaps)."""
-    starts = bucket_starts(window).get_column("bucket")
-    if time_sorted:
-        edges = pl.concat([starts, pl.Series([starts[-1] + window.bucket_delta], dtype=starts.dtype)])
-        return pl.col("timestamp").search_sorted(edges, side="left").diff().slice(1).alias("sparkline")
-    bins = [i - 0.5 for i in range(starts.len() + 1)]
-    return bucket_index(window).hist(bins=bins, include_category=False, include_breakpoint=False).alias("sparkline")
-
-
-def _time_sorted(frame: pl.DataFrame) -> bool:
-    ts = frame.get_column("timestamp")
-    return bool(ts.flags["SORTED_ASC"]) and ts.null_count() == 0
+def _sparklines(rows: pl.DataFrame, window: Window) -> pl.DataFrame:
+    """customer_id (String), sparkline: requests per bucket of the window, zeros included, as a list."""
+    n = bucket_starts(window).height
+    per = _per_customer(rows, pl.col("requests").sum().cast(pl.Int64), by=(bucket_index(window).alias("bucket_index"),))
+    grid = per.select("customer_id").unique().join(pl.DataFrame({"bucket_index": pl.int_range(0, n, dtype=pl.Int32, eager=True)}), how="cross")
+    return (
+        grid.join(per, on=["customer_id", "bucket_index"], how="left")
+        .with_columns(pl.col("requests").fill_null(0))
+        .sort("customer_id", "bucket_index")
+        .group_by("customer_id", maintain_order=True)
+        .agg(pl.col("requests").alias("sparkline"))
+    )
 
 
 def _by_requests(frame: pl.DataFrame) -> pl.DataFrame:
@@ -121,19 +117,22 @@ def customer_list(requests: pl.DataFrame, window: Window, scope: Scope, *, names
     the window, last_active, failed_requests, error_rate_pct, avg/p95 load time, and sparkline (request
     count per bucket of the window, zeros included); busiest first."""
     require_workspace(scope, "The customer list")
-    current = in_window(requests, window)
-    total = current.height
+    current = in_window(as_facts(requests), window)
+    total = request_count(current)
     stats = _per_customer(
         current,
-        pl.len().cast(pl.Int64).alias("requests"),
-        pl.col("timestamp").max().alias("last_active"),
-        (pl.col("status") >= FAILED_STATUS).sum().cast(pl.Int64).alias("failed_requests"),
-        pl.col("load_time_ms").mean().cast(pl.Float64).alias("avg_load_time_ms"),
-        pl.col("load_time_ms").quantile(0.95, "linear").cast(pl.Float64).alias("p95_load_time_ms"),
-        _sparkline(window, _time_sorted(current)),
+        pl.col("requests").sum().cast(pl.Int64),
+        pl.col("last_ts").max().alias("last_active"),
+        pl.col("failed").sum().cast(pl.Int64).alias("failed_requests"),
+        (pl.col("load_sum").sum() / pl.col("requests").sum()).alias("avg_load_time_ms"),
     )
     if stats.height == 0:
         return pl.DataFrame(schema=CUSTOMER_LIST_SCHEMA)
+    p95 = histogram.quantiles(current.filter(pl.col("customer_id").is_not_null()), ["customer_id"], {"p95_load_time_ms": 0.95})
+    stats = (
+        stats.join(p95.with_columns(pl.col("customer_id").cast(pl.String)), on="customer_id", how="left")
+        .join(_sparklines(current, window), on="customer_id", how="left")
+    )
     out = (
         stats.with_columns(
             pl.col("sparkline").cast(pl.List(pl.Int64)),
@@ -166,13 +165,14 @@ class _Counts:
     @classmethod
     def of(cls, requests: pl.DataFrame, window: Window, customers: pl.DataFrame | None = None) -> "_Counts":
         """customers: customer_list() of the same rows and window, when the page has it (saves a pass)."""
+        requests = as_facts(requests)
         if customers is not None:
-            total = in_window(requests, window).height
+            total = request_count(in_window(requests, window))
             now = customers.select("customer_id", "requests", "last_active")
         else:
             current = in_window(requests, window)
-            total = current.height
-            now = _per_customer(current, pl.len().cast(pl.Int64).alias("requests"), pl.col("timestamp").max().alias("last_active"))
+            total = request_count(current)
+            now = _per_customer(current, pl.col("requests").sum().cast(pl.Int64), pl.col("last_ts").max().alias("last_active"))
         return cls(total, now, _per_customer_counts(in_window(requests, window.previous())))
 
     def active(self) -> Delta:
@@ -317,13 +317,15 @@ def api_headlines(requests: pl.DataFrame, window: Window, scope: Scope, apis: pl
     p95_load_time_ms, active_customers, each with its previous-period value; by name."""
     require_workspace(scope, "API headline numbers")
 
+    requests = as_facts(requests)
+
     def per_api(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
-        return frame.group_by("api_id").agg(
-            pl.len().cast(pl.Int64).alias("requests" + suffix),
-            ((pl.col("status") >= FAILED_STATUS).sum() * 100.0 / pl.len()).alias("failed_pct" + suffix),
-            pl.col("load_time_ms").cast(pl.Float64).quantile(0.95, "linear").alias("p95_load_time_ms" + suffix),
+        sums = frame.group_by("api_id").agg(
+            pl.col("requests").sum().cast(pl.Int64).alias("requests" + suffix),
+            (pl.col("failed").sum() * 100.0 / pl.col("requests").sum()).alias("failed_pct" + suffix),
             pl.col("customer_id").drop_nulls().n_unique().cast(pl.Int64).alias("active_customers" + suffix),
         )
+        return sums.join(histogram.quantiles(frame, ["api_id"], {"p95_load_time_ms" + suffix: 0.95}), on="api_id", how="left")
 
     base = apis.select(pl.col("api_id").cast(pl.Int32), pl.col("name").cast(pl.String))
     out = (
@@ -363,6 +365,7 @@ def customer_profile(requests: pl.DataFrame, window: Window, scope: Scope, custo
     share_api_id's API when given, else on every API (the share's denominator); apis (api_id, name)
     labels apis_used."""
     require_workspace(scope, "Customer profiles")
+    requests = as_facts(requests)
     is_mine = pl.col("customer_id") == customer_id
     # A page passes only this customer's rows: then use them as they are (a filter would copy them
     # and lose the time order that makes the windows below binary searches).
@@ -371,7 +374,7 @@ def customer_profile(requests: pl.DataFrame, window: Window, scope: Scope, custo
     mine_now, mine_before = in_window(mine, window), in_window(mine, window.previous())
     used = (
         mine_now.group_by("api_id")
-        .agg(pl.len().cast(pl.Int64).alias("requests"), pl.col("timestamp").max().alias("last_active"))
+        .agg(pl.col("requests").sum().cast(pl.Int64), pl.col("last_ts").max().alias("last_active"))
         .with_columns(pl.col("api_id").cast(pl.Int32))
     )
     if apis is not None:
@@ -385,8 +388,8 @@ def customer_profile(requests: pl.DataFrame, window: Window, scope: Scope, custo
         display_name=label.get_column("display_name")[0],
         current=totals(mine_now),
         previous=totals(mine_before),
-        share_pct=share_pct(on_api(mine_now).height, all_requests.current),
-        share_pct_prev=share_pct(on_api(mine_before).height, all_requests.previous),
+        share_pct=share_pct(request_count(on_api(mine_now)), all_requests.current),
+        share_pct_prev=share_pct(request_count(on_api(mine_before)), all_requests.previous),
         series=request_series(mine, window, Scope.customer(customer_id)),
         endpoints=endpoint_breakdown(mine, window, Scope.customer(customer_id)),
         apis_used=used.select("api_id", "name", "requests", "last_active").sort(["requests", "api_id"], descending=[True, False]),
@@ -397,7 +400,8 @@ def customer_profile(requests: pl.DataFrame, window: Window, scope: Scope, custo
 def request_counts(requests: pl.DataFrame, window: Window, scope: Scope) -> Delta:
     """How many requests (attributed or not) the frame holds in the window and the period before."""
     require_workspace(scope, "Workspace totals")
-    return Delta(in_window(requests, window).height, in_window(requests, window.previous()).height)
+    requests = as_facts(requests)
+    return Delta(request_count(in_window(requests, window)), request_count(in_window(requests, window.previous())))
 
 
 # ---------------------------------------------------------------- customer health
@@ -416,12 +420,13 @@ def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: 
     by at least drop_pct (silent counts as -100%): requests_prev, requests, requests_lost, change_pct,
     last_active (any time before the window end); most requests lost first."""
     require_workspace(scope, "Going-quiet customers")
+    requests = as_facts(requests)
     prev = _per_customer_counts(in_window(requests, window.previous())).rename({"requests": "requests_prev"})
     prev = prev.filter(pl.col("requests_prev") >= max(1, min_prev_requests))
     if prev.height == 0:
         return pl.DataFrame(schema=QUIET_SCHEMA)
     now = _per_customer_counts(in_window(requests, window))
-    last = _per_customer(requests.filter(pl.col("timestamp") < window.end), pl.col("timestamp").max().alias("last_active"))
+    last = _per_customer(requests.filter(pl.col("timestamp") < window.end), pl.col("last_ts").max().alias("last_active"))
     out = (
         prev.join(now, on="customer_id", how="left")
         .with_columns(pl.col("requests").fill_null(0))
@@ -440,6 +445,7 @@ def new_vs_returning(requests: pl.DataFrame, first_seen_frame: pl.DataFrame, win
     when api_id is None, falls in the bucket) and returning_customers (active in the bucket, first
     seen before it)."""
     require_workspace(scope, "New and returning customers")
+    requests = as_facts(requests)
     firsts = _first_seen_for(first_seen_frame, api_id)
     active = _per_customer(in_window(requests, window), by=(bucket_index(window).alias("bucket_index"),)).select("customer_id", "bucket_index")
     firsts_in = in_window(firsts.rename({"first_seen": "timestamp"}), window).select(
@@ -471,7 +477,7 @@ def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, nam
     """One row per (top customer, top endpoint) cell, zeros included: requests of that customer to
     that endpoint in the window. Top = most requests from customers in the window."""
     require_workspace(scope, "The adoption matrix")
-    cells = _per_customer(in_window(requests, window), pl.len().cast(pl.Int64).alias("requests"), by=("endpoint",))
+    cells = _per_customer(in_window(as_facts(requests), window), pl.col("requests").sum().cast(pl.Int64), by=("endpoint",))
     if cells.height == 0:
         return pl.DataFrame(schema=ADOPTION_SCHEMA)
     cells = cells.with_columns(pl.col("endpoint").cast(pl.String))

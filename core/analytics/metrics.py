@@ -1,8 +1,10 @@
 """Request-level numbers and series in Polars: overview totals, time series, endpoint breakdown.
 
-Pure functions: a frame of request rows (core.storage.cache.REQUEST_SCHEMA) in, a frame or small dataclass
-out. Each takes the window and the viewer's Scope; a Customer scope's frame must hold only their rows
-(asserted). Customer-level and workspace numbers are in core.analytics.customers.
+Pure functions: facts in (core.domain.facts: hourly rollups and raw rows of cut hours; raw request rows
+are accepted too and converted), a frame or small dataclass out. Counts and averages are sums of the
+facts' sums, so they are exact; percentiles merge the facts' load-time histograms (within 1 %,
+core.domain.histogram). Each takes the window and the viewer's Scope; a Customer scope's frame must
+hold only their rows (asserted). Customer-level and workspace numbers are in core.analytics.customers.
 """
 from __future__ import annotations
 
@@ -11,17 +13,19 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
+from core.domain import histogram
+from core.domain.facts import as_facts
 from core.domain.frames import UTC_US
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
 
 UTC = dt.timezone.utc
 FAILED_STATUS = 400
-# Buckets are counted from the window's start, not from UTC hours or days: a rolling window (24H from
-# 14:37) then splits into whole buckets, where buckets on the clock would make the first and last
-# ones partial and read as a drop. A custom range (whole days in the viewer's zone) gets that zone's
-# days. Only a window whose length is no whole number of buckets (All Time) ends in a partial bucket,
-# and partial_buckets() names it for the charts to mark.
+# Buckets are counted from the window's start, which is a whole hour (core.domain.timewindow): a preset
+# window's last bucket is the current one so far (24H: this hour; 7D: the day that ends at the top of
+# the next hour), and partial_buckets() names it for the charts to mark. A custom range (whole days in
+# the viewer's zone) gets that zone's days.
+PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 _US = 1_000_000
 
 
@@ -101,8 +105,13 @@ def covers_previous(window: Window, data_start: dt.datetime | None) -> bool:
 
 
 def check(frame: pl.DataFrame, scope: Scope) -> pl.DataFrame:
-    """Defence in depth: a Customer scope's frame must hold only that customer's rows."""
-    return scope.check(frame)
+    """Defence in depth: a Customer scope's frame must hold only that customer's rows. Returns facts."""
+    return as_facts(scope.check(frame))
+
+
+def request_count(frame: pl.DataFrame) -> int:
+    """How many requests a frame of facts counts."""
+    return int(frame.get_column("requests").sum() or 0)
 
 
 # ---------------------------------------------------------------- overview
@@ -136,22 +145,23 @@ class Overview:
 
 
 def totals(frame: pl.DataFrame) -> Totals:
-    """Totals over every row of the frame (no window applied)."""
+    """Totals over every fact of the frame (no window applied)."""
+    frame = as_facts(frame)
     row = frame.select(
-        pl.len().alias("n"),
-        (pl.col("status") >= FAILED_STATUS).sum().alias("failed"),
-        pl.col("response_size").cast(pl.Float64).mean().alias("size"),
-        pl.col("load_time_ms").cast(pl.Float64).mean().alias("load"),
+        pl.col("requests").sum().alias("n"),
+        pl.col("failed").sum().alias("failed"),
+        pl.col("size_sum").sum().alias("size"),
+        pl.col("load_sum").sum().alias("load"),
     ).row(0, named=True)
-    # Cast once for the three percentiles (same kernel and values as three quantile expressions).
-    loads = frame.get_column("load_time_ms").cast(pl.Float64)
-    p50, p95, p99 = (loads.quantile(q, "linear") for q in (0.5, 0.95, 0.99))
-    return Totals(int(row["n"]), int(row["failed"] or 0), row["size"], row["load"], p50, p95, p99)
+    n = int(row["n"] or 0)
+    q = histogram.quantiles(frame, [], PERCENTILES).row(0, named=True) if n else dict.fromkeys(PERCENTILES)
+    return Totals(n, int(row["failed"] or 0), row["size"] / n if n else None, row["load"] / n if n else None,
+                  q["p50"], q["p95"], q["p99"])
 
 
 def overview(requests: pl.DataFrame, window: Window, scope: Scope) -> Overview:
     """Total and failed requests, average size and load time, p50/p95/p99, now and the period before."""
-    check(requests, scope)
+    requests = check(requests, scope)
     return Overview(totals(in_window(requests, window)), totals(in_window(requests, window.previous())))
 
 
@@ -171,25 +181,24 @@ def _fill(per_bucket: pl.DataFrame, window: Window, zero: dict[str, pl.Expr]) ->
 
 def request_series(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.DataFrame:
     """One row per time bucket of the window: bucket (UTC start), requests (0 when none)."""
-    check(requests, scope)
-    rows = in_window(requests, window)
-    per = rows.group_by(_bucket_key(rows, window)).agg(pl.len().cast(pl.Int64).alias("requests"))
+    rows = in_window(check(requests, scope), window)
+    per = rows.group_by(_bucket_key(rows, window)).agg(pl.col("requests").sum().cast(pl.Int64))
     return _fill(per, window, {"requests": pl.lit(0, pl.Int64)})
 
 
 def overview_series(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.DataFrame:
     """One row per time bucket: bucket, requests, avg_load_time_ms, avg_response_size_bytes,
     status_4xx, status_5xx; buckets without requests hold zeros."""
-    check(requests, scope)
-    rows = in_window(requests, window)
+    rows = in_window(check(requests, scope), window)
+    n = pl.col("requests").sum()
     per = (
         rows.group_by(_bucket_key(rows, window))
         .agg(
-            pl.len().cast(pl.Int64).alias("requests"),
-            pl.col("load_time_ms").cast(pl.Float64).mean().alias("avg_load_time_ms"),
-            pl.col("response_size").cast(pl.Float64).mean().alias("avg_response_size_bytes"),
-            pl.col("status").is_between(400, 499).sum().cast(pl.Int64).alias("status_4xx"),
-            (pl.col("status") >= 500).sum().cast(pl.Int64).alias("status_5xx"),
+            n.cast(pl.Int64).alias("requests"),
+            (pl.col("load_sum").sum() / n).alias("avg_load_time_ms"),
+            (pl.col("size_sum").sum() / n).alias("avg_response_size_bytes"),
+            pl.col("status_4xx").sum().cast(pl.Int64),
+            pl.col("status_5xx").sum().cast(pl.Int64),
         )
     )
     zero = {
@@ -205,37 +214,22 @@ def overview_series(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.
 # ---------------------------------------------------------------- endpoints
 
 
-def _endpoint_keys(frame: pl.DataFrame) -> list[pl.Expr]:
-    """Group keys for (method, endpoint). Categoricals without nulls become one integer made of
-    both codes: a single integer key groups much faster than two categorical keys when an
-    aggregation (a percentile) needs each group's rows. The pair is carried through first()."""
-    method, endpoint = frame.get_column("method"), frame.get_column("endpoint")
-    if (method.dtype == pl.Categorical and endpoint.dtype == pl.Categorical
-            and method.null_count() == 0 and endpoint.null_count() == 0):
-        code = lambda c: pl.col(c).to_physical().cast(pl.UInt64)  # noqa: E731
-        return [(code("endpoint") * (1 << 32) + code("method")).alias("_pair")]
-    return [pl.col("method").alias("_method"), pl.col("endpoint").alias("_endpoint")]
-
-
 def endpoint_breakdown(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.DataFrame:
     """One row per (method, endpoint) called in the window: requests, failed_requests,
     error_rate_pct, avg_load_time_ms, p95_load_time_ms; busiest first."""
-    check(requests, scope)
-    rows = in_window(requests, window)
+    rows = in_window(check(requests, scope), window).with_columns(pl.col("method").cast(pl.String), pl.col("endpoint").cast(pl.String))
+    keys = ["method", "endpoint"]
+    sums = rows.group_by(keys).agg(
+        pl.col("requests").sum().cast(pl.Int64),
+        pl.col("failed").sum().cast(pl.Int64).alias("failed_requests"),
+        pl.col("load_sum").sum().alias("_load"),
+    )
+    p95 = histogram.quantiles(rows, keys, {"p95_load_time_ms": 0.95})
     return (
-        rows.group_by(*_endpoint_keys(rows))
-        .agg(
-            pl.col("method").first(),
-            pl.col("endpoint").first(),
-            pl.len().cast(pl.Int64).alias("requests"),
-            (pl.col("status") >= FAILED_STATUS).sum().cast(pl.Int64).alias("failed_requests"),
-            pl.col("load_time_ms").cast(pl.Float64).mean().alias("avg_load_time_ms"),
-            pl.col("load_time_ms").cast(pl.Float64).quantile(0.95, "linear").alias("p95_load_time_ms"),
-        )
+        sums.join(p95, on=keys, how="left")
         .with_columns(
-            pl.col("method").cast(pl.String),
-            pl.col("endpoint").cast(pl.String),
             (pl.col("failed_requests") * 100.0 / pl.col("requests")).alias("error_rate_pct"),
+            (pl.col("_load") / pl.col("requests")).alias("avg_load_time_ms"),
         )
         .select("method", "endpoint", "requests", "failed_requests", "error_rate_pct", "avg_load_time_ms", "p95_load_time_ms")
         .sort(["requests", "endpoint", "method"], descending=[True, False, False])

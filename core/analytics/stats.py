@@ -69,7 +69,7 @@ def collect(engine: sa.Engine, scope: Scope, *, api: str | int | None = None, pr
     now = now or current_now()
     first, newest = cache.data_span(engine, scope, api_id)
     win = window(preset, now, data_start=first, data_end=newest)
-    rows = cache.requests_frame(engine, scope, api_id=api_id, window=metrics.span(win), columns=cache.METRIC_COLUMNS)
+    rows = cache.facts_frame(engine, scope, win, api_id=api_id)
     out = {
         "window": {"preset": win.preset, "label": win.label, "start": win.start, "end": win.end, "bucket": win.bucket},
         "api": api_info,

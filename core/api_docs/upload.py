@@ -1,5 +1,5 @@
 """Uploaded specs: an OpenAPI 3.0/3.1 document (JSON or YAML) parsed, validated and stored for an API,
-or removed so its docs are inferred from traffic again."""
+or removed so its docs are inferred from traffic again. Both are written to the audit log."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,6 +14,8 @@ from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValida
 from referencing.exceptions import PointerToNowhere, Unresolvable
 
 from core.api_docs.spec import MAX_SPEC_DEPTH, SpecError
+from core.storage import audit
+from core.storage.audit import Actor
 from core.storage.models import Api, utcnow
 from core.storage.store import NotFound
 
@@ -54,27 +56,36 @@ def parse_spec(text: str | bytes, filename: str = "") -> dict:
     return spec
 
 
-def upload_spec(engine: sa.Engine, api_id: int, text: str | bytes, filename: str = "") -> dict:
+def upload_spec(engine: sa.Engine, api_id: int, text: str | bytes, filename: str = "", *,
+                actor: Actor | None = None) -> dict:
     """Validate and store an API's spec, replacing the previous one. Returns the parsed spec.
 
-    On any error (SpecError, NotFound) nothing is replaced.
+    On any error (SpecError, NotFound) nothing is replaced. `actor`: who uploads it (audit log).
     """
     spec = parse_spec(text, filename)
     with engine.begin() as conn:
-        done = conn.execute(
+        name = conn.execute(
             sa.update(Api).where(Api.id == api_id).values(openapi_spec=json.dumps(spec, ensure_ascii=False), openapi_uploaded_at=utcnow())
-        )
-        if done.rowcount == 0:
+            .returning(Api.name)
+        ).scalar()
+        if name is None:
             raise NotFound(f"No API with id {api_id}.")
+        info = spec.get("info") if isinstance(spec.get("info"), dict) else {}
+        audit.record(conn, "openapi.upload", actor=actor, target=f"api:{api_id}", detail={
+            "api": name, "filename": filename[:200], "bytes": len(text.encode("utf-8") if isinstance(text, str) else text),
+            "openapi": spec["openapi"], "title": str(info.get("title", ""))[:200]})
     return spec
 
 
-def remove_spec(engine: sa.Engine, api_id: int) -> None:
-    """Forget an API's uploaded spec; its docs are inferred from traffic again."""
+def remove_spec(engine: sa.Engine, api_id: int, *, actor: Actor | None = None) -> None:
+    """Forget an API's uploaded spec; its docs are inferred from traffic again. `actor`: who removes it (audit log)."""
     with engine.begin() as conn:
-        done = conn.execute(sa.update(Api).where(Api.id == api_id).values(openapi_spec=None, openapi_uploaded_at=None))
-        if done.rowcount == 0:
+        name = conn.execute(
+            sa.update(Api).where(Api.id == api_id).values(openapi_spec=None, openapi_uploaded_at=None).returning(Api.name)
+        ).scalar()
+        if name is None:
             raise NotFound(f"No API with id {api_id}.")
+        audit.record(conn, "openapi.remove", actor=actor, target=f"api:{api_id}", detail={"api": name})
 
 
 def _human_bytes(n: int) -> str:

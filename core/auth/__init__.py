@@ -1,6 +1,8 @@
 """Users, roles, passwords, lockout, login cookies, invitations and password resets.
 
 The security lives here and in the database; streamlit-authenticator only draws the login form.
+Every login, failure, lockout, logout and account change is written to the audit log (core.storage.audit):
+callers pass who acts (`actor=`) or, for a user's own actions, where from (`source=`, the client IP).
 
 - errors.py     AuthError, whose message is written for the user
 - passwords.py  password policy, hashing and checking

@@ -8,7 +8,7 @@ from core.auth.errors import AuthError
 from core.auth.links import create_invite
 from core.auth.users import create_user, normalize_email
 from core.domain import config
-from core.storage import models
+from core.storage import audit, models
 
 
 def _read_password() -> str:
@@ -23,7 +23,7 @@ def cli_users_add(args) -> int:
     try:
         password = _read_password()
         user_id = create_user(models.get_engine(), email=args.email, name=args.name, password=password, role=args.role,
-                              customer_id=args.customer_id, group=getattr(args, "group", None))
+                              customer_id=args.customer_id, group=getattr(args, "group", None), actor=audit.CLI)
     except (AuthError, config.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -35,7 +35,7 @@ def cli_invite(args) -> int:
     """`python -m core invite EMAIL --role R [--customer-id ID] [--group G]`: prints the one-time link."""
     try:
         result = create_invite(models.get_engine(), email=args.email, role=args.role, customer_id=args.customer_id,
-                               group=args.group, invited_by="command line")
+                               group=args.group, invited_by="command line", actor=audit.CLI)
     except (AuthError, config.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

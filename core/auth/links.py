@@ -1,4 +1,5 @@
-"""One-time links: invitations (a new account) and password resets (Admin-issued), emailed or to copy."""
+"""One-time links: invitations (a new account) and password resets (Admin-issued), emailed or to copy.
+Making, revoking and using a link is written to the audit log (core.storage.audit); the link itself never is."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,8 +16,10 @@ import sqlalchemy as sa
 from core.auth.errors import AuthError
 from core.auth.mail import send_email
 from core.auth.passwords import hash_password
-from core.auth.users import CurrentUser, check_role, clean_text, get_user, insert_user, normalize_email, resolve_group
+from core.auth.users import CurrentUser, check_role, clean_text, get_user, insert_user, normalize_email, resolve_group, user_target
 from core.domain import config
+from core.storage import audit
+from core.storage.audit import Actor
 from core.storage.models import Customer, Invitation, User, utcnow
 
 
@@ -78,10 +81,11 @@ def _check_seen_customer(conn: sa.Connection, customer_id: str | None) -> None:
 
 def create_invite(engine: sa.Engine, *, email: str, role: str, customer_id: str | None = None,
                   group: str | None = None, invited_by: str | None = None, now: dt.datetime | None = None,
-                  unseen_customer_ok: bool = True, browsing: str | None = None) -> LinkResult:
+                  unseen_customer_ok: bool = True, browsing: str | None = None, actor: Actor | None = None) -> LinkResult:
     """A one-time invite link (an earlier pending invite to the same email stops working), emailed if SMTP is set.
     unseen_customer_ok=False refuses a Customer whose ID no request carried yet (a typo, most likely);
-    browsing: the address the Admin is browsing, for the link when CLIENTELE_BASE_URL is unset."""
+    browsing: the address the Admin is browsing, for the link when CLIENTELE_BASE_URL is unset;
+    actor: who invites (audit log)."""
     email = normalize_email(email)
     customer_id, group = clean_text(customer_id), clean_text(group)
     now = now or utcnow()
@@ -100,6 +104,8 @@ def create_invite(engine: sa.Engine, *, email: str, role: str, customer_id: str 
             token_hash=_token_hash(token), purpose="invite", email=email, role=role, customer_id=customer_id,
             group_name=group, invited_by=invited_by, created_at=now, expires_at=expires_at,
         ))
+        audit.record(conn, "user.invite", actor=actor, target=user_target(email), at=now, detail={
+            "role": role, "customer_id": customer_id, "group": group, "expires_at": expires_at.isoformat()})
     link = _link("invite", token, browsing)
     return _deliver(email, link, expires_at, subject="You are invited to Clientele",
                     body=f"You have been invited to Clientele as {role.capitalize()}.\n\nSet your password here (the link works once, "
@@ -107,8 +113,9 @@ def create_invite(engine: sa.Engine, *, email: str, role: str, customer_id: str 
 
 
 def create_reset(engine: sa.Engine, user_id: int, *, invited_by: str | None = None,
-                 now: dt.datetime | None = None, browsing: str | None = None) -> LinkResult:
-    """A one-time password-reset link for a user, issued by an Admin (there is no self-service reset)."""
+                 now: dt.datetime | None = None, browsing: str | None = None, actor: Actor | None = None) -> LinkResult:
+    """A one-time password-reset link for a user, issued by an Admin (there is no self-service reset).
+    actor: who issues it (audit log)."""
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
     expires_at = now + dt.timedelta(hours=config.settings().invite_ttl_hours)
@@ -121,6 +128,8 @@ def create_reset(engine: sa.Engine, user_id: int, *, invited_by: str | None = No
             token_hash=_token_hash(token), purpose="reset", email=row.email, user_id=user_id, role=row.role,
             invited_by=invited_by, created_at=now, expires_at=expires_at,
         ))
+        audit.record(conn, "password.reset_link", actor=actor, target=user_target(row.email), at=now,
+                     detail={"expires_at": expires_at.isoformat()})
     link = _link("reset", token, browsing)
     return _deliver(row.email, link, expires_at, subject="Reset your Clientele password",
                     body=f"An Admin created a password-reset link for your Clientele account. It works once, until "
@@ -148,13 +157,17 @@ def pending_invites(engine: sa.Engine, *, now: dt.datetime | None = None) -> lis
         return [dict(r._mapping) for r in rows]
 
 
-def revoke_invite(engine: sa.Engine, invite_id: int, *, now: dt.datetime | None = None) -> None:
+def revoke_invite(engine: sa.Engine, invite_id: int, *, now: dt.datetime | None = None, actor: Actor | None = None) -> None:
+    """Withdraw a pending invitation or reset link; actor: who withdraws it (audit log)."""
     with engine.begin() as conn:
-        done = conn.execute(
+        revoked = conn.execute(
             sa.update(Invitation).where(Invitation.id == invite_id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
-            .values(revoked_at=now or utcnow())
-        ).rowcount
-    if not done:
+            .values(revoked_at=now or utcnow()).returning(Invitation.email, Invitation.purpose)
+        ).first()
+        if revoked is not None:
+            audit.record(conn, "user.invite_revoke", actor=actor, target=user_target(revoked.email), at=now,
+                         detail={"purpose": revoked.purpose})
+    if revoked is None:
         raise AuthError("That link was already used or revoked.")
 
 
@@ -196,8 +209,10 @@ def _use_link(conn: sa.Connection, inv_id: int, now: dt.datetime) -> None:
         raise AuthError("This link has already been used. Log in, or ask an Admin for a new one.")
 
 
-def accept_invite(engine: sa.Engine, token: str, *, name: str, password: str, now: dt.datetime | None = None) -> CurrentUser:
-    """Create the invited account with the chosen name and password; the link then stops working."""
+def accept_invite(engine: sa.Engine, token: str, *, name: str, password: str, now: dt.datetime | None = None,
+                  source: str | None = None) -> CurrentUser:
+    """Create the invited account with the chosen name and password; the link then stops working.
+    source: where the form was sent from (client IP), for the audit log."""
     now = now or utcnow()
     display = clean_text(name)
     if display and len(display) > 200:
@@ -210,13 +225,17 @@ def accept_invite(engine: sa.Engine, token: str, *, name: str, password: str, no
             user_id = insert_user(conn, inv.email, display or inv.email.split("@")[0], password_hash, inv.role,
                                    inv.customer_id, inv.group_name)
             conn.execute(sa.update(User).where(User.id == user_id).values(last_login_at=now))
+            audit.record(conn, "user.invite_accept", actor=Actor.user(user_id, inv.email, source), target=user_target(inv.email),
+                         at=now, detail={"role": inv.role, "customer_id": inv.customer_id, "group": inv.group_name})
     except sa.exc.IntegrityError as exc:
         raise AuthError("An account for this email already exists: log in instead.") from exc
     return get_user(engine, user_id)
 
 
-def accept_reset(engine: sa.Engine, token: str, *, password: str, now: dt.datetime | None = None) -> CurrentUser:
-    """Set a new password from a reset link; earlier cookies and sessions of the user stop working."""
+def accept_reset(engine: sa.Engine, token: str, *, password: str, now: dt.datetime | None = None,
+                 source: str | None = None) -> CurrentUser:
+    """Set a new password from a reset link; earlier cookies and sessions of the user stop working.
+    source: where the form was sent from (client IP), for the audit log."""
     now = now or utcnow()
     password_hash = hash_password(password)
     with engine.begin() as conn:
@@ -231,6 +250,7 @@ def accept_reset(engine: sa.Engine, token: str, *, password: str, now: dt.dateti
             sa.update(User).where(User.id == user_id)
             .values(password_hash=password_hash, valid_after=now, failed_logins=0, locked_until=None, last_login_at=now)
         )
+        audit.record(conn, "password.reset", actor=Actor.user(user_id, inv.email, source), target=user_target(inv.email), at=now)
     return get_user(engine, user_id)
 
 

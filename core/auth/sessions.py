@@ -13,7 +13,9 @@ import jwt
 import sqlalchemy as sa
 
 from core.auth.errors import AuthError
-from core.auth.users import USER_COLUMNS, CurrentUser, to_user
+from core.auth.users import USER_COLUMNS, CurrentUser, to_user, user_target
+from core.storage import audit
+from core.storage.audit import Actor
 from core.storage.models import User, utcnow
 
 COOKIE_NAME = "clientele_auth"
@@ -22,11 +24,15 @@ COOKIE_EXPIRY_DAYS = 7
 _COOKIE_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-def revoke_sessions(engine: sa.Engine, user_id: int, *, now: dt.datetime | None = None) -> dt.datetime:
-    """Refuse every cookie and session of the user started before now (logout, password change)."""
+def revoke_sessions(engine: sa.Engine, user_id: int, *, now: dt.datetime | None = None,
+                    source: str | None = None) -> dt.datetime:
+    """Log the user out everywhere: refuse every cookie and session of theirs started before now. Recorded in
+    the audit log as a logout from `source` (the client IP of the browser that asked)."""
     now = now or utcnow()
     with engine.begin() as conn:
-        conn.execute(sa.update(User).where(User.id == user_id).values(valid_after=now))
+        email = conn.execute(sa.update(User).where(User.id == user_id).values(valid_after=now).returning(User.email)).scalar()
+        if email is not None:
+            audit.record(conn, "logout", actor=Actor.user(user_id, email, source), target=user_target(email), at=now)
     return now
 
 

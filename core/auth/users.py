@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from core.auth.errors import AuthError
 from core.auth.passwords import hash_password
 from core.domain.scope import ROLES
+from core.storage import audit
+from core.storage.audit import Actor
 from core.storage.models import Customer, Invitation, Setting, User, utcnow
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -35,6 +37,11 @@ def normalize_email(email: str | None) -> str:
     if len(value) > 320 or not _EMAIL.match(value):
         raise AuthError(f"{value[:80]!r} is not a valid email address.")
     return value
+
+
+def user_target(email: str) -> str:
+    """How the audit log names an account: "user:<email>" (the email it had then; ids are reused)."""
+    return f"user:{email}"
 
 
 def clean_text(value: str | None) -> str | None:
@@ -83,8 +90,8 @@ def to_user(row) -> CurrentUser:
 
 
 def create_user(engine: sa.Engine, *, email: str, name: str, password: str, role: str,
-                customer_id: str | None = None, group: str | None = None) -> int:
-    """Create a user and return its id; AuthError when the input is refused."""
+                customer_id: str | None = None, group: str | None = None, actor: Actor | None = None) -> int:
+    """Create a user and return its id; AuthError when the input is refused. `actor`: who creates it (audit log)."""
     email = normalize_email(email)
     name = clean_text(name) or email.split("@")[0]
     if len(name) > 200:
@@ -95,7 +102,10 @@ def create_user(engine: sa.Engine, *, email: str, name: str, password: str, role
         with engine.begin() as conn:
             customer_id = resolve_group(conn, group, customer_id) if role == "customer" else customer_id
             check_role(role, customer_id, group)
-            return insert_user(conn, email, name, password_hash, role, customer_id, group)
+            user_id = insert_user(conn, email, name, password_hash, role, customer_id, group)
+            audit.record(conn, "user.create", actor=actor, target=user_target(email),
+                         detail={"role": role, "customer_id": customer_id, "group": group})
+            return user_id
     except sa.exc.IntegrityError as exc:
         raise AuthError(f"An account for {email} already exists.") from exc
 
@@ -163,8 +173,9 @@ def needs_first_admin(engine: sa.Engine) -> bool:
     return not has_users(engine)
 
 
-def create_first_admin(engine: sa.Engine, *, email: str, name: str, password: str) -> CurrentUser:
-    """Create the first Admin, exactly once even if two people submit the form at the same moment."""
+def create_first_admin(engine: sa.Engine, *, email: str, name: str, password: str, source: str | None = None) -> CurrentUser:
+    """Create the first Admin, exactly once even if two people submit the form at the same moment.
+    `source`: where the form was sent from (audit log)."""
     email = normalize_email(email)
     password_hash = hash_password(password)
     name = clean_text(name) or email.split("@")[0]
@@ -175,6 +186,8 @@ def create_first_admin(engine: sa.Engine, *, email: str, name: str, password: st
             # The primary key on settings.key makes a concurrent second attempt fail here.
             conn.execute(sa.insert(Setting).values(key="first_admin", value={"email": email, "at": utcnow().isoformat()}))
             user_id = insert_user(conn, email, name, password_hash, "admin", None, None)
+            audit.record(conn, "user.create", actor=Actor.user(user_id, email, source), target=user_target(email),
+                         detail={"role": "admin", "first_admin": True})
     except sa.exc.IntegrityError as exc:
         raise AuthError("An account already exists: log in, or ask an Admin for an invitation.") from exc
     return get_user(engine, user_id)
@@ -185,26 +198,31 @@ def _admin_count(conn: sa.Connection) -> int:
 
 
 def update_role(engine: sa.Engine, user_id: int, role: str, *, customer_id: str | None = None,
-                group: str | None = None) -> CurrentUser:
-    """Change a user's role (and customer binding). Takes effect on the user's next page run."""
+                group: str | None = None, actor: Actor | None = None) -> CurrentUser:
+    """Change a user's role (and customer binding). Takes effect on the user's next page run.
+    `actor`: who changes it (audit log)."""
     customer_id, group = clean_text(customer_id), clean_text(group)
     with engine.begin() as conn:
-        current = conn.execute(sa.select(User.role).where(User.id == user_id)).scalar_one_or_none()
-        if current is None:
+        row = conn.execute(sa.select(User.role, User.customer_id, User.group_name, User.email).where(User.id == user_id)).first()
+        if row is None:
             raise AuthError("That user no longer exists.")
+        current = row.role
         if role == "customer":
             customer_id = resolve_group(conn, group, customer_id, exclude_user_id=user_id)
         check_role(role, customer_id, group)
         if current == "admin" and role != "admin" and _admin_count(conn) <= 1:
             raise AuthError("This is the only Admin; make someone else Admin first.")
         conn.execute(sa.update(User).where(User.id == user_id).values(role=role, customer_id=customer_id, group_name=group))
+        audit.record(conn, "user.role_change", actor=actor, target=user_target(row.email), detail={
+            "from": {"role": current, "customer_id": row.customer_id, "group": row.group_name},
+            "to": {"role": role, "customer_id": customer_id, "group": group}})
     return get_user(engine, user_id)
 
 
 def remove_user(engine: sa.Engine, user_id: int, *, acting_user_id: int | None = None,
-                now: dt.datetime | None = None) -> None:
+                now: dt.datetime | None = None, actor: Actor | None = None) -> None:
     """Delete a user; their cookies and open sessions stop working on the next page run, and their pending
-    invitation and reset links are withdrawn."""
+    invitation and reset links are withdrawn. `actor`: who removes them (audit log)."""
     if acting_user_id is not None and acting_user_id == user_id:
         raise AuthError("You cannot remove your own account.")
     with engine.begin() as conn:
@@ -220,3 +238,4 @@ def remove_user(engine: sa.Engine, user_id: int, *, acting_user_id: int | None =
             .values(revoked_at=now or utcnow())
         )
         conn.execute(sa.delete(User).where(User.id == user_id))
+        audit.record(conn, "user.remove", actor=actor, target=user_target(row.email), detail={"role": row.role}, at=now)

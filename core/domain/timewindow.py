@@ -43,6 +43,12 @@ class Window:
         return PRESET_LABELS[self.preset]
 
     @property
+    def period(self) -> dt.timedelta:
+        """A preset's nominal length (24 hours for 24H; the window, which starts on a whole hour, is up to
+        an hour shorter), else the window's length: the previous period is the window moved back by it."""
+        return PRESETS.get(self.preset) or self.length
+
+    @property
     def length(self) -> dt.timedelta:
         return self.end - self.start
 
@@ -51,11 +57,35 @@ class Window:
         return dict(_BUCKETS)[self.bucket]
 
     def previous(self) -> "Window":
-        """The period of equal length just before this one (for deltas)."""
-        return Window(self.start - self.length, self.start, self.bucket, self.preset)
+        """The same span one period earlier (for deltas): for a preset, its nominal length earlier, so
+        24H's previous period ends at this time yesterday; otherwise the equal length just before."""
+        return Window(self.start - self.period, self.end - self.period, self.bucket, self.preset)
+
+    def bucket_edges(self) -> list[dt.datetime]:
+        """Where the chart buckets of this window start, and its end (the last bucket may reach past it)."""
+        step = self.bucket_delta
+        n = max(1, -(-(self.end - self.start) // step))
+        return [self.start + k * step for k in range(n)] + [self.end]
+
+    def cut_hours(self) -> list[dt.datetime]:
+        """The hours that an edge of this window, of one of its buckets or of its previous period falls
+        inside (not on their start): counts there come from the raw requests, everything else from the
+        hourly rollups. For a preset, two hours (now, and now one period ago)."""
+        prev = self.previous()
+        edges = [*self.bucket_edges(), prev.start, prev.end]
+        return sorted({floor_hour(e) for e in edges if floor_hour(e) != e})
 
     def contains(self, ts: dt.datetime) -> bool:
         return self.start <= ts < self.end
+
+
+def floor_hour(ts: dt.datetime) -> dt.datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(ts: dt.datetime) -> dt.datetime:
+    floor = floor_hour(ts)
+    return floor if floor == ts else floor + dt.timedelta(hours=1)
 
 
 def current_now() -> dt.datetime:
@@ -92,9 +122,11 @@ def _all_time_bucket(length: dt.timedelta) -> str:
 
 def window(preset: str, now: dt.datetime, *, data_start: dt.datetime | None = None,
            data_end: dt.datetime | None = None) -> Window:
-    """A preset window ending at `now`. All Time starts at `data_start` (the first request), or now - 1h,
-    and ends at the later of now and just after `data_end` (the newest request): an imported request
-    dated in the future is still counted."""
+    """A preset window ending at `now`, starting on a whole hour: 24H is the 23 hours before the current
+    one and the current hour so far (its last bucket, marked partial), so every bucket is a whole number
+    of clock hours and comes from the hourly rollups. All Time starts at the hour of `data_start` (the
+    first request), or of now - 1h, and ends at the later of now and just after `data_end` (the newest
+    request): an imported request dated in the future is still counted."""
     preset = preset.lower()
     if preset not in PRESETS:
         raise WindowError(f"Unknown time window {preset!r}; choose one of {', '.join(PRESET_LABELS[p] for p in PRESETS)}.")
@@ -102,13 +134,13 @@ def window(preset: str, now: dt.datetime, *, data_start: dt.datetime | None = No
     length = PRESETS[preset]
     if length is None:
         start = (data_start or now - dt.timedelta(hours=1)).astimezone(UTC)
-        start = min(start, now - dt.timedelta(hours=1))
+        start = floor_hour(min(start, now - dt.timedelta(hours=1)))
         end = now
         if data_end is not None and data_end.astimezone(UTC) >= now:
             # The end is exclusive: the next whole second after the newest request.
             end = data_end.astimezone(UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
         return Window(start, end, _all_time_bucket(end - start), "all")
-    return Window(now - length, now, bucket_for(length), preset)
+    return Window(ceil_hour(now) - length, now, bucket_for(length), preset)
 
 
 def custom(start_date: dt.date, end_date: dt.date, tz: str | None = None) -> Window:

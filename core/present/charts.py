@@ -110,53 +110,90 @@ def _time_tooltip(column: str, title: str = "Time") -> alt.Tooltip:
 
 # Fixed colours of series that mean something: client errors amber, server errors red.
 SERIES_COLORS = {"4xx": "#f59e0b", "5xx": "#dc2626"}
-PARTIAL_NOTE = "partial bucket: only part of it lies in the window"
+PARTIAL_NOTE = "so far: this bucket is not over yet"
+PARTIAL_LABEL = "so far"
+CROSSHAIR_COLOR = "#64748b"
+
+
+def _long(data: pl.DataFrame, x: str, columns: dict[str, str], u: _Unit, partial_at: list) -> pl.DataFrame:
+    """One row per bucket and series: x, series label, drawn value, partial (the bucket is not over), and
+    tail (a partial bucket or the one just before it: the stretch a line draws dashed)."""
+    complete = [b for b in data.get_column(x).to_list() if b not in partial_at]
+    tail = (complete[-1:] + partial_at) if partial_at else []
+    return data.unpivot(index=x, on=list(columns), variable_name="series", value_name="value").with_columns(
+        (pl.col("value").cast(pl.Float64) / u.divisor).alias("value"),
+        pl.col("series").replace_strict(columns, return_dtype=pl.String),
+        pl.col(x).is_in(partial_at).alias("partial"),
+        pl.col(x).is_in(tail).alias("tail"),
+    )
+
+
+def _hover_rows(data: pl.DataFrame, x: str, columns: dict[str, str], u: _Unit, partial_at: list) -> pl.DataFrame:
+    """One row per bucket: every series' drawn value (fields s0, s1, … in the order of columns) and a note
+    on a partial bucket, for the crosshair's tooltip."""
+    return data.select(
+        x, *[(pl.col(c).cast(pl.Float64) / u.divisor).alias(f"s{i}") for i, c in enumerate(columns)],
+        pl.when(pl.col(x).is_in(partial_at)).then(pl.lit(PARTIAL_NOTE)).otherwise(pl.lit("")).alias("note"),
+    )
 
 
 def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, unit: str, tz: str | None,
                 x: str = "bucket", kind: str = "line", label: str | None = None,
-                height: int = DEFAULT_HEIGHT, partial: Sequence[dt.datetime] = ()) -> alt.Chart | alt.LayerChart:
-    """A line (or bar) chart over time: one column, or several {column: legend label} drawn in colours
-    (bars stack). `label` names the measure on the y axis (default: the title). `partial`: UTC starts of
-    buckets only partly inside the window (metrics.partial_buckets), each marked by a dashed rule, so
-    their smaller numbers do not read as a drop."""
+                height: int = DEFAULT_HEIGHT, partial: Sequence[dt.datetime] = ()) -> alt.LayerChart:
+    """A line, area or bar chart over time: one column, or several {column: legend label} drawn in colours
+    (areas and bars stack). `label` names the measure on the y axis (default: the title).
+
+    Hovering anywhere over the chart shows a crosshair on the nearest bucket and one tooltip with the bucket's
+    local time and every series' value. `partial`: UTC starts of buckets only partly inside the window
+    (metrics.partial_buckets): drawn lighter (a dashed line into them) and labelled "so far", so their
+    smaller numbers do not read as a drop."""
     if kind not in ("line", "bar", "area"):
         raise ValueError("kind must be 'line', 'bar' or 'area'.")
     u = _unit(unit)
     columns = {y: label or title} if isinstance(y, str) else dict(y)
+    labels = list(columns.values())
     data = local_times(frame.select(x, *columns), x, tz)
-    long = data.unpivot(index=x, on=list(columns), variable_name="series", value_name="value").with_columns(
-        (pl.col("value").cast(pl.Float64) / u.divisor).alias("value"),
-        pl.col("series").replace_strict(columns, return_dtype=pl.String),
-    )
-    measure = label or title
-    base = alt.Chart(long, title=title, height=height) if not partial else alt.Chart(long)
-    mark = {"line": base.mark_line(point=False, interpolate="monotone"), "bar": base.mark_bar(),
-            "area": base.mark_area(opacity=0.7)}[kind]
-    encoding = {
-        "x": _time_x(x, tz, _step(frame, x)),
-        "y": alt.Y("value:Q", title=axis_title(measure, unit), stack=True if kind != "line" else None,
-                   axis=u.axis()),
-        "tooltip": [_time_tooltip(x), alt.Tooltip("series:N", title="Series"),
-                    alt.Tooltip("value:Q", title=axis_title(measure, unit), format=u.number_format)],
-    }
+    partial_at = local_times(pl.DataFrame({x: list(partial)}, schema={x: UTC_US}), x, tz).get_column(x).to_list()
+    long = _long(data, x, columns, u, partial_at)
+    measure = axis_title(label or title, unit)
+    x_enc = _time_x(x, tz, _step(frame, x))
+    y_enc = alt.Y("value:Q", title=measure, stack=True if kind != "line" else None, axis=u.axis())
+    encoding: dict = {"x": x_enc, "y": y_enc}
     if len(columns) > 1:
-        labels = list(columns.values())
         # Series with a meaning of their own keep their colour (5xx red, never a shade of 4xx).
         scale = (alt.Scale(domain=labels, range=[SERIES_COLORS[lb] for lb in labels])
                  if all(lb in SERIES_COLORS for lb in labels) else alt.Undefined)
-        encoding["color"] = alt.Color("series:N", title=None, sort=labels, scale=scale,
-                                      legend=alt.Legend(orient="top"))
+        encoding["color"] = alt.Color("series:N", title=None, sort=labels, scale=scale, legend=alt.Legend(orient="top"))
+    base = alt.Chart(long)
+    complete = alt.datum.partial == False  # noqa: E712  (a Vega expression, not a Python comparison)
+    if kind == "bar":
+        layers = [base.mark_bar().encode(**encoding, opacity=alt.condition(complete, alt.value(1.0), alt.value(0.4)))]
     else:
-        encoding["tooltip"].pop(1)
-    chart = mark.encode(**encoding)
-    if not partial:
-        return chart
-    marks = local_times(pl.DataFrame({x: list(partial)}, schema={x: UTC_US}), x, tz).with_columns(
-        pl.lit(PARTIAL_NOTE).alias("note"))
-    rule = alt.Chart(marks).mark_rule(strokeDash=[4, 4], color="#888888", strokeWidth=1.5).encode(
-        x=alt.X(f"{x}:T"), tooltip=[_time_tooltip(x, "Bucket from"), alt.Tooltip("note:N", title="Note")])
-    return alt.layer(chart, rule, title=title, height=height)
+        tail = base.transform_filter(alt.datum.tail)
+        if kind == "line":
+            layers = [base.mark_line(interpolate="monotone").encode(**encoding).transform_filter(complete)]
+            if partial_at:
+                layers.append(tail.mark_line(interpolate="monotone", strokeDash=[4, 3]).encode(**encoding))
+        else:
+            layers = [base.mark_area(opacity=0.7).encode(**encoding).transform_filter(complete)]
+            if partial_at:
+                layers.append(tail.mark_area(opacity=0.3).encode(**encoding))
+    hover = alt.selection_point(name="hover", fields=[x], nearest=True, on="pointerover", clear="pointerout",
+                                empty=False)
+    tips = [_time_tooltip(x)] + [alt.Tooltip(f"s{i}:Q", title=lb if len(labels) > 1 else measure,
+                                             format=u.number_format) for i, lb in enumerate(labels)]
+    if partial_at:
+        tips.append(alt.Tooltip("note:N", title="Note"))
+    # Named: Altair would number the view anew on every run, and Streamlit would then redraw the chart.
+    layers.append(alt.Chart(_hover_rows(data, x, columns, u, partial_at), name="crosshair").mark_rule(
+        color=CROSSHAIR_COLOR).encode(x=x_enc, opacity=alt.condition(hover, alt.value(0.7), alt.value(0.0)),
+                                      tooltip=tips).add_params(hover))
+    if partial_at:
+        marks = pl.DataFrame({x: partial_at, "text": [PARTIAL_LABEL] * len(partial_at)},
+                             schema={x: UTC_US, "text": pl.String})
+        layers.append(alt.Chart(marks).mark_text(align="right", baseline="top", dx=-3, dy=2, color="#64748b",
+                                                 fontStyle="italic").encode(x=x_enc, y=alt.value(0), text="text:N"))
+    return alt.layer(*layers, title=title, height=height)
 
 
 def bar_chart(frame: pl.DataFrame, category: str, value: str, *, title: str, unit: str,

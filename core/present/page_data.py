@@ -12,15 +12,15 @@ from core.storage import cache
 
 
 def data_version(engine: sa.Engine) -> str:
-    """Changes whenever the cached request data does (new, deleted or reloaded rows): part of every
+    """Changes whenever the request data does (new requests, rewritten or pruned rollups): part of every
     page cache key, so a cached page never outlives the data it was computed from."""
     info = cache.stats(engine)
-    return f"{info['rows']}:{info['watermark']}"
+    return f"{info['epoch']}:{info['newest_id']}:{info['settled']}"
 
 
 def scoped_rows(engine: sa.Engine, scope: Scope, window: Window, **where) -> pl.DataFrame:
-    """The scoped request rows of the window and the period before it (for deltas)."""
-    return cache.requests_frame(engine, scope, window=metrics.span(window), columns=cache.METRIC_COLUMNS, **where)
+    """The scoped facts of the window and the period before it (for deltas)."""
+    return cache.facts_frame(engine, scope, window, **where)
 
 
 def api_names(engine: sa.Engine, scope: Scope) -> pl.DataFrame:

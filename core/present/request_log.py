@@ -2,15 +2,19 @@
 bounded CSV export of every filtered row (on top of core.storage.request_log, which does the scoped querying)."""
 from __future__ import annotations
 
+import shlex
 from dataclasses import replace
+from urllib.parse import urlencode
 
+import orjson
 import polars as pl
 import sqlalchemy as sa
 
 from core.domain.countries import country_name
+from core.domain.masking import mask, mask_body, mask_url
 from core.domain.scope import Scope
 from core.present import fmt
-from core.present.tables import fill_missing_text
+from core.present.tables import fill_missing_text, fitting_columns
 from core.storage.request_log import COUNT_CAP, MAX_PAGE_SIZE, STATUS_CLASSES, HistoryPage, HistoryQuery, request_history
 
 UNKNOWN_COUNTRY = "unknown"  # how an unknown location is written in a URL
@@ -18,6 +22,17 @@ UNKNOWN_COUNTRY = "unknown"  # how an unknown location is written in a URL
 TIME, METHOD, STATUS, ENDPOINT, LOAD, SIZE = "Time", "Method", "Status", "Endpoint", "Load time (ms)", "Size"
 THREAT, DEVICE, AGENT, LOCATION, CUSTOMER, CUSTOMER_ID, API, REQUEST_ID = (
     "Threat", "Device", "AI agent", "Location", "Customer", "Customer ID", "API", "Request ID")
+# Display widths (px), sized like core.present.tables.CUSTOMER_WIDTHS: each header and typical values fit.
+WIDTHS = {TIME: 150, METHOD: 80, STATUS: 72, ENDPOINT: 190, LOAD: 125, SIZE: 80, THREAT: 80, LOCATION: 120,
+          DEVICE: 85, AGENT: 100, CUSTOMER: 160, CUSTOMER_ID: 165, API: 130, REQUEST_ID: 100}
+# Most wanted first: what a table shows by default while it fits 1366 px; the rest wait in the column chooser.
+PRIORITY = (TIME, METHOD, STATUS, ENDPOINT, CUSTOMER, LOAD, SIZE, API, THREAT, LOCATION, DEVICE, AGENT, CUSTOMER_ID,
+            REQUEST_ID)
+
+
+def default_columns(columns: list[str]) -> list[str]:
+    """The history columns shown before the viewer picks others (Time always first): those that fit 1366 px."""
+    return fitting_columns(columns, WIDTHS, PRIORITY)
 
 
 def display_rows(rows: pl.DataFrame, tz: str, *, show_customer: bool = True, show_api: bool = True) -> pl.DataFrame:
@@ -119,3 +134,73 @@ def export_rows(engine: sa.Engine, scope: Scope, query: HistoryQuery, *, limit: 
         page += 1
     return pl.concat(parts) if parts else request_history(engine, scope, query).rows.head(0)
 
+
+
+# ---------------------------------------------------------------- one request's details
+
+# Streamlit badge colours ("blue" → :blue-badge[GET]); the API docs colour their methods the same way.
+METHOD_COLORS = {"GET": "blue", "POST": "green", "PUT": "orange", "PATCH": "violet", "DELETE": "red"}
+# 4xx amber and 5xx red, as in the charts (core.present.charts.SERIES_COLORS).
+STATUS_COLORS = {2: "green", 3: "blue", 4: "orange", 5: "red"}
+
+
+def method_color(method) -> str:
+    """The badge colour of an HTTP method (gray for one without a colour of its own)."""
+    return METHOD_COLORS.get(str(method or "").strip().upper(), "gray")
+
+
+def status_color(status) -> str:
+    """The badge colour of a response status: 2xx green, 3xx blue, 4xx orange, 5xx red, else gray."""
+    try:
+        return STATUS_COLORS.get(int(status) // 100, "gray")
+    except (TypeError, ValueError):
+        return "gray"
+
+
+# Recomputed by curl from the body it sends; a stored one would be wrong once the body was masked.
+_LEFT_OUT_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+def _arg(value) -> str:
+    # A NUL byte cannot be part of a shell argument; everything else is quoted, newlines included.
+    return shlex.quote(str(value).replace("\x00", ""))
+
+
+def _query_string(query) -> str:
+    if isinstance(query, dict):
+        pairs = [(k, v) for k, values in query.items() for v in (values if isinstance(values, list) else [values])]
+        return urlencode([(str(k), "" if v is None else v if isinstance(v, str) else orjson.dumps(v).decode())
+                          for k, v in pairs])
+    return str(query or "")
+
+
+def curl_command(detail: dict) -> str:
+    """A stored request (core.storage.request_log.request_detail) as a cURL command for a POSIX shell:
+    method, URL, request headers and body as stored, so masked values stay masked (masked once more here,
+    in case the masking rules grew since it was stored). Every argument is shell-quoted: no stored text,
+    whatever quotes, `$( )` or newlines it holds, can run anything or add an option of its own."""
+    general = detail["general"]
+    method = str(general.get("method") or "GET").strip().upper()
+    url = mask_url(str(general.get("url") or ""))
+    query = mask(detail.get("query"))
+    if query and "?" not in url:
+        url = f"{url}?{_query_string(query)}"
+    # A URL must not read as an option ("-o …"): --url says what it is.
+    parts = [f"curl --url {_arg(url)}" if url.startswith("-") or not url else f"curl {_arg(url)}"]
+    if method == "HEAD":
+        parts.append("--head")
+    elif method != "GET" or detail.get("request_body") not in (None, "", {}, []):
+        parts.append(f"-X {_arg(method)}")
+    headers = mask(detail.get("request_headers")) or {}
+    if isinstance(headers, dict):
+        for name, values in headers.items():
+            if str(name).strip().lower() in _LEFT_OUT_HEADERS:
+                continue
+            for value in values if isinstance(values, list) else [values]:
+                parts.append(f"-H {_arg(f'{name}: {value}')}")
+    body = mask_body(detail.get("request_body"))
+    if body not in (None, "", {}, []):
+        text = body if isinstance(body, str) else orjson.dumps(body).decode()
+        # --data-raw: a body starting with "@" is text, never a file for curl to read.
+        parts.append(f"--data-raw {_arg(text)}")
+    return " \\\n  ".join(parts)

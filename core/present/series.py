@@ -8,6 +8,7 @@ import polars as pl
 
 from core.analytics import metrics
 from core.analytics.metrics import bucket_index, bucket_starts, in_window
+from core.domain.facts import as_facts
 from core.domain.frames import UTC_US
 from core.domain.scope import Scope, require_workspace
 from core.domain.timewindow import Window
@@ -29,8 +30,9 @@ def api_sparklines(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.D
     window, zeros included, oldest first)."""
     require_workspace(scope, "API request series")
     buckets = bucket_starts(window).select("bucket_index")
+    requests = as_facts(requests)
     per = in_window(requests, window).group_by("api_id", bucket_index(window).alias("bucket_index")).agg(
-        pl.len().cast(pl.Int64).alias("requests"))
+        pl.col("requests").sum().cast(pl.Int64))
     apis = requests.select(pl.col("api_id").cast(pl.Int32)).unique()
     return (
         apis.join(buckets, how="cross")
@@ -45,15 +47,14 @@ def api_sparklines(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.D
 def endpoint_activity(requests: pl.DataFrame, window: Window, scope: Scope, *, top_n: int = TOP_ENDPOINTS) -> pl.DataFrame:
     """One row per (endpoint, bucket) for the top_n busiest endpoints of the window, zeros included:
     endpoint ("GET /orders"), bucket (UTC start), requests; busiest endpoint first, then by time."""
-    metrics.check(requests, scope)
-    current = in_window(requests, window).with_columns(
+    current = in_window(metrics.check(requests, scope), window).with_columns(
         pl.format("{} {}", pl.col("method").cast(pl.String), pl.col("endpoint").cast(pl.String)).alias("endpoint"))
     schema = {"endpoint": pl.String, "bucket": UTC_US, "requests": pl.Int64}
     if current.height == 0:
         return pl.DataFrame(schema=schema)
-    top = (current.group_by("endpoint").agg(pl.len().alias("n"))
+    top = (current.group_by("endpoint").agg(pl.col("requests").sum().alias("n"))
            .sort(["n", "endpoint"], descending=[True, False]).head(top_n).with_row_index("_rank"))
-    per = current.group_by("endpoint", bucket_index(window).alias("bucket_index")).agg(pl.len().cast(pl.Int64).alias("requests"))
+    per = current.group_by("endpoint", bucket_index(window).alias("bucket_index")).agg(pl.col("requests").sum().cast(pl.Int64))
     return (
         top.join(bucket_starts(window), how="cross")
         .join(per, on=["endpoint", "bucket_index"], how="left")

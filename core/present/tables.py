@@ -12,6 +12,33 @@ from core.present import fmt
 CUSTOMER, CUSTOMER_ID, REQUESTS, SHARE, CHANGE = "Customer", "Customer ID", "Requests", "Share (%)", "Change (%)"
 LAST_ACTIVE, LAST_ACTIVE_AT, ERROR_RATE, P95, TREND = (
     "Last active", "Last active at", "Error rate (%)", "p95 load time (ms)", "Requests over time")
+FIRST_SEEN, RANK = "First seen", "Rank"
+REQUESTS_BEFORE, REQUESTS_NOW, REQUESTS_LOST = "Requests before", "Requests now", "Requests lost"
+
+# A full-width table at 1366 px with the sidebar open is 904 px inside; the row-selection boxes take 36.
+TABLE_WIDTH_PX = 868
+# Display widths (px): each fits its header (the grid's header font, 8 px padding either side, 18 px for the
+# sort arrow) and typical values; tests/browser measures the headers in the real font.
+CUSTOMER_WIDTHS = {
+    CUSTOMER: 160, CUSTOMER_ID: 165, REQUESTS: 90, SHARE: 95, TREND: 150, LAST_ACTIVE: 100, ERROR_RATE: 115,
+    P95: 145, LAST_ACTIVE_AT: 140, CHANGE: 105, REQUESTS_BEFORE: 130, REQUESTS_NOW: 120, REQUESTS_LOST: 115,
+    FIRST_SEEN: 95, RANK: 65,
+}
+# Which customer columns a table shows first, most wanted first; the rest wait in the column chooser.
+CUSTOMER_PRIORITY = (CUSTOMER, RANK, REQUESTS, SHARE, LAST_ACTIVE, ERROR_RATE, P95, TREND, CHANGE, REQUESTS_BEFORE,
+                     REQUESTS_NOW, REQUESTS_LOST, FIRST_SEEN, LAST_ACTIVE_AT, CUSTOMER_ID)
+
+
+def fitting_columns(columns: list[str], widths: dict[str, int], priority: tuple[str, ...],
+                    budget_px: int = TABLE_WIDTH_PX) -> list[str]:
+    """The columns a table shows before the viewer picks others: in priority order, each one that still
+    fits budget_px (a column without a width or priority is left out), returned in the table's order."""
+    chosen, used = set(), 0
+    for column in priority:
+        if column in columns and column in widths and used + widths[column] <= budget_px:
+            chosen.add(column)
+            used += widths[column]
+    return [c for c in columns if c in chosen]
 
 
 def fill_missing_text(frame: pl.DataFrame) -> pl.DataFrame:
@@ -46,6 +73,32 @@ def search_customers(frame: pl.DataFrame, text: str | None) -> pl.DataFrame:
     return frame.filter(hit("display_name") | hit("customer_id"))
 
 
+# How the customer list can be ordered: {key: (label, column of mc.customer_list, descending)}.
+CUSTOMER_SORTS = {
+    "requests": ("Requests", "requests", True),
+    "error_rate": ("Error rate", "error_rate_pct", True),
+    "p95": ("p95 load time", "p95_load_time_ms", True),
+    "last_active": ("Last active", "last_active", True),
+    "name": ("Name", "display_name", False),
+}
+
+
+def rank_customers(customers: pl.DataFrame, *, sort: str = "requests", min_requests: int = 0) -> pl.DataFrame:
+    """mc.customer_list rows with at least min_requests requests, ordered by `sort` (a CUSTOMER_SORTS key;
+    missing values last); ties go to the busier customer, then by customer ID. A rate of a customer with one
+    request says little: min_requests keeps those out of a sort by error rate or load time."""
+    if sort not in CUSTOMER_SORTS:
+        raise ValueError(f"Unknown sort {sort!r}; use one of {', '.join(CUSTOMER_SORTS)}.")
+    _label, column, descending = CUSTOMER_SORTS[sort]
+    kept = customers.filter(pl.col("requests") >= max(int(min_requests), 0))
+    by = [column] + ([] if column == "requests" else ["requests"]) + ["customer_id"]
+    order = [descending] + ([] if column == "requests" else [True]) + [False]
+    if column == "display_name":  # names sort as people read them, whatever their case
+        kept = kept.with_columns(pl.col("display_name").str.to_lowercase().alias("_name"))
+        by[0] = "_name"
+    return kept.sort(by, descending=order, nulls_last=True).drop("_name", strict=False)
+
+
 def customer_table(customers: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
     """mc.customer_list rows as shown: name, ID, requests, share to 0.1%, the request sparkline, last
     active ("3 h ago"), error rate to 0.1%, p95 to 0.1 ms, and the exact local time of the last request."""
@@ -66,7 +119,7 @@ def top_table(top: pl.DataFrame, covered: bool = True) -> pl.DataFrame:
     """mc.top_customers rows as shown: rank, name, ID, requests, share and change vs the period before
     (none when the data does not cover that period)."""
     return fill_missing_text(top.select(
-        pl.col("rank").alias("Rank"),
+        pl.col("rank").alias(RANK),
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
         pl.col("requests").alias(REQUESTS),
@@ -80,7 +133,7 @@ def recent_table(recent: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFram
     return fill_missing_text(recent.select(
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
-        _ago(recent, "first_seen", now, "First seen"),
+        _ago(recent, "first_seen", now, FIRST_SEEN),
         _local("first_seen", tz, "First seen at"),
     ))
 
@@ -103,9 +156,9 @@ def quiet_table(quiet: pl.DataFrame, tz: str, now: dt.datetime) -> pl.DataFrame:
     return fill_missing_text(quiet.select(
         pl.col("display_name").alias(CUSTOMER),
         pl.col("customer_id").alias(CUSTOMER_ID),
-        pl.col("requests_prev").alias("Requests before"),
-        pl.col("requests").alias("Requests now"),
-        pl.col("requests_lost").alias("Requests lost"),
+        pl.col("requests_prev").alias(REQUESTS_BEFORE),
+        pl.col("requests").alias(REQUESTS_NOW),
+        pl.col("requests_lost").alias(REQUESTS_LOST),
         pl.col("change_pct").round(1).alias(CHANGE),
         _ago(quiet, "last_active", now, LAST_ACTIVE),
         _local("last_active", tz, LAST_ACTIVE_AT),

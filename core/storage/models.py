@@ -168,6 +168,55 @@ class ClockSkew(Base):
     last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class RollupHour(Base):
+    """Requests summed per API × hour × customer × method × endpoint (core.storage.rollups): the source of
+    every dashboard number. Written in the same transaction as the requests they count; kept by prune.
+    customer_id is "" for requests without one (a primary key column cannot be NULL)."""
+
+    __tablename__ = "rollup_hours"
+    api_id: Mapped[int] = mapped_column(sa.ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
+    requests: Mapped[int] = mapped_column(sa.BigInteger)
+    failed: Mapped[int] = mapped_column(sa.BigInteger)  # status >= 400
+    status_4xx: Mapped[int] = mapped_column(sa.BigInteger)
+    status_5xx: Mapped[int] = mapped_column(sa.BigInteger)
+    load_sum: Mapped[float] = mapped_column(sa.Float)
+    size_sum: Mapped[int] = mapped_column(sa.BigInteger)
+    first_ts: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_ts: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_rollup_hours_customer", "customer_id", "hour"), sa.Index("ix_rollup_hours_hour", "hour"))
+
+
+class RollupLoadBin(Base):
+    """The load-time histogram of a rollup_hours row: one row per non-empty bin (core.domain.histogram)."""
+
+    __tablename__ = "rollup_load_bins"
+    api_id: Mapped[int] = mapped_column(sa.ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
+    bin: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(sa.BigInteger)
+
+    __table_args__ = (sa.Index("ix_rollup_load_bins_hour", "hour"),)
+
+
+class RollupState(Base):
+    """One row: epoch grows whenever rollups of settled hours change (imports, demo, rebuild), so every
+    app process reloads its copy of them; the collector writes only recent hours, which are read fresh."""
+
+    __tablename__ = "rollup_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    epoch: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # Raw rows before this were pruned: hours before it are read whole from the rollups (core.storage.prune).
+    raw_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,5 +1,8 @@
 """Data retention: `python -m core prune --older-than 30d` deletes old requests (with their details) and
-old rejected payloads in small transactions, so the collector keeps writing while it runs."""
+old rejected payloads in small transactions, so the collector keeps writing while it runs. The rollups
+(core.storage.rollups) stay: every dashboard number, All Time, first-seen and New are computed from them,
+so they stay right after the raw rows are gone; only request history, details, search and the CSV of
+requests end at the cutoff."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from core.domain.errors import ClienteleError
-from core.storage import models
+from core.storage import models, rollups
 from core.storage.models import Api, RejectedPayload, Request, RequestDetail, utcnow
 
 # Rows per transaction: small enough that a collector waiting for the SQLite write lock (busy_timeout
@@ -46,8 +49,9 @@ def prune(engine: sa.Engine, older_than: dt.timedelta, *, now: dt.datetime | Non
     """Delete requests whose timestamp is before now - older_than (and their request_details), and
     rejected payloads received before it, batch_rows per transaction.
 
-    Customers and customer_apis keep their first/last seen: they record when a customer was first
-    active, which stays true after the requests themselves are gone.
+    Customers and customer_apis keep their first/last seen, and the rollups keep every count: they
+    record what happened, which stays true after the requests themselves are gone. rollup_state.raw_since
+    records the cutoff, so a window edge cutting an hour before it counts that hour whole from the rollups.
     """
     if batch_rows < 1:
         raise PruneError("The batch size must be at least 1.")
@@ -56,6 +60,7 @@ def prune(engine: sa.Engine, older_than: dt.timedelta, *, now: dt.datetime | Non
         api_ids = list(conn.scalars(sa.select(Api.id).order_by(Api.id)))
     deleted_requests = sum(_prune_requests(engine, api_id, cutoff, batch_rows) for api_id in api_ids)
     deleted_rejected = _prune_rejected(engine, cutoff, batch_rows)
+    rollups.set_raw_since(engine, cutoff)
     return PruneResult(cutoff=cutoff, requests=deleted_requests, rejected=deleted_rejected)
 
 

@@ -15,6 +15,7 @@ from core.domain import config
 from core.domain.errors import ClienteleError
 from core.domain.masking import masked_raw
 from core.domain.record import NormalizedRequest
+from core.storage import rollups
 from core.storage.dialect import insert as _insert
 from core.storage.models import Api, ClockSkew, Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken, UTCDateTime, utcnow
 
@@ -91,8 +92,8 @@ def api_keys(engine: sa.Engine) -> dict[str, int]:
 def write_requests(engine: sa.Engine, items: Sequence[tuple[int, NormalizedRequest]], received_at: dt.datetime | None = None) -> list[int]:
     """Store normalised, enriched requests in one transaction. Returns their new ids in order.
 
-    Also keeps customers (first/last seen, display name, attributes: latest wins) and
-    customer_apis (automatic API discovery) up to date.
+    Also keeps customers (first/last seen, display name, attributes: latest wins), customer_apis
+    (automatic API discovery) and the rollups (core.storage.rollups) up to date, in the same transaction.
     """
     if not items:
         return []
@@ -103,6 +104,7 @@ def write_requests(engine: sa.Engine, items: Sequence[tuple[int, NormalizedReque
         _upsert_customers(conn, [r for _api, r in items])
         _upsert_customer_apis(conn, items)
         _upsert_clock_skews(conn, items)
+        rollups.add(conn, items)
     return ids
 
 

@@ -54,3 +54,33 @@ def screenshot(page, path) -> None:
     page.set_viewport_size(size)
 
 
+
+
+def click_first_row(page, table) -> None:
+    """Select the first row of an st.dataframe (a canvas grid): click its selection box."""
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+
+
+def horizontal_overflow(table) -> int:
+    """How many pixels of an st.dataframe's columns lie beyond its visible width (0: no horizontal scroll)."""
+    return table.evaluate("df => { const s = df.querySelector('.dvn-scroller'); return s.scrollWidth - s.clientWidth; }")
+
+
+# The grid's cell padding on either side of a header and the room its sort arrow takes (glide-data-grid).
+HEADER_PADDING_PX, SORT_ARROW_PX = 8, 18
+
+
+def header_widths(table, headers: list[str]) -> dict[str, float]:
+    """The width each header needs in an st.dataframe (its text in the grid's own header font, both paddings and
+    the sort arrow), measured in the browser."""
+    return table.evaluate(
+        """(df, [headers, pad, arrow]) => {
+            const holder = Array.from(df.querySelectorAll('*')).find(
+                e => getComputedStyle(e).getPropertyValue('--gdg-header-font-style'));
+            const css = getComputedStyle(holder);
+            const ctx = document.createElement('canvas').getContext('2d');
+            ctx.font = css.getPropertyValue('--gdg-header-font-style') + ' ' + css.getPropertyValue('--gdg-font-family');
+            return Object.fromEntries(headers.map(h => [h, ctx.measureText(h).width + 2 * pad + arrow]));
+        }""", [headers, HEADER_PADDING_PX, SORT_ARROW_PX])

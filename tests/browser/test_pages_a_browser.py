@@ -13,11 +13,23 @@ from playwright.sync_api import expect
 
 from core import demo
 from core.auth import users
+from core.present import request_log as ht
+from core.present.tables import CUSTOMER_WIDTHS
 from core.storage import models
 from core.storage.models import Customer, Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
 from tests.browser.conftest import start_server, stop_server
-from tests.browser.pages import EXCEPTION, login, page_url, screenshot, settled, visit
+from tests.browser.pages import (
+    EXCEPTION,
+    click_first_row,
+    header_widths,
+    horizontal_overflow,
+    login,
+    page_url,
+    screenshot,
+    settled,
+    visit,
+)
 from tests.factories import NOW
 from ui import dashboard, guard
 
@@ -64,13 +76,6 @@ def _add_demo_traffic(db_url: str) -> dict:
         engine.dispose()
     other_strings = {o.customer_id for o in others} | {o.display_name for o in others if o.display_name}
     return {"customer_id": busiest, "name": name or busiest, "others": sorted(other_strings - {name})}
-
-
-def _click_first_row(page, table) -> None:
-    """Select the first row of an st.dataframe (a canvas grid): click its selection box."""
-    table.scroll_into_view_if_needed()
-    box = table.bounding_box()
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
 
 
 ADMIN_VIEWS = [("overview", "", "Home"), ("customer-dashboard", "", "Customers"), ("customer", "", "Customer profile")]
@@ -148,7 +153,7 @@ def test_from_home_to_an_apis_customers_to_a_profile(demo_server, context, artif
     search.fill(demo_server.facts["customer_id"])
     search.press("Enter")
     settled(page)
-    _click_first_row(page, page.locator('.st-key-customer_list [data-testid="stDataFrame"]'))
+    click_first_row(page, page.locator('.st-key-customer_list [data-testid="stDataFrame"]'))
     settled(page)
     expect(page.locator("h1").first).to_contain_text(demo_server.facts["name"])
     expect(page.locator(EXCEPTION)).to_have_count(0)
@@ -190,5 +195,104 @@ def test_chart_times_are_in_the_viewers_zone(demo_server, browser, artifacts, zo
         at = dt.datetime.strptime(shown.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo(zone))
         assert start <= at < start + dt.timedelta(hours=24)
         screenshot(page, artifacts / f"a-customer-my-dashboard-24h-{zone.replace('/', '-')}.png")
+    finally:
+        ctx.close()
+
+
+# ---------------------------------------------------------------- tables at 1366 px, the time filter on a phone (#14)
+
+CUSTOMER_LIST_1366 = ["Customer", "Requests", "Share (%)", "Requests over time", "Last active", "Error rate (%)",
+                      "p95 load time (ms)"]
+HOME_TOP_1366 = ["Customer", "Requests", "Share (%)", "Change (%)"]
+PROFILE_HISTORY_1366 = ["Time", "Method", "Status", "Endpoint", "Load time (ms)", "Size", "API"]
+
+
+def _assert_fits(table, columns: list[str], widths: dict[str, int]) -> None:
+    """No horizontal scroll, and every header's text fits its column in the grid's own font."""
+    expect(table.locator("canvas").first).to_be_visible()
+    assert horizontal_overflow(table) == 0
+    needed = header_widths(table, columns)
+    assert {c: round(needed[c]) for c in columns if needed[c] > widths[c]} == {}
+
+
+def test_customer_tables_fit_1366_px_without_a_horizontal_scroll(demo_server, browser, artifacts):
+    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+        visit(page, page_url(demo_server.url, "admin", "customer-dashboard", "window=30d"))
+        _assert_fits(page.locator('.st-key-customer_list [data-testid="stDataFrame"]'), CUSTOMER_LIST_1366,
+                     CUSTOMER_WIDTHS)
+        visit(page, page_url(demo_server.url, "admin", "overview", "window=30d"))
+        _assert_fits(page.locator('.st-key-home_top [data-testid="stDataFrame"]'), HOME_TOP_1366, CUSTOMER_WIDTHS)
+        visit(page, page_url(demo_server.url, "admin", "customer", f"customer={demo_server.facts['customer_id']}&window=30d"))
+        history = page.locator('[class*="st-key-profile_table_"] [data-testid="stDataFrame"]')
+        history.scroll_into_view_if_needed()
+        _assert_fits(history, PROFILE_HISTORY_1366, ht.WIDTHS)
+    finally:
+        ctx.close()
+
+
+def test_the_column_chooser_brings_back_a_hidden_column(demo_server, browser):
+    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+        visit(page, page_url(demo_server.url, "admin", "customer-dashboard", "window=30d"))
+        table = page.locator('.st-key-customer_list [data-testid="stDataFrame"]')
+        expect(table.locator("canvas").first).to_be_visible()
+        assert horizontal_overflow(table) == 0
+        page.get_by_role("button", name="Columns", exact=True).first.click()  # the customer list comes first
+        page.get_by_role("dialog", name="Columns").get_by_text("Customer ID", exact=True).click()
+        settled(page)
+        # More columns than fit: now the table scrolls sideways (its first column pinned).
+        page.wait_for_function("sel => { const s = document.querySelector(sel); return s.scrollWidth > s.clientWidth; }",
+                               arg='.st-key-customer_list [data-testid="stDataFrame"] .dvn-scroller')
+    finally:
+        ctx.close()
+
+
+def test_on_a_phone_the_time_filter_shows_every_option(demo_server, browser, artifacts):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        login(page, demo_server.url, DEMO_CUSTOMER)
+        visit(page, page_url(demo_server.url, "customer", "my-dashboard", "window=7d"))
+        group = page.locator('.st-key-window [role="radiogroup"]')
+        for label in ("24H", "7D", "14D", "30D", "All Time", "Custom"):
+            option = group.get_by_role("radio", name=label, exact=True)
+            expect(option).to_be_visible()
+            box, frame = option.bounding_box(), group.bounding_box()
+            # Inside the control and the screen: not cut off, not behind a sideways scroll.
+            assert frame["x"] <= box["x"] and box["x"] + box["width"] <= min(frame["x"] + frame["width"], 390), label
+        assert group.evaluate("g => g.scrollWidth <= g.clientWidth")
+        screenshot(page, artifacts / "a-customer-my-dashboard-phone.png")
+    finally:
+        ctx.close()
+
+
+def test_hovering_a_multi_series_chart_shows_a_crosshair_and_every_series_at_local_time(demo_server, browser):
+    zone = "Asia/Tokyo"
+    ctx = browser.new_context(viewport=VIEWPORTS["1366"], timezone_id=zone)
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        login(page, demo_server.url, DEMO_CUSTOMER)
+        visit(page, page_url(demo_server.url, "customer", "my-dashboard", "window=24h"))
+        chart = page.locator('[data-testid="stVegaLiteChart"]').filter(has_text="Failed requests")
+        chart.scroll_into_view_if_needed()
+        plot = chart.locator(".crosshair_marks").bounding_box()
+        # High up in the plot, away from the areas themselves: the nearest bucket answers anyway.
+        page.mouse.move(plot["x"] + plot["width"] * 0.5, plot["y"] + 3)
+        tooltip = page.locator("#vg-tooltip-element")
+        expect(tooltip).to_be_visible()
+        shown = re.fullmatch(r"Time\s+(\d{4}-\d{2}-\d{2} \d{2}:\d{2})\s+4xx\s+(\d+)\s+5xx\s+(\d+)", tooltip.inner_text().strip())
+        assert shown, tooltip.inner_text()
+        at = dt.datetime.strptime(shown.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo(zone))
+        assert NOW - dt.timedelta(hours=24) <= at < NOW
+        expect(chart.locator('.crosshair_marks line[opacity="0.7"]')).to_have_count(1)
     finally:
         ctx.close()

@@ -8,11 +8,12 @@ from playwright.sync_api import expect
 
 from core import demo
 from core.auth import users
+from core.present import request_log as ht
 from core.storage import models
 from core.storage.models import Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
 from tests.browser.conftest import IDLE, start_server, stop_server
-from tests.browser.pages import login, page_url, screenshot, visit
+from tests.browser.pages import click_first_row, header_widths, horizontal_overflow, login, page_url, screenshot, settled, visit
 from tests.factories import NOW
 from ui import nav
 
@@ -124,3 +125,61 @@ def test_admin_data_tabs(demo_server, context, artifacts, tab):
     page.get_by_role("tab", name=tab).click()
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     screenshot(page, artifacts / f"b-admin-data-{tab.lower().replace(' ', '-')}.png")
+
+
+# ---------------------------------------------------------------- tables at 1366 px, details in a dialog (#14)
+
+ADMIN_HISTORY_1366 = ["Time", "Customer", "Method", "Status", "Endpoint", "Load time (ms)", "Size"]
+CUSTOMER_HISTORY_1366 = ["Time", "Method", "Status", "Endpoint", "Load time (ms)", "Size", "API"]
+HISTORY_TABLE = '[class*="_table_"] [data-testid="stDataFrame"]'
+
+
+@pytest.mark.parametrize("email, role, url_path, columns", [
+    (ACCOUNTS["admin"]["email"], "admin", "requests", ADMIN_HISTORY_1366),
+    (DEMO_CUSTOMER, "customer", "my-request-log", CUSTOMER_HISTORY_1366),
+], ids=["requests", "my-requests"])
+def test_request_history_fits_1366_px_without_a_horizontal_scroll(demo_server, browser, email, role, url_path, columns):
+    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        login(page, demo_server.url, email)
+        visit(page, page_url(demo_server.url, role, url_path, "window=30d"))
+        table = page.locator(HISTORY_TABLE)
+        expect(table.locator("canvas").first).to_be_visible()
+        assert horizontal_overflow(table) == 0
+        needed = header_widths(table, columns)
+        assert {c: round(needed[c]) for c in columns if needed[c] > ht.WIDTHS[c]} == {}
+    finally:
+        ctx.close()
+
+
+def test_a_selected_request_opens_in_a_dialog_with_pills_and_curl(demo_server, browser, artifacts):
+    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+        visit(page, page_url(demo_server.url, "admin", "requests", "window=30d"))
+        table = page.locator(HISTORY_TABLE)
+        click_first_row(page, table)
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_be_visible()
+        # Where the eye is: the dialog stands in the viewport, whatever the page's scroll.
+        box = dialog.bounding_box()
+        assert box["y"] < VIEWPORTS["1366"]["height"] / 2
+        pills = dialog.locator(".stMarkdownBadge")
+        expect(pills).to_have_count(2)
+        assert pills.nth(0).inner_text() in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+        assert pills.nth(1).inner_text().isdigit()
+        dialog.get_by_text("Copy as cURL").click()
+        expect(dialog.locator('[data-testid="stCode"]').first).to_contain_text("curl ")
+        screenshot(page, artifacts / "b-admin-request-dialog.png")
+        page.keyboard.press("Escape")
+        expect(dialog).to_have_count(0)
+        settled(page)
+        # Closed, the same row opens it again.
+        click_first_row(page, table)
+        expect(page.get_by_role("dialog")).to_be_visible()
+    finally:
+        ctx.close()

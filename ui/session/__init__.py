@@ -21,6 +21,7 @@ from core.auth.sessions import revoke_sessions
 from core.auth.users import CurrentUser, needs_first_admin
 from core.domain import config
 from core.storage import models
+from ui.audit import client_source
 from ui.guard import IDENTITY_KEY
 from ui.session.cookie import delete_login_cookie, set_login_cookie
 from ui.session.demo import ensure_demo_data
@@ -80,7 +81,7 @@ def logout_button(user: CurrentUser, *, key: str = "sidebar_logout", where=st.si
     # Key "logout" would collide with the library's own session flag of that name.
     if not where.button("Log out", key=key, help=LOGOUT_HELP, icon=":material/logout:"):
         return
-    revoke_sessions(models.get_engine(), user.id)
+    revoke_sessions(models.get_engine(), user.id, source=client_source())
     delete_login_cookie()
     end_session()
     st.success("You are logged out.")

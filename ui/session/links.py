@@ -11,6 +11,7 @@ from core.auth.login import record_login
 from core.auth.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
 from core.auth.users import CurrentUser, create_first_admin
 from core.storage import models
+from ui.audit import client_source
 from ui.session.state import panel, start_session, stop_as_visitor
 
 _POLICY_HELP = f"At least {MIN_PASSWORD_CHARS} characters; a few unrelated words make a good password."
@@ -45,9 +46,9 @@ def accept_link(engine, key: str) -> tuple[CurrentUser, dt.datetime]:
     try:
         _same(password, repeat)
         if purpose == "invite":
-            user = accept_invite(engine, token, name=name, password=password)
+            user = accept_invite(engine, token, name=name, password=password, source=client_source())
         else:
-            user = accept_reset(engine, token, password=password)
+            user = accept_reset(engine, token, password=password, source=client_source())
     except AuthError as exc:
         form_panel.error(str(exc))
         stop_as_visitor()
@@ -76,13 +77,13 @@ def first_admin(engine, key: str) -> tuple[CurrentUser, dt.datetime]:
         stop_as_visitor()
     try:
         _same(password, repeat)
-        user = create_first_admin(engine, email=email, name=name, password=password)
+        user = create_first_admin(engine, email=email, name=name, password=password, source=client_source())
     except AuthError as exc:
         form_panel.error(str(exc))
         stop_as_visitor()
     box.empty()
     started_at = models.utcnow()
-    record_login(engine, user.id, now=started_at)
+    record_login(engine, user.id, now=started_at, method="setup", source=client_source())
     start_session(user, started_at, key)
     return user, started_at
 

@@ -17,6 +17,7 @@ from core.auth.login import authenticate, credentials, login_failed_message, rec
 from core.auth.sessions import COOKIE_NAME, session_user, verify_cookie
 from core.auth.users import CurrentUser
 from core.storage import models
+from ui.audit import client_source
 from ui.session.cookie import set_login_cookie
 from ui.session.demo import show_demo_accounts
 from ui.session.state import LOGGED_OUT, SESSION_USER, STARTED_AT, end_session, hold_session, panel, stop_as_visitor
@@ -44,7 +45,7 @@ def login(engine, key: str) -> tuple[CurrentUser, dt.datetime]:
             except AuthError:
                 state[LOGGED_OUT] = True  # refused once: not read again in this session
             else:
-                record_login(engine, user.id)
+                record_login(engine, user.id, method="cookie", source=client_source())
                 hold_session(user, issued_at)
                 return user, issued_at
     state.pop(_PASSWORD_LOGIN, None)
@@ -87,7 +88,7 @@ def _authenticator(engine) -> stauth.Authenticate:
 
 def _check_password(engine, username: str, password: str) -> bool:
     try:
-        user = authenticate(engine, username, password)
+        user = authenticate(engine, username, password, source=client_source())
     except AuthError:
         return False
     st.session_state[_PASSWORD_LOGIN] = (user, models.utcnow())

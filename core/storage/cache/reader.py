@@ -1,184 +1,138 @@
-"""SQL → frames for the cache: the requests table by id range (ADBC, in this process or a child, else
-SQLAlchemy), with the cache's compact dtypes, and the small API and customer tables."""
+"""SQL → frames for the cache: rollups (settled hours in bulk, recent hours per read), the raw rows of the
+hours a window cuts, and the small API and customer tables. Every reader returns facts
+(core.domain.facts) with the same dtypes, whatever the backend."""
 from __future__ import annotations
 
+import datetime as dt
 import json
-import logging
-import os
-import subprocess
-import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from collections.abc import Sequence
 
 import polars as pl
 import sqlalchemy as sa
 
-from core.domain import config
+from core.domain.facts import FACT_SCHEMA, empty_facts, from_requests
 from core.domain.frames import UTC_US
-from core.storage.cache.layout import REQUEST_SCHEMA, empty_requests
 from core.storage.models import Api, Customer, CustomerApi
+from core.storage.rollups import KEY, NO_CUSTOMER
 
-log = logging.getLogger(__name__)
-
-# Rows per SQL read on a full load (bounds the memory of one raw chunk); chunks load in parallel.
-LOAD_CHUNK_ROWS = 500_000
-LOAD_THREADS = max(1, min(2, os.cpu_count() or 1))
-# SQLite id ranges at least this wide are read by an ADBC child process (see Reader).
-SUBPROCESS_MIN_IDS = 100_000
-# The module the child process runs (`python -m`): it reads the ranges with adbc_read_ranges.
-CHILD_MODULE = "core.storage.cache.child"
-
-_NULLABLE_TEXT = ("customer_id", "device", "ai_agent", "country", "threat_level")
-# SQLite's ADBC driver infers a column's type from its first rows, so a text column that starts with
-# NULLs breaks the read: select '' instead (customer IDs and the rest are never empty) and map back.
+_HOUR_COLUMNS = (*KEY, "requests", "failed", "status_4xx", "status_5xx", "load_sum", "size_sum", "first_ts", "last_ts")
+_BIN_COLUMNS = (*KEY, "bin", "count")
+_RAW_COLUMNS = ("api_id", "customer_id", "timestamp", "method", "endpoint", "status", "load_time_ms", "response_size")
 
 
-def _select_expr(column: str) -> str:
-    if column in _NULLABLE_TEXT:
-        return f"COALESCE({column}, '') AS {column}"
-    if column == "load_time_ms":  # a float on both databases (PostgreSQL's double precision, SQLite's REAL)
-        return f"CAST({column} AS REAL) AS {column}"
-    return column
+def _bind_time(engine: sa.Engine, ts: dt.datetime):
+    """A time as the column stores it: SQLite compares the text SQLAlchemy writes, so write the same text."""
+    naive = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if engine.dialect.name == "sqlite" else naive
 
 
-# The cache's columns are REQUEST_SCHEMA's, each a column of `requests` (models.py) by the same name.
-_SELECT = f"SELECT {', '.join(_select_expr(c) for c in REQUEST_SCHEMA)} FROM requests"
+def _utc(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """Time columns as UTC microseconds: SQLite hands back SQLAlchemy's text, PostgreSQL naive datetimes."""
+    exprs = []
+    for c in columns:
+        dtype = frame.schema[c]
+        if dtype == pl.String:
+            exprs.append(pl.col(c).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", time_zone="UTC"))
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+            exprs.append(pl.col(c).dt.cast_time_unit("us").dt.replace_time_zone("UTC"))
+        else:
+            exprs.append(pl.col(c).cast(UTC_US))
+    return frame.with_columns(exprs)
 
 
-def _adbc_connect(url: sa.URL):
-    if url.get_backend_name() == "sqlite":
-        import adbc_driver_sqlite.dbapi as adbc_sqlite
-
-        return adbc_sqlite.connect(url.database)
-    import adbc_driver_postgresql.dbapi as adbc_pg
-
-    return adbc_pg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+def _select(engine: sa.Engine, sql: str, params: dict, names: Sequence[str]) -> pl.DataFrame | None:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(sql), params).fetchall()
+    if not rows:
+        return None
+    return pl.DataFrame([tuple(r) for r in rows], schema=list(names), orient="row", infer_schema_length=None)
 
 
-def _compact(raw: pl.DataFrame) -> pl.DataFrame:
-    """A raw chunk (any backend, any reader) with the cache's compact dtypes, in one memory chunk."""
-    ts = raw.get_column("timestamp")
-    if ts.dtype == pl.String:
-        # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC).
-        ts_expr = pl.col("timestamp").str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", time_zone="UTC")
-    elif isinstance(ts.dtype, pl.Datetime) and ts.dtype.time_zone is None:
-        ts_expr = pl.col("timestamp").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
-    else:
-        ts_expr = pl.col("timestamp").cast(UTC_US)
-    text = {
-        c: pl.when(pl.col(c).cast(pl.String) != "").then(pl.col(c).cast(pl.String)).cast(pl.Categorical).alias(c)
-        for c in _NULLABLE_TEXT
-    }
-    return raw.select(
-        pl.col("id").cast(pl.Int64),
+def _where(engine: sa.Engine, *, start: dt.datetime | None = None, end: dt.datetime | None = None, api_id: int | None = None,
+           customer_id: str | None = None, time_column: str = "hour") -> tuple[str, dict]:
+    parts, params = ["1=1"], {}
+    if start is not None:
+        parts.append(f"{time_column} >= :start")
+        params["start"] = _bind_time(engine, start)
+    if end is not None:
+        parts.append(f"{time_column} < :end")
+        params["end"] = _bind_time(engine, end)
+    if api_id is not None:
+        parts.append("api_id = :api_id")
+        params["api_id"] = int(api_id)
+    if customer_id is not None:
+        parts.append("customer_id = :customer_id")
+        params["customer_id"] = customer_id
+    return " AND ".join(parts), params
+
+
+def read_rollups(engine: sa.Engine, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
+                 api_id: int | None = None, customer_id: str | None = None) -> pl.DataFrame:
+    """Rollup rows with start <= hour < end (optionally one API, one customer) as facts."""
+    where, params = _where(engine, start=start, end=end, api_id=api_id, customer_id=customer_id)
+    hours = _select(engine, f"SELECT {', '.join(_HOUR_COLUMNS)} FROM rollup_hours WHERE {where}", params, _HOUR_COLUMNS)
+    if hours is None:
+        return empty_facts()
+    bins = _select(engine, f"SELECT {', '.join(_BIN_COLUMNS)} FROM rollup_load_bins WHERE {where}", params, _BIN_COLUMNS)
+    return _facts(hours, bins)
+
+
+def _facts(hours: pl.DataFrame, bins: pl.DataFrame | None) -> pl.DataFrame:
+    key = list(KEY)
+    hours = _utc(hours, ("hour", "first_ts", "last_ts"))
+    if bins is None:
+        bins = pl.DataFrame(schema={**hours.select(key).schema, "bin": pl.Int16, "count": pl.Int64})
+    bins = _utc(bins, ("hour",))
+    lists = (
+        bins.lazy()
+        .with_columns(pl.col("bin").cast(pl.Int16), pl.col("count").cast(pl.Int64))
+        .sort("bin")
+        .group_by(key)
+        .agg(pl.col("bin").alias("load_bins"), pl.col("count").alias("load_counts"))
+    )
+    joined = hours.lazy().with_columns(pl.col("api_id").cast(pl.Int64)).join(
+        lists.with_columns(pl.col("api_id").cast(pl.Int64)), on=key, how="left")
+    return joined.select(
         pl.col("api_id").cast(pl.Int32),
-        text["customer_id"],
-        ts_expr.alias("timestamp"),
-        pl.col("method").cast(pl.String).cast(pl.Categorical),
-        pl.col("endpoint").cast(pl.String).cast(pl.Categorical),
-        pl.col("status").cast(pl.Int16),
-        pl.col("load_time_ms").cast(pl.Float32),
-        pl.col("response_size").cast(pl.Int64),
-        text["device"],
-        text["ai_agent"],
-        text["country"],
-        text["threat_level"],
-    ).rechunk()
+        pl.when(pl.col("customer_id") != NO_CUSTOMER).then(pl.col("customer_id")).cast(pl.Categorical).alias("customer_id"),
+        pl.col("hour").alias("timestamp"),
+        pl.col("method").cast(pl.Categorical),
+        pl.col("endpoint").cast(pl.Categorical),
+        *(pl.col(c).cast(FACT_SCHEMA[c]) for c in ("requests", "failed", "status_4xx", "status_5xx", "load_sum", "size_sum")),
+        "first_ts", "last_ts",
+        pl.col("load_bins").fill_null(pl.lit([], FACT_SCHEMA["load_bins"])),
+        pl.col("load_counts").fill_null(pl.lit([], FACT_SCHEMA["load_counts"])),
+    ).collect()
 
 
-def _adbc_read(url: sa.URL, sql: str) -> pl.DataFrame:
-    with _adbc_connect(url) as conn, conn.cursor() as cur:
-        cur.execute(sql)
-        table = cur.fetch_arrow_table()
-    raw = pl.from_arrow(table)
-    return _compact(raw) if raw.height else empty_requests()
+def read_raw(engine: sa.Engine, ranges: Sequence[tuple[dt.datetime, dt.datetime]], *, api_ids: Sequence[int] = (),
+             customer_id: str | None = None) -> pl.DataFrame:
+    """The raw requests in these [start, end) time ranges, on these APIs (or a customer's, on any API), as
+    facts: the hours a window or bucket edge cuts. Each range is one index seek (api or customer, time)."""
+    parts = []
+    targets: list[int | None] = list(api_ids) if customer_id is None else [None]
+    for start, end in ranges:
+        for api_id in targets:
+            where, params = _where(engine, start=start, end=end, api_id=api_id, customer_id=customer_id, time_column="timestamp")
+            raw = _select(engine, f"SELECT {', '.join(_RAW_COLUMNS)} FROM requests WHERE {where}", params, _RAW_COLUMNS)
+            if raw is not None:
+                parts.append(_utc(raw, ("timestamp",)))
+    if not parts:
+        return empty_facts()
+    return from_requests(pl.concat(parts, how="vertical_relaxed"))
 
 
-def adbc_read_ranges(url: sa.URL, ranges: list[tuple[int, int]]) -> pl.DataFrame:
-    parts = [_adbc_read(url, _range_sql(lo, hi)) for lo, hi in ranges]
-    return pl.concat(parts, rechunk=False) if parts else empty_requests()
-
-
-def _adbc_read_in_child(url: sa.URL, ranges: list[tuple[int, int]]) -> pl.DataFrame:
-    """adbc_read_ranges in a child process (its own SQLite library); the frame comes back as an
-    Arrow file (one process per loader thread: starting Python costs about a second)."""
-    with tempfile.TemporaryDirectory(prefix="clientele-load-") as tmp:
-        out = Path(tmp) / "rows.arrow"
-        proc = subprocess.run(
-            [sys.executable, "-m", CHILD_MODULE, url.render_as_string(hide_password=False), str(out)],
-            input=json.dumps(ranges).encode(), capture_output=True, cwd=config.ROOT, timeout=1800, check=False,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError((proc.stderr.decode(errors="replace").strip().splitlines() or ["child failed"])[-1])
-        return pl.read_ipc(out) if out.stat().st_size else empty_requests()
-
-
-def _range_sql(after_id: int, upto_id: int) -> str:
-    return _SELECT + f" WHERE id > {int(after_id)} AND id <= {int(upto_id)} ORDER BY id"
-
-
-class Reader:
-    """Reads the requests table by id range.
-
-    PostgreSQL: ADBC in this process. SQLite: large ranges through ADBC in a child process, small
-    ones (incremental refreshes) through SQLAlchemy. ADBC bundles its own copy of the SQLite
-    library, and two copies in one process break each other's POSIX locks: the second copy then
-    misses rows committed to the WAL, and a later open fails with "disk I/O error" (SQLite's
-    how-to-corrupt guide, "multiple copies of SQLite in the same program"). Any ADBC failure falls
-    back to SQLAlchemy, which is slower but gives the same rows.
-    """
-
-    def __init__(self, engine: sa.Engine):
-        self.engine = engine
-        self.sqlite = engine.url.get_backend_name() == "sqlite"
-        self.use_adbc = True
-
-    def read(self, after_id: int, upto_id: int) -> pl.DataFrame:
-        """Rows with after_id < id <= upto_id, in id order."""
-        ranges = [(lo, min(lo + LOAD_CHUNK_ROWS, upto_id)) for lo in range(after_id, upto_id, LOAD_CHUNK_ROWS)]
-        if not ranges:
-            return empty_requests()
-        if self.use_adbc:
-            try:
-                if not self.sqlite:
-                    with ThreadPoolExecutor(LOAD_THREADS) as pool:
-                        parts = list(pool.map(lambda r: _adbc_read(self.engine.url, _range_sql(*r)), ranges))
-                    return pl.concat(parts, rechunk=False)
-                if upto_id - after_id >= SUBPROCESS_MIN_IDS:
-                    groups = [g for g in (ranges[i::LOAD_THREADS] for i in range(LOAD_THREADS)) if g]
-                    with ThreadPoolExecutor(len(groups)) as pool:
-                        parts = list(pool.map(lambda g: _adbc_read_in_child(self.engine.url, g), groups))
-                    return pl.concat(parts, rechunk=False).sort("id")
-            except Exception as exc:  # any driver problem: the slower path still gives right answers
-                log.warning("ADBC read failed (%s); falling back to SQLAlchemy", exc)
-                self.use_adbc = False
-        return pl.concat([self._sqlalchemy(_range_sql(*r)) for r in ranges], rechunk=False)
-
-    def read_ids(self, ids: list[int]) -> pl.DataFrame:
-        return self._sqlalchemy(_SELECT + f" WHERE id IN ({', '.join(str(int(i)) for i in ids)}) ORDER BY id")
-
-    def _sqlalchemy(self, sql: str) -> pl.DataFrame:
-        with self.engine.connect() as conn:
-            result = conn.exec_driver_sql(sql)
-            names = list(result.keys())
-            rows = result.fetchall()
-        if not rows:
-            return empty_requests()
-        raw = pl.DataFrame([tuple(r) for r in rows], schema=names, orient="row", infer_schema_length=None)
-        return _compact(raw)
-
-    def bounds(self) -> tuple[int, int]:
-        """(min id, max id) of the table; (0, 0) when empty."""
-        with self.engine.connect() as conn:
-            # Two statements: SQLite answers a lone min() or max() from the index, not both at once.
-            hi = conn.exec_driver_sql("SELECT max(id) FROM requests").scalar()
-            lo = conn.exec_driver_sql("SELECT min(id) FROM requests").scalar()
-        return int(lo or 0), int(hi or 0)
-
-    def count(self, upto_id: int) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.exec_driver_sql(f"SELECT count(*) FROM requests WHERE id <= {int(upto_id)}").scalar() or 0)
+def read_state(engine: sa.Engine) -> tuple[int, dt.datetime | None, int]:
+    """(rollup epoch, raw_since, newest request id): what tells a process that its copy is out of date."""
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT epoch, raw_since FROM rollup_state WHERE id = 1").first()
+        newest = conn.exec_driver_sql("SELECT max(id) FROM requests").scalar()
+    raw_since = None
+    if row is not None and row[1] is not None:
+        value = row[1]
+        raw_since = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+        raw_since = raw_since.replace(tzinfo=dt.timezone.utc)
+    return (int(row[0]) if row is not None else 0), raw_since, int(newest or 0)
 
 
 def read_small_tables(engine: sa.Engine) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:

@@ -1,9 +1,8 @@
-"""The cache's public reads: request rows, first-seen dates, customers and APIs, each filtered by the
-viewer's Scope and asserted (core.domain.scope) before it is returned."""
+"""The cache's public reads: facts (rollups, and raw rows where a window cuts an hour), first-seen dates,
+customers and APIs, each filtered by the viewer's Scope and asserted (core.domain.scope) before it is returned."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 
 import polars as pl
 import sqlalchemy as sa
@@ -12,33 +11,45 @@ from core.domain.frames import UTC_US
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import Window
 from core.storage.cache.entry import refreshed
-from core.storage.cache.layout import FIRST_SEEN_SCHEMA
+from core.storage.cache.layout import empty_facts
+from core.storage.cache.reader import read_raw, read_rollups
 
 
-def requests_frame(engine: sa.Engine, scope: Scope, *, api_id: int | None = None, customer_id: str | None = None,
-                   window: Window | None = None, columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """Cached request rows this scope may see (one row per request), optionally for one API, one
-    customer (a workspace viewer opening a profile) and a [start, end) window, with only `columns`
-    (customer_id is always kept: the scope is checked on it). Sorted by time when it comes from a
-    single API or customer."""
-    view = refreshed(engine).view
-    start, end = (window.start, window.end) if window is not None else (None, None)
+def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int | None = None,
+                customer_id: str | None = None) -> pl.DataFrame:
+    """The facts (core.domain.facts) this scope may see in the window and its previous period, optionally
+    for one API and one customer (a workspace viewer opening a profile): whole hours from the rollups
+    (settled ones from memory, newer ones from SQL), and the hours an edge cuts (window.cut_hours())
+    from the raw requests, so every count and bucket is exact. Where the raw rows were pruned, a cut
+    hour is counted whole at its start."""
     if scope.is_customer and customer_id is not None and customer_id != scope.customer_id:
         raise ScopeError("Refused: the data requested is outside your account.")
+    entry = refreshed(engine)
+    main, settled = entry.main, entry.settled
     who = scope.customer_id if scope.is_customer else customer_id
-    keep = None if columns is None else list(dict.fromkeys(["customer_id", "timestamp", *columns]))
-    if who is not None:
-        # The API filter needs api_id even when the caller did not ask for it (keep drops it again below).
-        read = keep if keep is None or api_id is None else list(dict.fromkeys([*keep, "api_id"]))
-        frame = view.for_customer(who, start, end, read)
-        if api_id is not None:
-            frame = frame.filter(pl.col("api_id") == api_id)
-    elif api_id is not None:
-        frame = view.for_api(api_id, start, end)
-    else:
-        frame = view.everything(start, end)
-    if keep is not None:
-        frame = frame.select(keep)
+    start, end = window.previous().start, window.end
+    cut = [h for h in window.cut_hours() if entry.raw_since is None or h >= entry.raw_since]
+    parts = []
+    if main is not None and settled is not None and start < settled:
+        upto = min(end, settled)
+        if who is not None:
+            part = main.customer(who, start, upto)
+            parts.append(part if api_id is None else part.filter(pl.col("api_id") == api_id))
+        elif api_id is not None:
+            parts.append(main.api(api_id, start, upto))
+        else:
+            parts.append(main.everything(start, upto))
+    if settled is None or end > settled:
+        recent_from = start if settled is None else max(start, settled)
+        parts.append(read_rollups(engine, start=recent_from, end=end, api_id=api_id, customer_id=who))
+    if cut:
+        parts = [p.filter(~pl.col("timestamp").is_in(cut)) for p in parts]
+        hour = dt.timedelta(hours=1)
+        ranges = [(max(h, start), min(h + hour, end)) for h in cut if h + hour > start and h < end]
+        api_ids = [api_id] if api_id is not None else entry.apis.get_column("api_id").to_list()
+        raw = read_raw(engine, ranges, api_ids=api_ids, customer_id=who)
+        parts.append(raw if api_id is None or who is None else raw.filter(pl.col("api_id") == api_id))
+    frame = pl.concat(parts, how="vertical_relaxed") if parts else empty_facts()
     # The single filter, applied again on what was gathered (a no-op for workspace scopes), then asserted.
     return scope.check(scope.filter(frame))
 
@@ -46,20 +57,12 @@ def requests_frame(engine: sa.Engine, scope: Scope, *, api_id: int | None = None
 def first_seen_frame(engine: sa.Engine, scope: Scope) -> pl.DataFrame:
     """One row per (customer, API) this scope may see: when the customer first called the API.
 
-    From the stored customer_apis.first_seen, which `prune` keeps: the cached rows start at the
-    retention cutoff, so a first-seen computed from them would make every old customer look new.
-    A pair whose stored date is missing, or later than a cached request (the small tables are
-    re-read a moment after the rows), takes the earlier of the two."""
+    From the stored customer_apis.first_seen, written with the requests and kept by `prune`, so old
+    customers never look new after their requests are gone."""
     entry = refreshed(engine)
     stored = entry.customer_apis.select(pl.col("customer_id").cast(pl.String), pl.col("api_id").cast(pl.Int32),
                                         pl.col("first_seen").cast(UTC_US))
-    both = (
-        pl.concat([stored, entry.first_seen.select(list(FIRST_SEEN_SCHEMA))])
-        .group_by("customer_id", "api_id")
-        .agg(pl.col("first_seen").min())
-        .sort("customer_id", "api_id")
-    )
-    return scope.check(scope.filter(both))
+    return scope.check(scope.filter(stored.sort("customer_id", "api_id")))
 
 
 def customers_frame(engine: sa.Engine, scope: Scope) -> pl.DataFrame:
@@ -104,10 +107,22 @@ def data_start(engine: sa.Engine, scope: Scope, api_id: int | None = None) -> dt
 
 
 def data_span(engine: sa.Engine, scope: Scope, api_id: int | None = None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """(first, newest) request this scope may see (on one API or all): the bounds of All Time.
-    The newest can be dated after now (an imported file from a clock ahead of ours)."""
-    frame = requests_frame(engine, scope, api_id=api_id, columns=["timestamp"])
+    """(first, newest) request this scope may see (on one API or all): the bounds of All Time, from the
+    rollups (which prune keeps). The newest can be dated after now (an imported file from a clock ahead of ours)."""
+    entry = refreshed(engine)
+    who = scope.customer_id if scope.is_customer else None
+    far = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
+    parts = []
+    if entry.main is not None and entry.settled is not None:
+        if who is not None:
+            part = entry.main.customer(who, *far)
+            parts.append(part if api_id is None else part.filter(pl.col("api_id") == api_id))
+        elif api_id is not None:
+            parts.append(entry.main.api(api_id, *far))
+        else:
+            parts.append(entry.main.frame)
+    parts.append(read_rollups(engine, start=entry.settled, api_id=api_id, customer_id=who))
+    frame = scope.check(scope.filter(pl.concat([p.select("customer_id", "first_ts", "last_ts") for p in parts], how="vertical_relaxed")))
     if frame.height == 0:
         return None, None
-    ts = frame.get_column("timestamp")
-    return ts.min(), ts.max()
+    return frame.get_column("first_ts").min(), frame.get_column("last_ts").max()

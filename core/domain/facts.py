@@ -1,0 +1,92 @@
+"""Facts: the one frame shape every dashboard number is computed from.
+
+A fact row counts requests of one API, customer, method and endpoint at `timestamp`: either a rollup
+hour (timestamp = the hour's start, every sum of that hour) or a single raw request (timestamp = its
+time, requests = 1). Both can sit in one frame: a window reads whole hours from the rollups and the
+hours cut by a window or bucket edge from the raw rows, so every count, sum and time stays exact.
+Load-time percentiles come from the rows' histograms (core.domain.histogram).
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from core.domain import histogram
+from core.domain.frames import UTC_US
+
+FACT_SCHEMA: dict[str, pl.DataType] = {
+    "api_id": pl.Int32,
+    "customer_id": pl.Categorical(),
+    "timestamp": UTC_US,
+    "method": pl.Categorical(),
+    "endpoint": pl.Categorical(),
+    "requests": pl.Int64,
+    "failed": pl.Int64,
+    "status_4xx": pl.Int64,
+    "status_5xx": pl.Int64,
+    "load_sum": pl.Float64,
+    "size_sum": pl.Float64,
+    "first_ts": UTC_US,
+    "last_ts": UTC_US,
+    "load_bins": pl.List(histogram.BIN_DTYPE),
+    "load_counts": pl.List(pl.Int64),
+}
+# Raw request rows, as tests and the cut hours' reads build them (from_requests turns them into facts).
+REQUEST_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64, "api_id": pl.Int32, "customer_id": pl.Categorical(), "timestamp": UTC_US, "method": pl.Categorical(),
+    "endpoint": pl.Categorical(), "status": pl.Int16, "load_time_ms": pl.Float32, "response_size": pl.Int64,
+    "device": pl.Categorical(), "ai_agent": pl.Categorical(), "country": pl.Categorical(), "threat_level": pl.Categorical(),
+}
+FIRST_SEEN_SCHEMA: dict[str, pl.DataType] = {"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US}
+
+
+def empty_facts() -> pl.DataFrame:
+    return pl.DataFrame(schema=FACT_SCHEMA)
+
+
+def is_facts(frame: pl.DataFrame) -> bool:
+    return "requests" in frame.columns and "load_bins" in frame.columns
+
+
+def from_requests(raw: pl.DataFrame) -> pl.DataFrame:
+    """Raw request rows (api_id, customer_id, timestamp, method, endpoint, status, load_time_ms,
+    response_size; missing ones are null) → one fact per request."""
+    def col(name: str, dtype: pl.DataType) -> pl.Expr:
+        return pl.col(name).cast(dtype) if name in raw.columns else pl.lit(None, dtype)
+
+    status = col("status", pl.Int32)
+    load = col("load_time_ms", pl.Float64)
+    return raw.select(
+        col("api_id", pl.Int32).alias("api_id"),
+        col("customer_id", pl.String).cast(pl.Categorical).alias("customer_id"),
+        col("timestamp", UTC_US).alias("timestamp"),
+        col("method", pl.String).cast(pl.Categorical).alias("method"),
+        col("endpoint", pl.String).cast(pl.Categorical).alias("endpoint"),
+        pl.lit(1, pl.Int64).alias("requests"),
+        (status >= 400).cast(pl.Int64).fill_null(0).alias("failed"),
+        status.is_between(400, 499).cast(pl.Int64).fill_null(0).alias("status_4xx"),
+        (status >= 500).cast(pl.Int64).fill_null(0).alias("status_5xx"),
+        load.alias("load_sum"),
+        col("response_size", pl.Float64).alias("size_sum"),
+        col("timestamp", UTC_US).alias("first_ts"),
+        col("timestamp", UTC_US).alias("last_ts"),
+        pl.concat_list(histogram.bin_expr(load)).alias("load_bins"),
+        pl.concat_list(pl.lit(1, pl.Int64)).alias("load_counts"),
+    )
+
+
+def as_facts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Facts as they are; raw request rows converted (tests and small callers pass raw rows)."""
+    return frame if is_facts(frame) else from_requests(frame)
+
+
+def first_seen(facts: pl.DataFrame) -> pl.DataFrame:
+    """One row per (customer, API): the customer's first request to that API in these facts (or raw rows)."""
+    return (
+        as_facts(facts).lazy()
+        .filter(pl.col("customer_id").is_not_null())
+        .group_by("customer_id", "api_id")
+        .agg(pl.col("first_ts").min().alias("first_seen"))
+        .select(pl.col("customer_id").cast(pl.String), pl.col("api_id").cast(pl.Int32), "first_seen")
+        .sort("customer_id", "api_id")
+        .collect()
+    )
