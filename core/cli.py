@@ -125,7 +125,8 @@ def cmd_rollups_rebuild(args) -> int:
             return 2
         api_id = match[0]["id"]
     result = rollups.rebuild(engine, api_id)
-    print(f"Rebuilt the rollups of {result['apis']} API(s) from {result['requests']:,} requests; the workspace holds {result['rollup_rows']:,} rollup rows.")
+    print(f"Rebuilt the rollups of {result['apis']} API(s) from {result['requests']:,} requests; "
+          f"the workspace holds {result['rollup_rows']:,} rollup rows.")
     return 0
 
 

@@ -3,6 +3,7 @@ import streamlit as st
 
 from core.auth import errors, login, passwords
 from core.storage import models
+from ui import audit as audit_ui
 from ui import session
 from ui.guard import require_role
 
@@ -28,7 +29,7 @@ if submitted:
         st.error("The two new passwords differ; type the same password twice.")
     else:
         try:
-            revoked_at = login.change_password(models.get_engine(), user.id, current, new)
+            revoked_at = login.change_password(models.get_engine(), user.id, current, new, source=audit_ui.client_source())
         except errors.AuthError as exc:
             st.error(str(exc))
         else:

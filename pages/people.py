@@ -8,6 +8,7 @@ from core.domain import config
 from core.domain.scope import ROLES
 from core.present.people import invites_table, role_label, users_table
 from core.storage import models
+from ui import audit as audit_ui
 from ui.guard import require_role
 
 user = require_role("admin")
@@ -74,7 +75,7 @@ if pending:
         invite_id = st.selectbox("Link", [i["id"] for i in pending],
                                  format_func=lambda i: next(f"{p['email']} ({p['purpose']})" for p in pending if p["id"] == i))
         if st.form_submit_button("Revoke link"):
-            attempt(lambda: revoke_invite(engine, invite_id), "Link revoked.")
+            attempt(lambda: revoke_invite(engine, invite_id, actor=audit_ui.actor(user)), "Link revoked.")
 
 st.subheader("Invite someone")
 with st.form("invite"):
@@ -87,7 +88,8 @@ with st.form("invite"):
                             help="Customer role only: tick to invite a customer whose ID no request carried yet.")
     if st.form_submit_button("Create invitation", type="primary"):
         attempt(lambda: create_invite(engine, email=email, role=role, customer_id=customer_id, group=group,
-                                      invited_by=user.email, unseen_customer_ok=unseen_ok, browsing=browsing),
+                                      invited_by=user.email, unseen_customer_ok=unseen_ok, browsing=browsing,
+                                      actor=audit_ui.actor(user)),
                 f"Invitation for {email.strip()} created.", clear=INVITE_KEYS)
 
 st.subheader("Change a role")
@@ -97,7 +99,8 @@ with st.form("change_role"):
     customer_id = st.selectbox("Customer ID", key="role_customer", **pick_customer)
     group = st.text_input("Group", max_chars=200, key="role_group", help="Optional, customer role only.")
     if st.form_submit_button("Change role"):
-        attempt(lambda: update_role(engine, by_email[target], role, customer_id=customer_id, group=group),
+        attempt(lambda: update_role(engine, by_email[target], role, customer_id=customer_id, group=group,
+                                    actor=audit_ui.actor(user)),
                 f"{target} is now {role_label(role)}.")
 
 st.subheader("Password reset")
@@ -105,7 +108,8 @@ with st.form("reset"):
     target = st.selectbox("User", list(by_email), key="reset_user",
                           help="Creates a one-time link that lets the user choose a new password.")
     if st.form_submit_button("Create reset link"):
-        attempt(lambda: create_reset(engine, by_email[target], invited_by=user.email, browsing=browsing), f"Reset link for {target} created.")
+        attempt(lambda: create_reset(engine, by_email[target], invited_by=user.email, browsing=browsing, actor=audit_ui.actor(user)),
+                f"Reset link for {target} created.")
 
 st.subheader("Remove a user")
 with st.form("remove"):
@@ -116,6 +120,7 @@ with st.form("remove"):
         if target is None:
             st.error("Pick the user to remove.")
         elif sure:
-            attempt(lambda: remove_user(engine, by_email[target], acting_user_id=user.id), f"{target} removed.")
+            attempt(lambda: remove_user(engine, by_email[target], acting_user_id=user.id, actor=audit_ui.actor(user)),
+                    f"{target} removed.")
         else:
             st.error("Tick the box to confirm the removal.")

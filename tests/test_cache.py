@@ -1,4 +1,9 @@
-"""core.storage.cache on SQLite and PostgreSQL: compact frames, scoping, incremental refresh, reloads, snapshots."""
+"""core.storage.cache on SQLite and PostgreSQL: facts_frame and the small reads, each narrowed by the viewer's Scope.
+
+Every test runs on data whose hours are settled (the cache's memory) and on data reaching into the last two
+hours (recent rollups, read from SQL), and the facts come from rollups or, where a window's edge cuts an
+hour, from raw rows: a scope must hold on every path.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,316 +12,282 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
+from core.analytics import metrics
+from core.domain.facts import FACT_SCHEMA
 from core.domain.scope import Scope, ScopeError
-from core.domain.timewindow import Window
+from core.domain.timewindow import Window, floor_hour
 from core.storage import cache, store
-from core.storage.cache import entry as cache_entry
-from core.storage.cache import reader as cache_reader
 from core.storage.models import Request
-from tests.factories import NOW, make_request, seed_small
+from tests.factories import make_request
 
+UTC = dt.timezone.utc
+HOUR = dt.timedelta(hours=1)
 ADMIN = Scope.workspace()
-
+EVERYONE = ("cust_a", "cust_b", "cust_c")
 
 pytestmark = pytest.mark.usefixtures("fresh_cache")  # tests/conftest.py
 
 
-def ids(frame: pl.DataFrame) -> list[int]:
-    return sorted(frame.get_column("id").to_list())
+@pytest.fixture(params=["settled", "recent"])
+def anchor(request) -> dt.datetime:
+    """The "now" of the seeded data: five days ago (every hour settled, kept in memory), or the end of the
+    current hour (the latest two hours recent, read from SQL; the rest settled)."""
+    top = floor_hour(dt.datetime.now(UTC))
+    return top - dt.timedelta(days=5) if request.param == "settled" else top + HOUR
+
+
+def seed(engine, now: dt.datetime) -> dict:
+    """tests.factories.seed_small's requests, at whole hours before `now`. Returns the API ids.
+
+    Orders API:   cust_a at 1h, 2h, 30h (500); cust_b at 3h, 5h (404); unattributed at 4h
+    Billing API:  cust_a at 6h; cust_c at 7h, 8h (POST, 201)
+    """
+    orders = store.create_api(engine, "Orders API", api_key="orders-key", sdk_token="orders-token")["api_id"]
+    billing = store.create_api(engine, "Billing API", api_key="billing-key", sdk_token="billing-token")["api_id"]
+    h = lambda n: now - n * HOUR  # noqa: E731
+    o, b = orders, billing
+    store.write_requests(engine, [
+        (o, make_request(customer_id="cust_a", display_name="Alpha Inc", customer_attributes={"Plan": "Pro"}, timestamp=h(1))),
+        (o, make_request(customer_id="cust_a", timestamp=h(2), load_time_ms=300.0)),
+        (o, make_request(customer_id="cust_a", timestamp=h(30), status=500, endpoint="/boom")),
+        (o, make_request(customer_id="cust_b", display_name="Beta LLC", timestamp=h(3), response_size=3000)),
+        (o, make_request(customer_id="cust_b", timestamp=h(5), status=404, endpoint="/missing")),
+        (o, make_request(customer_id=None, timestamp=h(4))),
+        (b, make_request(customer_id="cust_a", timestamp=h(6), endpoint="/invoices")),
+        (b, make_request(customer_id="cust_c", display_name="Carol Co", timestamp=h(7), endpoint="/invoices")),
+        (b, make_request(customer_id="cust_c", timestamp=h(8), method="POST", endpoint="/invoices", status=201)),
+    ])
+    return {"orders": orders, "billing": billing}
+
+
+def whole(now: dt.datetime) -> Window:
+    """Two days of whole hours up to `now`: every fact a rollup hour."""
+    return Window(now - dt.timedelta(hours=48), now, "1h", "custom")
+
+
+def cut(now: dt.datetime) -> Window:
+    """The same two days moved by 30 minutes: every hour is cut by a bucket edge, every fact a raw request."""
+    shift = dt.timedelta(minutes=30)
+    return Window(now - dt.timedelta(hours=48) + shift, now + shift, "1h", "custom")
+
+
+WINDOWS = {"whole-hours": whole, "cut-hours": cut}
+
+
+@pytest.fixture(params=sorted(WINDOWS))
+def win_of(request):
+    return WINDOWS[request.param]
+
+
+def facts(engine, scope: Scope, win: Window, **where) -> pl.DataFrame:
+    """The scope's facts inside the window (facts_frame also returns the period before it)."""
+    return metrics.in_window(cache.facts_frame(engine, scope, win, **where), win)
 
 
 def customers_in(frame: pl.DataFrame) -> set:
     return set(frame.get_column("customer_id").cast(pl.String).to_list())
 
 
-def test_requests_frame_has_the_compact_schema(engine):
-    seed_small(engine)
-    assert cache.requests_frame(engine, ADMIN).schema == pl.Schema(dict(cache.REQUEST_SCHEMA))
+def requests_in(frame: pl.DataFrame) -> int:
+    return metrics.request_count(frame)
 
 
-def test_workspace_sees_every_request_including_unattributed(engine):
-    seed_small(engine)
-    frame = cache.requests_frame(engine, ADMIN)
-    assert (frame.height, frame.get_column("customer_id").null_count()) == (9, 1)
+def request_times(frame: pl.DataFrame) -> list[dt.datetime]:
+    """The time of every request the facts count (a rollup hour's requests all at its start)."""
+    return sorted(t for t, n in zip(frame.get_column("timestamp").to_list(), frame.get_column("requests").to_list()) for _ in range(n))
 
 
-def test_timestamps_come_back_as_exact_utc(engine):
-    api = seed_small(engine)["orders"]
-    ts = dt.datetime(2026, 11, 25, 10, 30, 15, 123456, tzinfo=dt.timezone.utc)
-    store.write_requests(engine, [(api, make_request(customer_id="cust_t", timestamp=ts))])
-    frame = cache.requests_frame(engine, Scope.customer("cust_t"))
-    assert frame.get_column("timestamp").to_list() == [ts]
+def keys(frame: pl.DataFrame) -> set[tuple]:
+    cols = ["api_id", "customer_id", "timestamp", "method", "endpoint"]
+    return set(frame.select(pl.col(c).cast(pl.String) for c in cols).rows())
 
 
-def test_a_customer_scope_sees_only_its_own_rows(engine):
-    seed_small(engine)
-    a = cache.requests_frame(engine, Scope.customer("cust_a"))
-    b = cache.requests_frame(engine, Scope.customer("cust_b"))
-    assert (customers_in(a), a.height, customers_in(b), b.height) == ({"cust_a"}, 4, {"cust_b"}, 2)
+# ---------------------------------------------------------------- facts_frame
 
 
-def test_two_scopes_never_share_a_row(engine):
-    seed_small(engine)
-    a = set(ids(cache.requests_frame(engine, Scope.customer("cust_a"))))
-    c = set(ids(cache.requests_frame(engine, Scope.customer("cust_c"))))
+def test_facts_have_the_fact_schema(engine, anchor, win_of):
+    seed(engine, anchor)
+    assert cache.facts_frame(engine, ADMIN, win_of(anchor)).schema == pl.Schema(FACT_SCHEMA)
+
+
+def test_the_workspace_sees_every_request_including_the_unattributed_one(engine, anchor, win_of):
+    seed(engine, anchor)
+    frame = facts(engine, ADMIN, win_of(anchor))
+    unattributed = frame.filter(pl.col("customer_id").is_null())
+    assert (requests_in(frame), requests_in(unattributed)) == (9, 1)
+
+
+def test_a_customer_scope_sees_only_its_own_facts(engine, anchor, win_of):
+    seed(engine, anchor)
+    a = facts(engine, Scope.customer("cust_a"), win_of(anchor))
+    b = facts(engine, Scope.customer("cust_b"), win_of(anchor))
+    assert (customers_in(a), requests_in(a), customers_in(b), requests_in(b)) == ({"cust_a"}, 4, {"cust_b"}, 2)
+
+
+def test_two_scopes_never_share_a_fact(engine, anchor, win_of):
+    seed(engine, anchor)
+    a = keys(facts(engine, Scope.customer("cust_a"), win_of(anchor)))
+    c = keys(facts(engine, Scope.customer("cust_c"), win_of(anchor)))
     assert a and c and not (a & c)
 
 
-def test_an_unknown_customer_sees_nothing(engine):
-    seed_small(engine)
-    assert cache.requests_frame(engine, Scope.customer("nobody")).height == 0
+def test_the_customers_facts_and_the_unattributed_ones_add_up_to_the_workspace(engine, anchor, win_of):
+    seed(engine, anchor)
+    win = win_of(anchor)
+    per_customer = sum(requests_in(facts(engine, Scope.customer(c), win)) for c in EVERYONE)
+    unattributed = requests_in(facts(engine, ADMIN, win).filter(pl.col("customer_id").is_null()))
+    assert (per_customer, unattributed, requests_in(facts(engine, ADMIN, win))) == (8, 1, 9)
 
 
-def test_api_and_window_narrow_the_rows(engine):
-    apis = seed_small(engine)
-    # Orders rows at 1, 2, 3, 4, 5 and 30 hours before NOW; the window [NOW-5h, NOW-2h) holds 3h and 4h... and 5h.
-    win = Window(NOW - dt.timedelta(hours=5), NOW - dt.timedelta(hours=2), "1h", "custom")
-    frame = cache.requests_frame(engine, ADMIN, api_id=apis["orders"], window=win)
-    assert sorted(frame.get_column("timestamp").to_list()) == [NOW - dt.timedelta(hours=h) for h in (5, 4, 3)]
+def test_an_unknown_customer_sees_nothing(engine, anchor, win_of):
+    seed(engine, anchor)
+    assert cache.facts_frame(engine, Scope.customer("nobody"), win_of(anchor)).height == 0
 
 
-def test_a_customer_window_is_cut_at_the_same_edges(engine):
-    seed_small(engine)
-    win = Window(NOW - dt.timedelta(hours=6), NOW - dt.timedelta(hours=1), "1h", "custom")
-    frame = cache.requests_frame(engine, Scope.customer("cust_a"), window=win)
-    assert sorted(frame.get_column("timestamp").to_list()) == [NOW - dt.timedelta(hours=h) for h in (6, 2)]
+def test_a_customer_cannot_ask_for_another_customer(engine, anchor):
+    seed(engine, anchor)
+    with pytest.raises(ScopeError, match="outside your account"):
+        cache.facts_frame(engine, Scope.customer("cust_a"), whole(anchor), customer_id="cust_b")
 
 
-def test_incremental_refresh_picks_up_new_rows(engine):
-    api = seed_small(engine)["orders"]
-    cache.requests_frame(engine, ADMIN)
-    store.write_requests(engine, [(api, make_request(customer_id="cust_new", timestamp=NOW - dt.timedelta(minutes=5)))])
-    cache.refresh(engine)
-    frame = cache.requests_frame(engine, Scope.customer("cust_new"))
-    stats = cache.stats(engine)
-    assert (frame.height, stats["rows"], stats["full_loads"], stats["incremental_loads"]) == (1, 10, 1, 1)
+def test_a_customer_may_name_themselves(engine, anchor):
+    seed(engine, anchor)
+    assert requests_in(facts(engine, Scope.customer("cust_a"), whole(anchor), customer_id="cust_a")) == 4
 
 
-def test_new_rows_update_first_seen(engine):
-    api = seed_small(engine)["billing"]
-    cache.requests_frame(engine, ADMIN)
-    early = NOW - dt.timedelta(days=3)
-    store.write_requests(engine, [(api, make_request(customer_id="cust_a", timestamp=early))])
-    cache.refresh(engine)
-    first = cache.first_seen_frame(engine, Scope.customer("cust_a")).filter(pl.col("api_id") == api)
-    assert first.get_column("first_seen").to_list() == [early]
+def test_a_workspace_viewer_can_narrow_to_one_customer(engine, anchor, win_of):
+    seed(engine, anchor)
+    frame = facts(engine, ADMIN, win_of(anchor), customer_id="cust_c")
+    assert (customers_in(frame), requests_in(frame)) == ({"cust_c"}, 2)
 
 
-def test_appended_rows_merged_into_the_sorted_frame_stay_scoped(engine, monkeypatch):
-    api = seed_small(engine)["orders"]
-    cache.requests_frame(engine, ADMIN)
-    monkeypatch.setattr(cache_entry, "TAIL_MERGE_ROWS", 0)
-    store.write_requests(engine, [(api, make_request(customer_id="cust_b", timestamp=NOW - dt.timedelta(hours=40)))])
-    cache.refresh(engine)
-    frame = cache.requests_frame(engine, Scope.customer("cust_b"))
-    assert (frame.height, cache.stats(engine)["tail_rows"], frame.get_column("timestamp").is_sorted()) == (3, 0, True)
+def test_the_api_and_the_window_narrow_the_facts(engine, anchor):
+    apis = seed(engine, anchor)
+    # Orders requests at 1, 2, 3, 4, 5 and 30 hours before the anchor; [5h, 2h) before it holds 5h, 4h and 3h.
+    win = Window(anchor - 5 * HOUR, anchor - 2 * HOUR, "1h", "custom")
+    frame = facts(engine, ADMIN, win, api_id=apis["orders"])
+    assert request_times(frame) == [anchor - h * HOUR for h in (5, 4, 3)]
 
 
-def test_deleting_the_oldest_rows_triggers_a_full_reload(engine):
-    seed_small(engine)
-    cache.requests_frame(engine, ADMIN)
-    with engine.begin() as conn:
-        first = conn.scalar(sa.select(sa.func.min(Request.id)))
-        conn.execute(sa.delete(Request).where(Request.id == first))
-    cache.refresh(engine)
-    frame = cache.requests_frame(engine, ADMIN)
-    assert (frame.height, first in ids(frame), cache.stats(engine)["full_loads"]) == (8, False, 2)
+def test_a_window_cutting_hours_counts_only_the_requests_inside_it(engine, anchor):
+    apis = seed(engine, anchor)
+    # From 30 minutes into hour -5 to 30 minutes into hour -2: the requests at -4h and -3h (-5h is before it).
+    win = Window(anchor - 5 * HOUR + 30 * dt.timedelta(minutes=1), anchor - 2 * HOUR + 30 * dt.timedelta(minutes=1), "1h", "custom")
+    frame = facts(engine, ADMIN, win, api_id=apis["orders"])
+    assert request_times(frame) == [anchor - h * HOUR for h in (4, 3)]
 
 
-def test_deleting_rows_in_the_middle_is_found_by_the_count_check(engine):
-    seed_small(engine)
-    cache.requests_frame(engine, ADMIN)
-    with engine.begin() as conn:
-        lo, hi = conn.execute(sa.select(sa.func.min(Request.id), sa.func.max(Request.id))).one()
-        conn.execute(sa.delete(Request).where(Request.id == lo + 3))
-    cache.refresh(engine)
-    assert ids(cache.requests_frame(engine, ADMIN)) == [i for i in range(lo, hi + 1) if i != lo + 3]
+def test_a_customer_window_is_cut_at_the_same_edges(engine, anchor):
+    seed(engine, anchor)
+    win = Window(anchor - 6 * HOUR, anchor - 1 * HOUR, "1h", "custom")
+    frame = facts(engine, Scope.customer("cust_a"), win)
+    assert request_times(frame) == [anchor - h * HOUR for h in (6, 2)]
 
 
-def test_the_cheap_check_waits_for_the_interval(engine):
-    api = seed_small(engine)["orders"]
-    cache.requests_frame(engine, ADMIN)
-    store.write_requests(engine, [(api, make_request(customer_id="cust_later"))])
-    # Within CHECK_INTERVAL_S the cached rows are served as they are.
-    assert cache.requests_frame(engine, Scope.customer("cust_later")).height == 0
+def test_a_customer_on_one_api_sees_only_that_apis_facts(engine, anchor, win_of):
+    apis = seed(engine, anchor)
+    frame = facts(engine, Scope.customer("cust_a"), win_of(anchor), api_id=apis["billing"])
+    assert (customers_in(frame), set(frame.get_column("api_id").to_list()), requests_in(frame)) == ({"cust_a"}, {apis["billing"]}, 1)
 
 
-def test_a_replaced_database_is_reloaded(engine):
-    api = seed_small(engine)["orders"]
-    cache.requests_frame(engine, ADMIN)
-    with engine.begin() as conn:
-        conn.execute(sa.delete(Request))
-    store.write_requests(engine, [(api, make_request(customer_id="cust_only"))])
-    cache.refresh(engine)
-    assert customers_in(cache.requests_frame(engine, ADMIN)) == {"cust_only"}
+def test_a_customer_asking_for_an_api_they_never_used_sees_nothing(engine, anchor, win_of):
+    apis = seed(engine, anchor)
+    assert cache.facts_frame(engine, Scope.customer("cust_b"), win_of(anchor), api_id=apis["billing"]).height == 0
 
 
-def test_an_empty_database_gives_an_empty_frame(engine):
-    frame = cache.requests_frame(engine, ADMIN)
-    assert (frame.height, cache.data_start(engine, ADMIN), cache.visible_apis(engine, ADMIN)) == (0, None, [])
+def test_the_facts_include_the_period_before_the_window(engine, anchor):
+    seed(engine, anchor)
+    win = Window(anchor - 4 * HOUR, anchor, "1h", "custom")  # previous period: 8h to 4h before the anchor
+    frame = metrics.in_window(cache.facts_frame(engine, Scope.customer("cust_c"), win), win.previous())
+    assert request_times(frame) == [anchor - h * HOUR for h in (8, 7)]
 
 
-def test_visible_apis_for_a_customer_are_those_their_id_appeared_on(engine):
-    seed_small(engine)
+def test_a_requests_exact_time_is_kept_in_the_facts(engine, anchor):
+    api = seed(engine, anchor)["orders"]
+    ts = anchor - 10 * HOUR + dt.timedelta(minutes=30, seconds=15, microseconds=123456)
+    store.write_requests(engine, [(api, make_request(customer_id="cust_t", timestamp=ts))])
+    rollup_hour = facts(engine, Scope.customer("cust_t"), whole(anchor))
+    raw = facts(engine, Scope.customer("cust_t"), Window(ts - dt.timedelta(minutes=1), ts + dt.timedelta(minutes=1), "1h", "custom"))
+    assert (rollup_hour.select("timestamp", "first_ts", "last_ts").rows(), raw.get_column("timestamp").to_list()) == (
+        [(floor_hour(ts), ts, ts)], [ts])
+
+
+def test_an_empty_database_gives_no_facts(engine, anchor):
+    assert (cache.facts_frame(engine, ADMIN, whole(anchor)).height, cache.data_start(engine, ADMIN), cache.visible_apis(engine, ADMIN)) == (
+        0, None, [])
+
+
+# ---------------------------------------------------------------- APIs, customers, first seen, data span
+
+
+def test_visible_apis_for_a_customer_are_those_their_id_appeared_on(engine, anchor):
+    seed(engine, anchor)
     names = lambda scope: [a["name"] for a in cache.visible_apis(engine, scope)]  # noqa: E731
     assert (names(ADMIN), names(Scope.customer("cust_a")), names(Scope.customer("cust_b")), names(Scope.customer("cust_c")),
             names(Scope.customer("nobody"))) == (["Billing API", "Orders API"], ["Billing API", "Orders API"], ["Orders API"], ["Billing API"], [])
 
 
-def test_a_new_api_appears_for_a_customer_after_their_first_request(engine):
-    seed_small(engine)
+def test_a_new_api_appears_for_a_customer_after_their_first_request(engine, anchor):
+    seed(engine, anchor)
     cache.visible_apis(engine, Scope.customer("cust_b"))
     extra = store.create_api(engine, "Extra API")["api_id"]
-    store.write_requests(engine, [(extra, make_request(customer_id="cust_b"))])
+    store.write_requests(engine, [(extra, make_request(customer_id="cust_b", timestamp=anchor - HOUR))])
     cache.refresh(engine)
     assert [a["name"] for a in cache.visible_apis(engine, Scope.customer("cust_b"))] == ["Extra API", "Orders API"]
 
 
-def test_resolve_api_refuses_an_api_the_customer_never_used(engine):
-    apis = seed_small(engine)
+def test_resolve_api_refuses_an_api_the_customer_never_used(engine, anchor):
+    apis = seed(engine, anchor)
     with pytest.raises(LookupError, match="among the APIs of your account"):
         cache.resolve_api(engine, Scope.customer("cust_b"), apis["billing"])
 
 
-def test_resolve_api_accepts_an_id_or_a_name(engine):
-    apis = seed_small(engine)
+def test_resolve_api_accepts_an_id_or_a_name(engine, anchor):
+    apis = seed(engine, anchor)
     assert cache.resolve_api(engine, ADMIN, "Billing API")["api_id"] == cache.resolve_api(engine, ADMIN, str(apis["billing"]))["api_id"]
 
 
-def test_customers_frame_is_scoped(engine):
-    seed_small(engine)
+def test_customers_frame_is_scoped(engine, anchor):
+    seed(engine, anchor)
     all_names = cache.customers_frame(engine, ADMIN).sort("customer_id").get_column("display_name").to_list()
     mine = cache.customers_frame(engine, Scope.customer("cust_c"))
     assert (all_names, mine.get_column("customer_id").to_list()) == (["Alpha Inc", "Beta LLC", "Carol Co"], ["cust_c"])
 
 
-def test_data_start_is_the_first_request_the_scope_may_see(engine):
-    apis = seed_small(engine)
+def test_customer_apis_frame_is_scoped(engine, anchor):
+    apis = seed(engine, anchor)
+    mine = cache.customer_apis_frame(engine, Scope.customer("cust_c"))
+    assert mine.select("customer_id", "api_id").rows() == [("cust_c", apis["billing"])]
+
+
+def test_first_seen_frame_is_scoped(engine, anchor):
+    apis = seed(engine, anchor)
+    mine = cache.first_seen_frame(engine, Scope.customer("cust_b"))
+    assert mine.rows() == [("cust_b", apis["orders"], anchor - 5 * HOUR)]
+
+
+def test_data_start_is_the_first_request_the_scope_may_see(engine, anchor):
+    apis = seed(engine, anchor)
     assert (cache.data_start(engine, ADMIN), cache.data_start(engine, ADMIN, apis["billing"]), cache.data_start(engine, Scope.customer("cust_b"))) == (
-        NOW - dt.timedelta(hours=30), NOW - dt.timedelta(hours=8), NOW - dt.timedelta(hours=5))
+        anchor - 30 * HOUR, anchor - 8 * HOUR, anchor - 5 * HOUR)
 
 
-def test_data_span_ends_at_the_newest_request_the_scope_may_see(engine):
-    apis = seed_small(engine)
+def test_data_span_ends_at_the_newest_request_the_scope_may_see(engine, anchor):
+    apis = seed(engine, anchor)
     assert (cache.data_span(engine, ADMIN), cache.data_span(engine, ADMIN, apis["billing"]), cache.data_span(engine, Scope.customer("cust_b"))) == (
-        (NOW - dt.timedelta(hours=30), NOW - dt.timedelta(hours=1)), (NOW - dt.timedelta(hours=8), NOW - dt.timedelta(hours=6)),
-        (NOW - dt.timedelta(hours=5), NOW - dt.timedelta(hours=3)))
+        (anchor - 30 * HOUR, anchor - HOUR), (anchor - 8 * HOUR, anchor - 6 * HOUR), (anchor - 5 * HOUR, anchor - 3 * HOUR))
 
 
-def test_sqlalchemy_fallback_reads_the_same_rows(engine, monkeypatch):
-    seed_small(engine)
-    fast = cache.requests_frame(engine, ADMIN).sort("id")
-    cache.invalidate()
-
-    def broken(url):
-        raise OSError("no driver here")
-
-    monkeypatch.setattr(cache_reader, "_adbc_connect", broken)
-    slow = cache.requests_frame(engine, ADMIN).sort("id")
-    assert slow.equals(fast)
+def test_an_unknown_customer_has_no_data_span(engine, anchor):
+    seed(engine, anchor)
+    assert cache.data_span(engine, Scope.customer("nobody")) == (None, None)
 
 
-def test_a_snapshot_on_disk_is_reused_after_a_restart(engine, monkeypatch, tmp_path):
-    monkeypatch.setattr(cache_entry, "SNAPSHOT_MIN_ROWS", 1)
-    monkeypatch.setenv("CLIENTELE_CACHE_DIR", str(tmp_path / "snap"))
-    seed_small(engine)
-    first = cache.requests_frame(engine, ADMIN).sort("id")
-    cache.invalidate()
-    again = cache.requests_frame(engine, ADMIN).sort("id")
-    assert (again.equals(first), cache.stats(engine)["snapshot_loads"], cache.stats(engine)["full_loads"]) == (True, 1, 0)
-
-
-def test_a_snapshot_that_no_longer_matches_the_database_is_ignored(engine, monkeypatch, tmp_path):
-    monkeypatch.setattr(cache_entry, "SNAPSHOT_MIN_ROWS", 1)
-    monkeypatch.setenv("CLIENTELE_CACHE_DIR", str(tmp_path / "snap"))
-    seed_small(engine)
-    cache.requests_frame(engine, ADMIN)
-    cache.invalidate()
-    with engine.begin() as conn:
-        first = conn.scalar(sa.select(sa.func.min(Request.id)))
-        conn.execute(sa.update(Request).where(Request.id == first).values(status=299))
-    frame = cache.requests_frame(engine, ADMIN)
-    assert (frame.filter(pl.col("id") == first).get_column("status").to_list(), cache.stats(engine)["snapshot_loads"]) == ([299], 0)
-
-
-def test_rows_added_after_a_snapshot_are_read_on_top_of_it(engine, monkeypatch, tmp_path):
-    monkeypatch.setattr(cache_entry, "SNAPSHOT_MIN_ROWS", 1)
-    monkeypatch.setenv("CLIENTELE_CACHE_DIR", str(tmp_path / "snap"))
-    api = seed_small(engine)["orders"]
-    cache.requests_frame(engine, ADMIN)
-    cache.invalidate()
-    store.write_requests(engine, [(api, make_request(customer_id="cust_after"))])
-    frame = cache.requests_frame(engine, ADMIN)
-    assert (frame.height, cache.stats(engine)["snapshot_loads"], "cust_after" in customers_in(frame)) == (10, 1, True)
-
-
-def test_large_sqlite_reads_go_through_a_child_process_and_see_every_commit(sqlite_engine, monkeypatch):
-    monkeypatch.setattr(cache_reader, "SUBPROCESS_MIN_IDS", 0)
-    api = seed_small(sqlite_engine)["orders"]
-    cache.requests_frame(sqlite_engine, ADMIN)
-    store.write_requests(sqlite_engine, [(api, make_request(customer_id="cust_wal"))])
-    cache.refresh(sqlite_engine)
-    frame = cache.requests_frame(sqlite_engine, ADMIN)
-    assert (frame.height, "cust_wal" in customers_in(frame), cache_entry.entry_for(sqlite_engine).reader.use_adbc) == (10, True, True)
-
-
-def test_a_workspace_viewer_can_narrow_to_one_customer(engine):
-    seed_small(engine)
-    frame = cache.requests_frame(engine, ADMIN, customer_id="cust_c")
-    assert (customers_in(frame), frame.height) == ({"cust_c"}, 2)
-
-
-def test_a_customer_cannot_ask_for_another_customer(engine):
-    seed_small(engine)
-    with pytest.raises(ScopeError, match="outside your account"):
-        cache.requests_frame(engine, Scope.customer("cust_a"), customer_id="cust_b")
-
-
-def test_big_tables_are_counted_in_the_background_and_reloaded_on_the_next_read(sqlite_engine, monkeypatch):
-    import threading
-
-    seed_small(sqlite_engine)
-    cache.requests_frame(sqlite_engine, ADMIN)
-    monkeypatch.setattr(cache_entry, "BACKGROUND_COUNT_MIN_ROWS", 0)
-    monkeypatch.setattr(cache_entry, "CHECK_INTERVAL_S", 0.0)
-    monkeypatch.setattr(cache_entry, "COUNT_INTERVAL_S", 0.0)
-    with sqlite_engine.begin() as conn:
-        lo = conn.scalar(sa.select(sa.func.min(Request.id)))
-        conn.execute(sa.delete(Request).where(Request.id == lo + 4))
-    stale_read = cache.requests_frame(sqlite_engine, ADMIN).height
-    for thread in threading.enumerate():
-        if thread.name == "clientele-cache-count":
-            thread.join()
-    assert (stale_read, cache.requests_frame(sqlite_engine, ADMIN).height, cache.stats(sqlite_engine)["full_loads"]) == (9, 8, 2)
-
-
-def test_asking_for_some_columns_keeps_the_customer_column_for_the_scope_check(engine):
-    seed_small(engine)
-    frame = cache.requests_frame(engine, Scope.customer("cust_a"), columns=["status"])
-    assert (frame.columns, frame.height) == (["customer_id", "timestamp", "status"], 4)
-
-
-def test_a_customers_new_rows_join_their_older_rows_in_time_order(engine):
-    api = seed_small(engine)["billing"]
-    cache.requests_frame(engine, ADMIN)
-    store.write_requests(engine, [(api, make_request(customer_id="cust_c", timestamp=NOW - dt.timedelta(hours=50)))])
-    cache.refresh(engine)
-    frame = cache.requests_frame(engine, Scope.customer("cust_c"), columns=["status"])
-    assert frame.get_column("timestamp").to_list() == [NOW - dt.timedelta(hours=h) for h in (50, 8, 7)]
-
-
-def test_a_customers_rows_on_one_api_can_be_asked_for_without_the_api_column(engine):
-    ids = seed_small(engine)
-    frame = cache.requests_frame(engine, Scope.customer("cust_a"), api_id=ids["billing"], columns=["timestamp"])
-    assert (frame.columns, frame.height) == (["customer_id", "timestamp"], 1)
-
-
-def test_first_seen_comes_from_the_stored_dates_when_old_rows_are_gone(engine):
-    ids = seed_small(engine)
+def test_first_seen_comes_from_the_stored_dates_when_old_rows_are_gone(engine, anchor):
+    apis = seed(engine, anchor)
     with engine.begin() as conn:  # what prune leaves behind: customer_apis keeps the first request's date
-        conn.execute(sa.delete(Request).where(Request.customer_id == "cust_a", Request.api_id == ids["orders"],
-                                              Request.timestamp < NOW - dt.timedelta(hours=10)))
+        conn.execute(sa.delete(Request).where(Request.customer_id == "cust_a", Request.api_id == apis["orders"],
+                                              Request.timestamp < anchor - 10 * HOUR))
     cache.refresh(engine)
-    first = cache.first_seen_frame(engine, Scope.workspace()).filter(
-        (pl.col("customer_id") == "cust_a") & (pl.col("api_id") == ids["orders"]))
-    assert first.get_column("first_seen").to_list() == [NOW - dt.timedelta(hours=30)]
+    first = cache.first_seen_frame(engine, ADMIN).filter((pl.col("customer_id") == "cust_a") & (pl.col("api_id") == apis["orders"]))
+    assert first.get_column("first_seen").to_list() == [anchor - 30 * HOUR]

@@ -89,9 +89,14 @@ def test_series_buckets_add_up_to_the_window_total(rows, win):
     assert series.get_column("requests").sum() == metrics.in_window(frame, win).height
 
 
+# The windows the cache is read with: on the hour (only whole rollup hours) and at 11:37 (the hours of 11:37 today
+# and yesterday are cut: read from the raw rows).
+CACHE_WINDOWS = [*WINDOWS, window("24h", NOW - dt.timedelta(minutes=23)), window("7d", NOW - dt.timedelta(minutes=23))]
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(row, min_size=1, max_size=25), who=st.sampled_from(CUSTOMERS))
-def test_the_cache_gives_a_customer_exactly_their_stored_rows(rows, who):
+@given(rows=st.lists(row, min_size=1, max_size=25), who=st.sampled_from(CUSTOMERS), win=st.sampled_from(CACHE_WINDOWS))
+def test_the_cache_gives_a_customer_the_numbers_of_exactly_their_stored_rows(rows, who, win):
     with tempfile.TemporaryDirectory() as tmp:
         engine = models.make_engine(f"sqlite:///{Path(tmp) / 'p.db'}")
         try:
@@ -100,10 +105,15 @@ def test_the_cache_gives_a_customer_exactly_their_stored_rows(rows, who):
             store.write_requests(engine, [
                 (apis[r["api_id"]], make_request(**{k: v for k, v in r.items() if k != "api_id"})) for r in rows
             ])
-            got = cache.requests_frame(engine, Scope.customer(who))
-            expected = sorted((r["timestamp"], r["status"], r["endpoint"]) for r in rows if r["customer_id"] == who)
-            assert sorted(zip(got.get_column("timestamp").to_list(), got.get_column("status").to_list(),
-                              got.get_column("endpoint").cast(pl.String).to_list())) == expected
+            scope = Scope.customer(who)
+            mine = rows_frame(*({**r, "api_id": apis[r["api_id"]]} for r in rows if r["customer_id"] == who))
+            own = cache.facts_frame(engine, scope, win)
+            # A workspace viewer opening this customer's profile reads the same facts through customer_id.
+            opened = cache.facts_frame(engine, Scope.workspace(), win, customer_id=who)
+            for name, numbers in CUSTOMER_VISIBLE.items():
+                expected = numbers(mine, win, scope)
+                assert numbers(own, win, scope) == expected, name
+                assert numbers(opened, win, scope) == expected, name
         finally:
             cache.invalidate(engine)
             engine.dispose()

@@ -11,7 +11,7 @@ import pytest
 
 from core.storage import audit, models, store
 from core.storage.audit import Actor, AuditQuery
-from tests.apptest_helpers import PASSWORD, login, login_as, new_app, refused, run_page_as
+from tests.apptest_helpers import PASSWORD, leaf_elements, login, login_as, new_app, refused, run_page_as
 from tests.page_checks import errors, no_exception, open_page, read_csv, table
 
 PAGE = "pages/audit_log.py"
@@ -188,3 +188,54 @@ def test_a_wrong_password_is_never_in_the_log(seeded_app):
     login(new_app(), seeded_app.email("admin"), "my secret guess 123")
     login(new_app(), seeded_app.email("admin"), PASSWORD)
     assert "my secret guess 123" not in str(audit.entries(_engine(seeded_app), AuditQuery()))
+
+
+# ---------------------------------------------------------------- People and Account pages (after their actor hook)
+
+
+def _people_form(at, form_key: str) -> dict:
+    return {w.label: w for w in leaf_elements(at) if getattr(w, "form_id", None) == form_key and hasattr(w, "label")}
+
+
+def test_the_people_pages_invite_role_change_reset_revoke_and_removal_are_recorded_as_the_admin(seeded_app):
+    at = open_page("pages/people.py", seeded_app, "admin")
+    form = _people_form(at, "invite")
+    form["Email"].input("dora@example.com")
+    form["Role"].select("member")
+    form["Create invitation"].click()
+    at.run()
+    form = _people_form(at, "revoke_invite")
+    form["Revoke link"].click()
+    at.run()
+    form = _people_form(at, "change_role")
+    form["User"].select("member@example.com")
+    form["New role"].select("admin")
+    form["Change role"].click()
+    at.run()
+    form = _people_form(at, "reset")
+    form["User"].select("customer@example.com")
+    form["Create reset link"].click()
+    at.run()
+    form = _people_form(at, "remove")
+    form["User"].select("customer@example.com")
+    next(w for label, w in form.items() if label.startswith("Yes, remove")).check()
+    form["Remove user"].click()
+    at.run()
+    no_exception(at)
+    done = audit.entries(_engine(seeded_app), AuditQuery(actor="admin@example.com"))[::-1]
+    assert [(e["action"], e["target"]) for e in done] == [
+        ("user.invite", "user:dora@example.com"), ("user.invite_revoke", "user:dora@example.com"),
+        ("user.role_change", "user:member@example.com"), ("password.reset_link", "user:customer@example.com"),
+        ("user.remove", "user:customer@example.com")]
+    assert {e["actor_user_id"] for e in done} == {seeded_app.user_ids["admin"]}
+
+
+def test_a_password_change_on_the_account_page_is_recorded(seeded_app):
+    at = open_page("pages/account.py", seeded_app, "member")
+    fields = {t.label: t for t in at.text_input}
+    fields["Current password"].input(PASSWORD)
+    fields["New password"].input("a brand new passphrase")
+    fields["Repeat the new password"].input("a brand new passphrase")
+    next(b for b in at.button if b.label == "Change password").click().run()
+    [entry] = _entries(seeded_app, "password.change")
+    assert (entry["actor_user_id"], entry["actor_name"]) == (seeded_app.user_ids["member"], "member@example.com")

@@ -1,5 +1,5 @@
-"""core.storage.prune on SQLite and PostgreSQL: what is deleted, what stays, batching, the CLI, and that the
-columnar cache notices the smaller table by itself."""
+"""core.storage.prune on SQLite and PostgreSQL: what is deleted, what stays (the rollups: every dashboard
+number), batching and the CLI."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from core.analytics import stats
 from core.cli import main as cli
 from core.domain.scope import Scope
 from core.storage import cache, models, prune, store
-from core.storage.cache import entry as cache_entry
 from core.storage.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail
 from tests.factories import NOW, make_request
 
@@ -94,25 +94,41 @@ def test_every_api_is_pruned(engine):
     assert prune.prune(engine, 30 * DAY, now=NOW).requests == 4
 
 
-def test_the_cache_drops_pruned_rows_at_its_next_check(engine, monkeypatch):
+def _all_time(engine) -> dict:
+    cache.refresh(engine)
+    numbers = stats.collect(engine, Scope.workspace(), preset="all", now=NOW)
+    return {"overview": numbers["overview"]["total_requests"], "customers": [(c["customer_id"], c["requests"]) for c in numbers["customers"]],
+            "series": sum(b["requests"] for b in numbers["series"]), "window_start": numbers["window"]["start"]}
+
+
+def test_the_dashboard_numbers_survive_prune_because_the_rollups_stay(engine):
+    # Old behaviour: the cache dropped the pruned rows, so All Time fell from 5 requests to 2.
     _seed(engine)
-    assert cache.requests_frame(engine, Scope.workspace()).height == 5
+    before = _all_time(engine)
+    assert before["overview"] == 5
     prune.prune(engine, 30 * DAY, now=NOW)
-    monkeypatch.setattr(cache_entry, "CHECK_INTERVAL_S", 0.0)  # the next read is due for its check at once
-    frame = cache.requests_frame(engine, Scope.workspace())
-    assert sorted(frame.get_column("timestamp").to_list()) == [NOW - 10 * DAY, NOW - dt.timedelta(hours=1)]
+    assert _count(engine, Request) == 2
+    assert _all_time(engine) == before
 
 
-def test_the_cache_drops_pruned_rows_that_were_not_the_oldest_ids(engine, monkeypatch):
+def test_a_window_edge_inside_a_pruned_hour_counts_that_hour_from_the_rollups(engine):
+    # A 30D window at NOW + 20 min cuts the hour 30 days ago; prune's cutoff (40 days) lies before it, so raw rows
+    # there still exist and the cut is exact; a cutoff of 29 days removes them, and the hour then counts whole.
     api = store.create_api(engine, "Orders API", api_key="orders-key", sdk_token="orders-token")["api_id"]
-    # A late SDK batch: the old request got a higher id than the new ones, so the lowest id survives.
-    ages = [DAY, 2 * DAY, 45 * DAY, 3 * DAY]
-    store.write_requests(engine, [(api, make_request(timestamp=NOW - age)) for age in ages])
-    assert cache.requests_frame(engine, Scope.workspace()).height == 4
-    prune.prune(engine, 30 * DAY, now=NOW)
-    monkeypatch.setattr(cache_entry, "CHECK_INTERVAL_S", 0.0)
-    monkeypatch.setattr(cache_entry, "COUNT_INTERVAL_S", 0.0)
-    assert cache.requests_frame(engine, Scope.workspace()).height == 3
+    edge = NOW + dt.timedelta(minutes=20) - 30 * DAY  # the previous period's end
+    stamps = [edge - dt.timedelta(minutes=10), edge + dt.timedelta(minutes=10)]
+    store.write_requests(engine, [(api, make_request(customer_id="cust_a", timestamp=t)) for t in stamps])
+    now = NOW + dt.timedelta(minutes=20)
+
+    def previous_total() -> int:
+        cache.refresh(engine)
+        return stats.collect(engine, Scope.workspace(), preset="30d", now=now)["overview"]["previous"]["total_requests"]
+
+    assert previous_total() == 1  # exact: only the request before the edge is in the previous period
+    prune.prune(engine, 29 * DAY, now=NOW)
+    assert _count(engine, Request) == 0
+    # The raw rows of the cut hour are gone: the hour is counted whole, at its start (inside the previous period).
+    assert previous_total() == 2
 
 
 @pytest.mark.parametrize("text, expected", [("30d", dt.timedelta(days=30)), ("12h", dt.timedelta(hours=12)), (" 7D ", dt.timedelta(days=7))])

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import subprocess
-import sys
-import textwrap
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -25,8 +20,10 @@ from core.domain.scope import Scope
 from core.domain.timewindow import Window, custom, floor_hour, window
 from core.present.page_data import data_version
 from core.storage import cache, models, prune, rollups, store
+from core.storage.cache import entry as cache_entry
 from core.storage.models import Request, RollupHour, RollupLoadBin, RollupState
-from tests.conftest import BACKENDS, _pg_url_with_schema
+from tests.conftest import BACKENDS
+from tests.databases import shared_engine
 from tests.factories import make_request
 
 UTC = dt.timezone.utc
@@ -34,7 +31,6 @@ US = dt.timedelta(microseconds=1)
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 ADMIN = Scope.workspace()
-ROOT = Path(__file__).resolve().parent.parent
 # Settled hours (kept in memory) are told from recent ones (read from SQL) by the wall clock: "now" sits
 # at 37:12 past the current hour, so the data of every window reaches into both, and every preset's edge
 # cuts an hour (raw rows there).
@@ -201,23 +197,9 @@ def test_a_rebuild_bumps_the_epoch(engine):
 @pytest.fixture(scope="module", params=BACKENDS)
 def dataset(request, tmp_path_factory):
     """One database per backend, written once for the module: ~800 varied requests in batches of 40."""
-    if request.param == "sqlite":
-        url, schema = f"sqlite:///{tmp_path_factory.mktemp('rollups') / 'exact.db'}", None
-    else:
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(_pg_url_with_schema("public"))
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        url = _pg_url_with_schema(schema)
-    engine = models.make_engine(url)
-    models.init_db(engine)
-    apis = write_varied(engine, n=600, batch=40)
-    yield engine, apis, raw_requests(engine)
-    engine.dispose()
-    if schema is not None:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with shared_engine(request.param, tmp_path_factory.mktemp("rollups")) as engine:
+        apis = write_varied(engine, n=600, batch=40)
+        yield engine, apis, raw_requests(engine)
 
 
 # name → (scope, api index or None, customer_id narrowing for a workspace viewer)
@@ -334,72 +316,21 @@ def test_all_time_spans_the_first_to_the_newest_request_of_the_view(dataset, vie
 
 
 @pytest.mark.parametrize("win_name", WINDOWS)
-def test_the_test_data_has_requests_inside_every_cut_hour_of_the_window(dataset, win_name):
-    # Otherwise the comparisons above would not show that cut hours are counted from the raw rows.
+def test_the_test_data_has_requests_on_both_sides_of_the_cuts(dataset, win_name):
+    # Otherwise the comparisons above would not show that cut hours are counted from the raw rows, and only
+    # the part of them inside the window (or its previous period).
     engine, _, raw = dataset
     win = make_window(win_name, engine, ADMIN, None)
-    cut = win.cut_hours()
-    hours = set(raw.get_column("timestamp").dt.truncate("1h").to_list())
-    assert cut and set(cut) <= hours
+    in_cut = raw.filter(pl.col("timestamp").dt.truncate("1h").is_in(pl.Series(win.cut_hours(), dtype=UTC_US).implode()))
+    inside = metrics.in_window(in_cut, win).height + metrics.in_window(in_cut, win.previous()).height
+    outside = in_cut.height - inside  # none for All Time, which ends just after the newest request
+    assert (inside > 0, outside > 0 or win_name == "all") == (True, True)
 
 
 def test_facts_have_the_fact_schema(dataset):
     engine, _, _ = dataset
     facts = cache.facts_frame(engine, ADMIN, window("7d", NOW))
     assert facts.schema == pl.Schema(FACT_SCHEMA)
-
-
-# ---------------------------------------------------------------- concurrent writers
-
-WRITER = textwrap.dedent("""
-    import datetime as dt, random, sys
-    from core.storage import models, store
-    from tests.factories import make_request
-
-    url, seed, api_id, n, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-    top = dt.datetime.fromisoformat(sys.argv[6])
-    rng = random.Random(seed)
-    # Few keys, shared by both writers: the same API, three customers and none, two endpoints, two methods,
-    # three recent hours and one settled hour (which also bumps the epoch); in this writer's own order.
-    hours = [top, top - dt.timedelta(hours=1), top - dt.timedelta(hours=2), top - dt.timedelta(days=3)]
-    items = [(api_id, make_request(
-        customer_id=rng.choice(["c1", "c2", "c3", None]), endpoint=rng.choice(["/a", "/b"]), method=rng.choice(["GET", "POST"]),
-        timestamp=rng.choice(hours) + dt.timedelta(seconds=rng.randrange(3600)), status=rng.choice([200, 404, 500]),
-        load_time_ms=rng.choice([0.0, 3.0, 40.0, 900.0]), response_size=rng.randrange(5000))) for _ in range(n)]
-    engine = models.make_engine(url)
-    print("ready", flush=True)
-    sys.stdin.readline()  # go: both writers start together
-    for i in range(0, n, batch):
-        store.write_requests(engine, items[i:i + batch])
-    engine.dispose()
-    print("done", flush=True)
-""")
-
-
-def test_two_processes_writing_the_same_keys_at_once_count_every_request_once(engine, db_url):
-    api = store.create_api(engine, "Shared API")["api_id"]
-    top = floor_hour(dt.datetime.now(UTC)).replace(tzinfo=None).isoformat()
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, db_url, str(seed), str(api), "2000", "50", top], cwd=ROOT,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for seed in (1, 2)]
-    try:
-        assert [w.stdout.readline().strip() for w in writers] == ["ready", "ready"]
-        for w in writers:
-            w.stdin.write("go\n")
-            w.stdin.flush()
-        results = [w.communicate(timeout=120) for w in writers]
-    finally:
-        for w in writers:
-            if w.poll() is None:
-                w.kill()
-                w.wait()
-    assert [(w.returncode, out.strip()) for w, (out, _) in zip(writers, results)] == [(0, "done")] * 2, [err[-3000:] for _, err in results]
-    incremental = rollup_tables(engine)
-    with engine.connect() as conn:
-        count = conn.scalar(sa.select(sa.func.count()).select_from(Request))
-    assert (incremental[0].get_column("requests").sum(), count) == (4000, 4000)
-    rollups.rebuild(engine)
-    assert_same_rollups(incremental, rollup_tables(engine))
 
 
 # ---------------------------------------------------------------- the cache notices new requests
@@ -416,10 +347,11 @@ def requests_of(engine: sa.Engine, who: str, win: Window) -> int:
 
 
 def within_one_hour(body) -> None:
-    """Run body(); once more if the wall clock crossed an hour meanwhile (the settled boundary moved: a reload)."""
-    for _ in range(2):
+    """Run body(attempt); once more if the wall clock crossed an hour meanwhile (the settled boundary moved,
+    which reloads the cache whatever the test did)."""
+    for attempt in range(2):
         started = floor_hour(dt.datetime.now(UTC))
-        body()
+        body(attempt)
         if floor_hour(dt.datetime.now(UTC)) == started:
             return
     raise AssertionError("the hour changed twice")
@@ -431,51 +363,83 @@ def seed_old(engine: sa.Engine) -> int:
     return api
 
 
-def test_a_request_in_the_current_hour_is_read_from_the_recent_rollups_after_refresh_without_a_reload(engine):
+def test_a_request_in_the_current_hour_is_seen_after_cache_refresh(engine):
     api = seed_old(engine)
+    now = dt.datetime.now(UTC)
+    win = whole_hours_window(now)
+    before = requests_of(engine, "cust_new", win)
+    store.write_requests(engine, [(api, make_request(customer_id="cust_new", timestamp=now))])
+    cache.refresh(engine)
+    assert (before, requests_of(engine, "cust_new", win)) == (0, 1)
 
-    def body():
+
+def test_a_request_in_the_current_hour_neither_bumps_the_epoch_nor_reloads_the_cache(engine, monkeypatch):
+    api = seed_old(engine)
+    monkeypatch.setattr(cache_entry, "CHECK_INTERVAL_S", 0.0)  # every read checks the state, as one 2 s later does
+
+    def body(attempt):
+        who = f"cust_new_{attempt}"
         cache.invalidate(engine)
         now = dt.datetime.now(UTC)
         win = whole_hours_window(now)
-        before = (requests_of(engine, "cust_new", win), cache.stats(engine)["loads"], epoch_of(engine))
-        store.write_requests(engine, [(api, make_request(customer_id="cust_new", timestamp=now))])
-        cache.refresh(engine)
-        after = (requests_of(engine, "cust_new", win), cache.stats(engine)["loads"], epoch_of(engine))
+        before = (requests_of(engine, who, win), cache.stats(engine)["loads"], epoch_of(engine))
+        store.write_requests(engine, [(api, make_request(customer_id=who, timestamp=now))])
+        after = (requests_of(engine, who, win), cache.stats(engine)["loads"], epoch_of(engine))
         assert (before[0], after[0], after[1] - before[1], after[2] - before[2]) == (0, 1, 0, 0)
-        with engine.begin() as conn:
-            conn.execute(sa.delete(Request).where(Request.customer_id == "cust_new"))
 
     within_one_hour(body)
 
 
-def test_a_request_in_the_current_hour_cut_by_the_window_end_is_read_from_the_raw_rows(engine):
+def test_cache_refresh_does_not_reload_the_settled_rollups_when_only_the_current_hour_changed(engine):
+    # Settled rollups change only with the epoch (or once an hour): refresh() need not load them again.
     api = seed_old(engine)
-    now = dt.datetime.now(UTC)
-    ts = floor_hour(now) if now - floor_hour(now) > dt.timedelta(seconds=1) else floor_hour(now) - HOUR
-    store.write_requests(engine, [(api, make_request(customer_id="cust_new", timestamp=ts)),
-                                  (api, make_request(customer_id="cust_new", timestamp=ts + 2 * HOUR))])
-    win = window("24h", max(now, ts + dt.timedelta(seconds=1)))
-    assert (floor_hour(ts) in win.cut_hours(), requests_of(engine, "cust_new", win)) == (True, 1)
+
+    def body(attempt):
+        cache.invalidate(engine)
+        now = dt.datetime.now(UTC)
+        before = cache.stats(engine)["loads"]
+        store.write_requests(engine, [(api, make_request(customer_id=f"cust_new_{attempt}", timestamp=now))])
+        cache.refresh(engine)
+        assert cache.stats(engine)["loads"] == before
+
+    within_one_hour(body)
 
 
-def test_a_request_in_a_settled_hour_bumps_the_epoch_and_is_seen_after_a_reload(engine):
+def test_a_request_in_the_current_hour_cut_by_the_window_end_is_counted_from_the_raw_rows(engine):
     api = seed_old(engine)
+    top = floor_hour(dt.datetime.now(UTC))
+    store.write_requests(engine, [(api, make_request(customer_id="cust_new", timestamp=top + dt.timedelta(minutes=m)))
+                                  for m in (10, 50)])
+    win = window("24h", top + dt.timedelta(minutes=30))
+    assert (top in win.cut_hours(), requests_of(engine, "cust_new", win)) == (True, 1)
+
+
+def test_a_request_in_a_settled_hour_bumps_the_epoch_and_is_seen_after_a_reload(engine, monkeypatch):
+    api = seed_old(engine)
+    monkeypatch.setattr(cache_entry, "CHECK_INTERVAL_S", 0.0)
     now = dt.datetime.now(UTC)
     win = whole_hours_window(now, days=7)
     before = (requests_of(engine, "cust_late", win), cache.stats(engine)["loads"], epoch_of(engine))
     store.write_requests(engine, [(api, make_request(customer_id="cust_late", timestamp=floor_hour(now) - 3 * DAY + dt.timedelta(minutes=17)))])
-    mid_epoch = epoch_of(engine)
+    after = (requests_of(engine, "cust_late", win), cache.stats(engine)["loads"], epoch_of(engine))
+    assert (before[0], after[0], after[1] - before[1], after[2] - before[2]) == (0, 1, 1, 1)
+
+
+def test_a_request_in_a_settled_hour_is_seen_after_cache_refresh(engine):
+    api = seed_old(engine)
+    now = dt.datetime.now(UTC)
+    win = whole_hours_window(now, days=7)
+    before = requests_of(engine, "cust_late", win)
+    store.write_requests(engine, [(api, make_request(customer_id="cust_late", timestamp=floor_hour(now) - 3 * DAY + dt.timedelta(minutes=17)))])
     cache.refresh(engine)
-    after = (requests_of(engine, "cust_late", win), cache.stats(engine)["loads"])
-    assert (before[0], mid_epoch - before[2], after[0], after[1] - before[1]) == (0, 1, 1, 1)
+    assert (before, requests_of(engine, "cust_late", win)) == (0, 1)
 
 
 def test_the_data_version_changes_with_a_new_request_and_only_then(engine):
     api = seed_old(engine)
     versions = []
 
-    def body():
+    def body(attempt):
         cache.invalidate(engine)
         v0 = data_version(engine)
         cache.refresh(engine)

@@ -214,10 +214,14 @@ def _closed(key: str) -> None:
 
 def _detail(engine, scope, key: str) -> None:
     """The request ID box (from a selected row, a link's ?request= or typed); a new ID opens its details in a dialog."""
-    rid_key, shown_key = f"{key}_request", f"{key}_dialog_for"
-    _init(rid_key, st.query_params.get("request", ""))
+    rid_key, shown_key, url_key = f"{key}_request", f"{key}_dialog_for", f"{key}_request_url"
+    # A link that changed ?request= since this page last wrote it wins over the box (as for the time filter).
+    wanted = st.query_params.get("request", "")
+    if rid_key not in st.session_state or wanted != st.session_state.get(url_key, wanted):
+        st.session_state[rid_key] = wanted
     rid = st.text_input("Open a request by ID", key=rid_key, max_chars=20, placeholder="Request ID",
                         help="Select a row above, or type the ID of a request.", width=260).strip()
+    st.session_state[url_key] = rid
     if not rid:
         st.query_params.pop("request", None)
         st.session_state.pop(shown_key, None)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from core.demo.population import Customer, customer_profile
 from core.demo.writer import DemoError, generate, now_minute
-from core.storage import models
+from core.storage import audit, models
 from core.storage.models import Request, Setting
 
 DEMO_SEED = 7
@@ -72,6 +72,7 @@ def bootstrap(engine: sa.Engine, *, requests: int, now: dt.datetime | None = Non
         users.create_user(
             engine, email=account["email"], name=account["name"], password=account["password"],
             role=account["role"], customer_id=account["customer_id"], group=account["group"],
+            actor=audit.Actor(name="demo", source="system"),
         )
     marker = {"accounts": [a["email"] for a in DEMO_ACCOUNTS], "generated_at": now.isoformat()}
     with engine.begin() as conn:

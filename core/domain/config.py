@@ -83,6 +83,8 @@ class Settings:
     rejected_per_ip_per_minute: int = 60
     rejected_max_rows: int = 10_000
     rejected_max_days: int = 30
+    # A PostgreSQL read replica for the dashboards' reads (rollups, cut hours, customers); None: DATABASE_URL.
+    read_database_url: str | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -93,6 +95,7 @@ class Settings:
 def settings() -> Settings:
     return Settings(
         database_url=_text("DATABASE_URL", DEFAULT_DATABASE_URL),
+        read_database_url=_get("CLIENTELE_READ_DATABASE_URL"),
         base_url=_text("CLIENTELE_BASE_URL", "http://localhost:8501").rstrip("/"),
         smtp_url=_get("CLIENTELE_SMTP_URL"),
         smtp_from=_text("CLIENTELE_SMTP_FROM", "clientele@localhost"),

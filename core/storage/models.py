@@ -309,6 +309,12 @@ def engine_for(url: str) -> sa.Engine:
     return engine
 
 
+@lru_cache(maxsize=8)
+def read_engine_for(url: str) -> sa.Engine:
+    """One engine per read-only URL (a replica): not migrated, it follows its primary."""
+    return make_engine(url)
+
+
 def get_engine() -> sa.Engine:
     return engine_for(config.settings().database_url)
 

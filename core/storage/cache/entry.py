@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import polars as pl
 import sqlalchemy as sa
 
-from core.storage import rollups
+from core.domain import config
+from core.storage import models, rollups
 from core.storage.cache.index import Main
 from core.storage.cache.layout import empty_facts
 from core.storage.cache.reader import read_rollups, read_small_tables, read_state
@@ -66,13 +67,23 @@ def _key(engine: sa.Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
+def _read_engine(engine: sa.Engine) -> sa.Engine:
+    """Where this database's dashboard reads go: CLIENTELE_READ_DATABASE_URL (a PostgreSQL read replica)
+    for the configured DATABASE_URL, else the database itself. Never migrated from here: a replica follows
+    its primary."""
+    settings = config.settings()
+    if settings.read_database_url and _key(engine) == sa.make_url(settings.database_url).render_as_string(hide_password=False):
+        return models.read_engine_for(settings.read_database_url)
+    return engine
+
+
 def entry_for(engine: sa.Engine) -> Entry:
     """This database's entry, created empty on first use (not refreshed)."""
     key = _key(engine)
     with _entries_lock:
         entry = _entries.get(key)
         if entry is None:
-            entry = _entries[key] = Entry(engine=engine)
+            entry = _entries[key] = Entry(engine=_read_engine(engine))
     return entry
 
 
