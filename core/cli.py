@@ -302,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--older-than", required=True, help="age such as 30d or 12h")
     r.add_argument("--batch-rows", type=int, default=5000, help="rows deleted per transaction")
     r.set_defaults(func=cmd_prune)
+
+    from core.alerts.cli import add_parsers as alerts_parsers  # alerts add|list|remove|mute|unmute|run, worker
+
+    alerts_parsers(sub)
     return p
 
 

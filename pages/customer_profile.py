@@ -8,7 +8,7 @@ from core.present.series import activity_cells
 from core.present.tables import apis_used_table, attributes_table, endpoint_table
 from core.storage import customers, models
 from core.storage.store import NotFound
-from ui import dashboard, widgets
+from ui import dashboard, wayfinding, widgets
 from ui import request_log as history_view
 from ui.guard import current_scope, require_role
 
@@ -27,13 +27,14 @@ except NotFound as exc:
     dashboard.page_link(dashboard.CUSTOMERS_PAGE, "Back to Customers", icon=":material/arrow_back:")
     st.stop()
 
+api = dashboard.profile_api(engine, scope)
+wayfinding.profile_breadcrumbs(api, info["name"])
 head, favorite = st.columns([5, 1], vertical_alignment="bottom")
 head.title(widgets.md_escape(info["name"]))
 head.caption(f"Customer ID {widgets.md_escape(info['customer_id'])} · first seen {fmt.local_time(info['first_seen'], tz)}"
              f" · last seen {fmt.ago(info['last_seen'], now)} ({fmt.local_time(info['last_seen'], tz)}, {widgets.md_escape(tz)})")
 with favorite:
     dashboard.favorite_toggle(engine, user.id, customer_id)
-api = dashboard.profile_api(engine, scope)
 window = widgets.time_filter(engine, scope)
 page = dashboard.profile_model(engine, scope, customer_id, window, api["api_id"] if api else None)
 dashboard.window_note(window, tz, covered=page.covered)

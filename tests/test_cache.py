@@ -18,6 +18,8 @@ from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import Window, floor_hour
 from core.storage import cache, store
 from core.storage.models import Request
+from tests.conftest import BACKENDS
+from tests.databases import shared_engine
 from tests.factories import make_request
 
 UTC = dt.timezone.utc
@@ -28,12 +30,28 @@ EVERYONE = ("cust_a", "cust_b", "cust_c")
 pytestmark = pytest.mark.usefixtures("fresh_cache")  # tests/conftest.py
 
 
-@pytest.fixture(params=["settled", "recent"])
-def anchor(request) -> dt.datetime:
+ANCHORS = ("settled", "recent")
+
+
+def anchor_at(kind: str) -> dt.datetime:
     """The "now" of the seeded data: five days ago (every hour settled, kept in memory), or the end of the
     current hour (the latest two hours recent, read from SQL; the rest settled)."""
     top = floor_hour(dt.datetime.now(UTC))
-    return top - dt.timedelta(days=5) if request.param == "settled" else top + HOUR
+    return top - dt.timedelta(days=5) if kind == "settled" else top + HOUR
+
+
+@pytest.fixture(params=ANCHORS)
+def anchor(request) -> dt.datetime:
+    return anchor_at(request.param)
+
+
+@pytest.fixture(scope="module", params=[(b, a) for b in BACKENDS for a in ANCHORS], ids="-".join)
+def seeded(request, tmp_path_factory):
+    """(engine, API ids, anchor): seed()'s requests, written once per backend and anchor for the read-only tests."""
+    backend, kind = request.param
+    now = anchor_at(kind)
+    with shared_engine(backend, tmp_path_factory.mktemp("cache")) as engine:
+        yield engine, seed(engine, now), now
 
 
 def seed(engine, now: dt.datetime) -> dict:
@@ -105,98 +123,99 @@ def keys(frame: pl.DataFrame) -> set[tuple]:
 # ---------------------------------------------------------------- facts_frame
 
 
-def test_facts_have_the_fact_schema(engine, anchor, win_of):
-    seed(engine, anchor)
+def test_facts_have_the_fact_schema(seeded, win_of):
+    engine, _, anchor = seeded
     assert cache.facts_frame(engine, ADMIN, win_of(anchor)).schema == pl.Schema(FACT_SCHEMA)
 
 
-def test_the_workspace_sees_every_request_including_the_unattributed_one(engine, anchor, win_of):
-    seed(engine, anchor)
+def test_the_workspace_sees_every_request_including_the_unattributed_one(seeded, win_of):
+    engine, _, anchor = seeded
     frame = facts(engine, ADMIN, win_of(anchor))
     unattributed = frame.filter(pl.col("customer_id").is_null())
     assert (requests_in(frame), requests_in(unattributed)) == (9, 1)
 
 
-def test_a_customer_scope_sees_only_its_own_facts(engine, anchor, win_of):
-    seed(engine, anchor)
+def test_a_customer_scope_sees_only_its_own_facts(seeded, win_of):
+    engine, _, anchor = seeded
     a = facts(engine, Scope.customer("cust_a"), win_of(anchor))
     b = facts(engine, Scope.customer("cust_b"), win_of(anchor))
     assert (customers_in(a), requests_in(a), customers_in(b), requests_in(b)) == ({"cust_a"}, 4, {"cust_b"}, 2)
 
 
-def test_two_scopes_never_share_a_fact(engine, anchor, win_of):
-    seed(engine, anchor)
+def test_two_scopes_never_share_a_fact(seeded, win_of):
+    engine, _, anchor = seeded
     a = keys(facts(engine, Scope.customer("cust_a"), win_of(anchor)))
     c = keys(facts(engine, Scope.customer("cust_c"), win_of(anchor)))
     assert a and c and not (a & c)
 
 
-def test_the_customers_facts_and_the_unattributed_ones_add_up_to_the_workspace(engine, anchor, win_of):
-    seed(engine, anchor)
+def test_the_customers_facts_and_the_unattributed_ones_add_up_to_the_workspace(seeded, win_of):
+    engine, _, anchor = seeded
     win = win_of(anchor)
     per_customer = sum(requests_in(facts(engine, Scope.customer(c), win)) for c in EVERYONE)
     unattributed = requests_in(facts(engine, ADMIN, win).filter(pl.col("customer_id").is_null()))
     assert (per_customer, unattributed, requests_in(facts(engine, ADMIN, win))) == (8, 1, 9)
 
 
-def test_an_unknown_customer_sees_nothing(engine, anchor, win_of):
-    seed(engine, anchor)
+def test_an_unknown_customer_sees_nothing(seeded, win_of):
+    engine, _, anchor = seeded
     assert cache.facts_frame(engine, Scope.customer("nobody"), win_of(anchor)).height == 0
 
 
-def test_a_customer_cannot_ask_for_another_customer(engine, anchor):
-    seed(engine, anchor)
+def test_a_customer_cannot_ask_for_another_customer(seeded):
+    engine, _, anchor = seeded
     with pytest.raises(ScopeError, match="outside your account"):
         cache.facts_frame(engine, Scope.customer("cust_a"), whole(anchor), customer_id="cust_b")
 
 
-def test_a_customer_may_name_themselves(engine, anchor):
-    seed(engine, anchor)
+def test_a_customer_may_name_themselves(seeded):
+    engine, _, anchor = seeded
     assert requests_in(facts(engine, Scope.customer("cust_a"), whole(anchor), customer_id="cust_a")) == 4
 
 
-def test_a_workspace_viewer_can_narrow_to_one_customer(engine, anchor, win_of):
-    seed(engine, anchor)
+def test_a_workspace_viewer_can_narrow_to_one_customer(seeded, win_of):
+    engine, _, anchor = seeded
     frame = facts(engine, ADMIN, win_of(anchor), customer_id="cust_c")
     assert (customers_in(frame), requests_in(frame)) == ({"cust_c"}, 2)
 
 
-def test_the_api_and_the_window_narrow_the_facts(engine, anchor):
-    apis = seed(engine, anchor)
+def test_the_api_and_the_window_narrow_the_facts(seeded):
+    engine, apis, anchor = seeded
     # Orders requests at 1, 2, 3, 4, 5 and 30 hours before the anchor; [5h, 2h) before it holds 5h, 4h and 3h.
     win = Window(anchor - 5 * HOUR, anchor - 2 * HOUR, "1h", "custom")
     frame = facts(engine, ADMIN, win, api_id=apis["orders"])
     assert request_times(frame) == [anchor - h * HOUR for h in (5, 4, 3)]
 
 
-def test_a_window_cutting_hours_counts_only_the_requests_inside_it(engine, anchor):
-    apis = seed(engine, anchor)
-    # From 30 minutes into hour -5 to 30 minutes into hour -2: the requests at -4h and -3h (-5h is before it).
-    win = Window(anchor - 5 * HOUR + 30 * dt.timedelta(minutes=1), anchor - 2 * HOUR + 30 * dt.timedelta(minutes=1), "1h", "custom")
+def test_a_window_cutting_hours_counts_only_the_requests_inside_it(seeded):
+    engine, apis, anchor = seeded
+    # From 4h30 to 1h30 before the anchor: the requests at 4h, 3h and 2h (the one at 1h is after it).
+    half = dt.timedelta(minutes=30)
+    win = Window(anchor - 5 * HOUR + half, anchor - 2 * HOUR + half, "1h", "custom")
     frame = facts(engine, ADMIN, win, api_id=apis["orders"])
-    assert request_times(frame) == [anchor - h * HOUR for h in (4, 3)]
+    assert request_times(frame) == [anchor - h * HOUR for h in (4, 3, 2)]
 
 
-def test_a_customer_window_is_cut_at_the_same_edges(engine, anchor):
-    seed(engine, anchor)
+def test_a_customer_window_is_cut_at_the_same_edges(seeded):
+    engine, _, anchor = seeded
     win = Window(anchor - 6 * HOUR, anchor - 1 * HOUR, "1h", "custom")
     frame = facts(engine, Scope.customer("cust_a"), win)
     assert request_times(frame) == [anchor - h * HOUR for h in (6, 2)]
 
 
-def test_a_customer_on_one_api_sees_only_that_apis_facts(engine, anchor, win_of):
-    apis = seed(engine, anchor)
+def test_a_customer_on_one_api_sees_only_that_apis_facts(seeded, win_of):
+    engine, apis, anchor = seeded
     frame = facts(engine, Scope.customer("cust_a"), win_of(anchor), api_id=apis["billing"])
     assert (customers_in(frame), set(frame.get_column("api_id").to_list()), requests_in(frame)) == ({"cust_a"}, {apis["billing"]}, 1)
 
 
-def test_a_customer_asking_for_an_api_they_never_used_sees_nothing(engine, anchor, win_of):
-    apis = seed(engine, anchor)
+def test_a_customer_asking_for_an_api_they_never_used_sees_nothing(seeded, win_of):
+    engine, apis, anchor = seeded
     assert cache.facts_frame(engine, Scope.customer("cust_b"), win_of(anchor), api_id=apis["billing"]).height == 0
 
 
-def test_the_facts_include_the_period_before_the_window(engine, anchor):
-    seed(engine, anchor)
+def test_the_facts_include_the_period_before_the_window(seeded):
+    engine, _, anchor = seeded
     win = Window(anchor - 4 * HOUR, anchor, "1h", "custom")  # previous period: 8h to 4h before the anchor
     frame = metrics.in_window(cache.facts_frame(engine, Scope.customer("cust_c"), win), win.previous())
     assert request_times(frame) == [anchor - h * HOUR for h in (8, 7)]
@@ -220,8 +239,8 @@ def test_an_empty_database_gives_no_facts(engine, anchor):
 # ---------------------------------------------------------------- APIs, customers, first seen, data span
 
 
-def test_visible_apis_for_a_customer_are_those_their_id_appeared_on(engine, anchor):
-    seed(engine, anchor)
+def test_visible_apis_for_a_customer_are_those_their_id_appeared_on(seeded):
+    engine, _, anchor = seeded
     names = lambda scope: [a["name"] for a in cache.visible_apis(engine, scope)]  # noqa: E731
     assert (names(ADMIN), names(Scope.customer("cust_a")), names(Scope.customer("cust_b")), names(Scope.customer("cust_c")),
             names(Scope.customer("nobody"))) == (["Billing API", "Orders API"], ["Billing API", "Orders API"], ["Orders API"], ["Billing API"], [])
@@ -236,50 +255,50 @@ def test_a_new_api_appears_for_a_customer_after_their_first_request(engine, anch
     assert [a["name"] for a in cache.visible_apis(engine, Scope.customer("cust_b"))] == ["Extra API", "Orders API"]
 
 
-def test_resolve_api_refuses_an_api_the_customer_never_used(engine, anchor):
-    apis = seed(engine, anchor)
+def test_resolve_api_refuses_an_api_the_customer_never_used(seeded):
+    engine, apis, anchor = seeded
     with pytest.raises(LookupError, match="among the APIs of your account"):
         cache.resolve_api(engine, Scope.customer("cust_b"), apis["billing"])
 
 
-def test_resolve_api_accepts_an_id_or_a_name(engine, anchor):
-    apis = seed(engine, anchor)
+def test_resolve_api_accepts_an_id_or_a_name(seeded):
+    engine, apis, anchor = seeded
     assert cache.resolve_api(engine, ADMIN, "Billing API")["api_id"] == cache.resolve_api(engine, ADMIN, str(apis["billing"]))["api_id"]
 
 
-def test_customers_frame_is_scoped(engine, anchor):
-    seed(engine, anchor)
+def test_customers_frame_is_scoped(seeded):
+    engine, _, anchor = seeded
     all_names = cache.customers_frame(engine, ADMIN).sort("customer_id").get_column("display_name").to_list()
     mine = cache.customers_frame(engine, Scope.customer("cust_c"))
     assert (all_names, mine.get_column("customer_id").to_list()) == (["Alpha Inc", "Beta LLC", "Carol Co"], ["cust_c"])
 
 
-def test_customer_apis_frame_is_scoped(engine, anchor):
-    apis = seed(engine, anchor)
+def test_customer_apis_frame_is_scoped(seeded):
+    engine, apis, anchor = seeded
     mine = cache.customer_apis_frame(engine, Scope.customer("cust_c"))
     assert mine.select("customer_id", "api_id").rows() == [("cust_c", apis["billing"])]
 
 
-def test_first_seen_frame_is_scoped(engine, anchor):
-    apis = seed(engine, anchor)
+def test_first_seen_frame_is_scoped(seeded):
+    engine, apis, anchor = seeded
     mine = cache.first_seen_frame(engine, Scope.customer("cust_b"))
     assert mine.rows() == [("cust_b", apis["orders"], anchor - 5 * HOUR)]
 
 
-def test_data_start_is_the_first_request_the_scope_may_see(engine, anchor):
-    apis = seed(engine, anchor)
+def test_data_start_is_the_first_request_the_scope_may_see(seeded):
+    engine, apis, anchor = seeded
     assert (cache.data_start(engine, ADMIN), cache.data_start(engine, ADMIN, apis["billing"]), cache.data_start(engine, Scope.customer("cust_b"))) == (
         anchor - 30 * HOUR, anchor - 8 * HOUR, anchor - 5 * HOUR)
 
 
-def test_data_span_ends_at_the_newest_request_the_scope_may_see(engine, anchor):
-    apis = seed(engine, anchor)
+def test_data_span_ends_at_the_newest_request_the_scope_may_see(seeded):
+    engine, apis, anchor = seeded
     assert (cache.data_span(engine, ADMIN), cache.data_span(engine, ADMIN, apis["billing"]), cache.data_span(engine, Scope.customer("cust_b"))) == (
         (anchor - 30 * HOUR, anchor - HOUR), (anchor - 8 * HOUR, anchor - 6 * HOUR), (anchor - 5 * HOUR, anchor - 3 * HOUR))
 
 
-def test_an_unknown_customer_has_no_data_span(engine, anchor):
-    seed(engine, anchor)
+def test_an_unknown_customer_has_no_data_span(seeded):
+    engine, _, anchor = seeded
     assert cache.data_span(engine, Scope.customer("nobody")) == (None, None)
 
 

@@ -3,13 +3,16 @@ no list of page file names while the demo loads, and a Log out button in the sid
 from __future__ import annotations
 
 import pytest
+from streamlit.proto.Metric_pb2 import Metric
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 import ui.session
 from core.auth import sessions
 from core.domain import config
 from core.domain.scope import ROLES
+from core.present.cards import NO_PREVIOUS, Card
 from core.storage import models
 from tests.apptest_helpers import TEST_COOKIE_KEY, login_as, new_app, refused, showing_login_form
 from ui import nav
@@ -97,3 +100,23 @@ def test_log_out_in_the_sidebar_ends_every_session_of_the_user(seeded_app):
     assert sessions.session_user(models.get_engine(), other_started_at, user_id=seeded_app.user_ids["member"]) is None
     other.run()
     assert showing_login_form(other)
+
+
+def _drawn_metric(card):
+    def script(card):
+        from ui.dashboard import card as draw
+        draw(card)
+    at = AppTest.from_function(script, args=(card,)).run()
+    assert not at.exception
+    return at.metric[0].proto
+
+
+def test_a_card_without_a_prior_period_shows_its_note_without_an_arrow():
+    # "↑ no prior period" read as a rise.
+    drawn = _drawn_metric(Card("Requests", "9", NO_PREVIOUS, "off"))
+    assert (drawn.delta, drawn.direction) == (NO_PREVIOUS, Metric.MetricDirection.NONE)
+
+
+def test_a_changed_card_keeps_its_arrow():
+    drawn = _drawn_metric(Card("Requests", "9", "+20.0%", "normal"))
+    assert drawn.direction == Metric.MetricDirection.UP

@@ -20,6 +20,7 @@ LAYERS = {
     "core.api_docs": 4,
     "core.auth": 4,
     "core.demo": 5,
+    "core.alerts": 5,
     "core.cli": 6,
     "core.__main__": 7,
     "ui": 8,

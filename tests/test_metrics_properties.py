@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from core.analytics import customers as mc
 from core.analytics import metrics
 from core.domain.scope import Scope, ScopeError
-from core.domain.timewindow import window
+from core.domain.timewindow import Window, window
 from core.storage import cache, models, store
 from tests.factories import make_request
 from tests.test_metrics import NOW, rows_frame
@@ -21,7 +21,7 @@ from tests.test_metrics import NOW, rows_frame
 CUSTOMERS = ["c1", "c2", "c3"]
 WINDOWS = [window(p, NOW) for p in ("24h", "7d", "14d")]
 
-row = st.fixed_dictionaries({
+FIELDS = {
     "customer_id": st.sampled_from(CUSTOMERS + [None]),
     "api_id": st.sampled_from([1, 2]),
     "timestamp": st.integers(0, 400 * 60).map(lambda m: NOW - dt.timedelta(minutes=m)),
@@ -30,7 +30,8 @@ row = st.fixed_dictionaries({
     "response_size": st.integers(0, 100_000),
     "endpoint": st.sampled_from(["/a", "/b", "/c/{id}"]),
     "method": st.sampled_from(["GET", "POST"]),
-})
+}
+row = st.fixed_dictionaries(FIELDS)
 rows_st = st.lists(row, max_size=60)
 
 # Functions a Customer scope may call, each with its output made comparable.
@@ -89,13 +90,22 @@ def test_series_buckets_add_up_to_the_window_total(rows, win):
     assert series.get_column("requests").sum() == metrics.in_window(frame, win).height
 
 
-# The windows the cache is read with: on the hour (only whole rollup hours) and at 11:37 (the hours of 11:37 today
-# and yesterday are cut: read from the raw rows).
-CACHE_WINDOWS = [*WINDOWS, window("24h", NOW - dt.timedelta(minutes=23)), window("7d", NOW - dt.timedelta(minutes=23))]
+# The windows the cache is read with: on the hour (whole rollup hours only); 24H and 7D at 11:37 and 24H at 08:37
+# (the hours of now and of now a period ago are cut: read from the raw rows); a window of half-past edges
+# (every hour of it cut). The rows' times are often a minute from one of those edges (minutes before NOW).
+EDGE_MINUTES = sorted({m + d for m in (23, 30, 60, 203, 240, 330, 1463, 1500, 1643) for d in (-1, 0, 1)})
+cache_row = st.fixed_dictionaries({**FIELDS, "timestamp": st.one_of(st.sampled_from(EDGE_MINUTES), st.integers(0, 28 * 60)).map(
+    lambda m: NOW - dt.timedelta(minutes=m))})
+CACHE_WINDOWS = [
+    window("24h", NOW), window("7d", NOW),
+    window("24h", NOW - dt.timedelta(minutes=23)), window("7d", NOW - dt.timedelta(minutes=23)),
+    window("24h", NOW - dt.timedelta(hours=3, minutes=23)),
+    Window(NOW - dt.timedelta(hours=5, minutes=30), NOW - dt.timedelta(minutes=30), "1h", "custom"),
+]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(row, min_size=1, max_size=25), who=st.sampled_from(CUSTOMERS), win=st.sampled_from(CACHE_WINDOWS))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(cache_row, min_size=1, max_size=25), who=st.sampled_from(CUSTOMERS), win=st.sampled_from(CACHE_WINDOWS))
 def test_the_cache_gives_a_customer_the_numbers_of_exactly_their_stored_rows(rows, who, win):
     with tempfile.TemporaryDirectory() as tmp:
         engine = models.make_engine(f"sqlite:///{Path(tmp) / 'p.db'}")

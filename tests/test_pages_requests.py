@@ -362,3 +362,13 @@ def test_the_column_chooser_shows_a_hidden_column_and_hides_a_shown_one(seeded_a
 def test_a_customers_history_fits_without_the_customer_columns(seeded_app):
     at = open_page(CUSTOMER_PAGE, seeded_app, "customer")
     assert _shown_columns(at) == ["Time", "Method", "Status", "Endpoint", "Load time (ms)", "Size", "API"]
+
+
+def test_a_link_to_another_request_in_the_same_session_opens_that_one(seeded_app):
+    first, second = _id(seeded_app, status=404), _id(seeded_app, status=500)
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", request=str(first))
+    assert ":orange-badge[404]" in _pills(at)
+    at.query_params["request"] = str(second)
+    at.run()
+    assert ":red-badge[500]" in _pills(at) and len(_dialogs(at)) == 1
+    assert at.text_input(key="requests_request").value == str(second)

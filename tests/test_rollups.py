@@ -19,7 +19,7 @@ from core.domain.histogram import ALPHA, MIN_MS
 from core.domain.scope import Scope
 from core.domain.timewindow import Window, custom, floor_hour, window
 from core.present.page_data import data_version
-from core.storage import cache, models, prune, rollups, store
+from core.storage import cache, prune, rollups, store
 from core.storage.cache import entry as cache_entry
 from core.storage.models import Request, RollupHour, RollupLoadBin, RollupState
 from tests.conftest import BACKENDS

@@ -142,7 +142,7 @@ def card(c: Card, *, border: bool = True) -> None:
                 st.caption(md_escape(c.delta))
         return
     st.metric(c.label, c.value, c.delta, delta_color=c.delta_color, help=help_text, border=border,
-              delta_arrow="off" if c.unchanged else "auto", chart_data=list(c.chart) if c.chart else None, chart_type="area")
+              delta_arrow="off" if c.arrowless else "auto", chart_data=list(c.chart) if c.chart else None, chart_type="area")
 
 
 def cards(items: list[Card], per_row: int = 4, *, border: bool = True) -> None:
@@ -254,10 +254,13 @@ def customer_table(frame: pl.DataFrame, *, key: str, height="auto", columns: lis
 
 
 def search_box(key: str, placeholder: str, param: str = "q") -> str:
-    """A search box synced with ?q= (read on the page's first run, written back on every run)."""
-    if key not in st.session_state:
-        st.session_state[key] = st.query_params.get(param, "")
+    """A search box synced with ?q= (read on the page's first run, written back on every run; a link that
+    changed ?q= since, e.g. the sidebar's customer search, wins over the box)."""
+    wanted = st.query_params.get(param, "")
+    if key not in st.session_state or wanted != st.session_state.get(f"{key}_url", wanted):
+        st.session_state[key] = wanted
     text = st.text_input("Search", key=key, max_chars=200, placeholder=placeholder, label_visibility="collapsed")
+    st.session_state[f"{key}_url"] = text
     if text:
         st.query_params[param] = text
     else:

@@ -20,7 +20,7 @@ import streamlit as st
 
 from core.auth.users import CurrentUser
 from core.domain import scope
-from ui import guard
+from ui import guard, wayfinding
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_ROLES: tuple[str, ...] = scope.ROLES
@@ -81,7 +81,10 @@ def navigation_for(user: CurrentUser):
     sections[specs[0].section] += [
         st.Page(_refused, title=spec.title, url_path=spec.url_path, visibility="hidden")
         for spec in PAGES if spec not in specs]
-    return st.navigation(sections)
+    menu = st.navigation(sections)
+    if user.role in WORKSPACE_ROLES:
+        wayfinding.customer_search(user)  # the sidebar's quick customer search, on every workspace page
+    return menu
 
 
 def _refused() -> None:

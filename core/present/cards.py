@@ -31,6 +31,11 @@ class Card:
         """Whether the delta is a change that rounds to zero ("+0.0%", "-0.0 pp"): shown grey, without an arrow."""
         return is_zero_change(self.delta)
 
+    @property
+    def arrowless(self) -> bool:
+        """Whether the delta goes without an arrow: no change once rounded, or a note (NO_PREVIOUS), not a change."""
+        return self.unchanged or self.delta == NO_PREVIOUS
+
 
 def period_text(length: dt.timedelta) -> str:
     """A window's length as people say it: "5 hours", "24 hours", "7 days", "1 day 6 hours" (whole hours)."""
@@ -44,7 +49,8 @@ def period_text(length: dt.timedelta) -> str:
     return unit(days, "day") + (f" {unit(rest, 'hour')}" if rest else "")
 
 
-NO_PREVIOUS = "no full previous period"
+# Short enough for a card five to a row at 1366 px; the window note says why (comparison_text).
+NO_PREVIOUS = "no prior period"
 
 
 def comparison_text(window: Window, covered: bool = True) -> str:

@@ -50,10 +50,10 @@ def screenshot(page, path) -> None:
     height = page.evaluate(f"document.querySelector('{main}').scrollHeight")
     page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 8000)})
     settled(page)
+    # Elements still on their way show as grey placeholders: wait for the real ones.
+    expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
-
-
 
 
 def click_first_row(page, table) -> None:

@@ -49,6 +49,15 @@ def add_demo_traffic(db_url: str) -> dict:
     return {"customer_id": busiest, "name": name or busiest, "api_id": api_id}
 
 
+def _drawn(page) -> None:
+    """Wait until every element of the page is drawn: no placeholder left, every chart rendered."""
+    settled(page)
+    expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0)
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    for i in range(charts.count()):
+        expect(charts.nth(i).locator(".role-mark").first).to_be_attached()
+
+
 def _open_first_request(page) -> None:
     """Select the first row of the request history: its details open in a dialog."""
     click_first_row(page, page.locator('[data-testid="stDataFrame"]').first)
@@ -59,6 +68,8 @@ def _open_first_request(page) -> None:
     expect(dialog.locator('[data-testid="stMetric"]')).to_have_count(4)
     expect(dialog.locator('[data-testid="stSkeleton"]')).to_have_count(0)
     expect(dialog.locator('[data-testid="stDataFrame"] canvas').first).to_be_visible()
+    dialog.get_by_text("Copy as cURL").click()
+    expect(dialog.locator('[data-testid="stCode"]').first).to_contain_text("curl ")
 
 
 def take(base: str, facts: dict, out: Path, browser) -> list[Path]:
@@ -85,6 +96,7 @@ def take(base: str, facts: dict, out: Path, browser) -> list[Path]:
     ]
     for name, url in views:
         visit(page, url)
+        _drawn(page)
         screenshot(page, out / f"{name}.png")
         shots.append(out / f"{name}.png")
     _open_first_request(page)
@@ -97,6 +109,7 @@ def take(base: str, facts: dict, out: Path, browser) -> list[Path]:
         page = ctx.new_page()
         login(page, base, CUSTOMER)
         visit(page, page_url(base, "customer", "my-dashboard", "window=7d"))
+        _drawn(page)
         screenshot(page, out / f"{name}.png")
         shots.append(out / f"{name}.png")
         ctx.close()

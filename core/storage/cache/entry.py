@@ -1,9 +1,9 @@
 """The cache of one database (Entry) and the process-wide registry of them.
 
 An Entry holds the rollups of settled hours (core.storage.rollups: hours the collector no longer writes)
-and the small tables. It reloads when the settled boundary moves on (once an hour) or the rollup epoch
-changes (an import, the demo, a rebuild or a prune wrote into settled hours); everything newer is read
-from SQL by each query (a few hours of rollups, indexed). Its size grows with customers × endpoints ×
+and the small tables. When the settled boundary moves on (once an hour) it reads the newly settled hour;
+when the rollup epoch changes (an import, the demo, a rebuild or a prune wrote into settled hours) it
+reloads them all; everything newer is read from SQL by each query (a few hours of rollups, indexed). Its size grows with customers × endpoints ×
 hours, not with requests. Frames are replaced, never mutated.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from core.domain import config
 from core.storage import models, rollups
 from core.storage.cache.index import Main
 from core.storage.cache.layout import empty_facts
-from core.storage.cache.reader import read_rollups, read_small_tables, read_state
+from core.storage.cache.reader import read_all_rollups, read_rollups, read_small_tables, read_state
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class Entry:
     customer_apis: pl.DataFrame | None = None
     checked_at: float = 0.0
     loads: int = 0
+    appends: int = 0
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -50,10 +51,16 @@ class Entry:
             return
         epoch, raw_since, newest_id = read_state(self.engine)
         settled = rollups.settled_before()
-        if force or self.main is None or epoch != self.epoch or self.settled is None or settled > self.settled:
-            self.main = Main.build(read_rollups(self.engine, end=settled))
+        if force or self.main is None or epoch != self.epoch or self.settled is None:
+            self.main = Main.build(read_all_rollups(self.engine, settled))
             self.settled, self.epoch = settled, epoch
             self.loads += 1
+        elif settled > self.settled:
+            # An hour settled: only its rollups are new to this copy (nothing older changed: same epoch).
+            newly = read_rollups(self.engine, start=self.settled, end=settled)
+            self.main = Main.build(pl.concat([self.main.frame, newly], how="vertical_relaxed"))
+            self.settled = settled
+            self.appends += 1
         self.raw_since, self.newest_id = raw_since, newest_id
         self.apis, self.customers, self.customer_apis = read_small_tables(self.engine)
         self.checked_at = time.monotonic()
@@ -121,5 +128,6 @@ def stats(engine: sa.Engine) -> dict:
         "epoch": entry.epoch,
         "newest_id": entry.newest_id,
         "loads": entry.loads,
+        "appends": entry.appends,
         "estimated_mb": round(frame.estimated_size("mb"), 1),
     }
