@@ -2,6 +2,7 @@
 no list of page file names while the demo loads, and a Log out button in the sidebar's user menu."""
 from __future__ import annotations
 
+import polars as pl
 import pytest
 from streamlit.proto.Metric_pb2 import Metric
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -15,7 +16,7 @@ from core.domain.scope import ROLES
 from core.present.cards import NO_PREVIOUS, Card
 from core.storage import models
 from tests.apptest_helpers import TEST_COOKIE_KEY, login_as, new_app, refused, showing_login_form
-from ui import nav
+from ui import nav, wayfinding
 from ui.guard import IDENTITY_KEY, REFUSAL
 from ui.session import LOGOUT_HELP
 
@@ -120,3 +121,48 @@ def test_a_card_without_a_prior_period_shows_its_note_without_an_arrow():
 def test_a_changed_card_keeps_its_arrow():
     drawn = _drawn_metric(Card("Requests", "9", "+20.0%", "normal"))
     assert drawn.direction == Metric.MetricDirection.UP
+
+
+# ---------------------------------------------------------------- quick customer search, breadcrumbs
+
+
+def _search(at, text: str):
+    at.text_input(key=wayfinding.SEARCH_KEY).input(text).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("role", ["admin", "member"])
+def test_the_sidebar_search_opens_the_profile_of_a_customer_id(seeded_app, role):
+    at = _search(login_as(seeded_app, role), "cust_b")
+    assert [t.value for t in at.title] == ["Beta LLC"]
+    assert at.text_input(key=wayfinding.SEARCH_KEY).value == ""  # ready for the next search
+
+
+def test_the_sidebar_search_opens_the_one_customer_whose_name_matches(seeded_app):
+    at = _search(login_as(seeded_app, "admin"), "carol")
+    assert [t.value for t in at.title] == ["Carol Co"]
+
+
+def test_a_search_matching_several_customers_lists_them_on_the_profile_page(seeded_app):
+    at = _search(login_as(seeded_app, "admin"), "cust_")
+    assert [t.value for t in at.title] == ["Customer profile"]
+    assert at.text_input(key="profile_find").value == "cust_"
+    assert sorted(pl.from_pandas(at.dataframe[0].value).get_column("Customer ID").to_list()) == ["cust_a", "cust_b", "cust_c"]
+    _search(at, "l")  # a second search in the same session is not hidden by the first one's text
+    assert at.text_input(key="profile_find").value == "l"
+
+
+def test_a_customer_has_no_customer_search(seeded_app):
+    at = login_as(seeded_app, "customer")
+    assert wayfinding.SEARCH_KEY not in [t.key for t in at.text_input]
+
+
+def test_a_profile_opened_from_an_api_has_breadcrumbs_back_to_its_customers(seeded_app):
+    at = login_as(seeded_app, "admin")
+    at.switch_page("pages/customer_profile.py")
+    at.query_params["customer"], at.query_params["api"] = "cust_a", str(seeded_app.api_ids["orders"])
+    at.run()
+    links = [(link.proto.label, link.proto.page) for link in at.get("page_link")]
+    assert [label for label, _page in links][:2] == ["Customers", "Orders API"]
+    assert {"Alpha Inc"} <= {c.value for c in at.caption}

@@ -296,3 +296,23 @@ def test_hovering_a_multi_series_chart_shows_a_crosshair_and_every_series_at_loc
         expect(chart.locator('.crosshair_marks line[opacity="0.7"]')).to_have_count(1)
     finally:
         ctx.close()
+
+
+def test_the_sidebar_finds_a_customer_and_breadcrumbs_lead_back(demo_server, browser):
+    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+        visit(page, page_url(demo_server.url, "admin", "requests"))
+        search = page.locator('[data-testid="stSidebar"]').get_by_role("textbox", name="Find a customer")
+        search.fill(demo_server.facts["customer_id"])
+        search.press("Enter")
+        expect(page.locator("h1").first).to_contain_text(demo_server.facts["name"])
+        settled(page)
+        # Opened without an API: Customers › <name>.
+        page.locator('[data-testid="stMain"]').get_by_role("link", name="Customers", exact=True).click()
+        expect(page.locator("h1").first).to_have_text("Customers")
+        expect(page.locator(EXCEPTION)).to_have_count(0)
+    finally:
+        ctx.close()
