@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 
 from core.analytics import metrics
+from core.domain.facts import REQUEST_SCHEMA
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import Window, window
-from core.domain.facts import REQUEST_SCHEMA
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """core.storage.rollups on SQLite and PostgreSQL: a rebuild gives exactly the rollups written with the requests;
 dashboard numbers from the cache's facts (rollups + the raw rows of cut hours) equal the same numbers from the
-raw rows; concurrent writers count every request once; the cache sees new requests; prune keeps the numbers."""
+raw rows; the cache sees new requests; prune keeps the numbers. Concurrent writers: test_rollups_concurrency.py."""
 from __future__ import annotations
 
 import datetime as dt
@@ -76,15 +76,18 @@ def edge_times(now: dt.datetime) -> list[dt.datetime]:
 
 
 def varied(rng: random.Random, api_ids: list[int], now: dt.datetime, n: int) -> list[tuple[int, object]]:
-    """n requests over the 40 days before now (one in eight unattributed), then one at each edge time."""
+    """n requests over the 40 days before now (one in six unattributed), one at each edge time, and n/4 on a
+    dozen keys (one API, endpoint and method, two customers, the last six hours), which batches share."""
+    def one(api_id, ts, customer_id, method, endpoint):
+        return (api_id, make_request(
+            customer_id=customer_id, timestamp=ts.replace(microsecond=rng.randrange(10**6)) if rng.random() < 0.5 else ts,
+            method=method, endpoint=endpoint, url=f"https://api.example.com{endpoint}", status=rng.choice(STATUSES),
+            load_time_ms=load_time(rng), response_size=rng.choice([0, rng.randrange(1, 200_000)])))
+
     times = [now - dt.timedelta(seconds=rng.uniform(0, 40 * 86400)) for _ in range(n)] + edge_times(now)
-    items = []
-    for ts in times:
-        endpoint = rng.choice(ENDPOINTS)
-        items.append((rng.choice(api_ids), make_request(
-            customer_id=rng.choice(CUSTOMERS), timestamp=ts.replace(microsecond=rng.randrange(10**6)) if rng.random() < 0.5 else ts,
-            method=rng.choice(METHODS), endpoint=endpoint, url=f"https://api.example.com{endpoint}", status=rng.choice(STATUSES),
-            load_time_ms=load_time(rng), response_size=rng.choice([0, rng.randrange(1, 200_000)]))))
+    items = [one(rng.choice(api_ids), ts, rng.choice(CUSTOMERS), rng.choice(METHODS), rng.choice(ENDPOINTS)) for ts in times]
+    items += [one(api_ids[0], now - dt.timedelta(seconds=rng.uniform(0, 6 * 3600)), rng.choice(["cust_1", None]), "GET", "/orders")
+              for _ in range(n // 4)]
     rng.shuffle(items)  # batches mix old and new hours, as imports do
     return items
 
@@ -196,10 +199,11 @@ def test_a_rebuild_bumps_the_epoch(engine):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def dataset(request, tmp_path_factory):
-    """One database per backend, written once for the module: ~800 varied requests in batches of 40."""
+    """(engine, API ids, raw rows, memo): one database per backend, written once for the module (~800 varied
+    requests in batches of 40); memo keeps each view's facts for the tests that compare them."""
     with shared_engine(request.param, tmp_path_factory.mktemp("rollups")) as engine:
         apis = write_varied(engine, n=600, batch=40)
-        yield engine, apis, raw_requests(engine)
+        yield engine, apis, raw_requests(engine), {}
 
 
 # name → (scope, api index or None, customer_id narrowing for a workspace viewer)
@@ -224,11 +228,13 @@ def make_window(name: str, engine: sa.Engine, scope: Scope, api_id: int | None) 
 
 def both_ways(dataset, view: str, win_name: str) -> tuple[pl.DataFrame, pl.DataFrame, Window, Scope]:
     """(facts from the cache, the raw rows of the same view) and the window and scope to read them with."""
-    engine, apis, raw = dataset
+    engine, apis, raw, memo = dataset
     scope, api_index, customer_id = VIEWS[view]
     api_id = None if api_index is None else apis[api_index]
-    win = make_window(win_name, engine, scope, api_id)
-    facts = cache.facts_frame(engine, scope, win, api_id=api_id, customer_id=customer_id)
+    if (view, win_name) not in memo:
+        win = make_window(win_name, engine, scope, api_id)
+        memo[view, win_name] = win, cache.facts_frame(engine, scope, win, api_id=api_id, customer_id=customer_id)
+    win, facts = memo[view, win_name]
     who = scope.customer_id or customer_id
     if api_id is not None:
         raw = raw.filter(pl.col("api_id") == api_id)
@@ -304,7 +310,7 @@ def test_percentiles_from_facts_are_within_one_percent_of_the_exact_ones(dataset
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_all_time_spans_the_first_to_the_newest_request_of_the_view(dataset, view):
-    engine, apis, raw = dataset
+    engine, apis, raw, _ = dataset
     scope, api_index, _ = VIEWS[view]
     api_id = None if api_index is None else apis[api_index]
     if api_id is not None:
@@ -319,7 +325,7 @@ def test_all_time_spans_the_first_to_the_newest_request_of_the_view(dataset, vie
 def test_the_test_data_has_requests_on_both_sides_of_the_cuts(dataset, win_name):
     # Otherwise the comparisons above would not show that cut hours are counted from the raw rows, and only
     # the part of them inside the window (or its previous period).
-    engine, _, raw = dataset
+    engine, _, raw, _ = dataset
     win = make_window(win_name, engine, ADMIN, None)
     in_cut = raw.filter(pl.col("timestamp").dt.truncate("1h").is_in(pl.Series(win.cut_hours(), dtype=UTC_US).implode()))
     inside = metrics.in_window(in_cut, win).height + metrics.in_window(in_cut, win.previous()).height
@@ -328,7 +334,7 @@ def test_the_test_data_has_requests_on_both_sides_of_the_cuts(dataset, win_name)
 
 
 def test_facts_have_the_fact_schema(dataset):
-    engine, _, _ = dataset
+    engine, _, _, _ = dataset
     facts = cache.facts_frame(engine, ADMIN, window("7d", NOW))
     assert facts.schema == pl.Schema(FACT_SCHEMA)
 
@@ -460,6 +466,29 @@ def test_the_data_version_changes_after_a_prune(engine):
     assert data_version(engine) != before
 
 
+def sorted_facts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Facts comparable across loads: categoricals as text, in key order."""
+    out = frame.with_columns(pl.col(c).cast(pl.String) for c in ("customer_id", "method", "endpoint"))
+    return out.sort("api_id", "timestamp", "customer_id", "method", "endpoint", nulls_last=True)
+
+
+def test_an_hour_that_settles_is_appended_and_the_facts_equal_a_full_load(engine, monkeypatch):
+    monkeypatch.setattr(cache_entry, "CHECK_INTERVAL_S", 0.0)
+    write_varied(engine, n=300, batch=50)
+    win = window("7d", NOW)
+    cache.facts_frame(engine, ADMIN, win)
+    first = cache.stats(engine)
+    # Two hours later by the clock the cache reads (not by the data's): the recent hours settle.
+    later = dt.datetime.now(UTC) + 2 * HOUR
+    monkeypatch.setattr(rollups, "utcnow", lambda: later)
+    appended = cache.facts_frame(engine, ADMIN, win)
+    second = cache.stats(engine)
+    cache.invalidate(engine)
+    full = cache.facts_frame(engine, ADMIN, win)
+    assert (second["loads"] - first["loads"], second["appends"] - first["appends"], second["settled"] > first["settled"]) == (0, 1, True)
+    assert sorted_facts(appended).equals(sorted_facts(full))
+
+
 # ---------------------------------------------------------------- prune keeps the rollups
 
 
@@ -480,6 +509,16 @@ def test_a_customers_all_time_numbers_are_the_same_after_prune(engine):
     prune.prune(engine, 10 * DAY, now=NOW)
     cache.refresh(engine)
     assert stats.collect(engine, scope, preset="all", now=NOW) == before
+
+
+def test_all_time_numbers_are_the_same_after_prune_and_a_rebuild(engine):
+    # A rebuild recomputes only the hours whose raw rows are all still there.
+    write_varied(engine, n=400, batch=50)
+    before = stats.collect(engine, ADMIN, preset="all", now=NOW)
+    prune.prune(engine, 10 * DAY, now=NOW)
+    rollups.rebuild(engine)
+    cache.refresh(engine)
+    assert stats.collect(engine, ADMIN, preset="all", now=NOW) == before
 
 
 def test_prune_records_the_cutoff_in_raw_since_and_keeps_every_rollup(engine):

@@ -29,11 +29,14 @@ WRITER = textwrap.dedent("""
     rng = random.Random(seed)
     # Few keys, shared by both writers: the same API, three customers and none, two endpoints, two methods,
     # three recent hours and one settled hour (which also bumps the epoch); in this writer's own order.
+    # Every other batch is unattributed: it locks no customer rows, so the two writers' rollup increments
+    # run side by side rather than one after the other.
     hours = [top, top - dt.timedelta(hours=1), top - dt.timedelta(hours=2), top - dt.timedelta(days=3)]
     items = [(api_id, make_request(
-        customer_id=rng.choice(["c1", "c2", "c3", None]), endpoint=rng.choice(["/a", "/b"]), method=rng.choice(["GET", "POST"]),
-        timestamp=rng.choice(hours) + dt.timedelta(seconds=rng.randrange(3600)), status=rng.choice([200, 404, 500]),
-        load_time_ms=rng.choice([0.0, 3.0, 40.0, 900.0]), response_size=rng.randrange(5000))) for _ in range(n)]
+        customer_id=None if (i // batch) % 2 == 0 else rng.choice(["c1", "c2", "c3", None]), endpoint=rng.choice(["/a", "/b"]),
+        method=rng.choice(["GET", "POST"]), timestamp=rng.choice(hours) + dt.timedelta(seconds=rng.randrange(3600)),
+        status=rng.choice([200, 404, 500]), load_time_ms=rng.choice([0.0, 3.0, 40.0, 900.0]), response_size=rng.randrange(5000)))
+        for i in range(n)]
     engine = models.make_engine(url)
     print("ready", flush=True)
     sys.stdin.readline()  # go: both writers start together

@@ -18,6 +18,7 @@ from core.alerts.rules import is_email
 from core.auth.errors import AuthError
 from core.auth.mail import send_email
 from core.domain import config
+from core.domain.errors import ClienteleError
 from core.storage import alerts as stored
 
 MAX_ATTEMPTS = 8
@@ -26,8 +27,8 @@ LONGEST_RETRY = dt.timedelta(hours=1)
 TIMEOUT_S = 10
 
 
-class DeliveryError(Exception):
-    """One attempt failed; the message is logged as the delivery's last_error."""
+class DeliveryError(ClienteleError):
+    """One attempt failed; the message is logged as the delivery's last_error (shown to Admins)."""
 
 
 @dataclass

@@ -83,7 +83,9 @@ def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, f
         frac = rank - lo
         aggs.append((at(lo) * (1 - frac) + at(hi) * frac).alias(name))
     out = per.group_by(keys).agg(*aggs, n.alias("_n")).collect()
-    out = out.with_columns(pl.when(pl.col("_n") > 0).then(pl.col(name)).alias(name) for name in qs).drop("_n")
+    if by:  # a group whose histograms are all empty gets its row too (with None)
+        out = src.select(keys).unique().collect().join(out, on=keys, how="left")
+    out = out.with_columns(pl.when(pl.col("_n").fill_null(0) > 0).then(pl.col(name)).alias(name) for name in qs).drop("_n")
     if not by:
         if out.height == 0:
             return pl.DataFrame({name: [None] for name in qs}, schema={name: pl.Float64 for name in qs})

@@ -214,7 +214,7 @@ def _upsert_customers(conn: sa.Connection, requests: Iterable[NormalizedRequest]
         ):
             existing[row.customer_id] = row
     inserts, updates = [], []
-    for cid, c in seen.items():
+    for cid, c in sorted(seen.items()):  # key order: concurrent writers lock customers in one order
         old = existing.get(cid)
         if old is None:
             inserts.append({
@@ -269,7 +269,8 @@ def _upsert_customer_apis(conn: sa.Connection, items: Sequence[tuple[int, Normal
     if not pairs:
         return
     table = CustomerApi.__table__
-    rows = [{"customer_id": cid, "api_id": api, "first_seen": first, "last_seen": last} for (cid, api), (first, last) in pairs.items()]
+    # In key order: two collectors upserting the same pairs then lock them in the same order (no deadlock on PostgreSQL).
+    rows = [{"customer_id": cid, "api_id": api, "first_seen": first, "last_seen": last} for (cid, api), (first, last) in sorted(pairs.items())]
     stmt = _insert(conn, table)
     excluded = stmt.excluded
     stmt = stmt.on_conflict_do_update(

@@ -51,7 +51,7 @@ class Entry:
             return
         epoch, raw_since, newest_id = read_state(self.engine)
         settled = rollups.settled_before()
-        if force or self.main is None or epoch != self.epoch or self.settled is None:
+        if self.main is None or epoch != self.epoch or self.settled is None:
             self.main = Main.build(read_all_rollups(self.engine, settled))
             self.settled, self.epoch = settled, epoch
             self.loads += 1
@@ -103,7 +103,7 @@ def refreshed(engine: sa.Engine) -> Entry:
 
 
 def refresh(engine: sa.Engine) -> None:
-    """Bring the cache up to date now, ignoring the check interval."""
+    """Bring the cache up to date now, ignoring the check interval (a reload only if the epoch moved)."""
     entry = entry_for(engine)
     with entry.lock:
         entry.refresh(force=True)
