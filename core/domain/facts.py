@@ -13,7 +13,9 @@ import polars as pl
 from core.domain import histogram
 from core.domain.frames import UTC_US
 
-FACT_SCHEMA: dict[str, pl.DataType] = {
+Dtype = pl.DataType | type[pl.DataType]
+
+FACT_SCHEMA: dict[str, Dtype] = {
     "api_id": pl.Int32,
     "customer_id": pl.Categorical(),
     "timestamp": UTC_US,
@@ -31,12 +33,12 @@ FACT_SCHEMA: dict[str, pl.DataType] = {
     "load_counts": pl.List(pl.Int64),
 }
 # Raw request rows, as tests and the cut hours' reads build them (from_requests turns them into facts).
-REQUEST_SCHEMA: dict[str, pl.DataType] = {
+REQUEST_SCHEMA: dict[str, Dtype] = {
     "id": pl.Int64, "api_id": pl.Int32, "customer_id": pl.Categorical(), "timestamp": UTC_US, "method": pl.Categorical(),
     "endpoint": pl.Categorical(), "status": pl.Int16, "load_time_ms": pl.Float32, "response_size": pl.Int64,
     "device": pl.Categorical(), "ai_agent": pl.Categorical(), "country": pl.Categorical(), "threat_level": pl.Categorical(),
 }
-FIRST_SEEN_SCHEMA: dict[str, pl.DataType] = {"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US}
+FIRST_SEEN_SCHEMA: dict[str, Dtype] = {"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US}
 
 
 def empty_facts() -> pl.DataFrame:
@@ -50,7 +52,7 @@ def is_facts(frame: pl.DataFrame) -> bool:
 def from_requests(raw: pl.DataFrame) -> pl.DataFrame:
     """Raw request rows (api_id, customer_id, timestamp, method, endpoint, status, load_time_ms,
     response_size; missing ones are null) → one fact per request."""
-    def col(name: str, dtype: pl.DataType) -> pl.Expr:
+    def col(name: str, dtype: Dtype) -> pl.Expr:
         return pl.col(name).cast(dtype) if name in raw.columns else pl.lit(None, dtype)
 
     status = col("status", pl.Int32)

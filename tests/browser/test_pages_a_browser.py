@@ -149,7 +149,7 @@ def test_from_home_to_an_apis_customers_to_a_profile(demo_server, context, artif
     expect(page.locator("h1").first).to_contain_text("Customers")
     expect(page.get_by_text("Orders API").first).to_be_visible()
     expect(page.locator(EXCEPTION)).to_have_count(0)
-    search = page.get_by_placeholder("Name or customer ID")
+    search = page.locator('[data-testid="stMain"]').get_by_placeholder("Name or customer ID")
     search.fill(demo_server.facts["customer_id"])
     search.press("Enter")
     settled(page)
