@@ -2,8 +2,10 @@
 customer list (select a row for the profile), customers going quiet and endpoint adoption."""
 import streamlit as st
 
+from core.analytics import metrics
 from core.present import charts, fmt
 from core.present.customers import quiet_text, widget_cards
+from core.present.retention import RETENTION_WEEKS, cohort_cells
 from core.present.tables import TREND, chart_labels, customer_table, quiet_table, rank_customers, search_customers
 from core.storage import customers, models
 from ui import dashboard, widgets
@@ -70,3 +72,27 @@ if page.adoption.height:
     st.altair_chart(charts.heatmap(chart_labels(page.adoption), x="endpoint", y="label", value="requests",
                                    title="Endpoint adoption of the top customers", x_title="Endpoint",
                                    y_title="Customer"), width="stretch")
+
+
+@st.fragment
+def retention() -> None:
+    st.subheader("Retention")
+    model = dashboard.retention_model(engine, scope, api["api_id"], now)
+    st.caption(f"Customers of {widgets.md_escape(api['name'])} by the UTC week of their first request, and the share of "
+               f"each cohort active in the weeks after; the last {RETENTION_WEEKS} weeks, this one so far.")
+    if model.cohorts.height == 0:
+        st.info("No customer made a first request in these weeks.", icon=":material/group_add:")
+        return
+    left, right = st.columns(2)
+    with left:
+        st.altair_chart(charts.heatmap(cohort_cells(model.cohorts), x="week", y="cohort", value="retention_pct", unit="%",
+                                       title="Active share of each weekly cohort", x_title="Weeks since the first request",
+                                       y_title="Cohort"), width="stretch")
+    with right:
+        st.altair_chart(charts.time_series(model.new_vs_returning, {"new_customers": "New", "returning_customers": "Returning"},
+                                           title="New vs returning customers per week", unit="customers", tz=tz, kind="bar",
+                                           partial=metrics.partial_buckets(model.window)),
+                        width="stretch")
+
+
+retention()

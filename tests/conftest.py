@@ -75,7 +75,7 @@ SLOW_MODULES = {
     "test_treblle_sdk", "test_cli_ingest", "test_parity", "test_faults", "test_demo", "test_migrations",
     "test_pages_api_docs", "test_pages_customers", "test_pages_data", "test_pages_home", "test_pages_my_dashboard",
     "test_pages_profile", "test_pages_requests", "test_pages_people", "test_first_impression", "test_pages_usage", "test_pages_errors",
-    "test_pages_audit_log", "test_rollups_concurrency", "test_alerts_cli",
+    "test_pages_audit_log", "test_rollups_concurrency", "test_alerts_cli", "test_history_table",
 }
 
 

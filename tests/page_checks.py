@@ -36,11 +36,11 @@ def rendered_text(at: AppTest) -> str:
     """Everything the run sent to the browser, as text: every element and block (labels, values,
     table and chart data, which protobuf text keeps readable for ASCII), plus the URL parameters."""
     parts = []
-    for root in (at.main, at.sidebar):
-        for node in _nodes(root):
-            proto = getattr(node, "proto", None)
-            if proto is not None:
-                parts.append(str(proto))
+    # The whole tree: main, sidebar and the event container, where st.dialog (a request's details) lives.
+    for node in _nodes(at._tree):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
     parts.append(repr(dict(at.query_params)))
     return "\n".join(parts)
 

@@ -319,3 +319,13 @@ def test_the_customer_list_shows_the_columns_that_fit_1366_px_with_the_name_pinn
     at.checkbox(key="customer_list_column_Customer ID").check().run()
     listed = next(d for d in at.dataframe if d.key == "customer_list")
     assert "Customer ID" in listed.proto.column_order
+
+
+def test_the_retention_section_draws_the_weekly_cohorts_and_new_vs_returning(seeded_app):
+    # #13.6: new_vs_returning was computed but shown nowhere; the cohorts did not exist.
+    at = _orders(seeded_app)
+    no_exception(at)
+    assert "Retention" in [s.value for s in at.subheader]
+    specs = [chart.proto.spec for chart in at.get("vega_lite_chart")]
+    assert any("Active share of each weekly cohort" in s for s in specs)
+    assert any("New vs returning customers per week" in s for s in specs)

@@ -24,6 +24,7 @@ from core.present.home import HomePage, api_cards, home_page
 from core.present.my_dashboard import MyDashboard, my_dashboard
 from core.present.page_data import data_version
 from core.present.profile import ProfilePage, profile_page
+from core.present.retention import RetentionPage, retention_page
 from core.present.tables import (
     CHANGE,
     CUSTOMER,
@@ -102,6 +103,15 @@ def _mine(db_url: str, role: str, customer_id: str | None, api_id: int | None, s
 
 def _w(window: Window) -> tuple:
     return window.start, window.end, window.bucket, window.preset
+
+
+@st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
+def _retention(db_url: str, role: str, api_id: int, now, version: str) -> RetentionPage:
+    return retention_page(models.engine_for(db_url), scope_for(role, None), api_id, now)
+
+
+def retention_model(engine: sa.Engine, scope: Scope, api_id: int, now) -> RetentionPage:
+    return _retention(_url(engine), scope.role, api_id, now, data_version(engine))
 
 
 def home_model(engine: sa.Engine, scope: Scope, window: Window) -> HomePage:
