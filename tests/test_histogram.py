@@ -167,3 +167,18 @@ def test_a_group_without_counts_gets_none():
     frame = rows_frame([one_row([5.0]), {"load_bins": [], "load_counts": []}], g=["a", "b"])
     out = histogram.quantiles(frame, ["g"], {"p50": 0.5}).sort("g")
     assert out.select("g", pl.col("p50").is_null()).rows() == [("a", False), ("b", True)]
+
+
+def test_the_plain_python_bin_equals_the_polars_bin_everywhere():
+    # The collector and the demo's forked workers bin in plain Python (bin_of); rebuilds bin with Polars
+    # (bin_expr). One differing bin would make a rebuild disagree with what ingest wrote.
+    import math
+    import random
+
+    rng = random.Random(5)
+    values = [0.0, -1.0, 1e-3, 1.0000001e-3, 1.0, math.nan, math.inf, 1e12]
+    values += [rng.lognormvariate(3, 3) for _ in range(20000)]
+    values += [histogram.GAMMA ** k for k in range(-340, 700)]  # the bin edges themselves
+    values += [math.nextafter(histogram.GAMMA ** k, 0) for k in range(-340, 700)]
+    expected = histogram.bins(pl.Series(values, dtype=pl.Float64)).to_list()
+    assert [histogram.bin_of(v) for v in values] == expected

@@ -1,6 +1,6 @@
 """Load-time percentiles from mergeable log-bucketed histograms (the DDSketch mapping, fixed bins).
 
-A load time v > MIN_MS falls in bin b = ceil(log_γ v), which holds (γ^(b-1), γ^b]; the bin stands for
+A load time v > MIN_MS falls in bin b, the least b with v <= γ^b, which holds (γ^(b-1), γ^b]; the bin stands for
 2γ^b / (γ + 1), within ALPHA (1 %) of every value in it. Times at or below MIN_MS (0, negative clocks)
 share ZERO_BIN, which stands for 0 (so do NaN and infinity, which no SDK should send). A histogram is
 a list of (bin, count) pairs, so merging any set of
@@ -14,6 +14,7 @@ interpolation: p50/p95/p99 are within 1 % of the exact numbers, whatever the win
 """
 from __future__ import annotations
 
+import bisect
 import math
 
 import polars as pl
@@ -26,15 +27,35 @@ ZERO_BIN = -32768  # Int16's minimum; real bins run from about -345 (1 µs) to 1
 BIN_DTYPE = pl.Int16
 
 
+# Bin k holds (γ^(k-1), γ^k]. The edges are computed once, here, and both binning paths compare a load
+# time with them (a binary search): comparisons of the same floats agree everywhere, where two log
+# implementations (Polars' and libm's) disagree on values next to an edge.
+_K_MIN, _K_MAX = -350, 1600  # γ^-350 ≈ 0.9 µs, γ^1600 ≈ 8·10^13 ms; beyond the last edge: the last bin
+_EDGES = [GAMMA ** k for k in range(_K_MIN, _K_MAX + 1)]
+_EDGE_SERIES = pl.Series("edges", _EDGES, dtype=pl.Float64)
+
+
+def _edge_index(values: pl.Series) -> pl.Series:
+    return _EDGE_SERIES.search_sorted(values.cast(pl.Float64).fill_nan(0.0).fill_null(0.0), side="left").cast(pl.Int32) + _K_MIN
+
+
 def bin_expr(load_ms: pl.Expr) -> pl.Expr:
-    """The bin of each load time (ms): the one definition, used by ingest, rebuild and tests alike."""
+    """The bin of each load time (ms): used by rebuilds, raw rows read for cut hours, and tests."""
     v = load_ms.cast(pl.Float64)
     return (
         pl.when(v.is_finite() & (v > MIN_MS))
-        .then((v.log() / _LOG_GAMMA).ceil().clip(-32767, 32767))
+        .then(v.map_batches(_edge_index, return_dtype=pl.Int32))
         .otherwise(ZERO_BIN)
         .cast(BIN_DTYPE)
     )
+
+
+def bin_of(load_ms: float | None) -> int:
+    """bin_expr for one value, without Polars: the collector's and the demo's writes summarise their batch in
+    plain Python, because Polars' thread pool hangs in a process forked after it started (the demo's workers)."""
+    if load_ms is None or not math.isfinite(load_ms) or load_ms <= MIN_MS:
+        return ZERO_BIN
+    return bisect.bisect_left(_EDGES, load_ms) + _K_MIN
 
 
 def bins(load_ms: pl.Series) -> pl.Series:

@@ -134,12 +134,16 @@ def _upsert(conn: sa.Connection, hours: pl.DataFrame, bins: pl.DataFrame) -> Non
     (no per-value ORM processing: the demo and imports write millions of rows). Rows go in key order,
     so two writers lock the same keys in the same order (no deadlock on PostgreSQL)."""
     dialect = conn.dialect.name
-    if hours.height:
-        sql = _upsert_sql(dialect, "rollup_hours", _HOUR_COLUMNS, KEY, SUMS, ("first_ts",), ("last_ts",))
-        conn.exec_driver_sql(sql, _rows(hours, _HOUR_COLUMNS, dialect))
-    if bins.height:
-        sql = _upsert_sql(dialect, "rollup_load_bins", _BIN_COLUMNS, (*KEY, "bin"), ("count",))
-        conn.exec_driver_sql(sql, _rows(bins, _BIN_COLUMNS, dialect))
+    _execute_upserts(conn, _rows(hours, _HOUR_COLUMNS, dialect) if hours.height else [],
+                     _rows(bins, _BIN_COLUMNS, dialect) if bins.height else [])
+
+
+def _execute_upserts(conn: sa.Connection, hour_rows: list[tuple], bin_rows: list[tuple]) -> None:
+    dialect = conn.dialect.name
+    if hour_rows:
+        conn.exec_driver_sql(_upsert_sql(dialect, "rollup_hours", _HOUR_COLUMNS, KEY, SUMS, ("first_ts",), ("last_ts",)), hour_rows)
+    if bin_rows:
+        conn.exec_driver_sql(_upsert_sql(dialect, "rollup_load_bins", _BIN_COLUMNS, (*KEY, "bin"), ("count",)), bin_rows)
 
 
 def bump_epoch(conn: sa.Connection) -> None:
@@ -164,13 +168,47 @@ def epoch(conn: sa.Connection) -> int:
 
 
 def add(conn: sa.Connection, items: Sequence[tuple[int, NormalizedRequest]], now: dt.datetime | None = None) -> None:
-    """Count a batch of requests being written on `conn` (the same transaction)."""
+    """Count a batch of requests being written on `conn` (the same transaction). Plain Python, no Polars: the
+    demo writes from forked worker processes, where Polars' thread pool (started in the parent) hangs."""
     if not items:
         return
-    add_frame(conn, frame_of(items), now)
+    hours: dict[tuple, list] = {}
+    bins: dict[tuple, int] = {}
+    for api_id, r in items:
+        ts = r.timestamp.astimezone(dt.timezone.utc)
+        key = (api_id, floor_hour(ts), r.customer_id if r.customer_id is not None else NO_CUSTOMER, r.method, r.endpoint)
+        load, status = float(r.load_time_ms), r.status
+        row = hours.get(key)
+        if row is None:
+            row = hours[key] = [0, 0, 0, 0, 0.0, 0, ts, ts]
+        row[0] += 1
+        row[1] += status >= 400
+        row[2] += 400 <= status <= 499
+        row[3] += status >= 500
+        row[4] += load
+        row[5] += int(r.response_size)
+        row[6], row[7] = min(row[6], ts), max(row[7], ts)
+        bin_key = (*key, histogram.bin_of(load))
+        bins[bin_key] = bins.get(bin_key, 0) + 1
+    dialect = conn.dialect.name
+    hour_rows = [(*_plain_key(k, dialect), *v[:6], _plain_time(v[6], dialect), _plain_time(v[7], dialect)) for k, v in sorted(hours.items())]
+    bin_rows = [(*_plain_key(k[:5], dialect), k[5], n) for k, n in sorted(bins.items())]
+    _execute_upserts(conn, hour_rows, bin_rows)
+    if min(k[1] for k in hours) < settled_before(now):
+        bump_epoch(conn)
+
+
+def _plain_time(ts: dt.datetime, dialect: str):
+    naive = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return naive.isoformat(" ", "microseconds") if dialect == "sqlite" else naive
+
+
+def _plain_key(key: tuple, dialect: str) -> tuple:
+    return (key[0], _plain_time(key[1], dialect), *key[2:])
 
 
 def add_frame(conn: sa.Connection, raw: pl.DataFrame, now: dt.datetime | None = None) -> None:
+    """Count raw rows (RAW_SCHEMA) with Polars: rebuilds and tests, never in a forked process."""
     hours, bins = summarise(raw)
     _upsert(conn, hours, bins)
     if hours.height and hours.get_column("hour").min() < settled_before(now):
