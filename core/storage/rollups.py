@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from core.domain import histogram
 from core.domain.frames import UTC_US
 from core.domain.record import NormalizedRequest
+from core.domain.timewindow import floor_hour
 from core.storage.dialect import insert as _insert
 from core.storage.models import Api, Request, RollupHour, RollupLoadBin, RollupState, utcnow
 
@@ -41,10 +42,6 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "api_id": pl.Int32, "customer_id": pl.String, "timestamp": UTC_US, "method": pl.String, "endpoint": pl.String,
     "status": pl.Int32, "load_time_ms": pl.Float64, "response_size": pl.Int64,
 }
-
-
-def floor_hour(ts: dt.datetime) -> dt.datetime:
-    return ts.replace(minute=0, second=0, microsecond=0)
 
 
 def settled_before(now: dt.datetime | None = None) -> dt.datetime:
@@ -79,23 +76,6 @@ def summarise(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     bins = rows.group_by(*KEY, "bin").agg(pl.len().cast(pl.Int64).alias("count")).sort(*KEY, "bin")
     hours_df, bins_df = pl.collect_all([hours, bins])
     return hours_df, bins_df
-
-
-def frame_of(items: Sequence[tuple[int, NormalizedRequest]]) -> pl.DataFrame:
-    """The raw columns of a batch of normalised requests."""
-    return pl.DataFrame(
-        {
-            "api_id": [api for api, _ in items],
-            "customer_id": [r.customer_id for _, r in items],
-            "timestamp": [r.timestamp for _, r in items],
-            "method": [r.method for _, r in items],
-            "endpoint": [r.endpoint for _, r in items],
-            "status": [r.status for _, r in items],
-            "load_time_ms": [float(r.load_time_ms) for _, r in items],
-            "response_size": [int(r.response_size) for _, r in items],
-        },
-        schema=RAW_SCHEMA,
-    )
 
 
 # ---------------------------------------------------------------- writing increments

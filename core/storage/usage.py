@@ -13,6 +13,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from core.domain.scope import Scope
+from core.domain.timewindow import floor_hour
 from core.storage import rollups
 from core.storage.models import Api, CustomerApi, RollupHour
 
@@ -39,7 +40,7 @@ def usage_counts(engine: sa.Engine, scope: Scope, start: dt.datetime, end: dt.da
     """
     if failed_status != FAILED_STATUS:
         raise ValueError(f"The rollups count failed requests as status >= {FAILED_STATUS}, not {failed_status}.")
-    if any(t != rollups.floor_hour(t) for t in (start, end)):
+    if any(t != floor_hour(t) for t in (start, end)):
         raise ValueError("Usage spans start and end on whole hours (the rollups' grain).")
     r = RollupHour
     conds = [scope.where(r.customer_id), r.hour >= start, r.hour < end]
