@@ -83,16 +83,14 @@ def retention() -> None:
     if model.cohorts.height == 0:
         st.info("No customer made a first request in these weeks.", icon=":material/group_add:")
         return
-    left, right = st.columns(2)
-    with left:
-        st.altair_chart(charts.heatmap(cohort_cells(model.cohorts), x="week", y="cohort", value="retention_pct", unit="%",
-                                       title="Active share of each weekly cohort", x_title="Weeks since the first request",
-                                       y_title="Cohort"), width="stretch")
-    with right:
-        st.altair_chart(charts.time_series(model.new_vs_returning, {"new_customers": "New", "returning_customers": "Returning"},
-                                           title="New vs returning customers per week", unit="customers", tz=tz, kind="bar",
-                                           partial=metrics.partial_buckets(model.window)),
-                        width="stretch")
+    # Full width, one under the other: side by side at 1366 px the heatmap's columns and the bars were too narrow to read.
+    st.altair_chart(charts.heatmap(cohort_cells(model.cohorts), x="week", y="cohort", value="retention_pct", unit="%",
+                                   title="Active share of each weekly cohort", x_title="Weeks since the first request",
+                                   y_title="Cohort", label="Active share"), width="stretch")
+    st.altair_chart(charts.time_series(model.new_vs_returning, {"new_customers": "New", "returning_customers": "Returning"},
+                                       title="New vs returning customers per week", unit="customers", tz=tz, kind="bar",
+                                       label="Customers", partial=metrics.partial_buckets(model.window)),
+                    width="stretch")
 
 
 retention()
