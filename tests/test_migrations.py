@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -157,3 +158,23 @@ def test_a_database_of_a_build_between_releases_is_adopted_without_losing_accoun
     engine.dispose()
     assert epochs["kept@example.com"] == "a" * 32
     assert len(epochs["none@example.com"]) == 32
+
+
+def test_float_load_sums_of_a_database_at_0005_become_whole_microseconds(db_url):
+    # 0006: rollup_hours.load_sum (float ms, order-dependent sums) → load_us (integer µs, exact sums).
+    engine = models.make_engine(db_url)
+    with engine.connect() as conn:
+        command.upgrade(migrations.alembic_config(conn), "0005")
+        conn.commit()
+    api_id = store.create_api(engine, "Orders API")["api_id"]
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO rollup_hours (api_id, hour, customer_id, method, endpoint, requests, failed, status_4xx,"
+            " status_5xx, load_sum, size_sum, first_ts, last_ts) VALUES (:api, :hour, 'cust_1', 'GET', '/orders',"
+            " 3, 0, 0, 0, 1193.1825, 30, :hour, :hour)"), {"api": api_id, "hour": "2026-11-01 10:00:00"})
+    models.init_db(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(models.RollupHour.requests, models.RollupHour.load_us)).all()
+    assert revision_of(engine) == migrations.head()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(3, 1_193_183)]  # kept, not rebuilt from the (absent) raw rows

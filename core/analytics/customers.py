@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from core.analytics.metrics import Totals, bucket_index, bucket_starts, endpoint_breakdown, in_window, request_count, request_series, totals
-from core.domain import histogram
+from core.domain import facts, histogram
 from core.domain.facts import as_facts
 from core.domain.facts import first_seen as first_seen  # the one definition, kept with the facts it reads
 from core.domain.frames import UTC_US
@@ -124,7 +124,7 @@ def customer_list(requests: pl.DataFrame, window: Window, scope: Scope, *, names
         pl.col("requests").sum().cast(pl.Int64),
         pl.col("last_ts").max().alias("last_active"),
         pl.col("failed").sum().cast(pl.Int64).alias("failed_requests"),
-        (pl.col("load_sum").sum() / pl.col("requests").sum()).alias("avg_load_time_ms"),
+        facts.avg_load_ms(pl.col("load_us").sum(), pl.col("requests").sum()).alias("avg_load_time_ms"),
     )
     if stats.height == 0:
         return pl.DataFrame(schema=CUSTOMER_LIST_SCHEMA)

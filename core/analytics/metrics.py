@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
-from core.domain import histogram
+from core.domain import facts, histogram
 from core.domain.facts import as_facts
 from core.domain.frames import UTC_US
 from core.domain.scope import Scope
@@ -151,11 +151,12 @@ def totals(frame: pl.DataFrame) -> Totals:
         pl.col("requests").sum().alias("n"),
         pl.col("failed").sum().alias("failed"),
         pl.col("size_sum").sum().alias("size"),
-        pl.col("load_sum").sum().alias("load"),
+        pl.col("load_us").sum().alias("load_us"),
     ).row(0, named=True)
     n = int(row["n"] or 0)
     q = histogram.quantiles(frame, [], PERCENTILES).row(0, named=True) if n else dict.fromkeys(PERCENTILES)
-    return Totals(n, int(row["failed"] or 0), row["size"] / n if n else None, row["load"] / n if n else None,
+    return Totals(n, int(row["failed"] or 0), row["size"] / n if n else None,
+                  row["load_us"] / n / facts.US_PER_MS if n else None,
                   q["p50"], q["p95"], q["p99"])
 
 
@@ -195,7 +196,7 @@ def overview_series(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.
         rows.group_by(_bucket_key(rows, window))
         .agg(
             n.cast(pl.Int64).alias("requests"),
-            (pl.col("load_sum").sum() / n).alias("avg_load_time_ms"),
+            facts.avg_load_ms(pl.col("load_us").sum(), n).alias("avg_load_time_ms"),
             (pl.col("size_sum").sum() / n).alias("avg_response_size_bytes"),
             pl.col("status_4xx").sum().cast(pl.Int64),
             pl.col("status_5xx").sum().cast(pl.Int64),
@@ -222,14 +223,14 @@ def endpoint_breakdown(requests: pl.DataFrame, window: Window, scope: Scope) -> 
     sums = rows.group_by(keys).agg(
         pl.col("requests").sum().cast(pl.Int64),
         pl.col("failed").sum().cast(pl.Int64).alias("failed_requests"),
-        pl.col("load_sum").sum().alias("_load"),
+        pl.col("load_us").sum().alias("_load_us"),
     )
     p95 = histogram.quantiles(rows, keys, {"p95_load_time_ms": 0.95})
     return (
         sums.join(p95, on=keys, how="left")
         .with_columns(
             (pl.col("failed_requests") * 100.0 / pl.col("requests")).alias("error_rate_pct"),
-            (pl.col("_load") / pl.col("requests")).alias("avg_load_time_ms"),
+            facts.avg_load_ms(pl.col("_load_us"), pl.col("requests")).alias("avg_load_time_ms"),
         )
         .select("method", "endpoint", "requests", "failed_requests", "error_rate_pct", "avg_load_time_ms", "p95_load_time_ms")
         .sort(["requests", "endpoint", "method"], descending=[True, False, False])

@@ -183,7 +183,7 @@ class RollupHour(Base):
     failed: Mapped[int] = mapped_column(sa.BigInteger)  # status >= 400
     status_4xx: Mapped[int] = mapped_column(sa.BigInteger)
     status_5xx: Mapped[int] = mapped_column(sa.BigInteger)
-    load_sum: Mapped[float] = mapped_column(sa.Float)
+    load_us: Mapped[int] = mapped_column(sa.BigInteger)  # load times in whole microseconds (exact sums)
     size_sum: Mapped[int] = mapped_column(sa.BigInteger)
     first_ts: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_ts: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import polars as pl
 import sqlalchemy as sa
 
-from core.domain import histogram
+from core.domain import facts, histogram
 from core.domain.frames import UTC_US
 from core.domain.record import NormalizedRequest
 from core.domain.timewindow import floor_hour
@@ -30,7 +30,7 @@ from core.storage.dialect import insert as _insert
 from core.storage.models import Api, Request, RollupHour, RollupLoadBin, RollupState, utcnow
 
 KEY = ("api_id", "hour", "customer_id", "method", "endpoint")
-SUMS = ("requests", "failed", "status_4xx", "status_5xx", "load_sum", "size_sum")
+SUMS = ("requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum")
 SETTLE_AFTER = dt.timedelta(hours=1)
 NO_CUSTOMER = ""  # customer_id of requests without one (primary key columns cannot be NULL)
 # Raw rows per read when rebuilding: bounds the memory of a rebuild, whatever the table's size.
@@ -66,7 +66,7 @@ def summarise(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             (pl.col("status") >= 400).sum().cast(pl.Int64).alias("failed"),
             pl.col("status").is_between(400, 499).sum().cast(pl.Int64).alias("status_4xx"),
             (pl.col("status") >= 500).sum().cast(pl.Int64).alias("status_5xx"),
-            pl.col("load_time_ms").cast(pl.Float64).sum().alias("load_sum"),
+            facts.load_us_expr(pl.col("load_time_ms")).sum().alias("load_us"),
             pl.col("response_size").cast(pl.Int64).sum().alias("size_sum"),
             pl.col("timestamp").min().alias("first_ts"),
             pl.col("timestamp").max().alias("last_ts"),
@@ -160,12 +160,12 @@ def add(conn: sa.Connection, items: Sequence[tuple[int, NormalizedRequest]], now
         load, status = float(r.load_time_ms), r.status
         row = hours.get(key)
         if row is None:
-            row = hours[key] = [0, 0, 0, 0, 0.0, 0, ts, ts]
+            row = hours[key] = [0, 0, 0, 0, 0, 0, ts, ts]
         row[0] += 1
         row[1] += status >= 400
         row[2] += 400 <= status <= 499
         row[3] += status >= 500
-        row[4] += load
+        row[4] += facts.load_us(load)
         row[5] += int(r.response_size)
         row[6], row[7] = min(row[6], ts), max(row[7], ts)
         bin_key = (*key, histogram.bin_of(load))

@@ -21,7 +21,7 @@ from core.domain.frames import UTC_US
 from core.storage.models import Api, Customer, CustomerApi
 from core.storage.rollups import KEY, NO_CUSTOMER
 
-_HOUR_COLUMNS = (*KEY, "requests", "failed", "status_4xx", "status_5xx", "load_sum", "size_sum", "first_ts", "last_ts")
+_HOUR_COLUMNS = (*KEY, "requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum", "first_ts", "last_ts")
 _BIN_COLUMNS = (*KEY, "bin", "count")
 log = logging.getLogger(__name__)
 # The module the SQLite bulk reader runs as a child process (`python -m`).
@@ -162,7 +162,7 @@ def _facts(hours: pl.DataFrame, bins: pl.DataFrame | None) -> pl.DataFrame:
         pl.col("hour").alias("timestamp"),
         pl.col("method").cast(pl.Categorical),
         pl.col("endpoint").cast(pl.Categorical),
-        *(pl.col(c).cast(FACT_SCHEMA[c]) for c in ("requests", "failed", "status_4xx", "status_5xx", "load_sum", "size_sum")),
+        *(pl.col(c).cast(FACT_SCHEMA[c]) for c in ("requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum")),
         "first_ts", "last_ts",
         pl.col("load_bins").fill_null(pl.lit([], FACT_SCHEMA["load_bins"])),
         pl.col("load_counts").fill_null(pl.lit([], FACT_SCHEMA["load_counts"])),
