@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from core.analytics import customers as mc
 from core.analytics import metrics, stats
+from core.domain import facts
 from core.domain.facts import FACT_SCHEMA
 from core.domain.frames import UTC_US
 from core.domain.histogram import ALPHA, MIN_MS
@@ -170,6 +171,15 @@ def test_an_average_load_time_is_the_same_to_the_last_bit_whatever_order_its_fac
     )
     averages = {metrics.totals(raw.sample(fraction=1.0, shuffle=True, seed=seed)).avg_load_time_ms for seed in range(8)}
     assert len(averages) == 1
+
+
+def test_load_times_become_the_same_whole_microseconds_in_python_and_polars_and_a_broken_clock_counts_as_a_day():
+    loads = [0.0, 1e-7, 5e-4, 0.0005, 0.0015, 1.2345, 397.7275, 86_400_000.0, 1e12, 1e30, float(10**30)]
+    in_python = [facts.load_us(v) for v in loads]
+    in_polars = pl.select(facts.load_us_expr(pl.Series(loads, dtype=pl.Float64))).to_series().to_list()
+    assert in_python == in_polars
+    assert in_python[-4:] == [86_400_000_000] * 4  # 10^30 ms would overflow a BIGINT sum
+    assert in_python[:5] == [0, 0, 1, 1, 2]
 
 
 def test_the_rollups_count_every_request_written_once(engine):

@@ -41,17 +41,20 @@ REQUEST_SCHEMA: dict[str, Dtype] = {
     "device": pl.Categorical(), "ai_agent": pl.Categorical(), "country": pl.Categorical(), "threat_level": pl.Categorical(),
 }
 US_PER_MS = 1000
+# A load time over a day is a broken clock (an SDK sent 10^30): it counts as a day, so a sum of 2^63 µs
+# holds 10^8 of them and one hostile payload cannot overflow a rollup's BIGINT.
+MAX_LOAD_MS = 86_400_000.0
 
 
 def load_us(load_time_ms: float) -> int:
     """A load time in whole microseconds (half up). Sums of these are exact whatever the order of additions,
     so SQLite and PostgreSQL, an incremental rollup and a rebuild, give the same averages to the last digit."""
-    return math.floor(load_time_ms * US_PER_MS + 0.5)
+    return math.floor(min(load_time_ms, MAX_LOAD_MS) * US_PER_MS + 0.5)
 
 
 def load_us_expr(load_time_ms: pl.Expr) -> pl.Expr:
     """load_us as a Polars expression (the same arithmetic, so both paths agree bit for bit)."""
-    return (load_time_ms.cast(pl.Float64) * US_PER_MS + 0.5).floor().cast(pl.Int64)
+    return (load_time_ms.cast(pl.Float64).clip(upper_bound=MAX_LOAD_MS) * US_PER_MS + 0.5).floor().cast(pl.Int64)
 
 
 def avg_load_ms(load_us_sum: pl.Expr, requests: pl.Expr) -> pl.Expr:
