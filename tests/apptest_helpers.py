@@ -52,9 +52,10 @@ class SeededApp:
 
 def seed_app_db(db_url: str) -> SeededApp:
     """Initialise the database at db_url with seed_small and ACCOUNTS (all with PASSWORD)."""
-    engine = models.make_engine(db_url)
+    from tests.databases import initialised  # (it imports tests.conftest, which imports this module)
+
+    engine = initialised(db_url)
     try:
-        models.init_db(engine)
         api_ids = seed_small(engine)
         user_ids = {
             role: users.create_user(engine, email=a["email"], name=a["name"], password=PASSWORD, role=role,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.storage import cache, models
+from core.storage import cache
 from tests.apptest_helpers import seeded_app  # noqa: F401  (fixture: a seeded database behind the app, for AppTest)
 from tests.page_checks import downloads  # noqa: F401  (fixture: every CSV a page offers, captured)
 
@@ -53,16 +53,18 @@ def db_url(request, tmp_path):
 
 @pytest.fixture
 def engine(db_url):
-    eng = models.make_engine(db_url)
-    models.init_db(eng)
+    from tests.databases import initialised  # (it imports this module)
+
+    eng = initialised(db_url)
     yield eng
     eng.dispose()
 
 
 @pytest.fixture
 def sqlite_engine(tmp_path):
-    eng = models.make_engine(f"sqlite:///{tmp_path / 'only.db'}")
-    models.init_db(eng)
+    from tests.databases import initialised
+
+    eng = initialised(f"sqlite:///{tmp_path / 'only.db'}")
     yield eng
     eng.dispose()
 
@@ -77,6 +79,22 @@ SLOW_MODULES = {
     "test_pages_profile", "test_pages_requests", "test_pages_people", "test_first_impression", "test_pages_usage", "test_pages_errors",
     "test_pages_audit_log", "test_rollups_concurrency", "test_alerts_cli", "test_history_table",
 }
+
+
+# Whole-app modules (AppTest page by page) whose storage is SQLite only: what they test is the pages, and
+# every number and scope a page shows comes from core functions tested on both backends. test_leak_matrix
+# stays on both: no leak, on any backend.
+SQLITE_APP_MODULES = {
+    "test_access_matrix", "test_first_impression", "test_pages_api_docs", "test_pages_audit_log", "test_pages_customers",
+    "test_pages_data", "test_pages_errors", "test_pages_home", "test_pages_my_dashboard", "test_pages_people",
+    "test_pages_profile", "test_pages_requests", "test_pages_usage",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    if metafunc.module.__name__.rsplit(".", 1)[-1] in SQLITE_APP_MODULES and "db_url" in metafunc.fixturenames:
+        metafunc.definition.add_marker(pytest.mark.parametrize("db_url", ["sqlite"], indirect=True))
 
 
 def pytest_collection_modifyitems(items):

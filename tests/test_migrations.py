@@ -178,3 +178,27 @@ def test_float_load_sums_of_a_database_at_0005_become_whole_microseconds(db_url)
     assert revision_of(engine) == migrations.head()
     engine.dispose()
     assert [tuple(r) for r in rows] == [(3, 1_193_183)]  # kept, not rebuilt from the (absent) raw rows
+
+
+def test_the_test_suites_shortcut_schema_is_exactly_the_migrated_schema(db_url, tmp_path):
+    # tests.databases.initialised (a copied SQLite file, the models' DDL on PostgreSQL) stands in for
+    # init_db in thousands of tests: it must give the same database, revision included.
+    from tests.databases import initialised
+
+    migrated = models.make_engine(db_url)
+    models.init_db(migrated)
+    if db_url.startswith("sqlite"):
+        other_url = f"sqlite:///{tmp_path / 'shortcut.db'}"
+    else:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        _execute(db_url, f'CREATE SCHEMA "{schema}"')
+        other_url = sa.engine.make_url(db_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    shortcut = initialised(other_url)
+    try:
+        assert revision_of(shortcut) == revision_of(migrated) == migrations.head()
+        assert schema_of(shortcut) == schema_of(migrated)
+    finally:
+        shortcut.dispose()
+        migrated.dispose()
+        if not db_url.startswith("sqlite"):
+            _execute(db_url, f'DROP SCHEMA "{schema}" CASCADE')
