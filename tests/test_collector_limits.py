@@ -58,7 +58,7 @@ def _pathological_payload(size: int) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def test_health_answers_within_250_ms_while_a_2_mib_pathological_payload_is_processed(db_url, engine, shop, monkeypatch):
+def test_health_answers_while_a_2_mib_pathological_payload_is_processed(db_url, engine, shop, monkeypatch):
     monkeypatch.setenv("CLIENTELE_MAX_BODY_BYTES", str(3 * 1024 * 1024))
     body = _pathological_payload(2 * 1024 * 1024)
     assert 2 * 1024 * 1024 <= len(body) < 3 * 1024 * 1024
@@ -67,6 +67,7 @@ def test_health_answers_within_250_ms_while_a_2_mib_pathological_payload_is_proc
         client.get("/health")  # connected before the clock starts
         sender = threading.Thread(target=lambda: answer.append(httpx.post(
             base + "/", content=body, headers={"Content-Type": "application/json", "x-api-key": TOKEN}, timeout=60)))
+        posted = time.perf_counter()
         sender.start()
         latencies_ms = []
         while sender.is_alive():
@@ -75,11 +76,12 @@ def test_health_answers_within_250_ms_while_a_2_mib_pathological_payload_is_proc
             latencies_ms.append((time.perf_counter() - start) * 1000)
             time.sleep(0.01)
         sender.join()
+        processing_ms = (time.perf_counter() - posted) * 1000
     assert answer[0].status_code == 200
     assert len(latencies_ms) >= 5  # /health was asked throughout the processing
-    # Processing it inline would block the event loop for its whole half second (more on a loaded machine);
-    # 250 ms leaves room for the other tests sharing the two cores (a 101 ms answer was seen under xdist).
-    assert max(latencies_ms) < 250, sorted(latencies_ms)[-5:]
+    # Processed on the event loop, the payload would hold one /health for about its whole processing time.
+    # Relative to that time, not a fixed number of ms: the other test workers on the two cores slow both.
+    assert max(latencies_ms) < processing_ms / 3, (round(processing_ms), sorted(latencies_ms)[-5:])
 
 
 def test_a_large_payload_processed_in_the_worker_process_is_stored_like_a_small_one(db_url, engine, shop, monkeypatch):

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.browser
 
 MY_PAGES = ("pages/request_log.py", "pages/my_requests.py", "pages/data_sources.py", "pages/api_docs.py")
 DEMO_CUSTOMER = "demo-customer@example.com"
-VIEWPORTS = {"1366": {"width": 1366, "height": 768}, "1920": {"width": 1920, "height": 1080}}
+# 1366×768, the narrowest laptop screen the issue names: what fits there fits wider (1920 doubled the time).
+VIEWPORTS = {"1366": {"width": 1366, "height": 768}}
 
 
 @pytest.fixture(scope="module")
