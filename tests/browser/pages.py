@@ -11,14 +11,23 @@ from ui import nav
 EXCEPTION = '[data-testid="stException"]'
 
 
-def login(page, base_url: str, email: str) -> None:
-    page.goto(base_url)
-    page.wait_for_selector(IDLE)
-    expect(page.get_by_label("Email")).to_have_count(1)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator('[data-testid="stSidebar"]').get_by_text("Logged in as")).to_be_visible()
+def login(page, base_url: str, email: str, attempts: int = 3) -> None:
+    logged_in = page.locator('[data-testid="stSidebar"]').get_by_text("Logged in as")
+    for attempt in range(1, attempts + 1):
+        page.goto(base_url)
+        page.wait_for_selector(IDLE)
+        expect(page.get_by_label("Email")).to_have_count(1)
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        try:
+            expect(logged_in).to_be_visible(timeout=20_000)
+            break
+        except AssertionError:
+            # Seen with three test workers on two cores: the cookie component's first report, late, reran
+            # the app over the submitted form. A person would log in again; so does the test.
+            if attempt == attempts:
+                raise
     page.wait_for_selector(IDLE)
     # Pages are then opened by URL (new sessions), which log in with the cookie the browser gets a moment later.
     page.wait_for_function(f"document.cookie.includes('{sessions.COOKIE_NAME}=')")
