@@ -216,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--now", default=None, help="ISO time the traffic ends at (default: now, UTC)")
     d.add_argument("--no-progress", action="store_true")
     d.add_argument("--append", action="store_true", help="add to demo APIs that already hold requests")
+    d.add_argument("--first-start", action="store_true",
+                   help="demo mode only (no DATABASE_URL), on an empty database: the demo's last days and accounts now "
+                        "(CLIENTELE_DEMO_REQUESTS in all), the older days in the background; nothing when set up already")
+    d.add_argument("--finish-first-start", action="store_true", help=argparse.SUPPRESS)  # the background part
     d.set_defaults(func=cmd_demo)
 
     i = sub.add_parser("ingest", help="import payload files (.json, .ndjson, .gz)")

@@ -4,7 +4,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import os
 import uuid
+from pathlib import Path
 
 import orjson
 import pytest
@@ -391,3 +393,89 @@ def test_the_first_customer_has_two_logins_in_one_group():
 def test_there_is_one_admin_and_one_member_account():
     roles = [a["role"] for a in accounts.DEMO_ACCOUNTS]
     assert (roles.count("admin"), roles.count("member"), roles.count("customer")) == (1, 1, 3)
+
+
+# ---------------------------------------------------------------- first start (#14: the login within seconds)
+
+
+def _content(engine: sa.Engine) -> list[tuple]:
+    """Every stored request without its id (a first start writes them in another order)."""
+    columns = [c for c in Request.__table__.c if c.name not in ("id", "received_at")]
+    with engine.connect() as conn:
+        return sorted((tuple(r) for r in conn.execute(sa.select(*columns)).all()), key=repr)
+
+
+def _rollups(engine: sa.Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return sorted((tuple(r) for r in conn.execute(sa.select(*models.RollupHour.__table__.c)).all()), key=repr)
+
+
+def test_a_first_start_and_its_background_part_store_exactly_the_demo(engine, other_engine):
+    accounts.bootstrap(engine, requests=3000, now=NOW)
+    recent = accounts.first_start(other_engine, requests=3000, now=NOW)
+    older = accounts.finish_first_start(other_engine, workers=2)
+    assert recent["requests"] + older["requests"] == 3000
+    assert _content(other_engine) == _content(engine)
+    assert _rollups(other_engine) == _rollups(engine)
+    assert accounts.loading(other_engine) is None
+
+
+def test_a_first_start_writes_the_last_days_and_the_accounts_and_says_the_rest_is_loading(engine):
+    summary = accounts.first_start(engine, requests=3000, now=NOW)
+    since = NOW - dt.timedelta(days=accounts.RECENT_DAYS)
+    assert 0 < summary["requests"] < 3000
+    assert _count(engine) == _count(engine, Request.timestamp >= since) == summary["requests"]
+    assert [a["email"] for a in accounts.demo_accounts(engine)] == [a["email"] for a in accounts.DEMO_ACCOUNTS]
+    assert accounts.loading(engine) == (summary["requests"], 3000)
+    assert accounts.first_start(engine, requests=3000, now=NOW) == {"skipped": True}
+
+
+def test_finishing_a_first_start_that_never_began_is_refused(engine):
+    accounts.bootstrap(engine, requests=300, now=NOW)
+    with pytest.raises(writer.DemoError, match="no demo first start to finish"):
+        accounts.finish_first_start(engine)
+    assert _count(engine) == 300
+
+
+def test_a_failed_background_part_is_recorded_for_the_app_to_show(engine, monkeypatch):
+    accounts.first_start(engine, requests=600, now=NOW)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(accounts, "generate", broken)
+    with pytest.raises(OSError):
+        accounts.finish_first_start(engine)
+    assert accounts.loading(engine) is None
+    assert accounts.demo_marker(engine)["failed"] == "OSError: disk full"
+
+
+def test_the_first_start_command_makes_the_login_work_and_loads_the_rest_in_the_background(tmp_path):
+    # Demo mode means the embedded database under the checkout's data/: run a copy of the package.
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "checkout"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "core", root / "core", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTHONPATH")}
+    env |= {"CLIENTELE_DEMO_REQUESTS": "2000", "CLIENTELE_NOW": NOW.isoformat()}
+    done = subprocess.run([sys.executable, "-m", "core", "demo", "--first-start"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "the demo accounts are ready" in done.stdout
+    engine = models.make_engine(f"sqlite:///{root / 'data' / 'clientele.db'}")
+    try:
+        assert len(accounts.demo_accounts(engine)) == len(accounts.DEMO_ACCOUNTS)
+        deadline = time.monotonic() + 120
+        while accounts.loading(engine) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert accounts.loading(engine) is None
+        assert "failed" not in accounts.demo_marker(engine)
+        assert _count(engine) == 2000
+        again = subprocess.run([sys.executable, "-m", "core", "demo", "--first-start"], cwd=root, env=env,
+                               capture_output=True, text=True, timeout=120)
+        assert (again.returncode, again.stdout.strip()) == (0, "The demo database is set up already.")
+    finally:
+        engine.dispose()

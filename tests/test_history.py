@@ -9,9 +9,11 @@ Rows are named by how many hours before NOW they happened (every row has its own
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import ExitStack
 
 import polars as pl
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +21,7 @@ from core.domain.scope import Scope
 from core.domain.timewindow import Window, window
 from core.storage import request_log as history
 from core.storage import store
+from core.storage.models import Request
 from core.storage.request_log import (
     ANY_AI_AGENT,
     NO_AI_AGENT,
@@ -29,6 +32,8 @@ from core.storage.request_log import (
     request_detail,
     request_history,
 )
+from tests.conftest import BACKENDS
+from tests.databases import shared_engine
 from tests.factories import NOW, make_request, seed_small
 
 WORKSPACE = Scope.workspace()
@@ -42,8 +47,8 @@ def hours(frame: pl.DataFrame) -> list[int]:
     return [int((NOW - ts).total_seconds() // 3600) for ts in frame.get_column("timestamp").to_list()]
 
 
-@pytest.fixture
-def apis(engine) -> dict:
+def write_apis(engine: sa.Engine) -> dict:
+    """The requests in the module docstring. Returns the API ids ("orders", "billing", "lab")."""
     ids = seed_small(engine)
     lab = store.create_api(engine, "Lab API", api_key="lab-key", sdk_token="lab-token")["api_id"]
     base = "https://lab.example.com"
@@ -62,6 +67,57 @@ def apis(engine) -> dict:
                            customer_id="cust_x")),
     ])
     return {**ids, "lab": lab}
+
+
+def stored(engine: sa.Engine) -> tuple[int, int | None]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(Request.id))).one())
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """backend → (engine, API ids): write_apis()'s requests, written once per backend (on first use) for the
+    tests that only read. Not parametrized itself: `database` is, as conftest's db_url is, so test ids keep their shape."""
+    with ExitStack() as stack:
+        made: dict[str, tuple[sa.Engine, dict]] = {}
+
+        def get(backend: str) -> tuple[sa.Engine, dict]:
+            if backend not in made:
+                engine = stack.enter_context(shared_engine(backend, tmp_path_factory.mktemp("history")))
+                made[backend] = engine, write_apis(engine)
+            return made[backend]
+
+        yield get
+
+
+@pytest.fixture
+def writes():
+    """Requested (`@pytest.mark.usefixtures("writes")`) by a test that writes: it gets a fresh database of its own."""
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request, shared, tmp_path):
+    """(engine, API ids): the backend's shared database, or a fresh one written anew for a test that `writes`.
+    A test that writes to the shared one without saying so fails here, before the next test reads it."""
+    if "writes" in request.fixturenames:
+        with shared_engine(request.param, tmp_path) as fresh:
+            yield fresh, write_apis(fresh)
+        return
+    engine, ids = shared(request.param)
+    before = stored(engine)
+    yield engine, ids
+    assert stored(engine) == before, 'this test wrote to the shared database: give it @pytest.mark.usefixtures("writes")'
+
+
+@pytest.fixture
+def engine(database) -> sa.Engine:
+    """This module's engine (not tests/conftest.py's fresh one per test): see `database`."""
+    return database[0]
+
+
+@pytest.fixture
+def apis(database) -> dict:
+    return database[1]
 
 
 @pytest.fixture(params=["few matches", "many matches"])
@@ -117,6 +173,7 @@ def test_rows_carry_path_customer_name_and_api_name(engine, apis):
     assert (row["customer_id"], row["customer_name"], row["api_id"], row["api_name"]) == ("cust_a", "Alpha Inc", apis["orders"], "Orders API")
 
 
+@pytest.mark.usefixtures("writes")
 def test_path_drops_the_query_string(engine, apis):
     store.write_requests(engine, [(apis["orders"], make_request(timestamp=at(0), url="https://api.example.com/orders?page=2#top"))])
     rows = request_history(engine, WORKSPACE, HistoryQuery(api_id=apis["orders"], page_size=1)).rows
@@ -394,6 +451,7 @@ def test_detail_shows_what_was_stored(engine, apis):
     assert detail["server"] == {}
 
 
+@pytest.mark.usefixtures("writes")
 def test_detail_keeps_errors_and_threat_reasons(engine, apis):
     req = make_request(timestamp=at(0), errors=[{"source": "onError", "type": "E", "message": "boom", "file": "a.py", "line": 3}],
                        threat_level="High", threat_reasons=["sql_injection"], metadata_error="treblle-metadata is not valid JSON")
@@ -403,6 +461,7 @@ def test_detail_keeps_errors_and_threat_reasons(engine, apis):
     assert (detail["threat_reasons"], detail["metadata_error"]) == (["sql_injection"], "treblle-metadata is not valid JSON")
 
 
+@pytest.mark.usefixtures("writes")
 def test_customer_sees_an_errors_type_and_message_but_not_the_servers_file_and_line(engine, apis):
     req = make_request(timestamp=at(0), errors=[
         {"source": "onException", "type": "UNHANDLED_EXCEPTION", "message": "probe failure", "file": "/srv/app/urls.py", "line": 15},

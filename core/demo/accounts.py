@@ -3,6 +3,10 @@ fills an empty database with demo traffic and those accounts."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -36,13 +40,27 @@ DEMO_ACCOUNTS: list[dict] = [
 ]
 
 
+def demo_marker(engine: sa.Engine) -> dict | None:
+    """The "demo" setting a bootstrap leaves: {accounts, generated_at, requests, loading[, failed]}."""
+    with engine.connect() as conn:
+        return conn.scalar(sa.select(Setting.value).where(Setting.key == "demo"))
+
+
 def demo_accounts(engine: sa.Engine) -> list[dict]:
     """DEMO_ACCOUNTS when this database was bootstrapped as a demo; otherwise [] (never shown in production)."""
-    with engine.connect() as conn:
-        marker = conn.scalar(sa.select(Setting.value).where(Setting.key == "demo"))
-    if not marker:
+    if not demo_marker(engine):
         return []
     return [dict(a) for a in DEMO_ACCOUNTS]
+
+
+def loading(engine: sa.Engine) -> tuple[int, int] | None:
+    """(requests stored, the demo's size) while a first start's older days are still loading, else None."""
+    marker = demo_marker(engine)
+    if not marker or not marker.get("loading"):
+        return None
+    with engine.connect() as conn:
+        stored = conn.scalar(sa.select(sa.func.count()).select_from(Request)) or 0
+    return stored, int(marker.get("requests") or stored)
 
 
 def _has_requests(engine: sa.Engine) -> bool:
@@ -53,8 +71,6 @@ def _has_requests(engine: sa.Engine) -> bool:
 def bootstrap(engine: sa.Engine, *, requests: int, now: dt.datetime | None = None, progress=None) -> dict:
     """On an empty database: generate demo traffic (seed 7, 45 days) and create the demo accounts.
     Returns the generator's summary, or {"skipped": True} when there already are requests."""
-    from core.auth import users
-
     if _has_requests(engine):
         return {"skipped": True}
     now = now or now_minute()
@@ -64,6 +80,71 @@ def bootstrap(engine: sa.Engine, *, requests: int, now: dt.datetime | None = Non
         if _has_requests(engine):  # another process bootstrapped at the same moment
             return {"skipped": True}
         raise
+    _create_accounts(engine)
+    _mark(engine, now, requests, loading=False)
+    return summary
+
+
+# A first start writes the newest RECENT_DAYS, then the accounts: the login works within seconds, on
+# dashboards that already show the last days, while a background process writes the older days.
+RECENT_DAYS = 3
+
+
+def first_start(engine: sa.Engine, *, requests: int, now: dt.datetime | None = None, progress=None) -> dict:
+    """On an empty database: the demo's last RECENT_DAYS (newest hours first), then the demo accounts; the
+    marker says the older days are loading (finish_first_start writes them). {"skipped": True} when the
+    database already has requests."""
+    if _has_requests(engine):
+        return {"skipped": True}
+    now = now or now_minute()
+    try:
+        summary = generate(engine, requests=requests, days=DEMO_DAYS, seed=DEMO_SEED, now=now, progress=progress,
+                           since=now - dt.timedelta(days=RECENT_DAYS), newest_first=True)
+    except (DemoError, ValueError):
+        if _has_requests(engine):
+            return {"skipped": True}
+        raise
+    _create_accounts(engine)
+    _mark(engine, now, requests, loading=True)
+    return summary
+
+
+def finish_first_start(engine: sa.Engine, *, workers: int = 1, progress=None) -> dict:
+    """The older days of a first start (newest first, `workers` processes), then the marker says done; a
+    failure is recorded in the marker (the app shows it) and raised."""
+    marker = demo_marker(engine)
+    if not marker or not marker.get("loading"):
+        raise DemoError("There is no demo first start to finish (the demo marker does not say it is loading).")
+    now = dt.datetime.fromisoformat(marker["generated_at"])
+    try:
+        summary = generate(engine, requests=int(marker["requests"]), days=DEMO_DAYS, seed=DEMO_SEED, now=now,
+                           progress=progress, append=True, workers=workers,
+                           before=now - dt.timedelta(days=RECENT_DAYS), newest_first=True)
+    except Exception as exc:
+        _mark(engine, now, int(marker["requests"]), loading=False, failed=f"{type(exc).__name__}: {exc}")
+        raise
+    _mark(engine, now, int(marker["requests"]), loading=False)
+    return summary
+
+
+def finish_in_background(engine: sa.Engine) -> subprocess.Popen:
+    """`python -m core demo --finish-first-start` on this engine's database, in its own process (forked
+    write workers are safe there, not in a threaded app server), detached: it outlives a closed terminal tab."""
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    process = subprocess.Popen([sys.executable, "-m", "core", "demo", "--finish-first-start", "--no-progress"],
+                               cwd=_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    BACKGROUND.append(process)  # held (and reaped) by this process while it lives
+    return process
+
+
+_ROOT = Path(__file__).resolve().parent.parent.parent  # where `python -m core` runs
+BACKGROUND: list[subprocess.Popen] = []  # the finish_in_background processes this process started
+
+
+def _create_accounts(engine: sa.Engine) -> None:
+    from core.auth import users
+
     with engine.connect() as conn:
         taken = set(conn.scalars(sa.select(models.User.email)))
     for account in DEMO_ACCOUNTS:
@@ -74,8 +155,13 @@ def bootstrap(engine: sa.Engine, *, requests: int, now: dt.datetime | None = Non
             role=account["role"], customer_id=account["customer_id"], group=account["group"],
             actor=audit.Actor(name="demo", source="system"),
         )
-    marker = {"accounts": [a["email"] for a in DEMO_ACCOUNTS], "generated_at": now.isoformat()}
+
+
+def _mark(engine: sa.Engine, now: dt.datetime, requests: int, *, loading: bool, failed: str | None = None) -> None:
+    marker = {"accounts": [a["email"] for a in DEMO_ACCOUNTS], "generated_at": now.isoformat(), "requests": requests,
+              "loading": loading}
+    if failed:
+        marker["failed"] = failed
     with engine.begin() as conn:
         conn.execute(sa.delete(Setting).where(Setting.key == "demo"))
         conn.execute(sa.insert(Setting).values(key="demo", value=marker))
-    return summary

@@ -6,7 +6,7 @@ import datetime as dt
 import multiprocessing
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
@@ -49,10 +49,10 @@ def existing_demo_requests(engine: sa.Engine) -> int:
         ) or 0
 
 
-def _chunks_of_buckets(world: World, size: int) -> list[list[int]]:
-    """Consecutive buckets grouped into write batches of about `size` requests."""
+def _chunks_of_buckets(world: World, size: int, buckets: Sequence[int] | None = None) -> list[list[int]]:
+    """Consecutive buckets (all, or these) grouped into write batches of about `size` requests."""
     chunks, current, count = [], [], 0
-    for b in range(len(world.buckets)):
+    for b in range(len(world.buckets)) if buckets is None else buckets:
         current.append(b)
         count += world.counts[b] + len(world.forced.get(b, ()))
         if count >= size:
@@ -141,10 +141,17 @@ def generate(
     progress: Callable[[int, int], None] | None = None,
     append: bool = False,
     workers: int = 1,
+    since: dt.datetime | None = None,
+    before: dt.datetime | None = None,
+    newest_first: bool = False,
 ) -> dict:
     """Generate `requests` demo requests over the `days` before `now` and store them through the real
     ingest path (normalise, enrich, write_requests). Deterministic for (seed, now, requests, days),
-    whatever the number of worker processes. Returns {apis, customers, requests, days, seed, now, seconds}."""
+    whatever the number of worker processes. Returns {apis, customers, requests, days, seed, now, seconds}.
+
+    `since` / `before` write only the hours that start in [since, before) — the same requests those hours
+    hold in the whole demo, so parts written separately add up to it — `newest_first` the newest hours first
+    (a first start shows recent days while older ones load); `requests` stays the whole demo's size."""
     if requests < 1:
         raise DemoError("--requests must be at least 1.")
     if days < 1:
@@ -161,9 +168,14 @@ def generate(
                 "more, or point DATABASE_URL at an empty database."
             )
     world = make_world(seed, requests, days, now, _ensure_apis(engine))
-    chunks = _chunks_of_buckets(world, BATCH_SIZE)
+    hours = [b for b, (start, _length) in enumerate(world.buckets)
+             if (since is None or start >= since) and (before is None or start < before)]
+    if newest_first:
+        hours.reverse()
+    chunks = _chunks_of_buckets(world, BATCH_SIZE, hours)
+    total = sum(world.counts[b] + len(world.forced.get(b, ())) for b in hours)
     if workers > 1 and len(chunks) > 1:
-        done = _run_parallel(world, engine, chunks, min(workers, len(chunks)), progress, requests)
+        done = _run_parallel(world, engine, chunks, min(workers, len(chunks)), progress, total)
     else:
         done = 0
         for chunk in chunks:
@@ -171,7 +183,7 @@ def generate(
             _write(engine, items)
             done += len(items)
             if progress:
-                progress(done, requests)
+                progress(done, total)
     return {
         "apis": len(APIS),
         "customers": len(world.customers),

@@ -24,7 +24,7 @@ from core.storage import models
 from ui.audit import client_source
 from ui.guard import IDENTITY_KEY
 from ui.session.cookie import delete_login_cookie, set_login_cookie
-from ui.session.demo import ensure_demo_data
+from ui.session.demo import ensure_demo_data, show_demo_loading
 from ui.session.links import accept_link, first_admin
 from ui.session.login import login
 from ui.session.state import SESSION_USER, STARTED_AT, end_session, stop_as_visitor
@@ -61,6 +61,8 @@ def sign_in() -> CurrentUser:
             user, started_at = login(engine, key)
     st.session_state[IDENTITY_KEY] = {"user_id": user.id, "started_at": started_at}
     user_menu(user)
+    if config.settings().is_embedded:
+        show_demo_loading(engine)
     return user
 
 

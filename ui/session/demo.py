@@ -44,9 +44,12 @@ def ensure_demo_data(engine) -> None:
 
             def work() -> None:
                 try:
-                    # The demo's traffic ends at the dashboards' "now" (CLIENTELE_NOW when set).
-                    demo.bootstrap(engine, requests=config.settings().demo_requests, now=timewindow.current_now(),
-                                   progress=lambda done, total: _demo_job.update(done=done, total=total))
+                    # The demo's traffic ends at the dashboards' "now" (CLIENTELE_NOW when set). Its last days
+                    # and the accounts first; the older days then load in a background process.
+                    summary = demo.first_start(engine, requests=config.settings().demo_requests, now=timewindow.current_now(),
+                                               progress=lambda done, total: _demo_job.update(done=done, total=total))
+                    if not summary.get("skipped"):
+                        demo.finish_in_background(engine)
                 except Exception as exc:  # shown to the visitor below; the thread must not die silently
                     _demo_job["error"] = str(exc)
 
@@ -63,6 +66,23 @@ def ensure_demo_data(engine) -> None:
     bar.empty()
     if _demo_job.get("error"):
         st.error(f"Loading the demo data failed: {_demo_job['error']}")
+
+
+def show_demo_loading(engine) -> None:
+    """In the sidebar while a first start's older days load: how far it got (or why it stopped)."""
+    demo = _demo_module()
+    if demo is None:
+        return
+    progress = demo.loading(engine)
+    if progress is not None:
+        stored, total = progress
+        st.sidebar.info(f"Demo data loading: {stored:,} of {total:,} requests. The last days are in; older days "
+                        "appear as they load.", icon=":material/hourglass_top:")
+        return
+    failed = (demo.demo_marker(engine) or {}).get("failed")
+    if failed:
+        st.sidebar.warning(f"The demo's older days did not finish loading ({failed}). To start the demo again, "
+                           "stop the app, delete data/clientele.db and run the README's first command.")
 
 
 def show_demo_accounts(engine) -> None:
