@@ -38,7 +38,7 @@ series, partial = mine.series, mine.partial_buckets
 c1, c2 = st.columns(2)
 c1.altair_chart(charts.time_series(series, "requests", title="Requests", unit="requests", tz=tz, kind="area",
                                    height=300, partial=partial), width="stretch")
-c2.altair_chart(charts.time_series(series, "avg_load_time_ms", title="Average load time", unit="ms", tz=tz,
+c2.altair_chart(charts.time_series(series, charts.LOAD_TIME_LINES, title="Load time", unit="ms", tz=tz,
                                    height=300, partial=partial), width="stretch")
 c3, c4 = st.columns(2)
 c3.altair_chart(charts.time_series(series, "avg_response_size_bytes", title="Average response size", unit="bytes", tz=tz,

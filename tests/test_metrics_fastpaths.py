@@ -47,7 +47,18 @@ def sparklines(frame: pl.DataFrame) -> dict:
 def last_two_buckets(frame: pl.DataFrame) -> list[tuple]:
     series = metrics.overview_series(frame, W24, ADMIN)
     assert series.head(22).select(pl.col("requests").sum()).item() == 0
-    return series.tail(2).drop("bucket").rows()
+    return series.tail(2).select("requests", "avg_load_time_ms", "avg_response_size_bytes", "status_4xx", "status_5xx").rows()
+
+
+def test_overview_series_has_each_buckets_load_time_percentiles_and_none_where_empty():
+    series = metrics.overview_series(SERIES_ROWS.reverse(), W24, ADMIN)
+    p50, p95, p99 = (series.get_column(name).to_list() for name in ("p50_load_time_ms", "p95_load_time_ms", "p99_load_time_ms"))
+    assert p50[:22] == p95[:22] == p99[:22] == [None] * 22
+    assert [p50[22], p95[22], p99[22]] == [pytest.approx(50.0, rel=0.01)] * 3  # one request
+    # Two requests (100 and 300 ms): ranks interpolate between them, each value within the histogram's 1 %.
+    assert p50[23] == pytest.approx(200.0, rel=0.01)
+    assert p95[23] == pytest.approx(100 + 0.95 * 200, rel=0.01)
+    assert p99[23] == pytest.approx(100 + 0.99 * 200, rel=0.01)
 
 
 def test_sparklines_of_time_sorted_rows_count_each_customers_requests_per_bucket():

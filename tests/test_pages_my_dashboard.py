@@ -111,8 +111,18 @@ def test_four_charts_with_titles(seeded_app):
     at = open_page(PAGE, seeded_app, "customer")
     specs = [c.proto.spec for c in at.get("vega_lite_chart")]
     assert len(specs) == 4
-    for title in ('"Requests"', '"Average load time"', '"Average response size"', '"Failed requests"'):
+    for title in ('"Requests"', '"Load time"', '"Average response size"', '"Failed requests"'):
         assert any(f'"title": {title}' in s or f'"title":{title}' in s for s in specs), title
+
+
+def test_the_load_time_chart_draws_the_average_and_p50_p95_p99(seeded_app):
+    at = open_page(PAGE, seeded_app, "customer")
+    [chart] = [c for c in at.get("vega_lite_chart") if '"Load time"' in c.proto.spec]
+    series = set()
+    for ds in chart.proto.datasets:
+        frame = pa.ipc.open_stream(io.BytesIO(ds.data.data)).read_all().to_pydict()
+        series |= set(frame.get("series", []))
+    assert series == {"Average", "p50", "p95", "p99"}
 
 
 def test_endpoints_table_is_the_customers_breakdown(seeded_app):

@@ -187,13 +187,19 @@ def request_series(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.D
     return _fill(per, window, {"requests": pl.lit(0, pl.Int64)})
 
 
+# The load-time percentiles of each bucket in overview_series (from the facts' histograms, within 1 %).
+SERIES_PERCENTILES = {"p50_load_time_ms": 0.50, "p95_load_time_ms": 0.95, "p99_load_time_ms": 0.99}
+
+
 def overview_series(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.DataFrame:
     """One row per time bucket: bucket, requests, avg_load_time_ms, avg_response_size_bytes,
-    status_4xx, status_5xx; buckets without requests hold zeros."""
+    status_4xx, status_5xx, p50/p95/p99_load_time_ms; buckets without requests hold zeros (null
+    percentiles: there is no load time to rank)."""
     rows = in_window(check(requests, scope), window)
+    rows = rows.with_columns(_bucket_key(rows, window))
     n = pl.col("requests").sum()
     per = (
-        rows.group_by(_bucket_key(rows, window))
+        rows.group_by("bucket_index")
         .agg(
             n.cast(pl.Int64).alias("requests"),
             facts.avg_load_ms(pl.col("load_us").sum(), n).alias("avg_load_time_ms"),
@@ -201,6 +207,7 @@ def overview_series(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.
             pl.col("status_4xx").sum().cast(pl.Int64),
             pl.col("status_5xx").sum().cast(pl.Int64),
         )
+        .join(histogram.quantiles(rows, ["bucket_index"], SERIES_PERCENTILES), on="bucket_index", how="left")
     )
     zero = {
         "requests": pl.lit(0, pl.Int64),
@@ -209,7 +216,7 @@ def overview_series(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.
         "status_4xx": pl.lit(0, pl.Int64),
         "status_5xx": pl.lit(0, pl.Int64),
     }
-    return _fill(per, window, zero)
+    return _fill(per, window, zero).with_columns(pl.col(name).cast(pl.Float64) for name in SERIES_PERCENTILES)
 
 
 # ---------------------------------------------------------------- endpoints

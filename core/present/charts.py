@@ -109,7 +109,13 @@ def _time_tooltip(column: str, title: str = "Time") -> alt.Tooltip:
 
 
 # Fixed colours of series that mean something: client errors amber, server errors red.
-SERIES_COLORS = {"4xx": "#f59e0b", "5xx": "#dc2626"}
+SERIES_COLORS = {
+    "4xx": "#f59e0b", "5xx": "#dc2626",
+    # Load-time lines: the average in the accent colour, percentiles from light (typical) to dark (the tail).
+    "Average": "#4f5bd5", "p50": "#7dd3c0", "p95": "#f59e0b", "p99": "#b91c1c",
+}
+# The load-time chart's lines: overview_series' columns and their legend labels.
+LOAD_TIME_LINES = {"avg_load_time_ms": "Average", "p50_load_time_ms": "p50", "p95_load_time_ms": "p95", "p99_load_time_ms": "p99"}
 PARTIAL_NOTE = "so far: this bucket is not over yet"
 PARTIAL_LABEL = "so far"
 CROSSHAIR_COLOR = "#64748b"
