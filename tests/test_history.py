@@ -307,9 +307,66 @@ def test_empty_result_is_page_one_of_one(engine, apis):
 def test_total_stops_counting_at_the_cap(engine, apis, monkeypatch):
     monkeypatch.setattr(history, "SMALL_RESULT", 0)
     monkeypatch.setattr(history, "COUNT_CAP", 4)
-    page = request_history(engine, WORKSPACE, HistoryQuery(api_id=apis["orders"], page_size=3))
+    # A search is not a rollup dimension: its matches are counted row by row, up to the cap.
+    page = request_history(engine, WORKSPACE, HistoryQuery(api_id=apis["orders"], page_size=3, search="/"))
     assert (page.total, page.total_capped, page.pages) == (4, True, 2)
     assert hours(page.rows) == [1, 2, 3]
+
+
+def test_a_total_the_rollups_can_answer_is_exact_beyond_the_cap(engine, apis, monkeypatch):
+    # Regression (#14): "Page 1 of 200+ · 10,000+ requests" where the rollups knew the real number.
+    everything = request_history(engine, WORKSPACE, HistoryQuery(api_id=apis["orders"])).total
+    monkeypatch.setattr(history, "SMALL_RESULT", 0)
+    monkeypatch.setattr(history, "COUNT_CAP", 4)
+    page = request_history(engine, WORKSPACE, HistoryQuery(api_id=apis["orders"], page_size=3))
+    assert everything > 4
+    assert (page.total, page.total_capped, page.pages) == (everything, False, -(-everything // 3))
+    assert hours(page.rows) == [1, 2, 3]
+
+
+def _raw_count(engine, scope: Scope, query: HistoryQuery) -> int:
+    with engine.connect() as conn:
+        conds = history._conditions(scope, query, engine.dialect.name)
+        return conn.execute(sa.select(sa.func.count()).select_from(Request).where(*conds)).scalar_one()
+
+
+def _custom(start_hours_ago: float, end_hours_ago: float) -> Window:
+    return Window(NOW - dt.timedelta(hours=start_hours_ago), NOW - dt.timedelta(hours=end_hours_ago), "1h", "custom")
+
+
+ROLLUP_QUERIES = {
+    "all time": {},
+    "an API": {"api": "orders"},
+    "24h preset": {"window": "24h"},
+    "window cutting both hours": {"window": (12.6, 0.3)},
+    "window inside one hour": {"window": (10.9, 10.1)},
+    "window across two partial hours": {"window": (11.5, 10.5)},
+    "a customer": {"customer_id": "cust_x"},
+    "methods and endpoints": {"methods": ("GET", "POST"), "endpoints": ("/a", "/c", "/orders/{id}")},
+    "4xx": {"status_classes": ("4xx",)},
+    "4xx or 5xx in a window": {"status_classes": ("4xx", "5xx"), "window": (12.5, 0.5)},
+}
+
+
+@pytest.mark.parametrize("name", list(ROLLUP_QUERIES))
+@pytest.mark.parametrize("who", ["workspace", "cust_x"])
+def test_the_rollups_count_exactly_the_requests_the_table_would_list(engine, apis, name, who):
+    spec = dict(ROLLUP_QUERIES[name])
+    win = spec.pop("window", None)
+    api = spec.pop("api", None)
+    query = HistoryQuery(api_id=apis[api] if api else None,
+                         window=window(win, NOW) if isinstance(win, str) else _custom(*win) if win else None, **spec)
+    scope = WORKSPACE if who == "workspace" else Scope.customer(who)
+    with engine.connect() as conn:
+        counted = history._count_from_rollups(conn, scope, query)
+    assert counted == _raw_count(engine, scope, query)
+
+
+@pytest.mark.parametrize("spec", [{"statuses": (404,)}, {"status_classes": ("2xx",)}, {"devices": ("bot",)},
+                                  {"search": "lab"}, {"countries": ("US",)}, {"threat_levels": ("High",)}])
+def test_filters_the_rollups_do_not_hold_are_counted_from_the_rows(engine, apis, spec):
+    with engine.connect() as conn:
+        assert history._count_from_rollups(conn, WORKSPACE, HistoryQuery(**spec)) is None
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,17 @@ def test_pages_of_a_long_history(seeded_app):
     assert any("Page 3 of 3 · 69 requests" in c.value for c in at.caption)
 
 
+def test_a_history_longer_than_the_count_cap_shows_its_real_size(seeded_app, monkeypatch):
+    # Regression (#14): "Page 1 of 200+ · 10,000+ requests"; the rollups know the real number.
+    monkeypatch.setattr(history, "COUNT_CAP", 20)
+    monkeypatch.setattr(history, "SMALL_RESULT", 5)
+    extra = [(seeded_app.api_ids["orders"], make_request(timestamp=NOW - dt.timedelta(minutes=10 + i))) for i in range(60)]
+    store.write_requests(_engine(seeded_app), extra)
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", size="25")
+    assert any("Page 1 of 3 · 69 requests" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any(b.label == "Prepare CSV of the first 20 filtered requests" for b in at.button)
+
+
 def test_changing_a_filter_goes_back_to_page_one(seeded_app):
     extra = [(seeded_app.api_ids["orders"], make_request(timestamp=NOW - dt.timedelta(minutes=10 + i))) for i in range(60)]
     store.write_requests(_engine(seeded_app), extra)

@@ -186,7 +186,8 @@ def _downloads(engine, scope, query, table, tz, show_customer, key, filename, re
     limit = min(result.total, history.COUNT_CAP)
     with row:
         if st.button(f"Prepare CSV of the first {fmt.count(limit)} filtered requests"
-                     if result.total_capped else f"Prepare CSV of all {fmt.count(limit)} filtered requests",
+                     if result.total_capped or result.total > history.COUNT_CAP
+                     else f"Prepare CSV of all {fmt.count(limit)} filtered requests",
                      key=f"{key}_csv_prepare", icon=":material/table_view:",
                      help=f"Every request matching the filters, up to {fmt.count(history.COUNT_CAP)}."):
             everything = ht.display_rows(ht.export_rows(engine, scope, replace(query, page=1)), tz,

@@ -5,8 +5,9 @@ as fast as a small one. Request details (headers, bodies, errors) come from requ
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import orjson
 import polars as pl
@@ -16,8 +17,8 @@ from core.domain.countries import country_name
 from core.domain.errors import ClienteleError
 from core.domain.record import THREAT_LEVELS
 from core.domain.scope import Scope
-from core.domain.timewindow import Window
-from core.storage.models import Api, Customer, Request, RequestDetail
+from core.domain.timewindow import Window, ceil_hour, floor_hour
+from core.storage.models import Api, Customer, Request, RequestDetail, RollupHour, RollupState
 from core.storage.store import NotFound
 
 MAX_PAGE_SIZE = 500
@@ -315,6 +316,7 @@ def request_history(engine: sa.Engine, scope: Scope, query: HistoryQuery) -> His
         return _empty_page(query)
     conds = _conditions(scope, query, engine.dialect.name)
     offset = (query.page - 1) * query.page_size
+    exact = None  # the total from the rollups, when they can answer it
     with engine.connect() as conn:
         # A rare match (a search, an uncommon status) then costs one scan of the slice: its ids are
         # all collected here, and sorting them needs only primary-key lookups. Common matches stop
@@ -324,8 +326,12 @@ def request_history(engine: sa.Engine, scope: Scope, query: HistoryQuery) -> His
             total = len(probe)
             page_ids = _page_ids(conn, [Request.id.in_(probe)], query, offset) if probe and offset < total else []
         else:
-            counted = sa.select(Request.id).where(*conds).limit(COUNT_CAP + 1).subquery()
-            total = conn.execute(sa.select(sa.func.count()).select_from(counted)).scalar_one()
+            exact = _count_from_rollups(conn, scope, query)
+            if exact is not None:
+                total = exact
+            else:
+                counted = sa.select(Request.id).where(*conds).limit(COUNT_CAP + 1).subquery()
+                total = min(conn.execute(sa.select(sa.func.count()).select_from(counted)).scalar_one(), COUNT_CAP + 1)
             if _merge_per_api(scope, query):
                 api_ids = list(conn.execute(sa.select(Api.id).order_by(Api.id)).scalars())
                 page_ids = _page_ids_per_api(conn, conds, api_ids, query, offset)
@@ -335,7 +341,58 @@ def request_history(engine: sa.Engine, scope: Scope, query: HistoryQuery) -> His
     position = {rid: i for i, rid in enumerate(page_ids)}
     rows.sort(key=lambda r: position[r.id])
     frame = scope.check(_frame(rows))
-    return HistoryPage(frame, min(total, COUNT_CAP), total > COUNT_CAP, query.page, query.page_size)
+    capped = total > COUNT_CAP and exact is None
+    return HistoryPage(frame, COUNT_CAP if capped else total, capped, query.page, query.page_size)
+
+
+# Status classes the rollups count (requests >= 400 split into 4xx and 5xx); 2xx and 3xx they do not.
+_ROLLUP_STATUS_COLUMNS = {"4xx": RollupHour.status_4xx, "5xx": RollupHour.status_5xx}
+
+
+def _count_from_rollups(conn: sa.Connection, scope: Scope, q: HistoryQuery) -> int | None:
+    """The exact number of matching requests, from the hourly rollups plus the raw rows of the hours the
+    window cuts, when every filter is a rollup dimension (API, customer, method, endpoint, 4xx/5xx);
+    else None (the caller counts raw rows up to COUNT_CAP). Hours before the raw rows' start (prune) are
+    left out: the table can only list requests that are still stored."""
+    if q.statuses or q.threat_levels or q.devices or q.ai_agents or q.countries or q.search:
+        return None
+    if any(c not in _ROLLUP_STATUS_COLUMNS for c in q.status_classes):
+        return None
+    raw_since = conn.execute(sa.select(RollupState.raw_since).where(RollupState.id == 1)).scalar()
+    starts = [t for t in (q.window.start if q.window else None, raw_since) if t is not None]
+    start = max(starts) if starts else None
+    end = q.window.end if q.window else None
+    first_full = ceil_hour(start) if start is not None else None
+    last_full = floor_hour(end) if end is not None else None  # hours before it are whole
+    if first_full is not None and last_full is not None and first_full >= last_full:
+        return _count_raw(conn, scope, q, start, end)  # the window lies within one or two partial hours
+    measure = (sa.func.sum(sum(_ROLLUP_STATUS_COLUMNS[c] for c in q.status_classes)) if q.status_classes
+               else sa.func.sum(RollupHour.requests))
+    conds = [scope.where(RollupHour.customer_id)]
+    if q.api_id is not None:
+        conds.append(RollupHour.api_id == q.api_id)
+    if q.customer_id is not None:
+        conds.append(RollupHour.customer_id == q.customer_id)
+    if q.methods:
+        conds.append(RollupHour.method.in_([m.upper() for m in q.methods]))
+    if q.endpoints:
+        conds.append(RollupHour.endpoint.in_(q.endpoints))
+    if first_full is not None:
+        conds.append(RollupHour.hour >= first_full)
+    if last_full is not None:
+        conds.append(RollupHour.hour < last_full)
+    total = int(conn.execute(sa.select(measure).where(*conds)).scalar() or 0)
+    if start is not None and start < first_full:
+        total += _count_raw(conn, scope, q, start, first_full)
+    if end is not None and last_full < end:
+        total += _count_raw(conn, scope, q, last_full, end)
+    return total
+
+
+def _count_raw(conn: sa.Connection, scope: Scope, q: HistoryQuery, start: dt.datetime, end: dt.datetime) -> int:
+    conds = _conditions(scope, replace(q, window=None), conn.dialect.name)
+    conds += [Request.timestamp >= start, Request.timestamp < end]
+    return int(conn.execute(sa.select(sa.func.count()).select_from(Request).where(*conds)).scalar_one())
 
 
 def _page_ids(conn: sa.Connection, conds: list, q: HistoryQuery, offset: int) -> list[int]:
