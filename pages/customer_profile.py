@@ -3,14 +3,17 @@ notes, favorite, metadata, endpoints, APIs used, and their request history. The 
 import streamlit as st
 
 from core.present import charts, fmt
+from core.present.error_groups import coverage_text, customer_error_groups, groups_table
 from core.present.profile import profile_cards
 from core.present.series import activity_cells
 from core.present.tables import apis_used_table, attributes_table, endpoint_table
 from core.storage import customers, models
 from core.storage.store import NotFound
-from ui import dashboard, wayfinding, widgets
+from ui import dashboard, nav, wayfinding, widgets
 from ui import request_log as history_view
 from ui.guard import current_scope, require_role
+
+PROFILE_ERROR_GROUPS = 5  # the rest are on the Errors page, filtered to the customer
 
 user = require_role("admin", "member")
 scope = current_scope(user)
@@ -70,6 +73,18 @@ if profile.endpoints.height:
                                    y_title="Endpoint"), width="stretch")
 else:
     widgets.empty_state("window", scope)
+
+st.subheader("Errors")
+errors = customer_error_groups(engine, scope, customer_id, window)
+if errors.groups.height == 0:
+    st.caption("No failed requests in this window.")
+else:
+    st.caption(widgets.md_escape(coverage_text(errors)) + f" · the {min(errors.groups.height, PROFILE_ERROR_GROUPS)} biggest")
+    dashboard.error_groups_table(groups_table(errors.groups.head(PROFILE_ERROR_GROUPS), window, tz, show_customers=False,
+                                              history_base=nav.spec_for_path("pages/customer_profile.py").url_path,
+                                              extra={"customer": customer_id}))
+    dashboard.page_link("pages/errors.py", "All of this customer's error groups", icon=":material/error:",
+                        query_params={"customer": customer_id, "api": "all", "window": window.preset})
 
 st.subheader("Request history")
 history_view.render(engine, scope, api_id=None, window=window, customer_id=customer_id, key="profile",

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.domain.scope import scope_for
 from core.domain.timewindow import Window
-from core.present.error_groups import LINK, TREND, coverage_text, csv_rows, error_groups_page, groups_table
+from core.present.error_groups import coverage_text, csv_rows, error_groups_page, groups_table
 from core.present.page_data import data_version
 from core.storage import models
 from core.storage.store import NotFound
@@ -58,8 +58,5 @@ elif customer_id:
 else:
     history, extra = nav.spec_for_path("pages/request_log.py").url_path, None
 table = groups_table(page.groups, window, tz, history_base=history, show_customers=not scope.is_customer, extra=extra)
-st.dataframe(table, hide_index=True, width="stretch", height=min(table.height, 15) * 35 + 38, column_config={
-    TREND: st.column_config.BarChartColumn(y_min=0, width=140, help="Failed requests per time bucket of the window."),
-    LINK: st.column_config.LinkColumn(display_text="Open requests", help="This group's requests in the history."),
-})
+dashboard.error_groups_table(table)
 widgets.csv_download(csv_rows(table), f"errors-{api['api_id'] or 'all'}-{window.preset}.csv", key="errors_csv")

@@ -202,3 +202,20 @@ def test_customers_are_refused_even_for_their_own_profile(seeded_app):
     at = _profile(seeded_app, "customer", customer="cust_a")
     assert refused(at)
     assert not at.metric and not at.dataframe
+
+
+def test_the_profile_lists_the_customers_own_error_groups_with_links_to_their_requests(seeded_app):
+    at = _profile(seeded_app, window="7d")
+    no_exception(at)
+    groups = _table_with(at, "Error type")
+    assert groups.select("Endpoint", "Status", "Failed requests").rows() == [("/boom", 500, 1)]  # not cust_b's /missing
+    [link] = groups.get_column("Requests").to_list()
+    assert link.startswith("customer?") and "customer=cust_a" in link and "status=500" in link
+    assert "Customers" not in groups.columns
+
+
+def test_a_profile_without_failed_requests_in_the_window_says_so(seeded_app):
+    at = _profile(seeded_app, window="24h")  # cust_a's one failure was 30 hours ago
+    no_exception(at)
+    assert "No failed requests in this window." in [c.value for c in at.caption]
+    assert not any("Error type" in table(at, i).columns for i in range(len(at.dataframe)))

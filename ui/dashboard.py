@@ -246,6 +246,16 @@ def table(frame: pl.DataFrame, *, key: str | None = None, height="auto", columns
                  column_config=_config(frame, compact))
 
 
+def error_groups_table(table: pl.DataFrame, *, rows_shown: int = 15) -> None:
+    """core.present.error_groups.groups_table as shown on the Errors page and a customer's profile."""
+    from core.present.error_groups import LINK, TREND
+
+    st.dataframe(table, hide_index=True, width="stretch", height=min(table.height, rows_shown) * 35 + 38, column_config={
+        TREND: st.column_config.BarChartColumn(y_min=0, width=140, help="Failed requests per time bucket of the window."),
+        LINK: st.column_config.LinkColumn(display_text="Open requests", help="This group's requests in the history."),
+    })
+
+
 def customer_table(frame: pl.DataFrame, *, key: str, height="auto", columns: list[str] | None = None,
                    compact: bool = False, api_id: int | None = None, caption: str | None = None) -> None:
     """A table of customers (with a "Customer ID" column); selecting a row opens that customer's profile
