@@ -67,6 +67,7 @@ def screenshot(page, path) -> None:
 
 def click_first_row(page, table) -> None:
     """Select the first row of an st.dataframe (a canvas grid): click its selection box."""
+    settled(page)  # a rerun's stale copy of the table is gone: `table` is one element
     table.scroll_into_view_if_needed()
     box = table.bounding_box()
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
