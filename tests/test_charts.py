@@ -4,7 +4,9 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from core.present import charts
+from core.domain.frames import UTC_US
+from core.domain.timewindow import window
+from core.present import charts, series
 
 UTC = dt.timezone.utc
 
@@ -230,3 +232,42 @@ def test_count_axes_have_no_ticks_between_whole_numbers():
     times = charts.time_series(_series(), "requests", title="Load time", unit="ms", tz="UTC").to_dict()
     assert _marks(counts)[0]["encoding"]["y"]["axis"]["tickMinStep"] == 1
     assert "tickMinStep" not in _marks(times)[0]["encoding"]["y"]["axis"]
+
+
+# ---------------------------------------------------------------- the brushable volume chart (#14)
+
+
+def _wall_ms(text: str) -> int:
+    """A wall-clock time as the chart's brush reports it: epoch ms of that time labelled UTC (charts.local_times)."""
+    return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+
+
+def test_a_brush_in_tokyo_wall_clock_time_narrows_the_window_to_those_utc_times():
+    week = window("7d", dt.datetime(2026, 11, 25, 12, tzinfo=dt.timezone.utc))
+    narrowed = series.brushed_window({"bucket": [_wall_ms("2026-11-21T09:00"), _wall_ms("2026-11-21T18:30")]}, week, "Asia/Tokyo")
+    assert (narrowed.start, narrowed.end) == (dt.datetime(2026, 11, 21, 0, tzinfo=dt.timezone.utc),
+                                              dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.timezone.utc))
+    assert narrowed.preset == "custom" and narrowed.bucket == week.bucket
+
+
+def test_a_brush_past_the_windows_edges_is_clipped_to_it_and_one_outside_is_no_brush():
+    week = window("7d", dt.datetime(2026, 11, 25, 12, tzinfo=dt.timezone.utc))
+    wide = series.brushed_window({"bucket": [_wall_ms("2026-11-01T00:00"), _wall_ms("2026-12-30T00:00")]}, week, "UTC")
+    assert (wide.start, wide.end) == (week.start, week.end)
+    assert series.brushed_window({"bucket": [_wall_ms("2026-10-01T00:00"), _wall_ms("2026-10-02T00:00")]}, week, "UTC") is None
+
+
+@pytest.mark.parametrize("selection", [None, {}, {"bucket": []}, {"bucket": [1]}, {"bucket": ["x", "y"]}, {"bucket": [True, 5]}])
+def test_no_brush_or_a_malformed_one_leaves_the_window_alone(selection):
+    week = window("7d", dt.datetime(2026, 11, 25, 12, tzinfo=dt.timezone.utc))
+    assert series.brushed_window(selection, week, "UTC") is None
+
+
+def test_the_volume_chart_stacks_ok_4xx_and_5xx_and_offers_the_brush():
+    week = window("24h", dt.datetime(2026, 11, 25, 12, tzinfo=dt.timezone.utc))
+    frame = pl.DataFrame({"bucket": [week.start + dt.timedelta(hours=i) for i in range(24)], "ok": [5] * 24,
+                          "status_4xx": [1] * 24, "status_5xx": [0] * 24}, schema_overrides={"bucket": UTC_US})
+    spec = charts.volume_chart(frame, tz="UTC").to_dict()
+    assert [p["name"] for p in spec["params"] if p["select"]["type"] == "interval"] == [charts.BRUSH]
+    rows = next(iter(spec["datasets"].values()))
+    assert {r["series"] for r in rows} == {"OK", "4xx", "5xx"}

@@ -14,12 +14,14 @@ import functools
 import zlib
 from dataclasses import replace
 
+import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
+from core.analytics import metrics
 from core.domain.scope import Scope, scope_for
 from core.domain.timewindow import Window, bucket_for
-from core.present import fmt
+from core.present import charts, fmt, series
 from core.present import request_log as ht
 from core.storage import models
 from core.storage import request_log as history
@@ -114,6 +116,7 @@ def _history(engine: sa.Engine, scope: Scope, api_id: int | None, window, custom
              show_customer: bool, key: str, filename: str) -> None:
     show_customer = show_customer and not scope.is_customer and customer_id is None
     tz = widgets.viewer_tz()
+    window = _volume(engine, scope, api_id, window, customer_id, tz, key)
     options = _filter_options(engine.url.render_as_string(hide_password=False), scope.role, scope.customer_id,
                               api_id, window.start, window.end)
     sorts = [s for s in history.SORT_COLUMNS if show_customer or s != "customer"]
@@ -166,6 +169,23 @@ def _history(engine: sa.Engine, scope: Scope, api_id: int | None, window, custom
             st.pagination(result.pages, default=st.session_state[page_key], key=pager_key, max_visible_pages=7)
         _downloads(engine, scope, query, table, tz, show_customer, key, filename, result)
     _detail(engine, scope, key)
+
+
+def _volume(engine: sa.Engine, scope: Scope, api_id: int | None, window, customer_id: str | None, tz: str, key: str):
+    """The volume-and-errors chart above the history; a range brushed on it narrows the history to that range
+    (returned; else the window as it was)."""
+    volume = series.volume_series(engine, scope, window, api_id=api_id, customer_id=customer_id)
+    if volume.select(pl.sum_horizontal("ok", "status_4xx", "status_5xx").sum()).item() == 0:
+        return window
+    event = st.altair_chart(charts.volume_chart(volume, tz=tz, partial=metrics.partial_buckets(window)), width="stretch",
+                            on_select="rerun", selection_mode=charts.BRUSH, key=f"{key}_volume")
+    narrowed = series.brushed_window((event.selection or {}).get(charts.BRUSH) if event else None, window, tz)
+    if narrowed is None:
+        st.caption("Drag across the chart to narrow the requests below to a time range.")
+        return window
+    st.caption(f"Narrowed by the chart to {fmt.local_time(narrowed.start, tz)} → {fmt.local_time(narrowed.end, tz)} "
+               f"({widgets.md_escape(tz)}) · double-click the chart to show the whole window")
+    return narrowed
 
 
 def _apply_selection(key: str, table, event) -> None:

@@ -110,7 +110,7 @@ def _time_tooltip(column: str, title: str = "Time") -> alt.Tooltip:
 
 # Fixed colours of series that mean something: client errors amber, server errors red.
 SERIES_COLORS = {
-    "4xx": "#f59e0b", "5xx": "#dc2626",
+    "OK": "#94a3b8", "4xx": "#f59e0b", "5xx": "#dc2626",
     # Load-time lines: the average in the accent colour, percentiles from light (typical) to dark (the tail).
     "Average": "#4f5bd5", "p50": "#7dd3c0", "p95": "#f59e0b", "p99": "#b91c1c",
 }
@@ -251,3 +251,17 @@ def heatmap(frame: pl.DataFrame, *, x: str, y: str, value: str, title: str, unit
         tooltip=[alt.Tooltip(f"{y}:N", title=_title(y, y_title)), alt.Tooltip(f"{x}:N", title=_title(x, x_title)),
                  alt.Tooltip(f"{value}:Q", title=axis_title(measure, unit), format=u.number_format)],
     )
+
+
+BRUSH = "brush"  # the volume chart's interval selection (its name in Streamlit's selection event)
+VOLUME_LINES = {"ok": "OK", "status_4xx": "4xx", "status_5xx": "5xx"}
+
+
+def volume_chart(series: pl.DataFrame, *, tz: str | None, partial: Sequence[dt.datetime] = (), height: int = 240) -> alt.LayerChart:
+    """Stacked areas of requests per bucket (OK, 4xx, 5xx: series.volume_series) that can be brushed: dragging
+    across it selects a time range (the BRUSH parameter), double-clicking clears it."""
+    chart = time_series(series, VOLUME_LINES, title="Requests", unit="requests", tz=tz, kind="area", height=height,
+                        partial=partial)
+    brush = alt.selection_interval(name=BRUSH, encodings=["x"])
+    chart.layer[0] = chart.layer[0].add_params(brush)
+    return chart

@@ -77,3 +77,50 @@ def activity_cells(activity: pl.DataFrame, window: Window, tz: str) -> pl.DataFr
         pl.col("bucket").dt.convert_time_zone(fmt.zone_name(tz)).dt.strftime(pattern).alias("time"),
         "requests",
     )
+
+
+def volume_series(engine, scope: Scope, window: Window, *, api_id: int | None = None,
+                  customer_id: str | None = None) -> pl.DataFrame:
+    """The volume-and-errors chart above a request history: per bucket of the window, the requests that
+    succeeded (below 400), failed with 4xx and with 5xx, for one API or all and one customer or all."""
+    from core.present.page_data import scoped_rows
+
+    series = metrics.overview_series(scoped_rows(engine, scope, window, api_id=api_id, customer_id=customer_id), window, scope)
+    return series.select(
+        "bucket",
+        (pl.col("requests") - pl.col("status_4xx") - pl.col("status_5xx")).alias("ok"),
+        "status_4xx",
+        "status_5xx",
+    )
+
+
+def brushed_window(selection: dict | None, window: Window, tz: str | None) -> Window | None:
+    """The part of `window` a brush over a local-time chart (charts.local_times: wall-clock times labelled
+    UTC) selected: the brush's {field: [start, end]} in epoch milliseconds or ISO text, read as the viewer's
+    wall-clock time; None for no brush or one outside the window."""
+    interval = next(iter((selection or {}).values()), None)
+    if not isinstance(interval, (list, tuple)) or len(interval) != 2:
+        return None
+    zone = fmt.zone(tz)
+
+    def utc(value) -> dt.datetime | None:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, (int, float)):
+            wall = dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc).replace(tzinfo=None)
+        elif isinstance(value, str):
+            try:
+                wall = dt.datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
+            except ValueError:
+                return None
+        else:
+            return None
+        return wall.replace(tzinfo=zone).astimezone(dt.timezone.utc)
+
+    ends = [utc(v) for v in interval]
+    if None in ends:
+        return None
+    start, end = max(min(ends), window.start), min(max(ends), window.end)
+    if end <= start:
+        return None
+    return Window(start, end, window.bucket, "custom")

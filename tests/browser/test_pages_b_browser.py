@@ -2,6 +2,8 @@
 as a Customer renders without a Streamlit exception; full-page screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
@@ -184,3 +186,30 @@ def test_a_selected_request_opens_in_a_dialog_with_pills_and_curl(demo_server, b
         expect(page.get_by_role("dialog")).to_be_visible()
     finally:
         ctx.close()
+
+
+def test_brushing_the_volume_chart_narrows_the_request_history(demo_server, context, artifacts):
+    page = context.new_page()
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, page_url(demo_server.url, "admin", "requests", "window=7d"))
+    expect(page.get_by_text("Drag across the chart to narrow")).to_be_visible()
+    label = page.get_by_text(re.compile(r"^Page 1 of .* requests"))
+    before = _count_in(label.first.inner_text())
+    chart = page.locator('[data-testid="stVegaLiteChart"]').first
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    y = box["y"] + box["height"] * 0.5
+    page.mouse.move(box["x"] + box["width"] * 0.45, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
+    page.mouse.up()
+    expect(page.get_by_text("Narrowed by the chart to")).to_be_visible()
+    settled(page)
+    after = _count_in(page.get_by_text(re.compile(r"^Page 1 of .* requests")).first.inner_text())
+    assert 0 < after < before
+    screenshot(page, artifacts / "b-admin-requests-brushed.png")
+
+
+def _count_in(label: str) -> int:
+    """The request count of a history label: "Page 1 of 40 · 1,234 requests · times in …" → 1234."""
+    return int(re.search(r"· ([\d,]+)\+? requests?", label).group(1).replace(",", ""))
