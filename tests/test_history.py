@@ -358,7 +358,7 @@ def test_the_rollups_count_exactly_the_requests_the_table_would_list(engine, api
                          window=window(win, NOW) if isinstance(win, str) else _custom(*win) if win else None, **spec)
     scope = WORKSPACE if who == "workspace" else Scope.customer(who)
     with engine.connect() as conn:
-        counted = history._count_from_rollups(conn, scope, query)
+        counted = history.exact_total(conn, scope, query)
     assert counted == _raw_count(engine, scope, query)
 
 
@@ -366,7 +366,7 @@ def test_the_rollups_count_exactly_the_requests_the_table_would_list(engine, api
                                   {"search": "lab"}, {"countries": ("US",)}, {"threat_levels": ("High",)}])
 def test_filters_the_rollups_do_not_hold_are_counted_from_the_rows(engine, apis, spec):
     with engine.connect() as conn:
-        assert history._count_from_rollups(conn, WORKSPACE, HistoryQuery(**spec)) is None
+        assert history.exact_total(conn, WORKSPACE, HistoryQuery(**spec)) is None
 
 
 @pytest.mark.parametrize(

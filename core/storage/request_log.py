@@ -17,8 +17,9 @@ from core.domain.countries import country_name
 from core.domain.errors import ClienteleError
 from core.domain.record import THREAT_LEVELS
 from core.domain.scope import Scope
-from core.domain.timewindow import Window, ceil_hour, floor_hour
-from core.storage.models import Api, Customer, Request, RequestDetail, RollupHour, RollupState
+from core.domain.timewindow import Window
+from core.storage import history_counts
+from core.storage.models import Api, Customer, Request, RequestDetail
 from core.storage.store import NotFound
 
 MAX_PAGE_SIZE = 500
@@ -326,7 +327,7 @@ def request_history(engine: sa.Engine, scope: Scope, query: HistoryQuery) -> His
             total = len(probe)
             page_ids = _page_ids(conn, [Request.id.in_(probe)], query, offset) if probe and offset < total else []
         else:
-            exact = _count_from_rollups(conn, scope, query)
+            exact = exact_total(conn, scope, query)
             if exact is not None:
                 total = exact
             else:
@@ -345,54 +346,12 @@ def request_history(engine: sa.Engine, scope: Scope, query: HistoryQuery) -> His
     return HistoryPage(frame, COUNT_CAP if capped else total, capped, query.page, query.page_size)
 
 
-# Status classes the rollups count (requests >= 400 split into 4xx and 5xx); 2xx and 3xx they do not.
-_ROLLUP_STATUS_COLUMNS = {"4xx": RollupHour.status_4xx, "5xx": RollupHour.status_5xx}
-
-
-def _count_from_rollups(conn: sa.Connection, scope: Scope, q: HistoryQuery) -> int | None:
-    """The exact number of matching requests, from the hourly rollups plus the raw rows of the hours the
-    window cuts, when every filter is a rollup dimension (API, customer, method, endpoint, 4xx/5xx);
-    else None (the caller counts raw rows up to COUNT_CAP). Hours before the raw rows' start (prune) are
-    left out: the table can only list requests that are still stored."""
-    if q.statuses or q.threat_levels or q.devices or q.ai_agents or q.countries or q.search:
-        return None
-    if any(c not in _ROLLUP_STATUS_COLUMNS for c in q.status_classes):
-        return None
-    raw_since = conn.execute(sa.select(RollupState.raw_since).where(RollupState.id == 1)).scalar()
-    starts = [t for t in (q.window.start if q.window else None, raw_since) if t is not None]
-    start = max(starts) if starts else None
-    end = q.window.end if q.window else None
-    first_full = ceil_hour(start) if start is not None else None
-    last_full = floor_hour(end) if end is not None else None  # hours before it are whole
-    if first_full is not None and last_full is not None and first_full >= last_full:
-        return _count_raw(conn, scope, q, start, end)  # the window lies within one or two partial hours
-    measure = (sa.func.sum(sum(_ROLLUP_STATUS_COLUMNS[c] for c in q.status_classes)) if q.status_classes
-               else sa.func.sum(RollupHour.requests))
-    conds = [scope.where(RollupHour.customer_id)]
-    if q.api_id is not None:
-        conds.append(RollupHour.api_id == q.api_id)
-    if q.customer_id is not None:
-        conds.append(RollupHour.customer_id == q.customer_id)
-    if q.methods:
-        conds.append(RollupHour.method.in_([m.upper() for m in q.methods]))
-    if q.endpoints:
-        conds.append(RollupHour.endpoint.in_(q.endpoints))
-    if first_full is not None:
-        conds.append(RollupHour.hour >= first_full)
-    if last_full is not None:
-        conds.append(RollupHour.hour < last_full)
-    total = int(conn.execute(sa.select(measure).where(*conds)).scalar() or 0)
-    if start is not None and start < first_full:
-        total += _count_raw(conn, scope, q, start, first_full)
-    if end is not None and last_full < end:
-        total += _count_raw(conn, scope, q, last_full, end)
-    return total
-
-
-def _count_raw(conn: sa.Connection, scope: Scope, q: HistoryQuery, start: dt.datetime, end: dt.datetime) -> int:
-    conds = _conditions(scope, replace(q, window=None), conn.dialect.name)
-    conds += [Request.timestamp >= start, Request.timestamp < end]
-    return int(conn.execute(sa.select(sa.func.count()).select_from(Request).where(*conds)).scalar_one())
+def exact_total(conn: sa.Connection, scope: Scope, q: HistoryQuery) -> int | None:
+    """The exact number of requests matching q when the rollups can tell (core.storage.history_counts)."""
+    def count_raw(start: dt.datetime, end: dt.datetime) -> int:
+        conds = [*_conditions(scope, replace(q, window=None), conn.dialect.name), Request.timestamp >= start, Request.timestamp < end]
+        return int(conn.execute(sa.select(sa.func.count()).select_from(Request).where(*conds)).scalar_one())
+    return history_counts.from_rollups(conn, scope, q, count_raw)
 
 
 def _page_ids(conn: sa.Connection, conds: list, q: HistoryQuery, offset: int) -> list[int]:

@@ -1,0 +1,55 @@
+"""Exact totals for the request history from the hourly rollups (core.storage.rollups), so a history of
+millions of requests says how many, instead of counting rows up to request_log.COUNT_CAP."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from core.domain.scope import Scope
+from core.domain.timewindow import ceil_hour, floor_hour
+from core.storage.models import RollupHour, RollupState
+
+# Status classes the rollups count (requests >= 400 split into 4xx and 5xx); 2xx and 3xx they do not.
+_ROLLUP_STATUS_COLUMNS = {"4xx": RollupHour.status_4xx, "5xx": RollupHour.status_5xx}
+
+
+def from_rollups(conn: sa.Connection, scope: Scope, q, count_raw: Callable[[dt.datetime, dt.datetime], int]) -> int | None:
+    """The exact number of matching requests, from the hourly rollups plus the raw rows of the hours the
+    window cuts, when every filter is a rollup dimension (API, customer, method, endpoint, 4xx/5xx);
+    else None (the caller counts raw rows up to COUNT_CAP). Hours before the raw rows' start (prune) are
+    left out: the table can only list requests that are still stored."""
+    if q.statuses or q.threat_levels or q.devices or q.ai_agents or q.countries or q.search:
+        return None
+    if any(c not in _ROLLUP_STATUS_COLUMNS for c in q.status_classes):
+        return None
+    raw_since = conn.execute(sa.select(RollupState.raw_since).where(RollupState.id == 1)).scalar()
+    starts = [t for t in (q.window.start if q.window else None, raw_since) if t is not None]
+    start = max(starts) if starts else None
+    end = q.window.end if q.window else None
+    first_full = ceil_hour(start) if start is not None else None
+    last_full = floor_hour(end) if end is not None else None  # hours before it are whole
+    if first_full is not None and last_full is not None and first_full >= last_full:
+        return count_raw(start, end)  # the window lies within one or two partial hours
+    measure = (sa.func.sum(sum(_ROLLUP_STATUS_COLUMNS[c] for c in q.status_classes)) if q.status_classes
+               else sa.func.sum(RollupHour.requests))
+    conds = [scope.where(RollupHour.customer_id)]
+    if q.api_id is not None:
+        conds.append(RollupHour.api_id == q.api_id)
+    if q.customer_id is not None:
+        conds.append(RollupHour.customer_id == q.customer_id)
+    if q.methods:
+        conds.append(RollupHour.method.in_([m.upper() for m in q.methods]))
+    if q.endpoints:
+        conds.append(RollupHour.endpoint.in_(q.endpoints))
+    if first_full is not None:
+        conds.append(RollupHour.hour >= first_full)
+    if last_full is not None:
+        conds.append(RollupHour.hour < last_full)
+    total = int(conn.execute(sa.select(measure).where(*conds)).scalar() or 0)
+    if start is not None and start < first_full:
+        total += count_raw(start, first_full)
+    if end is not None and last_full < end:
+        total += count_raw(last_full, end)
+    return total
