@@ -3,7 +3,7 @@ notes, favorite, metadata, endpoints, APIs used, and their request history. The 
 import streamlit as st
 
 from core.present import charts, fmt
-from core.present.error_groups import coverage_text, customer_error_groups, groups_table
+from core.present.error_groups import coverage_text, customer_error_groups, groups_table, window_params
 from core.present.profile import profile_cards
 from core.present.series import activity_cells
 from core.present.tables import apis_used_table, attributes_table, endpoint_table
@@ -84,7 +84,7 @@ else:
                                               history_base=nav.spec_for_path("pages/customer_profile.py").url_path,
                                               extra={"customer": customer_id}))
     dashboard.page_link("pages/errors.py", "All of this customer's error groups", icon=":material/error:",
-                        query_params={"customer": customer_id, "api": "all", "window": window.preset})
+                        query_params={"customer": customer_id, "api": "all", **window_params(window, tz)})
 
 st.subheader("Request history")
 history_view.render(engine, scope, api_id=None, window=window, customer_id=customer_id, key="profile",

@@ -68,14 +68,20 @@ def history_link(base: str, window: Window, tz: str, *, api_id: int | None, stat
     window carries its dates in the viewer's zone `tz`, as the page's time filter reads them."""
     params: dict[str, str] = dict(extra or {})
     params["api"] = "all" if api_id is None else str(api_id)
-    params["window"] = window.preset
+    params |= window_params(window, tz)
+    params["status"] = str(status)
+    params["endpoint"] = endpoint
+    return f"{base}?{urlencode(params)}"
+
+
+def window_params(window: Window, tz: str) -> dict[str, str]:
+    """A window as the time filter reads it from a link: ?window=, and a custom window's dates in the zone `tz`."""
+    params = {"window": window.preset}
     if window.preset == "custom":
         zone = fmt.zone(tz)
         params["from"] = window.start.astimezone(zone).date().isoformat()
         params["to"] = (window.end - dt.timedelta(microseconds=1)).astimezone(zone).date().isoformat()
-    params["status"] = str(status)
-    params["endpoint"] = endpoint
-    return f"{base}?{urlencode(params)}"
+    return params
 
 
 def groups_table(groups: pl.DataFrame, window: Window, tz: str, *, history_base: str, show_customers: bool = True,
