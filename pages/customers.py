@@ -3,7 +3,7 @@ customer list (select a row for the profile), customers going quiet and endpoint
 import streamlit as st
 
 from core.analytics import metrics
-from core.present import charts, fmt
+from core.present import charts, fmt, segments
 from core.present.customers import quiet_text, widget_cards
 from core.present.retention import RETENTION_WEEKS, cohort_cells
 from core.present.tables import TREND, chart_labels, customer_table, quiet_table, rank_customers, search_customers
@@ -94,3 +94,27 @@ def retention() -> None:
 
 
 retention()
+
+
+@st.fragment
+def by_attribute() -> None:
+    st.subheader("By attribute")
+    keys = segments.attribute_keys(engine, scope)
+    if not keys:
+        st.info("No customer's requests carried metadata yet (treblle-metadata keys such as Plan): nothing to group by.",
+                icon=":material/sell:")
+        return
+    key = st.selectbox("Group customers by", keys, index=keys.index(segments.default_key(keys)), key="segment_key")
+    model = segments.segments_model(engine, scope, api["api_id"], window, key)
+    if model.table.height == 0:
+        st.caption(f"No request in this window came from a customer with a {widgets.md_escape(key)}.")
+        return
+    st.caption(f"Requests of {widgets.md_escape(api['name'])} by the customers' {widgets.md_escape(key)}; customers "
+               "without it are left out.")
+    dashboard.table(segments.display_table(model))
+    st.altair_chart(charts.time_series(model.series, {name: name for name in model.names},
+                                       title=f"Requests by {key}", unit="requests", tz=tz, label="Requests",
+                                       partial=metrics.partial_buckets(window)), width="stretch")
+
+
+by_attribute()

@@ -329,3 +329,21 @@ def test_the_retention_section_draws_the_weekly_cohorts_and_new_vs_returning(see
     specs = [chart.proto.spec for chart in at.get("vega_lite_chart")]
     assert any("Active share of each weekly cohort" in s for s in specs)
     assert any("New vs returning customers per week" in s for s in specs)
+
+
+def test_by_attribute_groups_the_apis_requests_by_the_customers_plan(seeded_app):
+    at = _orders(seeded_app, window="7d")
+    no_exception(at)
+    assert [s.value for s in at.selectbox if s.label == "Group customers by"] == ["Plan"]
+    plans = next(t for t in (table(at, i) for i in range(len(at.dataframe))) if "Plan" in t.columns)
+    # cust_a (Plan Pro) made 3 Orders API requests this week, one of them failed; cust_b has no Plan.
+    assert plans.select("Plan", "Requests", "Customers", "Error rate (%)").rows() == [("Pro", 3, 1, 33.3)]
+    assert any('"Requests by Plan"' in c.proto.spec for c in at.get("vega_lite_chart"))
+
+
+def test_by_attribute_follows_the_picked_api_and_window(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin", api=str(seeded_app.api_ids["billing"]), window="24h")
+    no_exception(at)
+    # On the Billing API in the last 24 hours: cust_a (Pro) once; cust_c has no Plan.
+    plans = next(t for t in (table(at, i) for i in range(len(at.dataframe))) if "Plan" in t.columns)
+    assert plans.select("Plan", "Requests", "Customers").rows() == [("Pro", 1, 1)]
