@@ -347,3 +347,14 @@ def test_by_attribute_follows_the_picked_api_and_window(seeded_app):
     # On the Billing API in the last 24 hours: cust_a (Pro) once; cust_c has no Plan.
     plans = next(t for t in (table(at, i) for i in range(len(at.dataframe))) if "Plan" in t.columns)
     assert plans.select("Plan", "Requests", "Customers").rows() == [("Pro", 1, 1)]
+
+
+def test_the_segment_filter_lists_only_the_customers_with_that_attribute_value(seeded_app):
+    at = _orders(seeded_app, window="7d")
+    [segment] = [s for s in at.selectbox if s.label == "Segment"]
+    assert segment.options == ["Every customer", "Plan = Pro"]
+    assert set(_list_table(at).get_column("Customer ID").to_list()) >= {"cust_a", "cust_b"}
+    segment.select("Plan = Pro").run()
+    no_exception(at)
+    assert _list_table(at).get_column("Customer ID").to_list() == ["cust_a"]
+    assert any(c.value.startswith("1 customers with Plan") for c in at.caption)  # "=" is escaped for Markdown

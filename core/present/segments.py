@@ -26,6 +26,30 @@ def default_key(keys: list[str]) -> str | None:
     return "Plan" if "Plan" in keys else (keys[0] if keys else None)
 
 
+EVERYONE = "Every customer"
+MAX_FILTER_VALUES = 20  # per attribute key in the customer list's segment filter
+
+
+def segment_choices(engine: sa.Engine, scope: Scope) -> list[str]:
+    """The customer list's segment filter: EVERYONE, then "Key = value" for each attribute value customers
+    carry (the most widespread keys first; at most MAX_FILTER_VALUES values per key, by name)."""
+    customers = cache.customers_frame(engine, scope)
+    choices = [EVERYONE]
+    for key in segments.attribute_keys(customers):
+        values = sorted(set(segments.attribute_values(customers, key).get_column("value").to_list()))
+        choices += [f"{key} = {value}" for value in values[:MAX_FILTER_VALUES]]
+    return choices
+
+
+def segment_members(engine: sa.Engine, scope: Scope, choice: str) -> list[str] | None:
+    """The customer IDs of a segment_choices entry; None for EVERYONE (no filter)."""
+    if choice == EVERYONE or " = " not in choice:
+        return None
+    key, value = choice.split(" = ", 1)
+    values = segments.attribute_values(cache.customers_frame(engine, scope), key)
+    return values.filter(pl.col("value") == value).get_column("customer_id").to_list()
+
+
 @dataclass(frozen=True)
 class SegmentsModel:
     key: str
