@@ -1,6 +1,5 @@
 """Customers (Admin, Member): the Customer Dashboard of one API — widgets chosen per user, the searchable
 customer list (select a row for the profile), customers going quiet and endpoint adoption."""
-import polars as pl
 import streamlit as st
 
 from core.analytics import metrics
@@ -26,8 +25,13 @@ with middle:
     window = widgets.time_filter(engine, scope, api["api_id"])
 with right:
     shown = dashboard.widget_switches(engine, user.id)
-page = dashboard.customers_model(engine, scope, api["api_id"], window, customers.favorites(engine, user.id))
-dashboard.window_note(window, tz, api["name"], covered=page.covered)
+segment_column, _rest = st.columns([2, 6])
+choice = segment_column.selectbox("Segment", segments.segment_choices(engine, scope), key="customers_segment",
+                                  help="Only the customers whose metadata (treblle-metadata, e.g. Plan) has this value: "
+                                       "every number, list and chart below counts their requests only.")
+segment = None if choice == segments.EVERYONE else choice
+page = dashboard.customers_model(engine, scope, api["api_id"], window, customers.favorites(engine, user.id), segment)
+dashboard.window_note(window, tz, api["name"] + (f" · {choice}" if segment else ""), covered=page.covered)
 
 numbers = widget_cards(page.widgets, page.covered)
 dashboard.cards([numbers[key] for key in numbers if shown[key]])
@@ -37,26 +41,22 @@ dashboard.list_widgets(page.widgets, shown, tz, now, api_id=api["api_id"], cover
 @st.fragment
 def customer_list() -> None:
     st.subheader("All customers")
-    find, segment, order, least = st.columns([3, 2, 2, 1], vertical_alignment="bottom")
+    find, order, least = st.columns([4, 2, 1], vertical_alignment="bottom")
     with find:
         search = dashboard.search_box("customers_q", "Name or customer ID")
-    with segment:
-        choice = st.selectbox("Segment", segments.segment_choices(engine, scope), key="customers_segment",
-                              help="Only the customers whose metadata (treblle-metadata, e.g. Plan) has this value.")
     with order:
         sort = dashboard.customer_sort("customers_sort")
     with least:
         min_requests = dashboard.min_requests_box("customers_min")
-    members = segments.segment_members(engine, scope, choice)
-    rows = page.customers if members is None else page.customers.filter(pl.col("customer_id").cast(pl.String).is_in(members))
-    ranked = rank_customers(search_customers(rows, search), sort=sort, min_requests=min_requests)
+    ranked = rank_customers(search_customers(page.customers, search), sort=sort, min_requests=min_requests)
     listed = customer_table(ranked, tz, now)
     if listed.height == 0:
-        widgets.empty_state("filters" if search or min_requests > 1 or members is not None else "window", scope)
+        widgets.empty_state("filters" if search or min_requests > 1 or segment else "window", scope)
         return
     at_least = f" with at least {fmt.count(min_requests)} requests" if min_requests > 1 else ""
-    at_least += f" with {widgets.md_escape(choice)}" if members is not None else ""
-    caption = (f"{fmt.count(listed.height)} customers{at_least} · share of {widgets.md_escape(api['name'])} requests · "
+    at_least += f" with {widgets.md_escape(segment)}" if segment else ""
+    of = f"the {widgets.md_escape(segment)} segment's" if segment else widgets.md_escape(api["name"])
+    caption = (f"{fmt.count(listed.height)} customers{at_least} · share of {of} requests · "
                f"select a row to open the profile · times in {widgets.md_escape(tz)}")
     dashboard.customer_table(listed, key="customer_list", height=420, api_id=api["api_id"], caption=caption)
     widgets.csv_download(listed.drop(TREND), f"customers-{api['api_id']}-{window.preset}.csv", key="customers_csv")

@@ -358,3 +358,12 @@ def test_the_segment_filter_lists_only_the_customers_with_that_attribute_value(s
     no_exception(at)
     assert _list_table(at).get_column("Customer ID").to_list() == ["cust_a"]
     assert any(c.value.startswith("1 customers with Plan") for c in at.caption)  # "=" is escaped for Markdown
+
+
+def test_a_segment_narrows_every_widget_to_its_customers(seeded_app):
+    engine = _engine(seeded_app)
+    everyone = customers_page(engine, Scope.workspace(), seeded_app.api_ids["orders"], W7)
+    pro = customers_page(engine, Scope.workspace(), seeded_app.api_ids["orders"], W7, segment="Plan = Pro")
+    assert (everyone.widgets.active_customers.current, pro.widgets.active_customers.current) == (2, 1)
+    assert pro.customers.get_column("customer_id").cast(pl.String).to_list() == ["cust_a"]
+    assert pro.customers.get_column("requests").to_list() == [3]

@@ -83,9 +83,9 @@ def _home(db_url: str, role: str, start, end, bucket: str, preset: str, version:
 
 @st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
 def _customers(db_url: str, role: str, api_id: int, start, end, bucket: str, preset: str, version: str,
-               favorite_ids: tuple[str, ...]) -> CustomersPage:
+               favorite_ids: tuple[str, ...], segment: str | None) -> CustomersPage:
     return customers_page(models.engine_for(db_url), scope_for(role, None), api_id,
-                          _window(start, end, bucket, preset), favorite_ids)
+                          _window(start, end, bucket, preset), favorite_ids, segment=segment)
 
 
 @st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
@@ -118,8 +118,10 @@ def home_model(engine: sa.Engine, scope: Scope, window: Window) -> HomePage:
     return _home(_url(engine), scope.role, *_w(window), data_version(engine))
 
 
-def customers_model(engine: sa.Engine, scope: Scope, api_id: int, window: Window, favorite_ids: list[str]) -> CustomersPage:
-    return _customers(_url(engine), scope.role, api_id, *_w(window), data_version(engine), tuple(sorted(favorite_ids)))
+def customers_model(engine: sa.Engine, scope: Scope, api_id: int, window: Window, favorite_ids: list[str],
+                    segment: str | None = None) -> CustomersPage:
+    return _customers(_url(engine), scope.role, api_id, *_w(window), data_version(engine), tuple(sorted(favorite_ids)),
+                      segment)
 
 
 def profile_model(engine: sa.Engine, scope: Scope, customer_id: str, window: Window, api_id: int | None = None) -> ProfilePage:

@@ -14,6 +14,7 @@ from core.domain.timewindow import Window
 from core.present import fmt
 from core.present.cards import Card, card_delta, count_card, number
 from core.present.page_data import data_covers_previous, scoped_rows
+from core.present.segments import segment_members
 from core.storage import cache
 
 
@@ -31,17 +32,25 @@ class CustomersPage:
 
 
 def customers_page(engine: sa.Engine, scope: Scope, api_id: int, window: Window,
-                   favorite_ids: Iterable[str] = (), *, quiet_min_requests: int | None = None) -> CustomersPage:
-    """quiet_min_requests: the least requests before for "Going quiet" (default: CLIENTELE_QUIET_MIN_REQUESTS)."""
+                   favorite_ids: Iterable[str] = (), *, quiet_min_requests: int | None = None,
+                   segment: str | None = None) -> CustomersPage:
+    """quiet_min_requests: the least requests before for "Going quiet" (default: CLIENTELE_QUIET_MIN_REQUESTS).
+    segment: a core.present.segments.segment_choices entry ("Plan = Pro"): every number then counts only the
+    requests of the customers in it (shares are shares of the segment's requests)."""
     require_workspace(scope, "The customer dashboard")
     if quiet_min_requests is None:
         quiet_min_requests = config.settings().quiet_min_requests
     rows = scoped_rows(engine, scope, window, api_id=api_id)
+    first_seen = cache.first_seen_frame(engine, scope)
+    members = segment_members(engine, scope, segment) if segment else None
+    if members is not None:
+        rows = rows.filter(pl.col("customer_id").cast(pl.String).is_in(members))
+        first_seen = first_seen.filter(pl.col("customer_id").cast(pl.String).is_in(members))
     names = cache.customers_frame(engine, scope)
     listed = mc.customer_list(rows, window, scope, names=names)
     return CustomersPage(
         customers=listed,
-        widgets=mc.widgets(rows, cache.first_seen_frame(engine, scope), window, scope, api_id=api_id, names=names,
+        widgets=mc.widgets(rows, first_seen, window, scope, api_id=api_id, names=names,
                            favorite_ids=favorite_ids, customers=listed),
         going_quiet=mc.going_quiet(rows, window, scope, names=names, min_prev_requests=quiet_min_requests),
         adoption=mc.adoption_matrix(rows, window, scope, names=names),
