@@ -25,13 +25,9 @@ with middle:
     window = widgets.time_filter(engine, scope, api["api_id"])
 with right:
     shown = dashboard.widget_switches(engine, user.id)
-segment_column, _rest = st.columns([2, 6])
-choice = segment_column.selectbox("Segment", segments.segment_choices(engine, scope), key="customers_segment",
-                                  help="Only the customers whose metadata (treblle-metadata, e.g. Plan) has this value: "
-                                       "every number, list and chart below counts their requests only.")
-segment = None if choice == segments.EVERYONE else choice
+segment = dashboard.segment_picker(engine, scope, "customers_segment")
 page = dashboard.customers_model(engine, scope, api["api_id"], window, customers.favorites(engine, user.id), segment)
-dashboard.window_note(window, tz, api["name"] + (f" · {choice}" if segment else ""), covered=page.covered)
+dashboard.window_note(window, tz, api["name"] + (f" · {segment}" if segment else ""), covered=page.covered)
 
 numbers = widget_cards(page.widgets, page.covered)
 dashboard.cards([numbers[key] for key in numbers if shown[key]])

@@ -15,8 +15,9 @@ tz = widgets.viewer_tz()
 
 st.title("Home")
 window = widgets.time_filter(engine, scope)
-page = dashboard.home_model(engine, scope, window)
-dashboard.window_note(window, tz, covered=page.covered)
+segment = dashboard.segment_picker(engine, scope, "home_segment")
+page = dashboard.home_model(engine, scope, window, segment)
+dashboard.window_note(window, tz, segment, covered=page.covered)
 if page.apis.height == 0:
     widgets.empty_state("no_apis", scope)
     st.stop()

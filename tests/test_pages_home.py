@@ -176,3 +176,15 @@ def test_a_custom_range_is_whole_days_in_the_viewers_zone(seeded_app, monkeypatc
     assert any(c.value.startswith("2026-11-24 00:00 → 2026-11-26 00:00 (Asia/Tokyo)") for c in at.caption)
     # Every seeded request (1 h to 30 h before 2026-11-25 21:00 Tokyo) falls in those two Tokyo days.
     assert _metrics(at)[0][:2] == ("Requests", "9")
+
+
+def test_a_segment_narrows_homes_numbers_to_its_customers(seeded_app):
+    at = open_page(PAGE, seeded_app, "admin")
+    [segment] = [s for s in at.selectbox if s.label == "Segment"]
+    segment.select("Plan = Pro").run()
+    no_exception(at)
+    # Only cust_a carries Plan = Pro: 4 requests this week (3 on Orders, 1 on Billing), one of them failed.
+    assert _metrics(at)[:4] == [("Requests", "4", NO_PREVIOUS), ("Failed requests", "25.0%", NO_PREVIOUS),
+                                ("Active customers", "1", NO_PREVIOUS), ("New customers", "1", NO_PREVIOUS)]
+    page = home_page(_engine(seeded_app), Scope.workspace(), W7, segment="Plan = Pro")
+    assert page.top_customers.get_column("customer_id").cast(str).to_list() == ["cust_a"]

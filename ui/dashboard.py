@@ -77,8 +77,8 @@ def _window(start: dt.datetime, end: dt.datetime, bucket: str, preset: str) -> W
 
 
 @st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
-def _home(db_url: str, role: str, start, end, bucket: str, preset: str, version: str) -> HomePage:
-    return home_page(models.engine_for(db_url), scope_for(role, None), _window(start, end, bucket, preset))
+def _home(db_url: str, role: str, start, end, bucket: str, preset: str, version: str, segment: str | None) -> HomePage:
+    return home_page(models.engine_for(db_url), scope_for(role, None), _window(start, end, bucket, preset), segment=segment)
 
 
 @st.cache_data(ttl=_TTL_S, max_entries=_ENTRIES, show_spinner=False)
@@ -114,8 +114,8 @@ def retention_model(engine: sa.Engine, scope: Scope, api_id: int, now) -> Retent
     return _retention(_url(engine), scope.role, api_id, now, data_version(engine))
 
 
-def home_model(engine: sa.Engine, scope: Scope, window: Window) -> HomePage:
-    return _home(_url(engine), scope.role, *_w(window), data_version(engine))
+def home_model(engine: sa.Engine, scope: Scope, window: Window, segment: str | None = None) -> HomePage:
+    return _home(_url(engine), scope.role, *_w(window), data_version(engine), segment)
 
 
 def customers_model(engine: sa.Engine, scope: Scope, api_id: int, window: Window, favorite_ids: list[str],
@@ -246,6 +246,18 @@ def table(frame: pl.DataFrame, *, key: str | None = None, height="auto", columns
     """A read-only table with the shared number formats."""
     st.dataframe(frame, hide_index=True, width="stretch", height=height, key=key, column_order=columns,
                  column_config=_config(frame, compact))
+
+
+def segment_picker(engine: sa.Engine, scope: Scope, key: str) -> str | None:
+    """The Segment filter of Home and Customers: a "Key = value" of the customers' metadata, or None for every
+    customer (core.present.segments)."""
+    from core.present import segments
+
+    column, _rest = st.columns([2, 6])
+    choice = column.selectbox("Segment", segments.segment_choices(engine, scope), key=key,
+                              help="Only the customers whose metadata (treblle-metadata, e.g. Plan) has this value: "
+                                   "every number, list and chart below counts their requests only.")
+    return None if choice == segments.EVERYONE else choice
 
 
 def error_groups_table(table: pl.DataFrame, *, rows_shown: int = 15) -> None:

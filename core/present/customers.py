@@ -14,7 +14,7 @@ from core.domain.timewindow import Window
 from core.present import fmt
 from core.present.cards import Card, card_delta, count_card, number
 from core.present.page_data import data_covers_previous, scoped_rows
-from core.present.segments import segment_members
+from core.present.segments import only_segment
 from core.storage import cache
 
 
@@ -40,12 +40,8 @@ def customers_page(engine: sa.Engine, scope: Scope, api_id: int, window: Window,
     require_workspace(scope, "The customer dashboard")
     if quiet_min_requests is None:
         quiet_min_requests = config.settings().quiet_min_requests
-    rows = scoped_rows(engine, scope, window, api_id=api_id)
-    first_seen = cache.first_seen_frame(engine, scope)
-    members = segment_members(engine, scope, segment) if segment else None
-    if members is not None:
-        rows = rows.filter(pl.col("customer_id").cast(pl.String).is_in(members))
-        first_seen = first_seen.filter(pl.col("customer_id").cast(pl.String).is_in(members))
+    rows, first_seen = only_segment(engine, scope, segment, scoped_rows(engine, scope, window, api_id=api_id),
+                                    cache.first_seen_frame(engine, scope))
     names = cache.customers_frame(engine, scope)
     listed = mc.customer_list(rows, window, scope, names=names)
     return CustomersPage(

@@ -13,6 +13,7 @@ from core.domain.scope import Scope, require_workspace
 from core.domain.timewindow import Window
 from core.present.cards import Card, count_card, ms_card, pct_card
 from core.present.page_data import api_names, data_covers_previous, scoped_rows
+from core.present.segments import only_segment
 from core.present.series import api_sparklines
 from core.storage import cache
 
@@ -36,9 +37,11 @@ class HomePage:
     covered: bool = True  # the workspace's data covers the period before the window (deltas shown)
 
 
-def home_page(engine: sa.Engine, scope: Scope, window: Window, *, top_n: int = 10) -> HomePage:
+def home_page(engine: sa.Engine, scope: Scope, window: Window, *, top_n: int = 10, segment: str | None = None) -> HomePage:
+    """segment: a core.present.segments.segment_choices entry ("Plan = Pro"): every number then counts only
+    the requests of its customers."""
     require_workspace(scope, "The workspace home")
-    rows = scoped_rows(engine, scope, window)
+    rows, first_seen = only_segment(engine, scope, segment, scoped_rows(engine, scope, window), cache.first_seen_frame(engine, scope))
     ov = metrics.overview(rows, window, scope)
     headlines = mc.api_headlines(rows, window, scope, api_names(engine, scope))
     spark = api_sparklines(rows, window, scope)
@@ -52,7 +55,7 @@ def home_page(engine: sa.Engine, scope: Scope, window: Window, *, top_n: int = 1
         failed_pct=mc.Delta(_pct(ov.current.failed_requests, ov.current.total_requests),
                             _pct(ov.previous.failed_requests, ov.previous.total_requests)),
         active_customers=mc.active_customers(rows, window, scope),
-        new_customers=mc.new_customers(cache.first_seen_frame(engine, scope), window, scope),
+        new_customers=mc.new_customers(first_seen, window, scope),
         apis=apis,
         top_customers=mc.top_customers(rows, window, scope, names=cache.customers_frame(engine, scope), n=top_n),
         covered=data_covers_previous(engine, scope, window),

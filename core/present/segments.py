@@ -50,6 +50,15 @@ def segment_members(engine: sa.Engine, scope: Scope, choice: str) -> list[str] |
     return values.filter(pl.col("value") == value).get_column("customer_id").to_list()
 
 
+def only_segment(engine: sa.Engine, scope: Scope, segment: str | None, *frames: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
+    """The frames (with a customer_id column) restricted to the customers of `segment`, a segment_choices
+    entry; unchanged for None or EVERYONE. Unattributed requests belong to no segment."""
+    members = segment_members(engine, scope, segment) if segment else None
+    if members is None:
+        return frames
+    return tuple(f.filter(pl.col("customer_id").cast(pl.String).is_in(members)) for f in frames)
+
+
 @dataclass(frozen=True)
 class SegmentsModel:
     key: str
