@@ -6,12 +6,12 @@ Rates are in percent. None means "no value" (an error rate or p95 of no requests
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 import polars as pl
 
 from core.analytics.metrics import in_window, totals
+from core.analytics.segments import segment_customers as segment_customers  # rules' --segment (one definition)
 from core.domain.timewindow import Window
 
 
@@ -55,25 +55,8 @@ def new_customers(first_seen: pl.DataFrame, window: Window, api_id: int, custome
     return float(rows.height)
 
 
-def segment_customers(customers: pl.DataFrame, key: str, value: str) -> list[str]:
-    """The customers whose attribute `key` (from treblle-metadata, as customers_frame's JSON text holds
-    them) equals `value`, compared as text: Plan=Pro matches {"Plan": "Pro"}, tier=2 matches {"tier": 2}."""
-    wanted = []
-    for customer_id, text in customers.select("customer_id", "attributes").iter_rows():
-        attributes = json.loads(text) if text else {}
-        if isinstance(attributes, dict) and key in attributes and _as_text(attributes[key]) == value:
-            wanted.append(customer_id)
-    return wanted
-
-
 def only_customers(facts: pl.DataFrame, customer_ids: Iterable[str]) -> pl.DataFrame:
     return facts.filter(pl.col("customer_id").cast(pl.String).is_in(list(customer_ids)))
-
-
-def _as_text(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def breached(value: float | None, comparison: str, threshold: float) -> bool:

@@ -19,10 +19,10 @@ VALUE_SCHEMA = {"customer_id": pl.String, "value": pl.String}
 
 
 def _text(value) -> str:
-    """An attribute value as a segment's name: Pro, 2, true (the way alert rules compare them)."""
+    """An attribute value as a segment's name, and as alert rules' --segment KEY=VALUE compares it: Pro, 2, true."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _attributes(text: str | None) -> dict:
@@ -47,9 +47,16 @@ def attribute_values(customers: pl.DataFrame, key: str) -> pl.DataFrame:
     rows = []
     for customer_id, text in customers.select("customer_id", "attributes").iter_rows():
         attributes = _attributes(text)
-        if key in attributes and attributes[key] is not None:
+        if key in attributes:
             rows.append((str(customer_id), _text(attributes[key])))
     return pl.DataFrame(rows, schema=VALUE_SCHEMA, orient="row")
+
+
+def segment_customers(customers: pl.DataFrame, key: str, value: str) -> list[str]:
+    """The customers whose attribute `key` (from treblle-metadata, as customers_frame's JSON text holds
+    them) equals `value`, compared as text: Plan=Pro matches {"Plan": "Pro"}, tier=2 matches {"tier": 2}."""
+    values = attribute_values(customers, key)
+    return values.filter(pl.col("value") == value).get_column("customer_id").to_list()
 
 
 def _joined(requests: pl.DataFrame, values: pl.DataFrame, window: Window, scope: Scope) -> pl.DataFrame:

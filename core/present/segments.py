@@ -46,8 +46,7 @@ def segment_members(engine: sa.Engine, scope: Scope, choice: str) -> list[str] |
     if choice == EVERYONE or " = " not in choice:
         return None
     key, value = choice.split(" = ", 1)
-    values = segments.attribute_values(cache.customers_frame(engine, scope), key)
-    return values.filter(pl.col("value") == value).get_column("customer_id").to_list()
+    return segments.segment_customers(cache.customers_frame(engine, scope), key, value)
 
 
 def only_segment(engine: sa.Engine, scope: Scope, segment: str | None, *frames: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
