@@ -38,6 +38,8 @@ head.caption(f"Customer ID {widgets.md_escape(info['customer_id'])} · first see
              f" · last seen {fmt.ago(info['last_seen'], now)} ({fmt.local_time(info['last_seen'], tz)}, {widgets.md_escape(tz)})")
 with favorite:
     dashboard.favorite_toggle(engine, user.id, customer_id)
+dashboard.page_link("pages/alerts.py", "Alert me when…", icon=":material/notifications_active:",
+                    query_params={"customer": customer_id, **({"api": str(api["api_id"])} if api else {})})
 window = widgets.time_filter(engine, scope)
 page = dashboard.profile_model(engine, scope, customer_id, window, api["api_id"] if api else None)
 dashboard.window_note(window, tz, covered=page.covered)

@@ -28,6 +28,8 @@ with right:
 segment = dashboard.segment_picker(engine, scope, "customers_segment")
 page = dashboard.customers_model(engine, scope, api["api_id"], window, customers.favorites(engine, user.id), segment)
 dashboard.window_note(window, tz, api["name"] + (f" · {segment}" if segment else ""), covered=page.covered)
+dashboard.page_link("pages/alerts.py", "Alert me when…", icon=":material/notifications_active:",
+                    query_params={"api": str(api["api_id"]), **({"segment": segment} if segment else {})})
 
 numbers = widget_cards(page.widgets, page.covered)
 dashboard.cards([numbers[key] for key in numbers if shown[key]])

@@ -77,7 +77,7 @@ SLOW_MODULES = {
     "test_treblle_sdk", "test_cli_ingest", "test_parity", "test_faults", "test_demo", "test_migrations",
     "test_pages_api_docs", "test_pages_customers", "test_pages_data", "test_pages_home", "test_pages_my_dashboard",
     "test_pages_profile", "test_pages_requests", "test_pages_people", "test_first_impression", "test_pages_usage", "test_pages_errors",
-    "test_pages_audit_log", "test_rollups_concurrency", "test_alerts_cli", "test_history_table",
+    "test_pages_audit_log", "test_pages_alerts", "test_rollups_concurrency", "test_alerts_cli", "test_history_table",
 }
 
 
@@ -85,7 +85,7 @@ SLOW_MODULES = {
 # every number and scope a page shows comes from core functions tested on both backends. test_leak_matrix
 # stays on both: no leak, on any backend.
 SQLITE_APP_MODULES = {
-    "test_access_matrix", "test_first_impression", "test_pages_api_docs", "test_pages_audit_log", "test_pages_customers",
+    "test_access_matrix", "test_first_impression", "test_pages_alerts", "test_pages_api_docs", "test_pages_audit_log", "test_pages_customers",
     "test_pages_data", "test_pages_errors", "test_pages_home", "test_pages_my_dashboard", "test_pages_people",
     "test_pages_profile", "test_pages_requests", "test_pages_usage",
 }

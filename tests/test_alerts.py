@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 import polars as pl
 import pytest
@@ -350,3 +351,38 @@ def test_the_payload_is_stored_as_sent(engine, shop):
     evaluate.evaluate(engine, T)
     [log] = stored.deliveries(engine)
     assert json.loads(log["payload"])["state"] == "firing" and log["destination"] == "ops@example.com"
+
+
+def test_raising_the_threshold_of_a_firing_rule_resolves_it_at_the_next_run(engine, shop):
+    with Receiver() as hook:
+        rule = rules.add(engine, spec(customer_id="cust_a", notify=[hook.url]), scope=WORKSPACE, actor=CLI)
+        write(engine, shop["api"], (-5, 500), (-4, 500), (-3, 200))  # 66.67 % failed
+        assert run(engine, 0)["fired"] == [rule["id"]]
+        changed = rules.edit(engine, rule["id"], replace(rules.spec_of(rule), threshold=80), scope=WORKSPACE, actor=CLI)
+        assert (changed["id"], changed["threshold"], changed["state"]) == (rule["id"], 80.0, "firing")
+        assert run(engine, 1)["resolved"] == [rule["id"]]
+    assert [b["state"] for b in hook.bodies] == ["firing", "resolved"]
+
+
+def test_a_change_that_changes_nothing_is_not_audited(engine, shop):
+    rule = rules.add(engine, spec(), scope=WORKSPACE, actor=CLI)
+    rules.edit(engine, rule["id"], rules.spec_of(rule), scope=WORKSPACE, actor=CLI)
+    assert [e["action"] for e in audit.entries(engine, audit.AuditQuery(), limit=10)] == ["alert.rule_add"]
+
+
+def test_a_test_send_mails_the_value_measured_now_once_and_logs_it(engine, shop, monkeypatch):
+    controller, inbox, url = smtp_server()
+    monkeypatch.setenv("CLIENTELE_SMTP_URL", url)
+    try:
+        rule = rules.add(engine, spec(threshold=90, notify=["ops@example.com"]), scope=WORKSPACE, actor=CLI)
+        write(engine, shop["api"], (-5, 500), (-3, 200))  # 50 % failed: below 90, so the rule does not fire
+        results = deliver.send_test(engine, rule, T)
+        assert run(engine, 1)["sent"] == 0  # the test is not sent again by the worker
+    finally:
+        controller.stop()
+    assert results == [deliver.TestResult("ops@example.com", None)]
+    [parsed] = inbox.parsed()
+    assert parsed["Subject"] == "[Clientele] TEST: Errors"
+    assert "error rate (%) is 50%" in parsed.get_content()
+    (logged,) = stored.deliveries(engine)
+    assert (logged["state"], logged["status"], logged["attempts"]) == ("test", "sent", 1)

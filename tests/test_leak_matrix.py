@@ -230,6 +230,59 @@ def test_a_customer_bound_to_the_id_star_sees_nothing_of_other_customers_after_t
     assert _total_card(_visit(star, "pages/my_dashboard.py", api=orders, window="all")) == "1"
 
 
+def _rule(name: str, api: int, customer_id: str, notify: str, *, owner: int | None = None) -> dict:
+    from core.alerts import rules
+    from core.domain.scope import Scope
+    from core.storage import alerts as stored
+    from core.storage.audit import CLI
+
+    spec = rules.RuleSpec(name=name, api=api, metric="error_rate", comparison="above", threshold=1, window="1h",
+                          notify=[notify], customer_id=customer_id)
+    scope = Scope.customer(customer_id) if owner else Scope.workspace()
+    rule = rules.add(models.get_engine(), spec, scope=scope, actor=CLI, owner_user_id=owner)
+    stored.enqueue(models.get_engine(), rule["id"], state="firing", destination=notify, at=models.utcnow(),
+                   payload={"metric": "error_rate", "value": 50.0, "customer_id": customer_id})
+    return rule
+
+
+def test_alert_rules_and_deliveries_of_others_never_reach_a_customer_nor_yield_to_their_ids(seeded_app, carol):
+    from core.alerts import rules
+    from core.domain.scope import Scope
+    from core.storage.audit import CLI
+
+    billing, orders = seeded_app.api_ids["billing"], seeded_app.api_ids["orders"]
+    carols = _rule("CAROL-OWN-RULE", billing, "cust_c", "https://hooks.carol.example/x", owner=carol)
+    _rule("WATCH-BETA", orders, "cust_b", "beta-oncall@example.com")
+    _rule("WORKSPACE-ON-ALPHA", orders, "cust_a", "alpha-am@example.com")
+    mine = _rule("ALPHA-OWN-RULE", orders, "cust_a", "https://hooks.alpha.example/x", owner=seeded_app.user_ids["customer"])
+    others = {"cust_a": ("CAROL-OWN-RULE", "hooks.carol", "WATCH-BETA", "beta-oncall", "WORKSPACE-ON-ALPHA", "alpha-am"),
+              "cust_c": ("ALPHA-OWN-RULE", "hooks.alpha", "WATCH-BETA", "beta-oncall", "WORKSPACE-ON-ALPHA", "alpha-am")}
+    found = []
+    for customer_id in ("cust_a", "cust_c"):
+        at = _login_customer(seeded_app, customer_id)
+        for path in CUSTOMER_PAGES:
+            text = _page_text(_visit(at, path, api="all", window="all"))
+            found += [(customer_id, path, s) for s in others[customer_id] + _forbidden(customer_id, path) if s in text]
+        own = "ALPHA-OWN-RULE" if customer_id == "cust_a" else "CAROL-OWN-RULE"
+        assert own in _page_text(_visit(at, "pages/alerts.py"))
+    assert found == []
+    # Another customer's rule id reads exactly like an id that does not exist, for every action.
+    engine, scope, owner = models.get_engine(), Scope.customer("cust_a"), seeded_app.user_ids["customer"]
+    spec = rules.spec_of(mine)
+    for rule_id in (carols["id"], 999999):
+        attempts = [lambda: rules.own(engine, rule_id, scope, owner),
+                    lambda: rules.mute(engine, rule_id, True, scope=scope, actor=CLI, owner_user_id=owner),
+                    lambda: rules.edit(engine, rule_id, spec, scope=scope, actor=CLI, owner_user_id=owner),
+                    lambda: rules.remove(engine, rule_id, scope=scope, actor=CLI, owner_user_id=owner)]
+        for attempt in attempts:
+            with pytest.raises(LookupError, match=f"^No alert rule {rule_id}.$"):
+                attempt()
+    assert [d["destination"] for d in rules.visible_deliveries(engine, scope, owner_user_id=owner)] == [
+        "https://hooks.alpha.example/x"]
+    assert rules.visible_deliveries(engine, scope) == []  # no user: nothing
+    assert rules.own(engine, carols["id"], Scope.customer("cust_c"), carol)["name"] == "CAROL-OWN-RULE"
+
+
 def _stats(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "core", "stats", *args], cwd=ROOT, env=dict(os.environ),
                           capture_output=True, text=True, timeout=120)

@@ -49,6 +49,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/my_requests.py", "My requests", ":material/list_alt:", "my-request-log", ("customer",), "Analytics"),
     PageSpec("pages/errors.py", "Errors", ":material/error:", "error-groups", ALL_ROLES, "Analytics"),
     PageSpec("pages/usage.py", "Usage", ":material/receipt_long:", "billing-usage", ALL_ROLES, "Analytics"),
+    PageSpec("pages/alerts.py", "Alerts", ":material/notifications:", "alert-rules", ALL_ROLES, "Analytics"),
     PageSpec("pages/api_docs.py", "API docs", ":material/menu_book:", "docs", ALL_ROLES, "Analytics"),
     PageSpec("pages/data_sources.py", "Data", ":material/database:", "data", ADMIN_ONLY, "Data"),
     PageSpec("pages/people.py", "People", ":material/group:", "team", ADMIN_ONLY, "Settings"),

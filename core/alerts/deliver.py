@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from core.alerts import evaluate
 from core.alerts.rules import is_email
 from core.auth.errors import AuthError
 from core.auth.mail import send_email
@@ -127,3 +128,32 @@ def deliver_due(engine: sa.Engine, now: dt.datetime, *, limit: int = 100) -> Del
         stored.finish_attempt(engine, delivery["id"], error=None, now=now, retry_at=None)
         report.sent += 1
     return report
+
+
+@dataclass(frozen=True)
+class TestResult:
+    destination: str
+    error: str | None  # None: sent
+
+
+def send_test(engine: sa.Engine, rule: dict, now: dt.datetime) -> list[TestResult]:
+    """Send the rule's message with its value measured now (state "test") to each destination at once, as the
+    worker would (a Customer's webhooks checked for private addresses), once, without retries; each attempt is
+    logged in the delivery log."""
+    window = evaluate.window_for(rule, now)
+    body = evaluate.payload(rule, "test", evaluate.measure(engine, rule, window), window,
+                            evaluate.api_names(engine).get(rule["api_id"]))
+    results = []
+    for target in rule["notify"]:
+        delivery_id = stored.enqueue(engine, rule["id"], state="test", destination=target, payload=body, at=now)
+        delivery = {"id": delivery_id, "attempts": 0, "destination": target, "payload": json.dumps(body)}
+        if not stored.claim(engine, delivery, now):
+            continue  # a worker took it in the meantime: it sends it
+        try:
+            send(delivery, customer_owned=rule["owner_user_id"] is not None)
+            error = None
+        except DeliveryError as exc:
+            error = str(exc)
+        stored.finish_attempt(engine, delivery_id, error=error, now=now, retry_at=None)
+        results.append(TestResult(target, error))
+    return results

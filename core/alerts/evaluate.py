@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 # only the hours their edges cut are read from the raw requests (core.domain.timewindow.cut_hours).
 _BUCKETS = {"15m": "1h", "1h": "1h", "24h": "1d", "7d": "7d"}
 RATE_METRICS = ("error_rate", "traffic_drop_pct")
+# A test delivery ("Send test" on the Alerts page) carries the value measured now, whatever the state.
+_HEADLINES = {"firing": "FIRING", "resolved": "RESOLVED", "test": "TEST"}
 
 
 @dataclass
@@ -72,8 +74,8 @@ def link(rule: dict) -> str:
 
 
 def payload(rule: dict, state: str, value: float | None, window: Window, api_name: str | None = None) -> dict:
-    """The webhook body of a change of state (`state`: firing | resolved): the facts, a link, and a
-    Slack-compatible `text`."""
+    """The webhook body of a change of state (`state`: firing | resolved; test for a test delivery): the
+    facts, a link, and a Slack-compatible `text`."""
     shown = None if value is None else round(value, 2)
     unit = "%" if rule["metric"] in RATE_METRICS else (" ms" if rule["metric"] == "p95_ms" else "")
     who = (f" for customer {rule['customer_id']}" if rule["customer_id"]
@@ -81,7 +83,7 @@ def payload(rule: dict, state: str, value: float | None, window: Window, api_nam
     api = api_name or f"API {rule['api_id']}"
     url = link(rule)
     now_text = "no data" if shown is None else f"{shown:g}{unit}"
-    text = (f"{'FIRING' if state == 'firing' else 'RESOLVED'}: {rule['name']} — {api}{who}: "
+    text = (f"{_HEADLINES[state]}: {rule['name']} — {api}{who}: "
             f"{METRIC_LABELS[rule['metric']]} is {now_text} over the last {rule['window']} "
             f"({rule['comparison']} {rule['threshold']:g}{unit} fires). <{url}|Open in Clientele>")
     return {
@@ -94,7 +96,7 @@ def payload(rule: dict, state: str, value: float | None, window: Window, api_nam
     }
 
 
-def _api_names(engine: sa.Engine) -> dict[int, str]:
+def api_names(engine: sa.Engine) -> dict[int, str]:
     apis = cache.visible_apis(engine, Scope.workspace())
     return {a["api_id"]: a["name"] for a in apis}
 
@@ -102,7 +104,7 @@ def _api_names(engine: sa.Engine) -> dict[int, str]:
 def evaluate(engine: sa.Engine, now: dt.datetime) -> RunReport:
     """Measure every unmuted rule once at `now` and store each change of state with its deliveries."""
     cache.refresh(engine)  # a run must see what was written a moment ago, not the last check's state
-    names = _api_names(engine)
+    names = api_names(engine)
     report = RunReport()
     for rule in stored.rules(engine, include_muted=False):
         window = window_for(rule, now)

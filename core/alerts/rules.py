@@ -146,31 +146,69 @@ def visible(engine: sa.Engine, scope: Scope, *, owner_user_id: int | None = None
     return stored.rules(engine)
 
 
-def _own(engine: sa.Engine, rule_id: int, scope: Scope, owner_user_id: int | None) -> dict:
-    rule = stored.rule(engine, int(rule_id))
-    if rule is None or (scope.is_customer and (rule["owner_user_id"] != owner_user_id or owner_user_id is None)):
+def own(engine: sa.Engine, rule_id: int, scope: Scope, owner_user_id: int | None = None) -> dict:
+    """The rule `rule_id` if this viewer may see and change it; LookupError (as for an unknown id) otherwise."""
+    try:
+        wanted = int(rule_id)
+    except (TypeError, ValueError):
+        wanted = 0
+    rule = stored.rule(engine, wanted) if 0 < wanted < 2**31 else None
+    if rule is None or (scope.is_customer and (owner_user_id is None or rule["owner_user_id"] != owner_user_id
+                                               or rule["customer_id"] != scope.customer_id)):
         raise LookupError(f"No alert rule {rule_id}.")
     return rule
 
 
 def remove(engine: sa.Engine, rule_id: int, *, scope: Scope, actor: Actor, owner_user_id: int | None = None) -> None:
-    rule = _own(engine, rule_id, scope, owner_user_id)
+    rule = own(engine, rule_id, scope, owner_user_id)
     with engine.begin() as conn:
         stored.remove_rule(conn, rule["id"])
         audit.record(conn, "alert.rule_remove", actor=actor, target=f"alert_rule:{rule['id']}", detail={"name": rule["name"]})
 
 
+def edit(engine: sa.Engine, rule_id: int, spec: RuleSpec, *, scope: Scope, actor: Actor,
+         owner_user_id: int | None = None) -> dict:
+    """Change a rule to what `spec` asks for, validated as for a new one, and record it; its state (ok |
+    firing) stays, so the next evaluation sends "resolved" if the new threshold no longer fires."""
+    rule = own(engine, rule_id, scope, owner_user_id)
+    values = validate(engine, spec, scope)
+    changed = {k: v for k, v in values.items() if rule[k] != v}
+    if changed:
+        with engine.begin() as conn:
+            stored.update_rule(conn, rule["id"], **changed)
+            audit.record(conn, "alert.rule_edit", actor=actor, target=f"alert_rule:{rule['id']}",
+                         detail={"name": values["name"], "changed": sorted(changed)})
+    return stored.rule(engine, rule["id"])
+
+
+def spec_of(rule: dict) -> RuleSpec:
+    """The form values that would make `rule` again (to edit it)."""
+    segment = None if rule["segment_key"] is None else f"{rule['segment_key']}={rule['segment_value']}"
+    return RuleSpec(name=rule["name"], api=rule["api_id"], metric=rule["metric"], comparison=rule["comparison"],
+                    threshold=rule["threshold"], window=rule["window"], notify=list(rule["notify"]),
+                    customer_id=rule["customer_id"], segment=segment)
+
+
+def visible_deliveries(engine: sa.Engine, scope: Scope, *, owner_user_id: int | None = None, limit: int = 200) -> list[dict]:
+    """The delivery log this viewer may read, newest first: every rule's for the workspace, a Customer's own
+    rules' otherwise (none without their user id)."""
+    if not scope.is_customer:
+        return stored.deliveries(engine, limit=limit)
+    ids = [r["id"] for r in visible(engine, scope, owner_user_id=owner_user_id)]
+    return stored.deliveries(engine, rule_ids=ids, limit=limit) if ids else []
+
+
 def mute(engine: sa.Engine, rule_id: int, muted: bool, *, scope: Scope, actor: Actor, owner_user_id: int | None = None) -> None:
-    rule = _own(engine, rule_id, scope, owner_user_id)
+    rule = own(engine, rule_id, scope, owner_user_id)
     with engine.begin() as conn:
         stored.set_muted(conn, rule["id"], muted)
         audit.record(conn, "alert.rule_mute" if muted else "alert.rule_unmute", actor=actor,
                      target=f"alert_rule:{rule['id']}", detail={"name": rule["name"]})
 
 
-def describe(rule: dict) -> str:
-    """One line: what the rule watches and when it fires."""
+def describe(rule: dict, api_name: str | None = None) -> str:
+    """One line: what the rule watches and when it fires (the API by name when given)."""
     who = f" for customer {rule['customer_id']}" if rule["customer_id"] else (
         f" for customers with {rule['segment_key']}={rule['segment_value']}" if rule["segment_key"] else "")
     return (f"{METRIC_LABELS[rule['metric']]} {rule['comparison']} {rule['threshold']:g} over {rule['window']}"
-            f" on API {rule['api_id']}{who}")
+            f" on {api_name or 'API ' + str(rule['api_id'])}{who}")

@@ -117,6 +117,11 @@ def remove_rule(bind: sa.Connection, rule_id: int) -> bool:
     return bind.execute(sa.delete(AlertRule).where(AlertRule.id == rule_id)).rowcount == 1
 
 
+def update_rule(bind: sa.Connection, rule_id: int, **values) -> bool:
+    """Change what a rule watches (values already validated); its state and delivery log stay."""
+    return bind.execute(sa.update(AlertRule).where(AlertRule.id == rule_id).values(**values)).rowcount == 1
+
+
 def set_muted(bind: sa.Connection, rule_id: int, muted: bool) -> bool:
     return bind.execute(sa.update(AlertRule).where(AlertRule.id == rule_id).values(muted=muted)).rowcount == 1
 
