@@ -15,7 +15,7 @@ WINDOW_LABELS = {"15m": "15 minutes", "1h": "1 hour", "24h": "24 hours", "7d": "
 # A Customer's rules watch their own traffic: new_customers counts other customers, so it is not offered.
 CUSTOMER_METRICS = tuple(m for m in stored.METRICS if m != "new_customers")
 STATE_LABELS = {"firing": "🔴 Firing", "ok": "OK"}
-DELIVERY_LABELS = {"sent": "Sent", "failed": "Failed", "pending": "Retrying"}
+DELIVERY_LABELS = {"sent": "Sent", "failed": "Failed", "pending": "Retrying"}  # pending before any attempt: Queued
 CHANGE_LABELS = {"firing": "Firing", "resolved": "Resolved", "test": "Test"}
 
 
@@ -66,7 +66,7 @@ def deliveries_table(deliveries: list[dict], rules: list[dict], tz: str | None) 
         "Change": CHANGE_LABELS.get(d["state"], d["state"]),
         "Value": measured(d),
         "To": d["destination"],
-        "Status": DELIVERY_LABELS.get(d["status"], d["status"]),
+        "Status": "Queued" if d["status"] == "pending" and not d["attempts"] else DELIVERY_LABELS.get(d["status"], d["status"]),
         "Attempts": d["attempts"],
         "Last error": d["last_error"] or "",
         "Next attempt": fmt.local_time(d["next_attempt_at"], tz) if d["status"] == "pending" and d["next_attempt_at"] else "–",

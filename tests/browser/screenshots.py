@@ -14,8 +14,12 @@ import sqlalchemy as sa
 from playwright.sync_api import expect, sync_playwright
 
 from core import demo
+from core.alerts import evaluate
+from core.alerts import rules as alert_rules
 from core.auth import users
+from core.domain.scope import Scope
 from core.storage import models
+from core.storage.audit import CLI
 from core.storage.models import Customer, Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, start_server, stop_server
@@ -44,9 +48,22 @@ def add_demo_traffic(db_url: str) -> dict:
                                   .group_by(Request.api_id).order_by(sa.func.count().desc()).limit(1)).scalar_one()
         users.create_user(engine, email=CUSTOMER, name="Dana Customer", password=PASSWORD, role="customer",
                           customer_id=busiest)
+        _add_alert_rules(engine, busiest, api_id)
     finally:
         engine.dispose()
     return {"customer_id": busiest, "name": name or busiest, "api_id": api_id}
+
+
+def _add_alert_rules(engine, customer_id: str, api_id: int) -> None:
+    """Two rules on the busiest customer's API, evaluated once at NOW: the Alerts page's states and log."""
+    for name, metric, comparison, threshold, who in (
+            ("Busiest customer's errors", "error_rate", "above", 1, customer_id),
+            ("Traffic drop on the API", "traffic_drop_pct", "above", 30, None)):
+        spec = alert_rules.RuleSpec(name=name, api=api_id, metric=metric, comparison=comparison, threshold=threshold,
+                                    window="24h", notify=["oncall@example.com", "https://hooks.example.com/clientele"],
+                                    customer_id=who)
+        alert_rules.add(engine, spec, scope=Scope.workspace(), actor=CLI)
+    evaluate.evaluate(engine, NOW)
 
 
 def _drawn(page) -> None:
@@ -93,6 +110,7 @@ def take(base: str, facts: dict, out: Path, browser) -> list[Path]:
         ("admin-profile", page_url(base, "admin", "customer",
                                    f"customer={facts['customer_id']}&api={facts['api_id']}&window=30d")),
         ("admin-requests", page_url(base, "admin", "requests", "window=7d")),
+        ("admin-alerts", page_url(base, "admin", "alert-rules", "")),
     ]
     for name, url in views:
         visit(page, url)
