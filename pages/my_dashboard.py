@@ -1,14 +1,17 @@
 """My dashboard (Customer): the customer's own traffic on their APIs — numbers with deltas, charts over
-time, their endpoints and their latest requests with details."""
+time, their endpoints, their biggest error groups and their latest requests with details."""
 import streamlit as st
 
 from core.present import charts
 from core.present.cards import overview_cards
+from core.present.error_groups import coverage_text, error_groups_page, groups_table, window_params
 from core.present.tables import endpoint_table
 from core.storage import customers, models
 from core.storage.store import NotFound
-from ui import dashboard, widgets
+from ui import dashboard, nav, widgets
 from ui.guard import current_scope, require_role
+
+OWN_ERROR_GROUPS = 5  # the rest are on My errors
 
 user = require_role("customer")
 scope = current_scope(user)
@@ -49,6 +52,17 @@ c4.altair_chart(charts.time_series(series, {"status_4xx": "4xx", "status_5xx": "
 
 st.subheader("Your endpoints")
 dashboard.table(endpoint_table(mine.endpoints))
+
+st.subheader("Your errors")
+errors = error_groups_page(engine, scope, window, api["api_id"], None)
+if errors.groups.height == 0:
+    st.caption("None of your requests failed in this window.")
+else:
+    st.caption(widgets.md_escape(coverage_text(errors)) + f" · the {min(errors.groups.height, OWN_ERROR_GROUPS)} biggest")
+    dashboard.error_groups_table(groups_table(errors.groups.head(OWN_ERROR_GROUPS), window, tz, show_customers=False,
+                                              history_base=nav.spec_for_path("pages/my_requests.py").url_path))
+    dashboard.page_link("pages/errors.py", "All your error groups", icon=":material/error:",
+                        query_params={"api": str(api["api_id"] or "all"), **window_params(window, tz)})
 
 st.subheader("Recent activity")
 dashboard.recent_activity(engine, scope, api["api_id"], window, tz)

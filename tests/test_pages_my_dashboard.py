@@ -131,6 +131,23 @@ def test_endpoints_table_is_the_customers_breakdown(seeded_app):
     assert endpoints.select("Endpoint", "Requests", "Failed").rows() == [("/orders/{id}", 2, 0), ("/boom", 1, 1), ("/invoices", 1, 0)]
 
 
+def test_the_customers_own_error_groups_are_listed_and_link_to_my_requests(seeded_app):
+    at = open_page(PAGE, seeded_app, "customer")
+    no_exception(at)
+    groups = next(table(at, i) for i in range(len(at.dataframe)) if "Failed requests" in table(at, i).columns)
+    # cust_a's only failure in seed_small: GET /boom answered 500 (cust_b's 404 on /missing is not theirs).
+    assert groups.select("Endpoint", "Status", "Failed requests").rows() == [("/boom", 500, 1)]
+    assert "Customers affected" not in groups.columns
+    (link,) = groups.get_column("Requests").to_list()
+    assert link.startswith("my-request-log?") and "status=500" in link
+    assert any(c.value.startswith("1 group from 1 failed request") for c in at.caption)
+
+
+def test_a_window_without_failures_says_none_of_your_requests_failed(seeded_app):
+    at = open_page(PAGE, seeded_app, "customer", api=str(seeded_app.api_ids["billing"]))
+    assert "None of your requests failed in this window." in [c.value for c in at.caption]
+
+
 def test_recent_activity_lists_the_latest_requests(seeded_app):
     at = open_page(PAGE, seeded_app, "customer")
     recent = next(table(at, i) for i in range(len(at.dataframe)) if "Request ID" in table(at, i).columns)
