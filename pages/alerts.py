@@ -3,8 +3,8 @@ webhooks and e-mail addresses when a metric crosses a threshold; create, edit, m
 delivery log. A Customer's rules watch their own traffic only and only they see them (core.alerts.rules)."""
 import streamlit as st
 
+from core.alerts import display as shown
 from core.alerts import rules as alert_rules
-from core.present import alerts as shown
 from core.storage import cache, models
 from ui import alerts, dashboard, widgets
 from ui.guard import current_scope, require_role

@@ -81,10 +81,11 @@ errors = customer_error_groups(engine, scope, customer_id, window)
 if errors.groups.height == 0:
     st.caption("No failed requests in this window.")
 else:
-    st.caption(widgets.md_escape(coverage_text(errors)) + f" · the {min(errors.groups.height, PROFILE_ERROR_GROUPS)} biggest")
-    dashboard.error_groups_table(groups_table(errors.groups.head(PROFILE_ERROR_GROUPS), window, tz, show_customers=False,
-                                              history_base=nav.spec_for_path("pages/customer_profile.py").url_path,
-                                              extra={"customer": customer_id}))
+    dashboard.error_groups_table(
+        groups_table(errors.groups.head(PROFILE_ERROR_GROUPS), window, tz, show_customers=False,
+                     history_base=nav.spec_for_path("pages/customer_profile.py").url_path, extra={"customer": customer_id}),
+        key="profile_errors",
+        caption=widgets.md_escape(coverage_text(errors)) + f" · the {min(errors.groups.height, PROFILE_ERROR_GROUPS)} biggest")
     dashboard.page_link("pages/errors.py", "All of this customer's error groups", icon=":material/error:",
                         query_params={"customer": customer_id, "api": "all", **window_params(window, tz)})
 

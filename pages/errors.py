@@ -45,7 +45,6 @@ if customer_id:
     st.caption(f"Only the errors of customer {widgets.md_escape(customer_id)}.")
     dashboard.page_link("pages/errors.py", "Show every customer's errors", icon=":material/group:",
                         query_params={"api": str(api["api_id"] or "all"), "window": window.preset})
-st.caption(widgets.md_escape(coverage_text(page)) + " · open a group's requests from its last column")
 if page.groups.height == 0:
     st.info("No failed requests in this time window. Widen the time filter or pick another API.",
             icon=":material/check_circle:")
@@ -58,5 +57,6 @@ elif customer_id:
 else:
     history, extra = nav.spec_for_path("pages/request_log.py").url_path, None
 table = groups_table(page.groups, window, tz, history_base=history, show_customers=not scope.is_customer, extra=extra)
-dashboard.error_groups_table(table)
+dashboard.error_groups_table(table, key="error_groups", caption=widgets.md_escape(coverage_text(page))
+                             + " · open a group's requests with “Open requests”")
 widgets.csv_download(csv_rows(table), f"errors-{api['api_id'] or 'all'}-{window.preset}.csv", key="errors_csv")

@@ -58,9 +58,11 @@ errors = error_groups_page(engine, scope, window, api["api_id"], None)
 if errors.groups.height == 0:
     st.caption("None of your requests failed in this window.")
 else:
-    st.caption(widgets.md_escape(coverage_text(errors)) + f" · the {min(errors.groups.height, OWN_ERROR_GROUPS)} biggest")
-    dashboard.error_groups_table(groups_table(errors.groups.head(OWN_ERROR_GROUPS), window, tz, show_customers=False,
-                                              history_base=nav.spec_for_path("pages/my_requests.py").url_path))
+    dashboard.error_groups_table(
+        groups_table(errors.groups.head(OWN_ERROR_GROUPS), window, tz, show_customers=False,
+                     history_base=nav.spec_for_path("pages/my_requests.py").url_path),
+        key="my_errors",
+        caption=widgets.md_escape(coverage_text(errors)) + f" · the {min(errors.groups.height, OWN_ERROR_GROUPS)} biggest")
     dashboard.page_link("pages/errors.py", "All your error groups", icon=":material/error:",
                         query_params={"api": str(api["api_id"] or "all"), **window_params(window, tz)})
 

@@ -23,7 +23,7 @@ import pytest
 
 from core.analytics.error_groups import NO_ERROR, normalise_message
 from core.domain.scope import Scope, ScopeError
-from core.domain.timewindow import custom, window
+from core.domain.timewindow import custom, parse_range, window
 from core.present.error_groups import (
     CUSTOMERS,
     LINK,
@@ -216,6 +216,13 @@ def test_a_custom_window_link_carries_its_dates_in_the_viewers_zone():
     assert parse_qs(urlsplit(link).query) == {"customer": ["c&1"], "api": ["all"], "window": ["custom"],
                                               "from": ["2026-11-20"], "to": ["2026-11-22"], "status": ["500"],
                                               "endpoint": ["/a b"]}
+
+
+def test_a_brushed_range_link_carries_its_times_to_the_minute_in_the_viewers_zone():
+    brushed = parse_range("2026-11-20T13:05", "2026-11-21T09:40", "Asia/Tokyo")
+    link = history_link("requests", brushed, "Asia/Tokyo", api_id=None, status=500, endpoint="/a")
+    assert {k: v for k, v in parse_qs(urlsplit(link).query).items() if k in ("window", "from", "to")} == {
+        "window": ["custom"], "from": ["2026-11-20T13:05"], "to": ["2026-11-21T09:40"]}
 
 
 # ---------------------------------------------------------------- normalising messages

@@ -269,14 +269,14 @@ def test_alert_rules_and_deliveries_of_others_never_reach_a_customer_nor_yield_t
     # Another customer's rule id reads exactly like an id that does not exist, for every action.
     engine, scope, owner = models.get_engine(), Scope.customer("cust_a"), seeded_app.user_ids["customer"]
     spec = rules.spec_of(mine)
+    attempts = [lambda rule_id: rules.own(engine, rule_id, scope, owner),
+                lambda rule_id: rules.mute(engine, rule_id, True, scope=scope, actor=CLI, owner_user_id=owner),
+                lambda rule_id: rules.edit(engine, rule_id, spec, scope=scope, actor=CLI, owner_user_id=owner),
+                lambda rule_id: rules.remove(engine, rule_id, scope=scope, actor=CLI, owner_user_id=owner)]
     for rule_id in (carols["id"], 999999):
-        attempts = [lambda: rules.own(engine, rule_id, scope, owner),
-                    lambda: rules.mute(engine, rule_id, True, scope=scope, actor=CLI, owner_user_id=owner),
-                    lambda: rules.edit(engine, rule_id, spec, scope=scope, actor=CLI, owner_user_id=owner),
-                    lambda: rules.remove(engine, rule_id, scope=scope, actor=CLI, owner_user_id=owner)]
         for attempt in attempts:
             with pytest.raises(LookupError, match=f"^No alert rule {rule_id}.$"):
-                attempt()
+                attempt(rule_id)
     assert [d["destination"] for d in rules.visible_deliveries(engine, scope, owner_user_id=owner)] == [
         "https://hooks.alpha.example/x"]
     assert rules.visible_deliveries(engine, scope) == []  # no user: nothing

@@ -1,6 +1,7 @@
 """Requests (Admin, Member) and My requests (Customer) pages through AppTest: numbers equal core.storage.request_log,
-filters, search, sort and pagination work and live in the URL, CSV equals the table, and a Customer
-reaches nothing of other customers (not by URL parameters, not by request ids)."""
+filters, search, sort and pagination work and live in the URL, CSV equals the table, a range brushed on the
+volume chart becomes the time filter (and the URL), and a Customer reaches nothing of other customers (not by
+URL parameters, not by request ids)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,12 +13,14 @@ import sqlalchemy as sa
 
 from core.domain import timewindow
 from core.domain.scope import Scope
+from core.present import charts
 from core.present.tables import TABLE_WIDTH_PX
 from core.storage import models, store
 from core.storage import request_log as history
 from core.storage.models import Request
+from tests.apptest_helpers import login_as
 from tests.factories import NOW, make_request
-from tests.page_checks import errors, no_exception, open_page, read_csv, rendered_text, table, url_values
+from tests.page_checks import errors, no_exception, open_page, read_csv, rendered_text, table, unescape, url_values, warnings
 
 ADMIN_PAGE = "pages/request_log.py"
 CUSTOMER_PAGE = "pages/my_requests.py"
@@ -383,3 +386,156 @@ def test_a_link_to_another_request_in_the_same_session_opens_that_one(seeded_app
     at.run()
     assert ":red-badge[500]" in _pills(at) and len(_dialogs(at)) == 1
     assert at.text_input(key="requests_request").value == str(second)
+
+
+# ---------------------------------------------------------------- the volume chart's brush sets the time filter (#14)
+# seed_small in Tokyo (UTC+9): today's requests at 13:00, 14:00, …, 20:00 (one an hour, 04:00-11:00 UTC), one
+# yesterday at 15:00; now is 21:00.
+
+
+@pytest.fixture
+def tokyo(monkeypatch):
+    monkeypatch.setenv("CLIENTELE_TIMEZONE", "Asia/Tokyo")  # AppTest has no browser zone: the fallback applies
+
+
+def _wall_ms(text: str) -> int:
+    """A wall-clock time as the chart's brush reports it: epoch ms of that time labelled UTC (charts.local_times)."""
+    return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+
+
+def _volume_chart(at):
+    return next(c for c in at.get("vega_lite_chart") if "_volume" in c.proto.id)
+
+
+def _brush(at, start: str, end: str):
+    """Drag across the volume chart from `start` to `end` (wall-clock times): the selection the browser sends."""
+    states = at._tree.get_widget_states()
+    brushed = states.widgets.add()
+    brushed.id = _volume_chart(at).proto.id
+    brushed.string_value = json.dumps({"selection": {charts.BRUSH: {"bucket": [_wall_ms(start), _wall_ms(end)]}}})
+    return at._run(states)
+
+
+def _url_window(at) -> tuple[list[str], list[str], list[str]]:
+    return url_values(at, "window"), url_values(at, "from"), url_values(at, "to")
+
+
+def _times(at) -> list[str]:
+    return table(at).get_column("Time").to_list()
+
+
+def _filter_text(at) -> list[str]:
+    return [unescape(m.value) for m in at.markdown if ":material/timeline:" in m.value]
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_brushing_the_volume_chart_puts_the_range_to_the_minute_into_the_url(seeded_app, tokyo):
+    at = _brush(open_page(ADMIN_PAGE, seeded_app, "admin"), "2026-11-25T14:30:20", "2026-11-25T18:29:40")
+    no_exception(at)
+    # Widened to whole minutes, in the viewer's zone.
+    assert _url_window(at) == (["custom"], ["2026-11-25T14:30"], ["2026-11-25T18:30"])
+
+
+def test_a_brushed_range_narrows_the_window_caption_and_the_history(seeded_app, tokyo):
+    at = _brush(open_page(ADMIN_PAGE, seeded_app, "admin"), "2026-11-25T14:30:20", "2026-11-25T18:29:40")
+    assert "2026-11-25 14:30 → 2026-11-25 18:30 (Asia/Tokyo)" in [c.value for c in at.caption]
+    assert _times(at) == ["2026-11-25 18:00:00", "2026-11-25 17:00:00", "2026-11-25 16:00:00", "2026-11-25 15:00:00"]
+    assert any("4 requests" in c.value for c in at.caption)
+
+
+def test_the_time_filter_shows_the_brushed_range_in_place_of_the_dates_with_a_way_back(seeded_app, tokyo):
+    at = _brush(open_page(ADMIN_PAGE, seeded_app, "admin"), "2026-11-25T14:30", "2026-11-25T18:30")
+    assert at.segmented_control(key="window").value == "custom"
+    assert _filter_text(at) == [":material/timeline: Nov 25 14:30 → Nov 25 18:30 (Asia/Tokyo)"]
+    assert not at.date_input
+    assert {"Back to 7D", "Whole days"} <= {b.label for b in at.button}
+
+
+def test_the_narrowed_page_has_a_fresh_chart_so_the_brush_does_not_narrow_again(seeded_app, tokyo):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin")
+    week_chart = _volume_chart(at).proto.id
+    at = _brush(at, "2026-11-25T14:30", "2026-11-25T18:30")
+    assert _volume_chart(at).proto.id != week_chart
+    at.run()
+    assert _url_window(at) == (["custom"], ["2026-11-25T14:30"], ["2026-11-25T18:30"])
+    assert len(_times(at)) == 4
+
+
+def test_brushing_the_narrowed_chart_narrows_further_and_still_goes_back_to_the_week(seeded_app, tokyo):
+    at = _brush(open_page(ADMIN_PAGE, seeded_app, "admin"), "2026-11-25T14:30", "2026-11-25T18:30")
+    at = _brush(at, "2026-11-25T15:30", "2026-11-25T17:30")
+    assert _url_window(at) == (["custom"], ["2026-11-25T15:30"], ["2026-11-25T17:30"])
+    assert _times(at) == ["2026-11-25 17:00:00", "2026-11-25 16:00:00"]
+    assert "Back to 7D" in {b.label for b in at.button}
+
+
+def test_back_to_7d_shows_the_week_again_without_the_range_in_the_url(seeded_app, tokyo):
+    at = _brush(open_page(ADMIN_PAGE, seeded_app, "admin"), "2026-11-25T14:30", "2026-11-25T18:30")
+    _button(at, "Back to 7D").click().run()
+    no_exception(at)
+    assert (at.segmented_control(key="window").value, _url_window(at)) == ("7d", (["7d"], [], []))
+    assert table(at).height == 9
+
+
+def test_a_range_brushed_from_whole_days_goes_back_to_those_days(seeded_app, tokyo):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", window="custom", **{"from": "2026-11-24", "to": "2026-11-25"})
+    at = _brush(at, "2026-11-25T14:30", "2026-11-25T18:30")
+    _button(at, "Back to Nov 24 – Nov 25").click().run()
+    assert at.date_input(key="window_dates").value == (dt.date(2026, 11, 24), dt.date(2026, 11, 25))
+    assert _url_window(at) == (["custom"], ["2026-11-24"], ["2026-11-25"])
+    assert table(at).height == 9
+
+
+def test_picking_a_preset_leaves_the_brushed_range(seeded_app, tokyo):
+    at = _brush(open_page(ADMIN_PAGE, seeded_app, "admin"), "2026-11-25T14:30", "2026-11-25T18:30")
+    at.segmented_control(key="window").set_value("24h").run()
+    assert _url_window(at) == (["24h"], [], [])
+    assert table(at).height == 8  # all but yesterday's
+
+
+def test_whole_days_turns_the_range_into_the_days_it_touches(seeded_app, tokyo):
+    at = _brush(open_page(ADMIN_PAGE, seeded_app, "admin"), "2026-11-25T14:30", "2026-11-25T18:30")
+    _button(at, "Whole days").click().run()
+    no_exception(at)
+    assert at.date_input(key="window_dates").value == (dt.date(2026, 11, 25), dt.date(2026, 11, 25))
+    assert _url_window(at) == (["custom"], ["2026-11-25"], ["2026-11-25"])
+    assert table(at).height == 8  # Nov 25 in Tokyo: all but the request of Nov 24, 15:00
+
+
+def test_a_brush_shorter_than_a_minute_is_ignored(seeded_app, tokyo):
+    at = _brush(open_page(ADMIN_PAGE, seeded_app, "admin"), "2026-11-25T14:30:10", "2026-11-25T14:30:50")
+    assert _url_window(at) == (["7d"], [], [])
+    assert table(at).height == 9
+
+
+def test_a_link_with_a_range_to_the_minute_reproduces_the_brushed_view(seeded_app, tokyo):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", window="custom", **{"from": "2026-11-25T14:30", "to": "2026-11-25T18:30"})
+    no_exception(at)
+    assert _filter_text(at) == [":material/timeline: Nov 25 14:30 → Nov 25 18:30 (Asia/Tokyo)"]
+    assert "2026-11-25 14:30 → 2026-11-25 18:30 (Asia/Tokyo)" in [c.value for c in at.caption]
+    assert len(_times(at)) == 4
+    # Opened from a link, there is no brushed-from window to go back to: the presets and "Whole days" remain.
+    assert "Whole days" in {b.label for b in at.button} and not any(b.label.startswith("Back to") for b in at.button)
+
+
+def test_a_link_with_a_range_ending_before_it_starts_shows_the_last_week_and_says_why(seeded_app, tokyo):
+    at = open_page(ADMIN_PAGE, seeded_app, "admin", window="custom", **{"from": "2026-11-25T18:30", "to": "2026-11-25T14:30"})
+    no_exception(at)
+    assert warnings(at) == ["The end of the range is before its start. Showing the last 7 days instead."]
+    assert _url_window(at) == (["custom"], ["2026-11-19"], ["2026-11-25"])
+
+
+def test_a_customers_brush_on_my_requests_carries_to_my_dashboard(seeded_app, tokyo):
+    at = login_as(seeded_app, "customer")
+    at.switch_page(CUSTOMER_PAGE).run()
+    at = _brush(at, "2026-11-25T14:30", "2026-11-25T19:30")
+    assert _times(at) == ["2026-11-25 19:00:00", "2026-11-25 15:00:00"]  # cust_a's in that range
+    for name in list(at.query_params):  # as in the browser, moving to another page starts with a bare URL
+        del at.query_params[name]
+    at.switch_page("pages/my_dashboard.py").run()
+    no_exception(at)
+    assert _filter_text(at) == [":material/timeline: Nov 25 14:30 → Nov 25 19:30 (Asia/Tokyo)"]
+    assert next(m.value for m in at.metric if m.label == "Total requests") == "2"

@@ -1,11 +1,12 @@
-"""core.domain.timewindow: preset bounds from an injected now, previous periods, custom ranges, bucket sizes."""
+"""core.domain.timewindow: preset bounds from an injected now, previous periods, custom ranges (whole days and
+to the minute, as links carry them), bucket sizes."""
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
 
-from core.domain.timewindow import WindowError, bucket_for, current_now, custom, parse_now, window
+from core.domain.timewindow import WindowError, bucket_for, current_now, custom, custom_range, parse_now, parse_range, range_text, whole_days, window
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -204,3 +205,137 @@ def test_a_custom_week_in_kolkata_cuts_the_hour_of_each_of_its_day_edges():
     w = custom(dt.date(2026, 11, 1), dt.date(2026, 11, 7), "Asia/Kolkata")
     assert (w.start, w.end, w.bucket) == (utc(31, 18, 30, month=10), utc(7, 18, 30), "1d")
     assert w.cut_hours() == [utc(24, 18, month=10), utc(31, 18, month=10), *(utc(d, 18) for d in range(1, 8))]
+
+
+# ---------------------------------------------------------------- ranges to the minute (a brush, #14)
+
+TOKYO, NEW_YORK = "Asia/Tokyo", "America/New_York"
+
+
+def wall(day: int, hour: int, minute: int = 0, month: int = 11) -> dt.datetime:
+    """A wall-clock time (no zone) in 2026."""
+    return dt.datetime(2026, month, day, hour, minute)
+
+
+def test_a_range_in_tokyo_is_those_wall_clock_minutes_nine_hours_earlier_in_utc():
+    w = custom_range(wall(20, 13, 5), wall(21, 9, 40), TOKYO)
+    assert (w.start, w.end, w.bucket, w.preset) == (utc(20, 4, 5), utc(21, 0, 40), "1h", "custom")
+
+
+def test_a_range_in_new_york_in_november_is_those_wall_clock_minutes_five_hours_later_in_utc():
+    w = custom_range(wall(20, 13, 5), wall(21, 9, 40), NEW_YORK)
+    assert (w.start, w.end) == (utc(20, 18, 5), utc(21, 14, 40))
+
+
+def test_a_range_longer_than_72_hours_has_daily_buckets():
+    assert custom_range(wall(20, 13, 5), wall(23, 13, 6), TOKYO).bucket == "1d"
+
+
+def test_a_repeated_new_york_time_is_its_first_occurrence_still_in_summer_time():
+    # 2026-11-01 01:30 happens twice in New York: at 05:30 UTC (EDT) and at 06:30 UTC (EST); fold=0 picks the first.
+    w = custom_range(wall(1, 1, 30), wall(1, 3, 0), NEW_YORK)
+    assert (w.start, w.end, w.length) == (utc(1, 5, 30), utc(1, 8, 0), dt.timedelta(hours=2, minutes=30))
+
+
+def test_a_new_york_time_skipped_when_summer_time_starts_is_refused():
+    # On 2026-03-08 New York clocks jump from 02:00 to 03:00: 02:30 never happens.
+    with pytest.raises(WindowError, match="2026-03-08 02:30 does not exist in America/New_York"):
+        custom_range(wall(8, 2, 30, month=3), wall(8, 4, 0, month=3), NEW_YORK)
+
+
+def test_a_range_ending_before_it_starts_is_refused():
+    with pytest.raises(WindowError, match="end of the range is before its start"):
+        custom_range(wall(21, 9, 40), wall(20, 13, 5), TOKYO)
+
+
+@pytest.mark.parametrize("seconds", [0, 59])
+def test_a_range_shorter_than_a_minute_is_refused(seconds):
+    with pytest.raises(WindowError, match="at least one minute"):
+        custom_range(wall(20, 13, 5), wall(20, 13, 5) + dt.timedelta(seconds=seconds), TOKYO)
+
+
+def test_a_range_of_one_minute_is_allowed():
+    assert custom_range(wall(20, 13, 5), wall(20, 13, 6), TOKYO).length == dt.timedelta(minutes=1)
+
+
+def test_a_range_longer_than_ten_years_is_refused():
+    with pytest.raises(WindowError, match="limited to ten years"):
+        custom_range(dt.datetime(2016, 1, 1), dt.datetime(2026, 1, 21), TOKYO)
+
+
+def test_a_link_with_two_dates_is_whole_days_as_before():
+    assert parse_range("2026-11-01", "2026-11-03", TOKYO) == custom(dt.date(2026, 11, 1), dt.date(2026, 11, 3), TOKYO)
+
+
+def test_a_link_with_times_to_the_minute_in_tokyo_is_that_range_with_its_end_left_out():
+    w = parse_range("2026-11-20T13:05", "2026-11-21T09:40", TOKYO)
+    assert (w.start, w.end, w.contains(utc(21, 0, 39)), w.contains(utc(21, 0, 40))) == (utc(20, 4, 5), utc(21, 0, 40), True, False)
+
+
+def test_a_link_with_times_to_the_minute_in_new_york_is_that_range():
+    w = parse_range("2026-11-20T13:05", "2026-11-21T09:40", NEW_YORK)
+    assert (w.start, w.end) == (utc(20, 18, 5), utc(21, 14, 40))
+
+
+def test_a_link_time_in_the_repeated_new_york_hour_is_its_first_occurrence():
+    # 01:30 EDT is 05:30 UTC; 02:30 (after the clocks went back) is EST, 07:30 UTC: two hours apart, not one.
+    w = parse_range("2026-11-01T01:30", "2026-11-01T02:30", NEW_YORK)
+    assert (w.start, w.end) == (utc(1, 5, 30), utc(1, 7, 30))
+
+
+def test_a_link_time_skipped_in_new_york_in_spring_is_refused():
+    with pytest.raises(WindowError, match="does not exist"):
+        parse_range("2026-03-08T02:30", "2026-03-08T05:00", NEW_YORK)
+
+
+def test_a_link_date_beside_a_time_counts_from_the_start_or_to_the_end_of_that_day():
+    # Tokyo days start at 15:00 UTC the day before.
+    assert parse_range("2026-11-20", "2026-11-21T09:40", TOKYO).start == utc(19, 15)
+    assert parse_range("2026-11-20T13:05", "2026-11-21", TOKYO).end == utc(21, 15)
+
+
+@pytest.mark.parametrize("text", ["2026-11-20T13", "2026-11-20 13:05", "2026-11-20T13:05:10", "2026-02-30",
+                                  "2026-11-20T25:00", "", None])
+def test_link_text_that_is_neither_a_date_nor_a_minute_is_refused(text):
+    with pytest.raises(WindowError, match="from=.* is not a date .* or a time to the minute"):
+        parse_range(text, "2026-11-21T09:40", TOKYO)
+
+
+def test_a_range_goes_into_a_link_as_the_wall_clock_minutes_it_was_read_from():
+    assert range_text(parse_range("2026-11-20T13:05", "2026-11-21T09:40", TOKYO), TOKYO) == ("2026-11-20T13:05",
+                                                                                               "2026-11-21T09:40")
+
+
+def test_whole_days_go_into_a_link_as_plain_dates_with_the_last_day_included():
+    assert range_text(custom(dt.date(2026, 11, 1), dt.date(2026, 11, 3), TOKYO), TOKYO) == ("2026-11-01", "2026-11-03")
+
+
+def test_an_edge_inside_a_minute_goes_into_a_link_widened_to_the_whole_minute():
+    w = window("7d", NOW + dt.timedelta(seconds=30))  # 2026-11-18 13:00 UTC to 2026-11-25 12:00:30 UTC
+    assert range_text(w, TOKYO) == ("2026-11-18T22:00", "2026-11-25T21:01")
+
+
+def test_the_whole_days_of_a_range_are_the_first_and_last_day_it_touches():
+    assert whole_days(parse_range("2026-11-20T13:05", "2026-11-21T09:40", TOKYO), TOKYO) == (dt.date(2026, 11, 20),
+                                                                                             dt.date(2026, 11, 21))
+
+
+def test_a_range_ending_at_midnight_does_not_touch_the_next_day():
+    assert whole_days(parse_range("2026-11-20T13:05", "2026-11-22T00:00", TOKYO), TOKYO)[1] == dt.date(2026, 11, 21)
+
+
+def test_a_range_to_the_minute_cuts_the_hours_of_its_edges_its_buckets_and_its_previous_period():
+    # 3 days 20:35 long, so daily buckets from 13:05; the period before it starts at 11-16 16:30.
+    w = custom_range(wall(20, 13, 5), wall(24, 9, 40), "UTC")
+    assert (w.bucket, w.previous().start) == ("1d", utc(16, 16, 30))
+    assert w.cut_hours() == [utc(16, 16), utc(20, 13), utc(21, 13), utc(22, 13), utc(23, 13), utc(24, 9)]
+
+
+def test_a_range_starting_inside_an_hour_has_whole_hour_buckets_so_only_its_edge_hours_are_cut():
+    utc = dt.timezone.utc
+    start, end = dt.datetime(2026, 11, 20, 13, 5, tzinfo=utc), dt.datetime(2026, 11, 20, 19, 40, tzinfo=utc)
+    w = custom_range(start, end, "UTC")
+    assert (w.bucket, w.origin) == ("1h", dt.datetime(2026, 11, 20, 13, 0, tzinfo=utc))
+    assert w.bucket_edges() == [start] + [dt.datetime(2026, 11, 20, h, tzinfo=utc) for h in range(14, 20)] + [end]
+    # The edges of the window (13:05, 19:40) and of its previous period (06:30, 13:05): three hours read raw, not 14.
+    assert w.cut_hours() == [dt.datetime(2026, 11, 20, h, tzinfo=utc) for h in (6, 13, 19)]

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 import streamlit as st
 
 from core.alerts import deliver, rules
+from core.alerts import display as shown
 from core.auth.users import CurrentUser
 from core.domain.scope import Scope
 from core.domain.timewindow import current_now
-from core.present import alerts as shown
 from core.present import segments
 from core.storage import alerts as stored
 from core.storage import cache, customers

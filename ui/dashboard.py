@@ -260,14 +260,21 @@ def segment_picker(engine: sa.Engine, scope: Scope, key: str) -> str | None:
     return None if choice == segments.EVERYONE else choice
 
 
-def error_groups_table(table: pl.DataFrame, *, rows_shown: int = 15) -> None:
-    """core.present.error_groups.groups_table as shown on the Errors page and a customer's profile."""
-    from core.present.error_groups import LINK, TREND
+def error_groups_table(table: pl.DataFrame, *, key: str, caption: str, rows_shown: int = 15) -> None:
+    """core.present.error_groups.groups_table as shown on the Errors page, a profile and My dashboard: the
+    columns that fit 1366 px (the endpoint pinned), a "Columns" chooser beside the caption (Markdown) for the rest."""
+    from core.present.error_groups import LINK, TREND, WIDTHS, default_columns, display_columns
 
-    st.dataframe(table, hide_index=True, width="stretch", height=min(table.height, rows_shown) * 35 + 38, column_config={
-        TREND: st.column_config.BarChartColumn(y_min=0, width=140, help="Failed requests per time bucket of the window."),
-        LINK: st.column_config.LinkColumn(display_text="Open requests", help="This group's requests in the history."),
-    })
+    columns = display_columns(table)
+    config = {c: {"width": WIDTHS[c], **({"pinned": True} if c == columns[0] else {})} for c in columns if c in WIDTHS}
+    config[TREND] = st.column_config.BarChartColumn(y_min=0, width=WIDTHS[TREND],
+                                                    help="Failed requests per time bucket of the window.")
+    config[LINK] = st.column_config.LinkColumn(display_text="Open requests", width=WIDTHS[LINK],
+                                               help="This group's requests in the history.")
+    with st.container(key=key):  # .st-key-<key> locates the table in the browser tests
+        shown = widgets.table_header(caption, key, columns, default_columns(columns))
+        st.dataframe(table, hide_index=True, width="stretch", height=min(table.height, rows_shown) * 35 + 38,
+                     column_order=shown, column_config=config)
 
 
 def customer_table(frame: pl.DataFrame, *, key: str, height="auto", columns: list[str] | None = None,

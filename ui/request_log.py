@@ -116,7 +116,7 @@ def _history(engine: sa.Engine, scope: Scope, api_id: int | None, window, custom
              show_customer: bool, key: str, filename: str) -> None:
     show_customer = show_customer and not scope.is_customer and customer_id is None
     tz = widgets.viewer_tz()
-    window = _volume(engine, scope, api_id, window, customer_id, tz, key)
+    _volume(engine, scope, api_id, window, customer_id, tz, key)
     options = _filter_options(engine.url.render_as_string(hide_password=False), scope.role, scope.customer_id,
                               api_id, window.start, window.end)
     sorts = [s for s in history.SORT_COLUMNS if show_customer or s != "customer"]
@@ -171,21 +171,22 @@ def _history(engine: sa.Engine, scope: Scope, api_id: int | None, window, custom
     _detail(engine, scope, key)
 
 
-def _volume(engine: sa.Engine, scope: Scope, api_id: int | None, window, customer_id: str | None, tz: str, key: str):
-    """The volume-and-errors chart above the history; a range brushed on it narrows the history to that range
-    (returned; else the window as it was)."""
+def _volume(engine: sa.Engine, scope: Scope, api_id: int | None, window, customer_id: str | None, tz: str, key: str) -> None:
+    """The volume-and-errors chart above the history. A range brushed on it becomes the page's time filter (and
+    the URL's ?from=&to=, to the minute): the whole page reruns on it, its chart a new one without a brush."""
     volume = series.volume_series(engine, scope, window, api_id=api_id, customer_id=customer_id)
     if volume.select(pl.sum_horizontal("ok", "status_4xx", "status_5xx").sum()).item() == 0:
-        return window
+        return
+    # One chart per window: the narrowed page gets a fresh chart, so the brush that narrowed it cannot fire again.
+    chart_key = f"{key}_volume_{zlib.crc32(f'{window.start.isoformat()} {window.end.isoformat()}'.encode())}"
     event = st.altair_chart(charts.volume_chart(volume, tz=tz, partial=metrics.partial_buckets(window)), width="stretch",
-                            on_select="rerun", selection_mode=charts.BRUSH, key=f"{key}_volume")
-    narrowed = series.brushed_window((event.selection or {}).get(charts.BRUSH) if event else None, window, tz)
+                            on_select="rerun", selection_mode=charts.BRUSH, key=chart_key)
+    narrowed = series.brushed_range((event.selection or {}).get(charts.BRUSH) if event else None, window, tz)
     if narrowed is None:
-        st.caption("Drag across the chart to narrow the requests below to a time range.")
-        return window
-    st.caption(f"Narrowed by the chart to {fmt.local_time(narrowed.start, tz)} → {fmt.local_time(narrowed.end, tz)} "
-               f"({widgets.md_escape(tz)}) · double-click the chart to show the whole window")
-    return narrowed
+        st.caption("Drag across the chart to narrow the time filter, and everything on this page, to that time range.")
+        return
+    widgets.narrow_time_filter(narrowed, tz)
+    st.rerun()
 
 
 def _apply_selection(key: str, table, event) -> None:

@@ -36,6 +36,8 @@ from ui.guard import refuse
 # Remembered per session, so moving between pages keeps the chosen window and API.
 _WINDOW_PREF = "clientele_window_pref"
 _DATES_PREF = "clientele_dates_pref"
+_RANGE_PREF = "clientele_range_pref"  # (from, to) to the minute while a brushed range is the time filter
+_BACK_PREF = "clientele_range_back"  # what the first brush narrowed: a preset, or whole days (first, last)
 _API_PREF = "clientele_api_pref"
 ALL_APIS = "all"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
@@ -66,22 +68,19 @@ def rounded_now() -> dt.datetime:
 # ---------------------------------------------------------------- time filter
 
 
-def _parse_date(text: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 def time_filter(engine: sa.Engine, scope: Scope, api_id: int | None = None, *, key: str = "window",
                 default: str = "7d") -> timewindow.Window:
-    """The window picker (24H, 7D, 14D, 30D, All Time, Custom + date range), synced with
-    ?window=<preset> (and ?from=YYYY-MM-DD&to=YYYY-MM-DD for Custom). All Time starts at the first
-    request this scope may see on `api_id` (or on every API)."""
+    """The window picker (24H, 7D, 14D, 30D, All Time, Custom), synced with ?window=<preset>. Custom is whole
+    days (a date range; ?from=YYYY-MM-DD&to=YYYY-MM-DD, both included) or a range to the minute brushed on a
+    chart (narrow_time_filter; ?from=YYYY-MM-DDTHH:MM&to=…, wall-clock in the viewer's zone, `to` excluded).
+    All Time starts at the first request this scope may see on `api_id` (or on every API)."""
     state, params = st.session_state, st.query_params
     options = list(timewindow.PRESET_LABELS)
-    # A link (or another page) that changed ?window= since this picker last wrote it wins over the state.
-    if key not in state or params.get("window") != state.get(f"{key}_url"):
+    # A link (or another page, or a brush) that changed ?window=, or a custom window's ?from=&to=, since this
+    # picker last wrote them wins over the state.
+    linked = (key not in state or params.get("window") != state.get(f"{key}_url")
+              or (params.get("window") == "custom" and _url_range() != state.get(f"{key}_url_range")))
+    if linked:
         wanted = (params.get("window") or state.get(_WINDOW_PREF) or default).lower()
         if wanted not in options:
             st.warning(md_escape(f"Unknown time window {params.get('window')!r} in the link; "
@@ -97,26 +96,74 @@ def time_filter(engine: sa.Engine, scope: Scope, api_id: int | None = None, *, k
     now = rounded_now()
     state[_WINDOW_PREF] = preset
     if preset == "custom":
-        window = _custom_window(key, now, viewer_tz())
+        window = _custom_window(key, now, viewer_tz(), linked)
     else:
         start, newest = cache.data_span(engine, scope, api_id) if preset == "all" else (None, None)
         window = timewindow.window(preset, now, data_start=start, data_end=newest)
         params.pop("from", None)
         params.pop("to", None)
+        state.pop(_RANGE_PREF, None)
+        state.pop(_BACK_PREF, None)
     params["window"] = state[f"{key}_url"] = window.preset
+    state[f"{key}_url_range"] = _url_range()
     return window
 
 
-def _custom_window(key: str, now: dt.datetime, tz: str) -> timewindow.Window:
-    """Whole days in the viewer's zone (tz), today being the viewer's today."""
+def narrow_time_filter(narrowed: timewindow.Window, tz: str) -> None:
+    """Make `narrowed` (a range brushed on a chart: core.present.series.brushed_range) the time filter of this
+    page and of the pages opened next, and put it in the URL; the caller then reruns the app (st.rerun). The
+    first brush remembers the window it narrowed, for the time filter's "Back to …" button."""
+    state, params = st.session_state, st.query_params
+    if not state.get(_RANGE_PREF):
+        before = state.get(_WINDOW_PREF)
+        state[_BACK_PREF] = tuple(state[_DATES_PREF]) if before == "custom" and state.get(_DATES_PREF) else before
+    texts = timewindow.range_text(narrowed, tz)
+    state[_WINDOW_PREF], state[_RANGE_PREF] = "custom", texts
+    params["window"] = "custom"
+    params["from"], params["to"] = texts
+
+
+def range_label(window: timewindow.Window, tz: str, now: dt.datetime) -> str:
+    """A range to the minute as the time filter shows it: "Nov 20 13:05 → Nov 21 09:40 (Asia/Tokyo)", with
+    the years when the range is not all in the viewer's current year."""
+    zone = fmt.zone(tz)
+    start, end = window.start.astimezone(zone), window.end.astimezone(zone)
+    pattern = "%b %d %H:%M" if start.year == end.year == now.astimezone(zone).year else "%b %d %Y %H:%M"
+    return f"{start:{pattern}} → {end:{pattern}} ({fmt.zone_name(tz)})"
+
+
+def _url_range() -> tuple[str | None, str | None]:
+    return st.query_params.get("from"), st.query_params.get("to")
+
+
+def _custom_window(key: str, now: dt.datetime, tz: str, linked: bool) -> timewindow.Window:
+    """Whole days in the viewer's zone (tz), today being the viewer's today; or, while one is set (by a brush
+    or a link), a range to the minute."""
     state, params = st.session_state, st.query_params
     dates_key = f"{key}_dates"
     today = now.astimezone(fmt.zone(tz)).date()
+    last_week = (today - dt.timedelta(days=6), today)
+    if linked and (params.get("from") or params.get("to")):
+        try:
+            linked_window = timewindow.parse_range(params.get("from"), params.get("to"), tz)
+        except timewindow.WindowError as exc:
+            st.warning(md_escape(f"{exc} Showing the last 7 days instead."))
+            linked_window = timewindow.custom(*last_week, tz)
+        texts = timewindow.range_text(linked_window, tz)
+        if "T" in texts[0]:
+            if state.get(_RANGE_PREF) != texts:  # not the brush of this session: nothing to go back to
+                state.pop(_BACK_PREF, None)
+            state[_RANGE_PREF] = texts
+        else:
+            state.pop(_RANGE_PREF, None)
+            state[dates_key] = timewindow.whole_days(linked_window, tz)
+    if state.get(_RANGE_PREF):
+        try:
+            return _range_window(key, state[_RANGE_PREF], now, tz)
+        except timewindow.WindowError:  # read in another zone than it was written in: whole days instead
+            state.pop(_RANGE_PREF, None)
     if dates_key not in state:
-        start, end = _parse_date(params.get("from")), _parse_date(params.get("to"))
-        if start is None or end is None:
-            start, end = state.get(_DATES_PREF) or (today - dt.timedelta(days=6), today)
-        state[dates_key] = (start, end)
+        state[dates_key] = state.get(_DATES_PREF) or last_week
     picked = st.date_input(f"Dates (whole days in {tz}, both included)", key=dates_key, max_value=today, format="YYYY-MM-DD")
     # While the second date is being picked the input holds one date: show that single day meanwhile.
     start, end = (picked[0], picked[-1]) if isinstance(picked, (tuple, list)) and picked else (today, today)
@@ -124,11 +171,42 @@ def _custom_window(key: str, now: dt.datetime, tz: str) -> timewindow.Window:
         window = timewindow.custom(start, end, tz)
     except timewindow.WindowError as exc:
         st.warning(md_escape(f"{exc} Showing the last 7 days instead."))
-        start, end = today - dt.timedelta(days=6), today
+        start, end = last_week
         window = timewindow.custom(start, end, tz)
     state[_DATES_PREF] = (start, end)
     params["from"], params["to"] = start.isoformat(), end.isoformat()
     return window
+
+
+def _range_window(key: str, texts: tuple[str, str], now: dt.datetime, tz: str) -> timewindow.Window:
+    """A range to the minute, shown as text in place of the date picker, with the ways back to the window it
+    narrowed ("Back to 7D") and to the whole days it touches ("Whole days")."""
+    state, params = st.session_state, st.query_params
+    window = timewindow.parse_range(*texts, tz)
+    back = state.get(_BACK_PREF)
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        st.markdown(f":material/timeline: {md_escape(range_label(window, tz, now))}", width="content")
+        if back:
+            label = timewindow.PRESET_LABELS.get(back) if isinstance(back, str) else f"{back[0]:%b %d} – {back[1]:%b %d}"
+            st.button(f"Back to {label}", key=f"{key}_back", icon=":material/undo:", type="tertiary", on_click=_leave_range,
+                      args=(key, back), help="The time window this range was brushed from.")
+        st.button("Whole days", key=f"{key}_whole_days", icon=":material/calendar_month:", type="tertiary",
+                  on_click=_leave_range, args=(key, timewindow.whole_days(window, tz)),
+                  help="The days this range touches, in the date picker.")
+    params["from"], params["to"] = texts
+    return window
+
+
+def _leave_range(key: str, to) -> None:
+    """Callback: the time filter leaves its range to the minute for a preset ("7d") or whole days (first, last)."""
+    state = st.session_state
+    state.pop(_RANGE_PREF, None)
+    state.pop(_BACK_PREF, None)
+    if isinstance(to, str):
+        state[key] = to
+    else:
+        state[key] = "custom"
+        state[f"{key}_dates"] = state[_DATES_PREF] = tuple(to)
 
 
 def window_caption(window: timewindow.Window, tz: str) -> str:

@@ -52,11 +52,13 @@ def _step_us(window: Window) -> int:
 
 
 def _start_us(window: Window) -> int:
-    return int(window.start.timestamp()) * _US + window.start.microsecond
+    """Where bucket 0 starts (Window.origin), in epoch microseconds."""
+    return int(window.origin.timestamp()) * _US + window.origin.microsecond
 
 
 def bucket_index(window: Window) -> pl.Expr:
-    """Expression: the 0-based bucket of each row's timestamp, counted from the window's start."""
+    """Expression: the 0-based bucket of each row's timestamp, counted from the window's origin (its start, or
+    the whole hour before it for hourly buckets: Window.origin)."""
     step = _step_us(window)
     first = _start_us(window)
     return ((pl.col("timestamp").dt.epoch("us") - first) // step).cast(pl.Int32)
@@ -73,14 +75,12 @@ def _bucket_key(frame: pl.DataFrame, window: Window) -> pl.Expr:
 
 
 def _bucket_count(window: Window) -> int:
-    """Buckets from the window's start until its end (the last one may reach past the end)."""
-    step = _step_us(window)
-    length = int(window.length / dt.timedelta(microseconds=1))
-    return max(1, -(-length // step))
+    """Buckets from the window's origin until its end (the last one may reach past the end)."""
+    return window.bucket_count
 
 
 def bucket_starts(window: Window) -> pl.DataFrame:
-    """One row per chart bucket of the window, the first starting with it: bucket (UTC start), bucket_index."""
+    """One row per chart bucket of the window from its origin (Window.origin): bucket (UTC start), bucket_index."""
     step = _step_us(window)
     first = _start_us(window)
     n = _bucket_count(window)
@@ -92,7 +92,7 @@ def bucket_starts(window: Window) -> pl.DataFrame:
 def partial_buckets(window: Window) -> list[dt.datetime]:
     """UTC starts of the buckets that reach past the window's end (at most the last one): they hold
     only part of a bucket's time, so their counts are smaller without any drop in traffic."""
-    last = window.start + (_bucket_count(window) - 1) * window.bucket_delta
+    last = window.origin + (_bucket_count(window) - 1) * window.bucket_delta
     return [last] if last + window.bucket_delta > window.end else []
 
 

@@ -3,7 +3,6 @@ model (core.storage.error_groups → core.analytics.error_groups), the display t
 to its requests in the request history."""
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -13,15 +12,24 @@ import sqlalchemy as sa
 from core.analytics.error_groups import error_groups
 from core.analytics.metrics import FAILED_STATUS
 from core.domain.scope import Scope, require_workspace
-from core.domain.timewindow import Window
+from core.domain.timewindow import Window, range_text
 from core.present import fmt
+from core.present.tables import fitting_columns
 from core.storage import customers
 from core.storage.error_groups import MAX_ROWS, failed_requests
 
 # Display columns (units in the names).
 API, ENDPOINT, STATUS, ERROR_TYPE, MESSAGE, REQUESTS, CUSTOMERS, MOST_AFFECTED = (
     "API", "Endpoint", "Status", "Error type", "Message", "Failed requests", "Customers", "Most affected")
-FIRST_SEEN, LAST_SEEN, TREND, METHODS, LINK = "First seen", "Last seen", "Failed requests over time", "Methods", "Requests"
+FIRST_SEEN, LAST_SEEN, TREND, METHODS, LINK = "First seen", "Last seen", "Trend", "Methods", "Requests"
+# On screen (the CSV keeps groups_table's order): what went wrong first, the endpoint pinned; the columns that
+# fit a 1366 px screen (core.present.tables.TABLE_WIDTH_PX) by PRIORITY, the rest behind the "Columns" chooser.
+DISPLAY_ORDER = (ENDPOINT, STATUS, ERROR_TYPE, MESSAGE, REQUESTS, CUSTOMERS, MOST_AFFECTED, TREND, API, METHODS, FIRST_SEEN,
+                 LAST_SEEN, LINK)
+WIDTHS = {ENDPOINT: 170, STATUS: 72, ERROR_TYPE: 120, MESSAGE: 220, REQUESTS: 135, CUSTOMERS: 100, MOST_AFFECTED: 150,
+          TREND: 140, API: 110, METHODS: 85, FIRST_SEEN: 150, LAST_SEEN: 150, LINK: 120}
+PRIORITY = (ENDPOINT, STATUS, REQUESTS, MESSAGE, LINK, TREND, CUSTOMERS, ERROR_TYPE, LAST_SEEN, API, MOST_AFFECTED,
+            FIRST_SEEN, METHODS)
 
 
 @dataclass(frozen=True)
@@ -75,12 +83,11 @@ def history_link(base: str, window: Window, tz: str, *, api_id: int | None, stat
 
 
 def window_params(window: Window, tz: str) -> dict[str, str]:
-    """A window as the time filter reads it from a link: ?window=, and a custom window's dates in the zone `tz`."""
+    """A window as the time filter reads it from a link: ?window=, and a custom window's dates (or, for a range
+    brushed on a chart, its times to the minute) in the zone `tz`."""
     params = {"window": window.preset}
     if window.preset == "custom":
-        zone = fmt.zone(tz)
-        params["from"] = window.start.astimezone(zone).date().isoformat()
-        params["to"] = (window.end - dt.timedelta(microseconds=1)).astimezone(zone).date().isoformat()
+        params["from"], params["to"] = range_text(window, tz)
     return params
 
 
@@ -111,6 +118,16 @@ def groups_table(groups: pl.DataFrame, window: Window, tz: str, *, history_base:
     ).with_columns(pl.when(pl.col(MOST_AFFECTED) == "").then(pl.lit(fmt.MISSING)).otherwise(pl.col(MOST_AFFECTED))
                    .alias(MOST_AFFECTED))
     return frame if show_customers else frame.drop(CUSTOMERS, MOST_AFFECTED)
+
+
+def display_columns(table: pl.DataFrame) -> list[str]:
+    """groups_table's columns in their on-screen order."""
+    return [c for c in DISPLAY_ORDER if c in table.columns]
+
+
+def default_columns(columns: list[str]) -> list[str]:
+    """The columns shown before the viewer picks others: those that fit 1366 px, most wanted first."""
+    return fitting_columns(columns, WIDTHS, PRIORITY)
 
 
 def csv_rows(table: pl.DataFrame) -> pl.DataFrame:

@@ -11,7 +11,7 @@ from core.analytics.metrics import bucket_index, bucket_starts, in_window
 from core.domain.facts import as_facts
 from core.domain.frames import UTC_US
 from core.domain.scope import Scope, require_workspace
-from core.domain.timewindow import Window
+from core.domain.timewindow import MIN_RANGE, Window, WindowError, parse_range, range_text
 from core.present import fmt
 
 TOP_ENDPOINTS = 10
@@ -124,3 +124,17 @@ def brushed_window(selection: dict | None, window: Window, tz: str | None) -> Wi
     if end <= start:
         return None
     return Window(start, end, window.bucket, "custom")
+
+
+def brushed_range(selection: dict | None, window: Window, tz: str | None) -> Window | None:
+    """The time filter a brush over the volume chart asks for: brushed_window widened to whole minutes of the
+    viewer's zone `tz`, exactly as a link carries it (timewindow.range_text, parse_range); None for no brush,
+    one outside the window or shorter than a minute, or one that would leave the window as it is."""
+    narrowed = brushed_window(selection, window, tz)
+    if narrowed is None or narrowed.length < MIN_RANGE:
+        return None
+    try:
+        ranged = parse_range(*range_text(narrowed, tz), tz)
+    except WindowError:  # an edge in the hour repeated when clocks go back, read as its first occurrence
+        return None
+    return None if (ranged.start, ranged.end) == (window.start, window.end) else ranged

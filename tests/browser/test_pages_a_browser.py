@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from core import demo
 from core.auth import users
+from core.present import error_groups as eg
 from core.present import request_log as ht
 from core.present.tables import CUSTOMER_WIDTHS
 from core.storage import models
@@ -206,6 +207,7 @@ CUSTOMER_LIST_1366 = ["Customer", "Requests", "Share (%)", "Requests over time",
                       "p95 load time (ms)"]
 HOME_TOP_1366 = ["Customer", "Requests", "Share (%)", "Change (%)"]
 PROFILE_HISTORY_1366 = ["Time", "Method", "Status", "Endpoint", "Load time (ms)", "Size", "API"]
+PROFILE_ERRORS_1366 = ["Endpoint", "Status", "Message", "Failed requests", "Trend", "Requests"]
 
 
 def _assert_fits(table, columns: list[str], widths: dict[str, int]) -> None:
@@ -231,6 +233,9 @@ def test_customer_tables_fit_1366_px_without_a_horizontal_scroll(demo_server, br
         history = page.locator('[class*="st-key-profile_table_"] [data-testid="stDataFrame"]')
         history.scroll_into_view_if_needed()
         _assert_fits(history, PROFILE_HISTORY_1366, ht.WIDTHS)
+        errors = page.locator('.st-key-profile_errors [data-testid="stDataFrame"]')
+        errors.scroll_into_view_if_needed()
+        _assert_fits(errors, PROFILE_ERRORS_1366, eg.WIDTHS)
     finally:
         ctx.close()
 

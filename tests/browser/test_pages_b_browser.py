@@ -2,7 +2,9 @@
 as a Customer renders without a Streamlit exception; full-page screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
+import datetime as dt
 import re
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import sqlalchemy as sa
@@ -188,26 +190,52 @@ def test_a_selected_request_opens_in_a_dialog_with_pills_and_curl(demo_server, b
         ctx.close()
 
 
-def test_brushing_the_volume_chart_narrows_the_request_history(demo_server, context, artifacts):
-    page = context.new_page()
-    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
-    visit(page, page_url(demo_server.url, "admin", "requests", "window=7d"))
-    expect(page.get_by_text("Drag across the chart to narrow")).to_be_visible()
-    label = page.get_by_text(re.compile(r"^Page 1 of .* requests"))
-    before = _count_in(label.first.inner_text())
-    chart = page.locator('[data-testid="stVegaLiteChart"]').first
-    chart.scroll_into_view_if_needed()
-    box = chart.bounding_box()
-    y = box["y"] + box["height"] * 0.5
-    page.mouse.move(box["x"] + box["width"] * 0.45, y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
-    page.mouse.up()
-    expect(page.get_by_text("Narrowed by the chart to")).to_be_visible()
-    settled(page)
-    after = _count_in(page.get_by_text(re.compile(r"^Page 1 of .* requests")).first.inner_text())
-    assert 0 < after < before
-    screenshot(page, artifacts / "b-admin-requests-brushed.png")
+def test_brushing_the_volume_chart_sets_the_time_filter_and_the_link_to_that_range(demo_server, browser, artifacts):
+    # In Tokyo, so the range must come back in the viewer's wall-clock time, not the server's or UTC.
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="Asia/Tokyo")
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+        visit(page, page_url(demo_server.url, "admin", "requests", "window=7d"))
+        expect(page.get_by_text("Drag across the chart to narrow")).to_be_visible()
+        history_label = page.get_by_text(re.compile(r"^Page 1 of .* requests"))
+        before = _count_in(history_label.first.inner_text())
+        chart = page.locator('[data-testid="stVegaLiteChart"]').first
+        chart.scroll_into_view_if_needed()
+        box = chart.bounding_box()
+        y = box["y"] + box["height"] * 0.5
+        page.mouse.move(box["x"] + box["width"] * 0.45, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
+        page.mouse.up()
+        back = page.get_by_role("button", name="Back to 7D")
+        expect(back).to_be_visible()
+        settled(page)
+        query = parse_qs(urlparse(page.url).query)
+        minute = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"
+        assert query["window"] == ["custom"] and re.fullmatch(minute, query["from"][0]) and re.fullmatch(minute, query["to"][0])
+        start, end = (dt.datetime.fromisoformat(query[k][0]) for k in ("from", "to"))
+        # The time filter and the window caption show that range, in Tokyo time.
+        expect(page.get_by_text(f"{start:%b %d %H:%M} → {end:%b %d %H:%M} (Asia/Tokyo)")).to_be_visible()
+        expect(page.get_by_text(f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} (Asia/Tokyo)")).to_be_visible()
+        after = _count_in(page.get_by_text(re.compile(r"^Page 1 of .* requests")).first.inner_text())
+        assert 0 < after < before
+        screenshot(page, artifacts / "b-admin-requests-brushed.png")
+
+        # The link reproduces the view.
+        linked = ctx.new_page()
+        visit(linked, page.url)
+        expect(linked.get_by_text(f"{start:%b %d %H:%M} → {end:%b %d %H:%M} (Asia/Tokyo)")).to_be_visible()
+        assert _count_in(linked.get_by_text(re.compile(r"^Page 1 of .* requests")).first.inner_text()) == after
+
+        back.click()
+        expect(page.get_by_role("button", name="Back to 7D")).to_have_count(0)
+        settled(page)
+        assert parse_qs(urlparse(page.url).query)["window"] == ["7d"] and "from" not in parse_qs(urlparse(page.url).query)
+        assert _count_in(page.get_by_text(re.compile(r"^Page 1 of .* requests")).first.inner_text()) == before
+    finally:
+        ctx.close()
 
 
 def _count_in(label: str) -> int:
