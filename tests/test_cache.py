@@ -255,6 +255,26 @@ def test_a_new_api_appears_for_a_customer_after_their_first_request(engine, anch
     assert [a["name"] for a in cache.visible_apis(engine, Scope.customer("cust_b"))] == ["Extra API", "Orders API"]
 
 
+def test_the_customers_are_read_again_only_after_new_requests_but_a_new_api_at_every_check(engine, anchor):
+    from core.storage.cache.entry import entry_for
+
+    api = seed(engine, anchor)["orders"]
+    cache.refresh(engine)
+    before = entry_for(engine).customers
+    store.create_api(engine, "Quiet API")
+    cache.refresh(engine)
+    assert entry_for(engine).customers is before  # the same frame: nothing about customers was read again
+    assert "Quiet API" in [a["name"] for a in cache.visible_apis(engine, ADMIN)]
+    store.write_requests(engine, [(api, make_request(customer_id="cust_new", display_name="New Co", timestamp=anchor - HOUR,
+                                                     customer_attributes={"Plan": "Pro"}))])
+    cache.refresh(engine)
+    customers = cache.customers_frame(engine, ADMIN)
+    assert customers.filter(pl.col("customer_id") == "cust_new").select("display_name", "attributes").rows() == [
+        ("New Co", '{"Plan": "Pro"}')]
+    assert customers.filter(pl.col("customer_id") == "cust_b").get_column("attributes").to_list() == ["{}"]
+    assert customers.schema["last_seen"] == pl.Datetime("us", "UTC")
+
+
 def test_resolve_api_refuses_an_api_the_customer_never_used(seeded):
     engine, apis, anchor = seeded
     with pytest.raises(LookupError, match="among the APIs of your account"):

@@ -25,7 +25,8 @@ from core.storage.cache.reader import read_all_rollups, read_rollups, read_small
 
 log = logging.getLogger(__name__)
 
-# The state check (two index look-ups) runs at most this often; the small tables are re-read with it.
+# The state check (two index look-ups) runs at most this often; the APIs are re-read with it, the customers
+# when new requests came in.
 CHECK_INTERVAL_S = 2.0
 
 
@@ -50,6 +51,8 @@ class Entry:
         if self.main is not None and not force and now - self.checked_at < CHECK_INTERVAL_S:
             return
         epoch, raw_since, newest_id = read_state(self.engine)
+        # Customers change only with newly stored requests (a new id) or a rewrite of the rollups (the epoch).
+        customers_changed = self.customers is None or (epoch, newest_id) != (self.epoch, self.newest_id)
         settled = rollups.settled_before()
         if self.main is None or epoch != self.epoch or self.settled is None:
             self.main = Main.build(read_all_rollups(self.engine, settled))
@@ -62,7 +65,10 @@ class Entry:
             self.settled = settled
             self.appends += 1
         self.raw_since, self.newest_id = raw_since, newest_id
-        self.apis, self.customers, self.customer_apis = read_small_tables(self.engine)
+        apis, customers, customer_apis = read_small_tables(self.engine, customers=customers_changed)
+        self.apis = apis
+        if customers_changed:
+            self.customers, self.customer_apis = customers, customer_apis
         self.checked_at = time.monotonic()
 
 

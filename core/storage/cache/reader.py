@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from core.domain import config
 from core.domain.facts import FACT_SCHEMA, empty_facts, from_requests
 from core.domain.frames import UTC_US
-from core.storage.models import Api, Customer, CustomerApi
 from core.storage.rollups import KEY, NO_CUSTOMER
 
 _HOUR_COLUMNS = (*KEY, "requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum", "first_ts", "last_ts")
@@ -199,35 +198,37 @@ def read_state(engine: sa.Engine) -> tuple[int, dt.datetime | None, int]:
     return (int(row[0]) if row is not None else 0), raw_since, int(newest or 0)
 
 
-def read_small_tables(engine: sa.Engine) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(apis, customers, customer_apis) as frames; one row per API, customer, or customer × API."""
+def read_small_tables(engine: sa.Engine, *, customers: bool = True) -> tuple[pl.DataFrame, pl.DataFrame | None,
+                                                                             pl.DataFrame | None]:
+    """(apis, customers, customer_apis) as frames; one row per API, customer, or customer × API (only the APIs,
+    and None twice, without `customers`). Read as plain columns and converted by Polars (no per-row type
+    processing: this runs whenever new requests came in). A customer's attributes stay the JSON text stored
+    (the same text on both backends), "{}" for none."""
+    text = "CAST(attributes AS TEXT)" if engine.dialect.name == "postgresql" else "attributes"
+    queries = {
+        "apis": ("SELECT id, name, created_at FROM apis ORDER BY id", ("api_id", "name", "created_at")),
+        "customers": (f"SELECT customer_id, display_name, {text}, first_seen, last_seen FROM customers",
+                      ("customer_id", "display_name", "attributes", "first_seen", "last_seen")),
+        "links": ("SELECT customer_id, api_id, first_seen, last_seen FROM customer_apis",
+                  ("customer_id", "api_id", "first_seen", "last_seen")),
+    }
+    if not customers:
+        del queries["customers"], queries["links"]
     with engine.connect() as conn:
-        apis = conn.execute(sa.select(Api.id, Api.name, Api.created_at).order_by(Api.id)).all()
-        customers = conn.execute(
-            sa.select(Customer.customer_id, Customer.display_name, Customer.attributes, Customer.first_seen, Customer.last_seen)
-        ).all()
-        links = conn.execute(sa.select(CustomerApi.customer_id, CustomerApi.api_id, CustomerApi.first_seen, CustomerApi.last_seen)).all()
-    apis_df = pl.DataFrame(
-        {"api_id": [r.id for r in apis], "name": [r.name for r in apis], "created_at": [r.created_at for r in apis]},
-        schema={"api_id": pl.Int32, "name": pl.String, "created_at": UTC_US},
-    )
-    customers_df = pl.DataFrame(
-        {
-            "customer_id": [r.customer_id for r in customers],
-            "display_name": [r.display_name for r in customers],
-            "attributes": [json.dumps(r.attributes or {}, sort_keys=True, default=str) for r in customers],
-            "first_seen": [r.first_seen for r in customers],
-            "last_seen": [r.last_seen for r in customers],
-        },
-        schema={"customer_id": pl.String, "display_name": pl.String, "attributes": pl.String, "first_seen": UTC_US, "last_seen": UTC_US},
-    )
-    links_df = pl.DataFrame(
-        {
-            "customer_id": [r.customer_id for r in links],
-            "api_id": [r.api_id for r in links],
-            "first_seen": [r.first_seen for r in links],
-            "last_seen": [r.last_seen for r in links],
-        },
-        schema={"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US, "last_seen": UTC_US},
-    )
+        rows = {name: conn.exec_driver_sql(sql).fetchall() for name, (sql, _) in queries.items()}
+
+    def frame(name: str, schema: dict, times: Sequence[str]) -> pl.DataFrame:
+        raw = pl.DataFrame(rows[name], schema=list(queries[name][1]), orient="row", infer_schema_length=None)
+        return _utc(raw, times).select(pl.col(c).cast(dtype) for c, dtype in schema.items())
+
+    apis_df = frame("apis", {"api_id": pl.Int32, "name": pl.String, "created_at": UTC_US}, ("created_at",))
+    if not customers:
+        return apis_df, None, None
+    customers_df = frame("customers", {"customer_id": pl.String, "display_name": pl.String, "attributes": pl.String,
+                                       "first_seen": UTC_US, "last_seen": UTC_US}, ("first_seen", "last_seen"))
+    customers_df = customers_df.with_columns(
+        pl.when(pl.col("attributes").is_null() | (pl.col("attributes") == "null")).then(pl.lit("{}"))
+        .otherwise(pl.col("attributes")).alias("attributes"))
+    links_df = frame("links", {"customer_id": pl.String, "api_id": pl.Int32, "first_seen": UTC_US, "last_seen": UTC_US},
+                     ("first_seen", "last_seen"))
     return apis_df, customers_df, links_df
