@@ -26,7 +26,6 @@ rules = alert_rules.visible(engine, scope, owner_user_id=owner)
 selected = None
 if rules:
     st.subheader("Rules")
-    st.caption(f"Times in {widgets.md_escape(tz)} · select a rule to mute, test, change or remove it")
     selected = alerts.rules_table(rules, api_names, tz)
 else:
     st.info("No alert rules yet. Create one below" + ("." if scope.is_customer else
@@ -49,6 +48,5 @@ if user.role == "admin" or scope.is_customer:
     if log.height == 0:
         st.caption("Nothing sent yet.")
     else:
-        st.caption(f"The newest {log.height} deliveries · times in {widgets.md_escape(tz)} · a failed attempt is "
-                   "retried after 30 s, 1 min, 2 min, … (8 attempts)")
-        alerts.deliveries_table(log)
+        alerts.deliveries_table(log, f"The newest {log.height} deliveries · times in {widgets.md_escape(tz)} · a failed "
+                                     "attempt is retried after 30 s, 1 min, 2 min, … (8 attempts)")

@@ -40,14 +40,18 @@ def _done(kind: str, message: str) -> None:
     st.rerun()
 
 
+def _widths(columns: list[str], widths: dict[str, int]) -> dict:
+    return {c: {"width": widths[c], **({"pinned": True} if c == columns[0] else {})} for c in columns if c in widths}
+
+
 def rules_table(rules_shown: list[dict], api_names: dict[int, str], tz: str) -> dict | None:
-    """The rules as a table; the rule whose row is selected, if any."""
+    """The rules as a table (its caption and "Columns" chooser above it); the rule whose row is selected, if any."""
     table = shown.rules_table(rules_shown, api_names, tz)
+    columns = widgets.table_header(f"Times in {widgets.md_escape(tz)} · select a rule to mute, test, change or remove it",
+                                   "alert_rules", table.columns, list(shown.RULE_DEFAULT))
     event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         height=min(table.height, 12) * 35 + 38, key="alert_rules_table", column_config={
-                             "ID": st.column_config.NumberColumn(width=50, pinned=True),
-                             "Watches": st.column_config.TextColumn(width="large"),
-                             "Notifies": st.column_config.TextColumn(width="medium")})
+                         height=min(table.height, 12) * 35 + 38, key="alert_rules_table", column_order=columns,
+                         column_config=_widths(table.columns, shown.RULE_WIDTHS))
     picked = list(getattr(getattr(event, "selection", None), "rows", []) or [])
     if not picked or picked[0] >= table.height:
         return None
@@ -167,6 +171,7 @@ def rule_form(engine: sa.Engine, scope: Scope, user: CurrentUser, *, rule: dict 
                      f"{widgets.md_escape(rules.describe(saved, names.get(saved['api_id'])))}.")
 
 
-def deliveries_table(table: pl.DataFrame) -> None:
-    st.dataframe(table, hide_index=True, width="stretch", height=min(table.height, 15) * 35 + 38, column_config={
-        "Time": st.column_config.TextColumn(pinned=True), "Last error": st.column_config.TextColumn(width="large")})
+def deliveries_table(table: pl.DataFrame, caption: str) -> None:
+    columns = widgets.table_header(caption, "alert_deliveries", table.columns, list(shown.DELIVERY_DEFAULT))
+    st.dataframe(table, hide_index=True, width="stretch", height=min(table.height, 15) * 35 + 38, column_order=columns,
+                 column_config=_widths(table.columns, shown.DELIVERY_WIDTHS))

@@ -14,9 +14,18 @@ from core.storage import alerts as stored
 WINDOW_LABELS = {"15m": "15 minutes", "1h": "1 hour", "24h": "24 hours", "7d": "7 days"}
 # A Customer's rules watch their own traffic: new_customers counts other customers, so it is not offered.
 CUSTOMER_METRICS = tuple(m for m in stored.METRICS if m != "new_customers")
-STATE_LABELS = {"firing": "🔴 Firing", "ok": "OK"}
+STATE_LABELS = {"firing": "Firing", "ok": "OK"}
 DELIVERY_LABELS = {"sent": "Sent", "failed": "Failed", "pending": "Retrying"}  # pending before any attempt: Queued
 CHANGE_LABELS = {"firing": "Firing", "resolved": "Resolved", "test": "Test"}
+
+
+# On screen: the columns that fit 1366 px (core.present.tables.TABLE_WIDTH_PX), the name pinned; the rest behind
+# the "Columns" chooser.
+RULE_WIDTHS = {"Name": 190, "State": 75, "Watches": 340, "Last value": 95, "Checked": 140, "ID": 50, "Notifies": 260}
+RULE_DEFAULT = ("Name", "State", "Watches", "Last value", "Checked")
+DELIVERY_WIDTHS = {"Time": 140, "Rule": 170, "Change": 75, "Value": 70, "To": 200, "Status": 75, "Attempts": 75,
+                   "Last error": 240, "Next attempt": 140}
+DELIVERY_DEFAULT = ("Time", "Rule", "Change", "To", "Status", "Last error")
 
 
 def metrics_for(is_customer: bool) -> tuple[str, ...]:
@@ -37,15 +46,15 @@ def value_text(metric: str, value: float | None) -> str:
 def rules_table(rules: list[dict], api_names: dict[int, str], tz: str | None) -> pl.DataFrame:
     """One row per rule: what it watches, its state (muted rules are not evaluated) and its last value."""
     rows = [{
-        "ID": r["id"],
         "Name": r["name"],
         "State": "Muted" if r["muted"] else STATE_LABELS.get(r["state"], r["state"]),
         "Watches": describe(r, api_names.get(r["api_id"])),
         "Last value": value_text(r["metric"], r["last_value"]) if r["last_evaluated_at"] else "not checked yet",
         "Checked": fmt.local_time(r["last_evaluated_at"], tz) if r["last_evaluated_at"] else "–",
         "Notifies": ", ".join(r["notify"]),
+        "ID": r["id"],
     } for r in rules]
-    schema = {"ID": pl.Int64, **{c: pl.String for c in ("Name", "State", "Watches", "Last value", "Checked", "Notifies")}}
+    schema = {**{c: pl.String for c in ("Name", "State", "Watches", "Last value", "Checked", "Notifies")}, "ID": pl.Int64}
     return pl.DataFrame(rows, schema=schema)
 
 

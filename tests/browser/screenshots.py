@@ -109,8 +109,8 @@ def take(base: str, facts: dict, out: Path, browser) -> list[Path]:
         ("admin-customers", page_url(base, "admin", "customer-dashboard", f"api={facts['api_id']}&window=30d")),
         ("admin-profile", page_url(base, "admin", "customer",
                                    f"customer={facts['customer_id']}&api={facts['api_id']}&window=30d")),
-        ("admin-requests", page_url(base, "admin", "requests", "window=7d")),
         ("admin-alerts", page_url(base, "admin", "alert-rules", "")),
+        ("admin-requests", page_url(base, "admin", "requests", "window=7d")),  # last: its first request is opened next
     ]
     for name, url in views:
         visit(page, url)
