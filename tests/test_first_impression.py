@@ -46,11 +46,23 @@ def test_url_of_a_page_the_role_may_open_still_opens_it(seeded_app, role):
     assert [t.value for t in at.title] == [spec.title]
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_the_url_of_a_roles_first_page_opens_it_with_the_links_query(seeded_app, role):
+    first = nav.specs_for(role)[0]  # served at "/", but links (an alert's, a bookmark) name /my-dashboard
+    at = login_as(seeded_app, role)
+    at.query_params["window"] = "24h"
+    at = open_url(at, first.url_path)
+    assert not at.exception and not refused(at)
+    assert [t.value for t in at.title] == [first.title]
+    assert at.query_params["window"] == "24h"
+
+
 def test_a_refused_url_never_registers_the_page_file_for_the_role(seeded_app):
     at = login_as(seeded_app, "customer")
     registered = {info["url_pathname"]: info.get("script_path") for info in at._registered_pages.values()}
     assert [registered["team"], registered["data"], registered["overview"]] == ["", "", ""]  # stand-ins: no file
-    assert len(at._registered_pages) == len(nav.PAGES)  # every URL is known: no "Page not found"
+    # Every URL is known (no "Page not found"), plus the first page's internal one (it is served at "/").
+    assert len(at._registered_pages) == len(nav.PAGES) + 1
 
 
 @pytest.fixture

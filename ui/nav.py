@@ -14,6 +14,7 @@ url_paths send every navigation URL through app.py; the file-name URLs meet only
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ALL_ROLES: tuple[str, ...] = scope.ROLES
 WORKSPACE_ROLES: tuple[str, ...] = scope.WORKSPACE_ROLES
 ADMIN_ONLY: tuple[str, ...] = ("admin",)
+HOME_SUFFIX = "-home"  # the internal url_path of a role's first page (served at "/"; see navigation_for)
 
 
 @dataclass(frozen=True)
@@ -76,16 +78,28 @@ def navigation_for(user: CurrentUser):
     specs = specs_for(user.role)
     sections: dict[str, list] = {}
     for i, spec in enumerate(specs):
-        page = st.Page(str(ROOT / spec.path), title=spec.title, icon=spec.icon, url_path=spec.url_path, default=i == 0)
+        # The role's first page is served at "/" only; its own URL (/my-dashboard, e.g. in an alert's link)
+        # is a hidden page that opens it with the link's query, so the first page takes another internal path.
+        page = st.Page(str(ROOT / spec.path), title=spec.title, icon=spec.icon,
+                       url_path=spec.url_path if i else f"{spec.url_path}{HOME_SUFFIX}", default=i == 0)
         sections.setdefault(spec.section, []).append(page)
+        if i == 0:
+            home = page
     # In the first section (it always lists a page), so no empty section header shows in the menu.
     sections[specs[0].section] += [
         st.Page(_refused, title=spec.title, url_path=spec.url_path, visibility="hidden")
         for spec in PAGES if spec not in specs]
+    sections[specs[0].section].append(st.Page(partial(_open_home, home), title=specs[0].title,
+                                              url_path=specs[0].url_path, visibility="hidden"))
     menu = st.navigation(sections)
     if user.role in WORKSPACE_ROLES:
         wayfinding.customer_search(user)  # the sidebar's quick customer search, on every workspace page
     return menu
+
+
+def _open_home(home) -> None:
+    """Stands in for the first page's own URL: opens that page (at "/") with the link's query parameters."""
+    st.switch_page(home, query_params=st.query_params.to_dict())
 
 
 def _refused() -> None:

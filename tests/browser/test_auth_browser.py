@@ -135,6 +135,16 @@ def test_member_opening_the_team_url_gets_our_refusal_not_page_not_found(app_ser
     page.screenshot(path=str(artifacts / "member-team-url-refused.png"))
 
 
+def test_a_customer_opening_their_dashboards_own_url_gets_it_with_the_links_query(app_server, context):
+    page = context.new_page()
+    _login(page, app_server.url, ACCOUNTS["customer"]["email"])
+    _wait_for_cookie(page)
+    _open(page, f"{app_server.url}/my-dashboard?window=24h")  # as an alert's link names it; the page is served at "/"
+    expect(page.get_by_role("heading", name="My dashboard")).to_be_visible()
+    assert page.get_by_text("Page not found").count() == 0
+    expect(page.get_by_role("radio", name="24H")).to_be_checked()
+
+
 def test_wrong_password_shows_the_generic_message(app_server, context):
     page = context.new_page()
     _open(page, app_server.url)
