@@ -59,8 +59,9 @@ def _wait_until_healthy(server: Server) -> None:
     raise RuntimeError(f"streamlit did not answer within {START_TIMEOUT_S} s:\n{server.log.read_text()}")
 
 
-def start_server(workdir: Path) -> Server:
-    """A freshly started `streamlit run app.py` on a new seeded SQLite database in workdir."""
+def start_server(workdir: Path, env: dict[str, str | None] | None = None) -> Server:
+    """A freshly started `streamlit run app.py` on a new seeded SQLite database in workdir; `env` overrides the
+    test environment (a None value leaves that variable unset)."""
     workdir.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{workdir / 'browser.db'}"
     seeded = seed_app_db(db_url)
@@ -70,7 +71,8 @@ def start_server(workdir: Path) -> Server:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": db_url, "CLIENTELE_COOKIE_KEY": TEST_COOKIE_KEY,
-           "CLIENTELE_NOW": NOW.isoformat(), "CLIENTELE_BASE_URL": url}
+           "CLIENTELE_NOW": NOW.isoformat(), "CLIENTELE_BASE_URL": url, **(env or {})}
+    env = {name: value for name, value in env.items() if value is not None}
     log = workdir / "streamlit.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

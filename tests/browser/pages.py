@@ -94,3 +94,27 @@ def header_widths(table, headers: list[str]) -> dict[str, float]:
             ctx.font = css.getPropertyValue('--gdg-header-font-style') + ' ' + css.getPropertyValue('--gdg-font-family');
             return Object.fromEntries(headers.map(h => [h, ctx.measureText(h).width + 2 * pad + arrow]));
         }""", [headers, HEADER_PADDING_PX, SORT_ARROW_PX])
+
+
+_READ_GRID = """grid => Array.from(grid.querySelectorAll('thead th')).map(th => {
+    const index = th.getAttribute('aria-colindex');
+    const cells = Array.from(grid.querySelectorAll(`tbody td[aria-colindex="${index}"]`)).map(td => td.textContent);
+    return [Number(index), th.textContent, cells];
+})"""
+
+
+def grid_cells(table) -> dict[str, list[str]]:
+    """The text of every cell in the rows an st.dataframe shows, by column header. The grid draws on a canvas;
+    its accessible table (glide-data-grid's) holds the columns in view only, so this scrolls across the grid.
+    A missing value, which the canvas draws as a grey "None", reads "" there."""
+    grid = table.locator('table[role="grid"]')
+    expect(grid).to_be_attached()
+    total = int(grid.get_attribute("aria-colcount"))
+    seen: dict[int, tuple[str, list[str]]] = {}
+    while True:
+        seen.update({index: (header, cells) for index, header, cells in grid.evaluate(_READ_GRID)})
+        missing = [index for index in range(1, total + 1) if index not in seen]
+        if not missing:
+            return dict(seen[index] for index in sorted(seen))
+        table.evaluate("df => { const s = df.querySelector('.dvn-scroller'); s.scrollLeft += s.clientWidth / 2; }")
+        expect(grid.locator(f'th[aria-colindex="{missing[0]}"]')).to_be_attached()
