@@ -4,33 +4,32 @@ import streamlit as st
 from core.auth.errors import AuthError
 from core.auth.links import LinkResult, browsing_base_url, create_invite, create_reset, pending_invites, revoke_invite
 from core.auth.users import customer_choices, list_users, remove_user, update_role
-from core.domain import config
 from core.domain.scope import ROLES
 from core.present.people import invites_table, role_label, users_table
 from core.storage import models
 from ui import audit as audit_ui
+from ui import widgets
 from ui.guard import require_role
 
 user = require_role("admin")
 engine = models.get_engine()
-tz = config.settings().timezone
-FLASH, CLEAR = "people_flash", "people_clear"
-INVITE_KEYS = ("invite_email", "invite_role", "invite_customer", "invite_group", "invite_unseen")
+tz = widgets.viewer_tz()
+FLASH = "people_flash"
+# The invite form's widgets are made anew (new keys) after each invitation: the browser keeps showing a form
+# widget's last value even once its state is gone, so only a new widget starts empty.
+INVITE_FORM = "invite_form_number"
 UNSEEN_OK = "No requests with this ID yet — invite anyway"
 # Links point at the address the Admin is browsing unless CLIENTELE_BASE_URL says otherwise.
 browsing = browsing_base_url(st.context.headers or {})
 
 
-def done(message: str, link: LinkResult | None = None, clear: tuple[str, ...] = ()) -> None:
-    """Keep the outcome for the next run, then rerun so the tables above show the change; `clear`: the
-    keys of the widgets to start empty again (a form after it did its job)."""
+def done(message: str, link: LinkResult | None = None, renew: str | None = None) -> None:
+    """Keep the outcome for the next run, then rerun so the tables above show the change; `renew`: the
+    session key numbering a form whose widgets start empty again (a form after it did its job)."""
     st.session_state[FLASH] = (message, link)
-    st.session_state[CLEAR] = clear
+    if renew:
+        st.session_state[renew] = st.session_state.get(renew, 0) + 1
     st.rerun()
-
-
-for key in st.session_state.pop(CLEAR, ()):
-    st.session_state.pop(key, None)
 
 
 def show_flash() -> None:
@@ -47,13 +46,13 @@ def show_flash() -> None:
             st.code(link.link, language=None)
 
 
-def attempt(action, message: str, clear: tuple[str, ...] = ()) -> None:
+def attempt(action, message: str, renew: str | None = None) -> None:
     try:
         result = action()
     except AuthError as exc:
         st.error(str(exc))
         return
-    done(message, result if isinstance(result, LinkResult) else None, clear)
+    done(message, result if isinstance(result, LinkResult) else None, renew)
 
 
 st.title("People")
@@ -65,12 +64,12 @@ customer_label = lambda c: f"{c} — {customers[c]}" if customers.get(c) else c 
 pick_customer = dict(options=list(customers), index=None, accept_new_options=True, format_func=customer_label,
                      placeholder="Pick a known customer or type an ID", help="Customer role only.")
 
-when = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm z")
-st.dataframe(users_table(users, tz), hide_index=True, column_config={"Last login": when, "Locked until": when})
+st.caption(f"Times in {widgets.md_escape(tz)}")
+st.dataframe(users_table(users, tz), hide_index=True)
 pending = pending_invites(engine)
 if pending:
     st.subheader("Pending links")
-    st.dataframe(invites_table(pending, tz), hide_index=True, column_config={"Expires": when})
+    st.dataframe(invites_table(pending, tz), hide_index=True)
     with st.form("revoke_invite"):
         invite_id = st.selectbox("Link", [i["id"] for i in pending],
                                  format_func=lambda i: next(f"{p['email']} ({p['purpose']})" for p in pending if p["id"] == i))
@@ -78,19 +77,20 @@ if pending:
             attempt(lambda: revoke_invite(engine, invite_id, actor=audit_ui.actor(user)), "Link revoked.")
 
 st.subheader("Invite someone")
-with st.form("invite"):
-    email = st.text_input("Email", max_chars=320, key="invite_email")
-    role = st.selectbox("Role", ROLES, format_func=role_label, key="invite_role")
-    customer_id = st.selectbox("Customer ID", key="invite_customer", **pick_customer)
-    group = st.text_input("Group", max_chars=200, key="invite_group",
+form_number = st.session_state.get(INVITE_FORM, 0)
+with st.form(f"invite_{form_number}"):
+    email = st.text_input("Email", max_chars=320, key=f"invite_email_{form_number}")
+    role = st.selectbox("Role", ROLES, format_func=role_label, key=f"invite_role_{form_number}")
+    customer_id = st.selectbox("Customer ID", key=f"invite_customer_{form_number}", **pick_customer)
+    group = st.text_input("Group", max_chars=200, key=f"invite_group_{form_number}",
                           help="Optional, customer role only: users of one group share one customer ID.")
-    unseen_ok = st.checkbox(UNSEEN_OK, key="invite_unseen",
+    unseen_ok = st.checkbox(UNSEEN_OK, key=f"invite_unseen_{form_number}",
                             help="Customer role only: tick to invite a customer whose ID no request carried yet.")
     if st.form_submit_button("Create invitation", type="primary"):
         attempt(lambda: create_invite(engine, email=email, role=role, customer_id=customer_id, group=group,
                                       invited_by=user.email, unseen_customer_ok=unseen_ok, browsing=browsing,
                                       actor=audit_ui.actor(user)),
-                f"Invitation for {email.strip()} created.", clear=INVITE_KEYS)
+                f"Invitation for {email.strip()} created.", renew=INVITE_FORM)
 
 st.subheader("Change a role")
 with st.form("change_role"):

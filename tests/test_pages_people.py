@@ -19,7 +19,11 @@ def _people(seeded):
 
 
 def _form(at, form_key: str) -> dict:
-    return {w.label: w for w in leaf_elements(at) if getattr(w, "form_id", None) == form_key and hasattr(w, "label")}
+    # The invite form is numbered ("invite_0", "invite_1", …): a new one, with new widgets, after each invitation.
+    def ours(form_id) -> bool:
+        return form_id == form_key or (form_id or "").removeprefix(f"{form_key}_").isdigit()
+
+    return {w.label: w for w in leaf_elements(at) if ours(getattr(w, "form_id", None)) and hasattr(w, "label")}
 
 
 def _invite(at, email: str, role: str, customer_id: str | None = None, *, unseen_ok: bool = False):

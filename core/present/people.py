@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import polars as pl
 
+from core.present.fmt import local_time
 from core.present.tables import fill_missing_text
 
+# Times are text in the viewer's zone, to the minute, and "–" when there is none (a never-set date would show
+# as a grey "None" in a date column).
 _USERS_SCHEMA = {"Email": pl.String, "Name": pl.String, "Role": pl.String, "Customer ID": pl.String, "Group": pl.String,
-                 "Last login": pl.Datetime("us", "UTC"), "Locked until": pl.Datetime("us", "UTC")}
+                 "Last login": pl.String, "Locked until": pl.String}
 _INVITES_SCHEMA = {"Email": pl.String, "Kind": pl.String, "Role": pl.String, "Customer ID": pl.String, "Group": pl.String,
-                   "Invited by": pl.String, "Expires": pl.Datetime("us", "UTC")}
+                   "Invited by": pl.String, "Expires": pl.String}
 
 
 def role_label(role: str | None) -> str:
@@ -18,14 +21,13 @@ def role_label(role: str | None) -> str:
 
 def users_table(users: list[dict], tz: str) -> pl.DataFrame:
     """One row per user, as the People page shows it (times in the viewer's time zone)."""
-    rows = [(u["email"], u["name"], role_label(u["role"]), u["customer_id"], u["group"], u["last_login_at"], u["locked_until"]) for u in users]
-    frame = pl.DataFrame(rows, schema=_USERS_SCHEMA, orient="row")
-    return fill_missing_text(frame.with_columns(pl.col("Last login", "Locked until").dt.convert_time_zone(tz)))
+    rows = [(u["email"], u["name"], role_label(u["role"]), u["customer_id"], u["group"], local_time(u["last_login_at"], tz),
+             local_time(u["locked_until"], tz)) for u in users]
+    return fill_missing_text(pl.DataFrame(rows, schema=_USERS_SCHEMA, orient="row"))
 
 
 def invites_table(invites: list[dict], tz: str) -> pl.DataFrame:
     """One row per pending invitation or reset link (times in the viewer's time zone)."""
     rows = [(i["email"], "password reset" if i["purpose"] == "reset" else "invitation", role_label(i["role"]), i["customer_id"],
-             i["group"], i["invited_by"], i["expires_at"]) for i in invites]
-    frame = pl.DataFrame(rows, schema=_INVITES_SCHEMA, orient="row")
-    return fill_missing_text(frame.with_columns(pl.col("Expires").dt.convert_time_zone(tz)))
+             i["group"], i["invited_by"], local_time(i["expires_at"], tz)) for i in invites]
+    return fill_missing_text(pl.DataFrame(rows, schema=_INVITES_SCHEMA, orient="row"))

@@ -27,7 +27,7 @@ from ui.session.cookie import delete_login_cookie, set_login_cookie
 from ui.session.demo import ensure_demo_data, show_demo_loading
 from ui.session.links import accept_link, first_admin
 from ui.session.login import login
-from ui.session.state import SESSION_USER, STARTED_AT, end_session, stop_as_visitor
+from ui.session.state import SESSION_USER, STARTED_AT, end_session, panel, stop_as_visitor
 
 _UNREACHABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
 # Logging out revokes every session and cookie of the user (core.auth.sessions.revoke_sessions).
@@ -50,6 +50,7 @@ def sign_in() -> CurrentUser:
         st.error("The database is unreachable. Clientele will work again as soon as it is back: reload this page "
                  "in a moment, and if it persists ask your administrator to check DATABASE_URL and the database server.")
         stop_as_visitor()
+    _log_out_if_asked(engine)
     if "invite" in st.query_params or "reset" in st.query_params:
         user, started_at = accept_link(engine, key)
     else:
@@ -78,17 +79,30 @@ def _ping(engine) -> None:
 
 
 def logout_button(user: CurrentUser, *, key: str = "sidebar_logout", where=st.sidebar) -> None:
-    """The log-out button: revokes every cookie and session of the user, deletes this browser's
-    cookie, and ends the run as a visitor's (no menu, no page). `where` holds the button (st or st.sidebar)."""
+    """The log-out button. Its click is handled at the start of the next run (_log_out_if_asked), before anything
+    is drawn, so that run already is a visitor's: the login form, no menu and no "Logged in as".
+    `where` holds the button (st or st.sidebar)."""
     # Key "logout" would collide with the library's own session flag of that name.
-    if not where.button("Log out", key=key, help=LOGOUT_HELP, icon=":material/logout:"):
+    where.button("Log out", key=key, help=LOGOUT_HELP, icon=":material/logout:", on_click=_ask_to_log_out, args=(user.id,))
+
+
+_LOG_OUT = "clientele_log_out"  # the id of the user whose Log out was clicked, until the next run handles it
+
+
+def _ask_to_log_out(user_id: int) -> None:
+    st.session_state[_LOG_OUT] = user_id
+
+
+def _log_out_if_asked(engine) -> None:
+    """After a click on Log out: revoke every cookie and session of the user, delete this browser's cookie (a
+    script drawn in this run, which then shows the login form) and end this session."""
+    user_id = st.session_state.pop(_LOG_OUT, None)
+    if user_id is None:
         return
-    revoke_sessions(models.get_engine(), user.id, source=client_source())
+    revoke_sessions(engine, user_id, source=client_source())
     delete_login_cookie()
     end_session()
-    st.success("You are logged out.")
-    # A stop, not st.rerun: a rerun would drop the component before it deletes the cookie.
-    stop_as_visitor()
+    panel().success("You are logged out.")
 
 
 def restart_after_password_change(revoked_at: dt.datetime) -> None:
