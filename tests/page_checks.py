@@ -12,7 +12,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.storage import models
-from tests.apptest_helpers import ROOT, SeededApp, new_app
+from tests.apptest_helpers import ROOT, SeededApp, leaf_elements, new_app
 from ui.guard import IDENTITY_KEY
 
 
@@ -99,3 +99,12 @@ def url_values(at: AppTest, name: str) -> list[str]:
     if value is None:
         return []
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+def form_widgets(at: AppTest, form_key: str) -> dict:
+    """The widgets of one st.form by label. A numbered form ("invite_0", "invite_1", …: the People page makes its
+    invite form anew after each invitation) is found by its name without the number."""
+    def ours(form_id) -> bool:
+        return form_id == form_key or (form_id or "").removeprefix(f"{form_key}_").isdigit()
+
+    return {w.label: w for w in leaf_elements(at) if ours(getattr(w, "form_id", None)) and hasattr(w, "label")}

@@ -16,6 +16,7 @@ from core.domain.scope import ROLES
 from core.storage import models
 from core.storage.models import Request
 from tests.apptest_helpers import PASSWORD, ROOT, leaf_elements, login, login_as, new_app, refused, run_page_as, showing_login_form
+from tests.page_checks import form_widgets
 from ui import nav
 from ui.guard import IDENTITY_KEY, REFUSAL
 
@@ -307,10 +308,6 @@ def _people(seeded):
     return at.switch_page("pages/people.py").run()
 
 
-def _form_widgets(at, form_key: str) -> dict:
-    return {w.label: w for w in leaf_elements(at) if getattr(w, "form_id", None) == form_key and hasattr(w, "label")}
-
-
 def test_people_page_lists_every_user(seeded_app):
     at = _people(seeded_app)
     assert sorted(at.dataframe[0].value["Email"]) == ["admin@example.com", "customer@example.com", "member@example.com"]
@@ -318,7 +315,7 @@ def test_people_page_lists_every_user(seeded_app):
 
 def test_people_page_invites_a_known_customer_and_shows_the_link(seeded_app):
     at = _people(seeded_app)
-    form = _form_widgets(at, "invite")
+    form = form_widgets(at, "invite")
     form["Email"].input("dora@example.com")
     form["Role"].select("customer")
     form["Customer ID"].select("cust_b")
@@ -333,7 +330,7 @@ def test_people_page_invites_a_known_customer_and_shows_the_link(seeded_app):
 
 def test_people_page_shows_why_an_invite_is_refused(seeded_app):
     at = _people(seeded_app)
-    form = _form_widgets(at, "invite")
+    form = form_widgets(at, "invite")
     form["Email"].input("member@example.com")
     form["Create invitation"].click()
     at.run()
@@ -342,7 +339,7 @@ def test_people_page_shows_why_an_invite_is_refused(seeded_app):
 
 def test_people_page_changes_a_role(seeded_app):
     at = _people(seeded_app)
-    form = _form_widgets(at, "change_role")
+    form = form_widgets(at, "change_role")
     form["User"].select("member@example.com")
     form["New role"].select("customer")
     form["Customer ID"].select("cust_c")
@@ -354,7 +351,7 @@ def test_people_page_changes_a_role(seeded_app):
 
 def test_people_page_creates_a_reset_link(seeded_app):
     at = _people(seeded_app)
-    form = _form_widgets(at, "reset")
+    form = form_widgets(at, "reset")
     form["User"].select("customer@example.com")
     form["Create reset link"].click()
     at.run()
@@ -364,12 +361,12 @@ def test_people_page_creates_a_reset_link(seeded_app):
 
 def test_people_page_removes_a_user_only_when_confirmed(seeded_app):
     at = _people(seeded_app)
-    form = _form_widgets(at, "remove")
+    form = form_widgets(at, "remove")
     form["User"].select("member@example.com")
     form["Remove user"].click()
     at.run()
     assert [e.value for e in at.error] == ["Tick the box to confirm the removal."]
-    form = _form_widgets(at, "remove")
+    form = form_widgets(at, "remove")
     form["User"].select("member@example.com")
     next(w for label, w in form.items() if label.startswith("Yes, remove")).check()
     form["Remove user"].click()
@@ -380,14 +377,14 @@ def test_people_page_removes_a_user_only_when_confirmed(seeded_app):
 def test_people_page_revokes_a_pending_invite(seeded_app):
     links.create_invite(models.get_engine(), email="eve@example.com", role="member")
     at = _people(seeded_app)
-    _form_widgets(at, "revoke_invite")["Revoke link"].click()
+    form_widgets(at, "revoke_invite")["Revoke link"].click()
     at.run()
     assert links.pending_invites(models.get_engine()) == []
 
 
 def test_admin_cannot_remove_their_own_account_from_the_people_page(seeded_app):
     at = _people(seeded_app)
-    form = _form_widgets(at, "remove")
+    form = form_widgets(at, "remove")
     form["User"].select("admin@example.com")
     next(w for label, w in form.items() if label.startswith("Yes, remove")).check()
     form["Remove user"].click()

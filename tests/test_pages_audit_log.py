@@ -11,8 +11,8 @@ import pytest
 
 from core.storage import audit, models, store
 from core.storage.audit import Actor, AuditQuery
-from tests.apptest_helpers import PASSWORD, leaf_elements, login, login_as, new_app, refused, run_page_as
-from tests.page_checks import errors, no_exception, open_page, read_csv, table
+from tests.apptest_helpers import PASSWORD, login, login_as, new_app, refused, run_page_as
+from tests.page_checks import errors, form_widgets, no_exception, open_page, read_csv, table
 
 PAGE = "pages/audit_log.py"
 UTC = dt.timezone.utc
@@ -193,30 +193,26 @@ def test_a_wrong_password_is_never_in_the_log(seeded_app):
 # ---------------------------------------------------------------- People and Account pages (after their actor hook)
 
 
-def _people_form(at, form_key: str) -> dict:
-    return {w.label: w for w in leaf_elements(at) if getattr(w, "form_id", None) == form_key and hasattr(w, "label")}
-
-
 def test_the_people_pages_invite_role_change_reset_revoke_and_removal_are_recorded_as_the_admin(seeded_app):
     at = open_page("pages/people.py", seeded_app, "admin")
-    form = _people_form(at, "invite_0")  # the invite form is numbered: a new one after each invitation
+    form = form_widgets(at, "invite")
     form["Email"].input("dora@example.com")
     form["Role"].select("member")
     form["Create invitation"].click()
     at.run()
-    form = _people_form(at, "revoke_invite")
+    form = form_widgets(at, "revoke_invite")
     form["Revoke link"].click()
     at.run()
-    form = _people_form(at, "change_role")
+    form = form_widgets(at, "change_role")
     form["User"].select("member@example.com")
     form["New role"].select("admin")
     form["Change role"].click()
     at.run()
-    form = _people_form(at, "reset")
+    form = form_widgets(at, "reset")
     form["User"].select("customer@example.com")
     form["Create reset link"].click()
     at.run()
-    form = _people_form(at, "remove")
+    form = form_widgets(at, "remove")
     form["User"].select("customer@example.com")
     next(w for label, w in form.items() if label.startswith("Yes, remove")).check()
     form["Remove user"].click()

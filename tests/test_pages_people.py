@@ -9,8 +9,9 @@ from core.auth import links
 from core.auth.errors import AuthError
 from core.present.people import users_table
 from core.storage import models, store
-from tests.apptest_helpers import leaf_elements, login_as
+from tests.apptest_helpers import login_as
 from tests.factories import NOW, make_request
+from tests.page_checks import form_widgets
 
 
 def _people(seeded):
@@ -18,16 +19,8 @@ def _people(seeded):
     return at.switch_page("pages/people.py").run()
 
 
-def _form(at, form_key: str) -> dict:
-    # The invite form is numbered ("invite_0", "invite_1", …): a new one, with new widgets, after each invitation.
-    def ours(form_id) -> bool:
-        return form_id == form_key or (form_id or "").removeprefix(f"{form_key}_").isdigit()
-
-    return {w.label: w for w in leaf_elements(at) if ours(getattr(w, "form_id", None)) and hasattr(w, "label")}
-
-
 def _invite(at, email: str, role: str, customer_id: str | None = None, *, unseen_ok: bool = False):
-    form = _form(at, "invite")
+    form = form_widgets(at, "invite")
     form["Email"].input(email)
     form["Role"].select(role)
     if customer_id:
@@ -54,24 +47,24 @@ def test_users_table_capitalises_a_stored_role_and_dashes_empty_cells():
 def test_the_invite_form_is_empty_again_after_an_invite(seeded_app):
     at = _invite(_people(seeded_app), "dora@example.com", "member")
     assert not at.error
-    form = _form(at, "invite")
+    form = form_widgets(at, "invite")
     assert (form["Email"].value, form["Role"].value) == ("", "admin")
 
 
 def test_a_refused_invite_keeps_what_was_typed(seeded_app):
     at = _invite(_people(seeded_app), "member@example.com", "member")
     assert [e.value for e in at.error] == ["member@example.com already has an account."]
-    assert _form(at, "invite")["Email"].value == "member@example.com"
+    assert form_widgets(at, "invite")["Email"].value == "member@example.com"
 
 
 def test_remove_a_user_preselects_nobody(seeded_app):
     at = _people(seeded_app)
-    assert _form(at, "remove")["User"].value is None
+    assert form_widgets(at, "remove")["User"].value is None
 
 
 def test_remove_without_picking_a_user_says_so(seeded_app):
     at = _people(seeded_app)
-    form = _form(at, "remove")
+    form = form_widgets(at, "remove")
     next(w for label, w in form.items() if label.startswith("Yes, remove")).check()
     form["Remove user"].click()
     at.run()
@@ -80,7 +73,7 @@ def test_remove_without_picking_a_user_says_so(seeded_app):
 
 def test_the_invite_form_asks_to_confirm_an_unseen_customer_id(seeded_app):
     # AppTest cannot type a new option into the Customer ID box: the refusal itself is tested on core below.
-    assert _form(_people(seeded_app), "invite")["No requests with this ID yet — invite anyway"].value is False
+    assert form_widgets(_people(seeded_app), "invite")["No requests with this ID yet — invite anyway"].value is False
 
 
 def test_an_unseen_customer_id_is_refused_without_the_confirmation(engine):
