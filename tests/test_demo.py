@@ -16,7 +16,9 @@ from core import demo
 from core.cli import main as cli
 from core.demo import accounts, catalogue, population, writer
 from core.demo.cli import parse_now
-from core.storage import models
+from core.demo.traffic import bucket_payloads, make_world
+from core.ingest.pipeline import prepare
+from core.storage import models, store
 from core.storage.models import Api, Customer, Request, RequestDetail, Setting
 from tests import conftest
 
@@ -127,6 +129,45 @@ def test_a_failing_worker_process_stops_the_demo_with_its_reason(sqlite_engine, 
     monkeypatch.setattr(writer.store, "write_requests", broken_write)
     with pytest.raises(demo.DemoError, match="disk full"):
         demo.generate(sqlite_engine, requests=2000, days=5, seed=9, now=NOW, workers=2)
+
+
+def _all_rows_digest(engine: sa.Engine) -> str:
+    """Every table a write touches, in a fixed order (ids included): two writes that store the same give the same."""
+    tables = ("requests", "request_details", "customers", "customer_apis", "rollup_hours", "rollup_load_bins", "rollup_state")
+    with engine.connect() as conn:
+        # Columns named, in the models' order: a migrated schema may hold them in another.
+        rows = [conn.execute(sa.select(*table.c).order_by(*table.primary_key.columns)).all()
+                for table in (models.Base.metadata.tables[name] for name in tables)]
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def test_rows_built_ahead_store_exactly_what_the_requests_themselves_store(db_url, tmp_path):
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    with _database(backend, tmp_path) as direct, _database(backend, tmp_path) as ahead:
+        world = make_world(5, 600, 3, NOW, writer._ensure_apis(direct))
+        writer._ensure_apis(ahead)
+        items = [prepare(p, world.api_ids) for b in range(len(world.buckets)) for p in bucket_payloads(world, b)]
+        received = NOW - dt.timedelta(minutes=5)
+        store.write_requests(direct, items, received_at=received)
+        store.write_requests(ahead, store.request_rows(items, backend, received_at=received))
+        assert _all_rows_digest(direct) == _all_rows_digest(ahead)
+
+
+def test_the_demo_writes_a_sqlite_file_without_waiting_for_the_disk(sqlite_engine):
+    loading = writer._loading_engine(sqlite_engine)
+    try:
+        with loading.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 0  # OFF
+    finally:
+        loading.dispose()
+    with sqlite_engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # the app's NORMAL, untouched
+
+
+def test_the_demo_writes_postgresql_through_the_engine_it_was_given(engine):
+    if engine.dialect.name == "sqlite":
+        pytest.skip("PostgreSQL only")
+    assert writer._loading_engine(engine) is engine
 
 
 def test_customer_ids_do_not_depend_on_how_many_customers_there_are():

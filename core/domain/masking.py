@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
+from math import isfinite
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
@@ -60,12 +61,30 @@ def reload_masked_fields() -> None:
     """Read CLIENTELE_MASKED_FIELDS again (the app reads it once; tests change it)."""
     _names.cache_clear()
     is_sensitive.cache_clear()
+    _KEYS.clear()
+    _CLEAN_JSON.clear()
 
 
 @lru_cache(maxsize=4096)
 def is_sensitive(key: str) -> bool:
     name = _normal(key[:256])
     return name in _names() or name.endswith(_SENSITIVE_SUFFIXES)
+
+
+# A key as sent → (the key as stored, is it sensitive): payloads repeat the same few hundred keys, and
+# cleaning and classifying each one anew was a third of mask()'s time. Bounded: emptied when full.
+_KEYS: dict[str, tuple[str, bool]] = {}
+_MAX_KEYS = 8192
+
+
+def _stored_key(key: Any) -> tuple[str, bool]:
+    name = clean_text(str(key))[:256]
+    known = (name, is_sensitive(name))
+    if type(key) is str and len(key) <= 256:
+        if len(_KEYS) >= _MAX_KEYS:
+            _KEYS.clear()
+        _KEYS[key] = known
+    return known
 
 
 # ---------------------------------------------------------------- values
@@ -98,9 +117,19 @@ def mask(value: Any, depth: int = 0) -> Any:
         return "[truncated: nested too deeply]"
     if isinstance(value, dict):
         out = {}
+        keys = _KEYS
+        fast = depth < MAX_DEPTH  # one level deeper, every value is cut: no shortcuts
         for key, v in value.items():
-            key = clean_text(str(key))[:256]
-            out[key] = _mask_sensitive(v) if is_sensitive(key) else mask(v, depth + 1)
+            name, sensitive = (keys.get(key) if type(key) is str else None) or _stored_key(key)
+            if sensitive:
+                out[name] = _mask_sensitive(v)
+            elif fast and (v is None or type(v) is int or type(v) is bool or (type(v) is float and isfinite(v))):
+                out[name] = v
+            elif fast and type(v) is str and v.isascii() and (not v or (v[0] not in _MAYBE_JSON and "=" not in v and "@" not in v
+                                                               and "\x00" not in v)):
+                out[name] = v  # what mask_string(clean_text(v)) returns for plain text, without two calls
+            else:
+                out[name] = mask(v, depth + 1)
         return out
     if isinstance(value, list):
         return [mask(v, depth + 1) for v in value[:MAX_LIST_ITEMS]]
@@ -120,6 +149,11 @@ def mask_body(value: Any) -> Any:
 
 _NOT_JSON = object()
 _MAYBE_JSON = "{[ \t\r\n"
+# JSON texts found to hold nothing to mask → the deepest level they were found so at (nothing in them is cut at a
+# shallower one either): an SDK sends the same treblle-metadata header again and again. Holds no secret, by definition.
+_CLEAN_JSON: dict[str, int] = {}
+_MAX_CLEAN_JSONS = 4096
+_MAX_CLEAN_JSON_CHARS = 2048
 
 
 def mask_string(text: str, depth: int = 0) -> str:
@@ -131,13 +165,21 @@ def mask_string(text: str, depth: int = 0) -> str:
     if first.isspace():
         first = text.lstrip()[:1]
     if first == "{" or first == "[":
+        if _CLEAN_JSON.get(text, -1) >= depth:
+            return text
         try:
             parsed = orjson.loads(text)
         except orjson.JSONDecodeError:
             parsed = _NOT_JSON
         if parsed is not _NOT_JSON:
             masked = mask(parsed, depth + 1)
-            return text if masked == parsed else orjson.dumps(masked).decode()
+            if masked != parsed:
+                return orjson.dumps(masked).decode()
+            if len(text) <= _MAX_CLEAN_JSON_CHARS:
+                if len(_CLEAN_JSON) >= _MAX_CLEAN_JSONS:
+                    _CLEAN_JSON.clear()
+                _CLEAN_JSON[text] = max(depth, _CLEAN_JSON.get(text, -1))
+            return text
     if "://" in text[:32] or text.startswith("/"):
         return mask_url(text)
     if "=" in text:

@@ -8,20 +8,22 @@ from typing import Any
 import orjson
 
 from core.domain.masking import clean_text as _clean_str
-from core.ingest.fields import header_value, short, type_name
+from core.ingest.fields import short, type_name
 
 MAX_METADATA_CHARS = 2000
 MAX_CUSTOMER_ID_CHARS = 255
 
 _NAME_KEYS = ("user-name", "name", "display-name")
+_NOT_ATTRIBUTES = frozenset({"user-id", *_NAME_KEYS})
 
 
 def identify_customer(req_headers: dict, resp_headers: dict, data_metadata: Any):
     """(customer_id, display_name, attributes, metadata_error) from headers and data.metadata."""
     problems: list[str] = []
     meta: dict[str, Any] = {}
-    for where, headers in (("request", req_headers), ("response", resp_headers)):
-        raw = header_value(headers, "treblle-metadata")
+    req_meta, req_user_id = _treblle_headers(req_headers)
+    resp_meta, resp_user_id = _treblle_headers(resp_headers)
+    for where, raw in (("request", req_meta), ("response", resp_meta)):
         if raw is None:
             continue
         parsed, problem = parse_metadata(raw)
@@ -36,7 +38,7 @@ def identify_customer(req_headers: dict, resp_headers: dict, data_metadata: Any)
             if _is_scalar(value):
                 meta.setdefault(_clean_str(str(key))[:100], _scalar(value))
 
-    candidates = [header_user_id, header_value(req_headers, "treblle-user-id"), header_value(resp_headers, "treblle-user-id")]
+    candidates = [header_user_id, req_user_id, resp_user_id]
     if isinstance(data_metadata, dict):
         candidates.append(data_metadata.get("user-id"))
     customer_id = None
@@ -55,11 +57,35 @@ def identify_customer(req_headers: dict, resp_headers: dict, data_metadata: Any)
         if value not in (None, ""):
             display_name = short(str(value), 255)
             break
-    attributes = {k: v for k, v in meta.items() if k not in ("user-id", *_NAME_KEYS)}
+    attributes = {k: v for k, v in meta.items() if k not in _NOT_ATTRIBUTES}
     return customer_id, display_name, attributes, "; ".join(problems) or None
 
 
 _TOO_LONG = object()
+
+
+def _treblle_headers(headers: dict[str, Any]) -> tuple[Any, Any]:
+    """(treblle-metadata, treblle-user-id) as header_value reads them, in one pass over the headers."""
+    meta = user_id = _ABSENT
+    for key, value in headers.items():
+        name = key.lower()
+        if name == "treblle-metadata":
+            if meta is _ABSENT:
+                meta = value
+        elif name == "treblle-user-id" and user_id is _ABSENT:
+            user_id = value
+    return _first(meta), _first(user_id)
+
+
+_ABSENT = object()
+
+
+def _first(value: Any) -> Any:
+    if value is _ABSENT:
+        return None
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
 
 
 def _customer_id(value: Any):
@@ -89,6 +115,7 @@ def _scalar(value: Any) -> Any:
 
 def parse_metadata(raw: Any) -> tuple[dict[str, Any], str | None]:
     """The treblle-metadata header → (flat dict of scalars, problem or None). Never raises."""
+    # Not memoised: a header may carry a secret (masked only once parsed), and a cache would keep it in memory.
     if not isinstance(raw, str):
         return {}, "not a string"
     if len(raw) > MAX_METADATA_CHARS:

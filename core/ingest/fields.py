@@ -32,6 +32,8 @@ def short(text: str, limit: int) -> str:
 def child_object(parent: dict, key: str, *, required: bool, where: str = "") -> dict:
     """parent[key], which must be an object; {} when absent and not required."""
     value = parent.get(key)
+    if type(value) is dict:
+        return value
     path = f"{where}.{key}" if where else key
     if value is None:
         if required:
@@ -48,9 +50,14 @@ def parse_headers(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PayloadError(path, f"must be an object of header names to values, got {type_name(value)}")
     out = {}
-    for name, v in list(value.items())[:200]:
-        name = _clean_str(str(name))[:256]
-        if isinstance(v, list):
+    for name, v in value.items() if len(value) <= 200 else list(value.items())[:200]:
+        # Plain short ASCII is kept as it is (what cleaning and cutting would return), without the calls.
+        if not (type(name) is str and len(name) <= 256 and name.isascii() and "\x00" not in name):
+            name = _clean_str(str(name))[:256]
+        if type(v) is str:
+            if not (len(v) <= MAX_TEXT_CHARS and v.isascii() and "\x00" not in v):
+                v = _clean_str(v)[:MAX_TEXT_CHARS]
+        elif isinstance(v, list):
             v = [_clean_str(str(x))[:MAX_TEXT_CHARS] for x in v[:20]]
         elif v is not None:
             v = _clean_str(str(v))[:MAX_TEXT_CHARS]
@@ -110,6 +117,7 @@ def _version_number(version: Any) -> float | None:
     return None
 
 
+@lru_cache(maxsize=1024, typed=True)  # a handful of (SDK, version) pairs send nearly all payloads
 def load_time_unit(sdk: str | None, version: Any) -> str:
     """'s', 'us' or 'ms': the unit a given SDK and payload version use for response.load_time."""
     number = _version_number(version)

@@ -29,16 +29,18 @@ def resolve_timestamp(value: Any, timezone: Any, sdk: str | None, received_at: d
                       mode: str) -> tuple[dt.datetime, float | None, str | None]:
     """(when the request happened in UTC, the SDK clock's skew in seconds, its fault: see NormalizedRequest)."""
     parsed = _parse_timestamp(value)
-    readings = _readings(parsed, timezone)
     if received_at is not None:
-        return _at_receive(readings, received_at.astimezone(dt.timezone.utc))
+        return _at_receive(_readings(parsed, timezone), received_at.astimezone(dt.timezone.utc))
     if mode not in TIMESTAMP_MODES:
         raise ValueError(f"timestamps must be one of {', '.join(TIMESTAMP_MODES)}, not {mode!r}")
     zone = timestamp_zone(sdk) if mode == "auto" else mode
-    reading = readings[1] if zone == "local" and len(readings) > 1 else readings[0]
     if not 1990 <= parsed.year <= 2200:
         raise PayloadError("data.request.timestamp", f"year {parsed.year} is out of range")
-    return reading.astimezone(dt.timezone.utc), None, None
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(dt.timezone.utc), None, None
+    # The reading _readings would pick: local time in `timezone` when asked for and known, else UTC.
+    local = zone == "local" and isinstance(timezone, str) and timezone
+    return parsed.replace(tzinfo=_zone(timezone) if local else dt.timezone.utc).astimezone(dt.timezone.utc), None, None
 
 
 def _parse_timestamp(value: Any) -> dt.datetime:

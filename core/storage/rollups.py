@@ -147,15 +147,20 @@ def epoch(conn: sa.Connection) -> int:
     return int(conn.execute(sa.select(RollupState.epoch).where(RollupState.id == 1)).scalar() or 0)
 
 
-def add(conn: sa.Connection, items: Sequence[tuple[int, NormalizedRequest]], now: dt.datetime | None = None) -> None:
-    """Count a batch of requests being written on `conn` (the same transaction). Plain Python, no Polars: the
-    demo writes from forked worker processes, where Polars' thread pool (started in the parent) hangs."""
-    if not items:
-        return
+# A batch's increments as plain rows: (rollup_hours rows, rollup_load_bins rows, the earliest hour), in key order.
+Increments = tuple[list[tuple], list[tuple], "dt.datetime | None"]
+
+
+def increments(items: Sequence[tuple[int, NormalizedRequest]], dialect: str) -> Increments:
+    """Count a batch of requests for a database of this dialect, without it. Plain Python, no Polars: the demo
+    counts in forked worker processes, where Polars' thread pool (started in the parent) hangs."""
     hours: dict[tuple, list] = {}
     bins: dict[tuple, int] = {}
+    utc = dt.timezone.utc
     for api_id, r in items:
-        ts = r.timestamp.astimezone(dt.timezone.utc)
+        ts = r.timestamp
+        if ts.tzinfo is not utc:
+            ts = ts.astimezone(utc)
         key = (api_id, floor_hour(ts), r.customer_id if r.customer_id is not None else NO_CUSTOMER, r.method, r.endpoint)
         load, status = float(r.load_time_ms), r.status
         row = hours.get(key)
@@ -167,24 +172,50 @@ def add(conn: sa.Connection, items: Sequence[tuple[int, NormalizedRequest]], now
         row[3] += status >= 500
         row[4] += facts.load_us(load)
         row[5] += int(r.response_size)
-        row[6], row[7] = min(row[6], ts), max(row[7], ts)
+        if ts < row[6]:
+            row[6] = ts
+        elif ts > row[7]:
+            row[7] = ts
         bin_key = (*key, histogram.bin_of(load))
         bins[bin_key] = bins.get(bin_key, 0) + 1
-    dialect = conn.dialect.name
-    hour_rows = [(*_plain_key(k, dialect), *v[:6], _plain_time(v[6], dialect), _plain_time(v[7], dialect)) for k, v in sorted(hours.items())]
-    bin_rows = [(*_plain_key(k[:5], dialect), k[5], n) for k, n in sorted(bins.items())]
+    if not hours:
+        return [], [], None
+    plain = _plain_times(dialect)
+    hour_rows = [(k[0], plain(k[1]), *k[2:], *v[:6], plain(v[6]), plain(v[7])) for k, v in sorted(hours.items())]
+    bin_rows = [(k[0], plain(k[1]), *k[2:], n) for k, n in sorted(bins.items())]
+    return hour_rows, bin_rows, min(k[1] for k in hours)
+
+
+def add_increments(conn: sa.Connection, counted: Increments, now: dt.datetime | None = None) -> None:
+    """Add a batch's increments on `conn` (the transaction that writes its requests)."""
+    hour_rows, bin_rows, earliest = counted
     _execute_upserts(conn, hour_rows, bin_rows)
-    if min(k[1] for k in hours) < settled_before(now):
+    if earliest is not None and earliest < settled_before(now):
         bump_epoch(conn)
+
+
+def add(conn: sa.Connection, items: Sequence[tuple[int, NormalizedRequest]], now: dt.datetime | None = None) -> None:
+    """Count a batch of requests being written on `conn` (the same transaction)."""
+    add_increments(conn, increments(items, conn.dialect.name), now)
+
+
+def _plain_times(dialect: str):
+    """UTC datetime → what the dialect's executemany takes: SQLAlchemy's text on SQLite, a naive datetime on PostgreSQL.
+    Hours repeat across a batch's rows, so each is converted once."""
+    memo: dict[dt.datetime, object] = {}
+
+    def plain(ts: dt.datetime):
+        value = memo.get(ts)
+        if value is None:
+            value = memo[ts] = _plain_time(ts, dialect)
+        return value
+
+    return plain
 
 
 def _plain_time(ts: dt.datetime, dialect: str):
     naive = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return naive.isoformat(" ", "microseconds") if dialect == "sqlite" else naive
-
-
-def _plain_key(key: tuple, dialect: str) -> tuple:
-    return (key[0], _plain_time(key[1], dialect), *key[2:])
 
 
 def add_frame(conn: sa.Connection, raw: pl.DataFrame, now: dt.datetime | None = None) -> None:
