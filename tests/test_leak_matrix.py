@@ -297,6 +297,16 @@ def test_stats_as_a_customer_prints_only_that_customers_numbers(seeded_app):
     assert data["overview"]["total_requests"] == 4
 
 
+def test_usage_as_a_customer_prints_only_that_customers_rows(seeded_app, carol):
+    done = subprocess.run([sys.executable, "-m", "core", "usage", "--month", NOW.strftime("%Y-%m"), "--json",
+                           "--as-customer", "cust_c"], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["rows"]
+    assert {r["customer_id"] for r in rows} == {"cust_c"} and sum(r["requests"] for r in rows) == 2
+    assert [s for s in _forbidden("cust_c") if s in done.stdout] == []
+
+
 def test_stats_as_a_customer_refuses_an_api_they_never_used_like_an_unknown_one(seeded_app):
     orders = seeded_app.api_ids["orders"]
     done = _stats("--json", "--as-customer", "cust_c", "--api", str(orders))
