@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core.domain import masking
 from core.storage import cache
 from tests.apptest_helpers import seeded_app  # noqa: F401  (fixture: a seeded database behind the app, for AppTest)
 from tests.page_checks import downloads  # noqa: F401  (fixture: every CSV a page offers, captured)
@@ -111,6 +112,17 @@ def _restore_main_module():
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+@pytest.fixture
+def masked_fields(monkeypatch):
+    """Set CLIENTELE_MASKED_FIELDS for one test; the names are read again before and after it."""
+    def set_fields(value: str) -> None:
+        monkeypatch.setenv("CLIENTELE_MASKED_FIELDS", value)
+        masking.reload_masked_fields()
+    yield set_fields
+    monkeypatch.delenv("CLIENTELE_MASKED_FIELDS", raising=False)
+    masking.reload_masked_fields()
 
 
 @pytest.fixture

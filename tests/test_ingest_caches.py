@@ -2,23 +2,10 @@
 treblle-metadata header): they never change what is stored, also after CLIENTELE_MASKED_FIELDS changes."""
 from __future__ import annotations
 
-import pytest
-
 from core.domain import masking
 from core.domain.masking import mask, mask_string
 from core.ingest.customers import parse_metadata
 from core.ingest.fields import parse_headers
-
-
-@pytest.fixture
-def masked_fields(monkeypatch):
-    """Set CLIENTELE_MASKED_FIELDS for one test; the names are read again before and after it."""
-    def set_fields(value: str) -> None:
-        monkeypatch.setenv("CLIENTELE_MASKED_FIELDS", value)
-        masking.reload_masked_fields()
-    yield set_fields
-    monkeypatch.delenv("CLIENTELE_MASKED_FIELDS", raising=False)
-    masking.reload_masked_fields()
 
 
 def test_a_key_seen_in_clear_is_masked_once_the_setting_names_it(masked_fields):

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.domain import masking
 from core.domain.masking import mask, mask_url, masked_raw
 from core.ingest import enrich
 from core.ingest.files import import_bytes
@@ -80,17 +79,6 @@ def _ingest(engine, payload: dict) -> None:
     store.create_api(engine, "Login", api_key="api-1")
     report = import_bytes(engine, [("p.json", orjson.dumps(payload))])
     assert (report.accepted, report.rejected) == (1, [])
-
-
-@pytest.fixture
-def masked_fields(monkeypatch):
-    """Set CLIENTELE_MASKED_FIELDS for one test; the names are read again before and after it."""
-    def set_fields(value: str) -> None:
-        monkeypatch.setenv("CLIENTELE_MASKED_FIELDS", value)
-        masking.reload_masked_fields()
-    yield set_fields
-    monkeypatch.delenv("CLIENTELE_MASKED_FIELDS", raising=False)
-    masking.reload_masked_fields()
 
 
 # ---------------------------------------------------------------- the leaks observed, through normalize()

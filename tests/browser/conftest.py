@@ -2,6 +2,7 @@
 driven by Playwright (never `playwright install`)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,15 +109,28 @@ def app_server(tmp_path_factory, browser) -> Iterator[Server]:
     st.navigation, which rebuilds the page on the next run: a login form filled in between would be
     replaced by an empty one. Tests start after that switch.
     """
+    with visited_server(tmp_path_factory.mktemp("browser-app"), browser) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def visited_server(workdir: Path, browser, prepare: Callable[[Server], None] | None = None,
+                   env: dict[str, str | None] | None = None) -> Iterator[Server]:
+    """start_server (with `env`), then `prepare(server)` (more data, say), then one visit that switches the fresh
+    server to st.navigation (see app_server); the server is stopped on the way out, also when a step failed."""
     from playwright.sync_api import expect
 
-    server = start_server(tmp_path_factory.mktemp("browser-app"))
-    page = browser.new_page()
-    page.goto(server.url)
-    expect(page.get_by_role("button", name="Log in")).to_be_visible()
-    page.close()
-    yield server
-    stop_server(server)
+    server = start_server(workdir, env)
+    try:
+        if prepare is not None:
+            prepare(server)
+        page = browser.new_page()
+        page.goto(server.url)
+        expect(page.get_by_role("button", name="Log in")).to_be_visible()
+        page.close()
+        yield server
+    finally:
+        stop_server(server)
 
 
 @pytest.fixture

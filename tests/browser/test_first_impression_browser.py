@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from core.storage import models, store
 from core.storage.models import Request
 from tests.apptest_helpers import ACCOUNTS
-from tests.browser.conftest import IDLE, LEAVER, start_server, stop_server
+from tests.browser.conftest import IDLE, LEAVER, visited_server
 from tests.browser.pages import grid_cells, login, page_url, settled, visit
 from tests.factories import NOW, make_request
 
@@ -69,19 +69,12 @@ def _add_traffic(db_url: str, orders: int) -> dict[str, int]:
 def server(tmp_path_factory, browser):
     """A server on seed_small plus _add_traffic whose "now" is SERVER_NOW and which has no CLIENTELE_BASE_URL
     (one-time links then point at the address the Admin is browsing)."""
-    started = start_server(tmp_path_factory.mktemp("browser-first-impression"),
-                           env={"CLIENTELE_BASE_URL": None, "CLIENTELE_NOW": SERVER_NOW.isoformat()})
-    try:
-        started.requests = _add_traffic(started.seeded.db_url, started.seeded.api_ids["orders"])
-        page = browser.new_page()
-        page.goto(started.url)  # the first visit switches a fresh server to st.navigation
-        expect(page.get_by_role("button", name="Log in")).to_be_visible()
-        page.close()
-    except BaseException:
-        stop_server(started)
-        raise
-    yield started
-    stop_server(started)
+    def add_traffic(server) -> None:
+        server.requests = _add_traffic(server.seeded.db_url, server.seeded.api_ids["orders"])
+
+    with visited_server(tmp_path_factory.mktemp("browser-first-impression"), browser, add_traffic,
+                        env={"CLIENTELE_BASE_URL": None, "CLIENTELE_NOW": SERVER_NOW.isoformat()}) as server:
+        yield server
 
 
 def _logged_in(browser, server, email: str):

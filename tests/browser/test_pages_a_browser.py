@@ -19,7 +19,7 @@ from core.present.tables import CUSTOMER_WIDTHS
 from core.storage import models
 from core.storage.models import Customer, Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
-from tests.browser.conftest import start_server, stop_server
+from tests.browser.conftest import visited_server
 from tests.browser.pages import (
     EXCEPTION,
     click_first_row,
@@ -45,18 +45,11 @@ VIEWPORTS = {"1366": {"width": 1366, "height": 768}}
 def demo_server(tmp_path_factory, browser):
     """A server whose database holds the seeded accounts plus 30,000 demo requests, and a Customer account
     bound to the busiest demo customer (facts: customer_id, name, others)."""
-    server = start_server(tmp_path_factory.mktemp("browser-pages-a"))
-    try:
+    def add_traffic(server) -> None:
         server.facts = _add_demo_traffic(server.seeded.db_url)
-        page = browser.new_page()
-        page.goto(server.url)  # the first visit switches a fresh server to st.navigation
-        expect(page.get_by_role("button", name="Log in")).to_be_visible()
-        page.close()
-    except BaseException:
-        stop_server(server)
-        raise
-    yield server
-    stop_server(server)
+
+    with visited_server(tmp_path_factory.mktemp("browser-pages-a"), browser, add_traffic) as server:
+        yield server
 
 
 def _add_demo_traffic(db_url: str) -> dict:

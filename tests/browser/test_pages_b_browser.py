@@ -16,7 +16,7 @@ from core.present import request_log as ht
 from core.storage import models
 from core.storage.models import Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
-from tests.browser.conftest import IDLE, start_server, stop_server
+from tests.browser.conftest import IDLE, visited_server
 from tests.browser.pages import click_first_row, header_widths, horizontal_overflow, login, page_url, screenshot, settled, visit
 from tests.factories import NOW
 from ui import nav
@@ -33,18 +33,11 @@ VIEWPORTS = {"1366": {"width": 1366, "height": 768}}
 def demo_server(tmp_path_factory, browser):
     """A server whose database holds the seeded accounts plus 30,000 demo requests, and a Customer
     account bound to the busiest demo customer."""
-    server = start_server(tmp_path_factory.mktemp("browser-pages-b"))
-    try:
+    def add_traffic(server) -> None:
         server.facts = _add_demo_traffic(server.seeded.db_url)
-        page = browser.new_page()
-        page.goto(server.url)
-        expect(page.get_by_role("button", name="Log in")).to_be_visible()
-        page.close()
-    except BaseException:
-        stop_server(server)
-        raise
-    yield server
-    stop_server(server)
+
+    with visited_server(tmp_path_factory.mktemp("browser-pages-b"), browser, add_traffic) as server:
+        yield server
 
 
 def _add_demo_traffic(db_url: str) -> dict:
