@@ -40,10 +40,6 @@ def _done(kind: str, message: str) -> None:
     st.rerun()
 
 
-def _widths(columns: list[str], widths: dict[str, int]) -> dict:
-    return {c: {"width": widths[c], **({"pinned": True} if c == columns[0] else {})} for c in columns if c in widths}
-
-
 def rules_table(rules_shown: list[dict], api_names: dict[int, str], tz: str) -> dict | None:
     """The rules as a table (its caption and "Columns" chooser above it); the rule whose row is selected, if any."""
     table = shown.rules_table(rules_shown, api_names, tz)
@@ -51,7 +47,7 @@ def rules_table(rules_shown: list[dict], api_names: dict[int, str], tz: str) -> 
                                    "alert_rules", table.columns, list(shown.RULE_DEFAULT))
     event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                          height=min(table.height, 12) * 35 + 38, key="alert_rules_table", column_order=columns,
-                         column_config=_widths(table.columns, shown.RULE_WIDTHS))
+                         column_config=widgets.column_widths(table.columns, shown.RULE_WIDTHS))
     picked = list(getattr(getattr(event, "selection", None), "rows", []) or [])
     if not picked or picked[0] >= table.height:
         return None
@@ -174,4 +170,4 @@ def rule_form(engine: sa.Engine, scope: Scope, user: CurrentUser, *, rule: dict 
 def deliveries_table(table: pl.DataFrame, caption: str) -> None:
     columns = widgets.table_header(caption, "alert_deliveries", table.columns, list(shown.DELIVERY_DEFAULT))
     st.dataframe(table, hide_index=True, width="stretch", height=min(table.height, 15) * 35 + 38, column_order=columns,
-                 column_config=_widths(table.columns, shown.DELIVERY_WIDTHS))
+                 column_config=widgets.column_widths(table.columns, shown.DELIVERY_WIDTHS))

@@ -266,7 +266,7 @@ def error_groups_table(table: pl.DataFrame, *, key: str, caption: str, rows_show
     from core.present.error_groups import LINK, TREND, WIDTHS, default_columns, display_columns
 
     columns = display_columns(table)
-    config = {c: {"width": WIDTHS[c], **({"pinned": True} if c == columns[0] else {})} for c in columns if c in WIDTHS}
+    config = widgets.column_widths(columns, WIDTHS)
     config[TREND] = st.column_config.BarChartColumn(y_min=0, width=WIDTHS[TREND],
                                                     help="Failed requests per time bucket of the window.")
     config[LINK] = st.column_config.LinkColumn(display_text="Open requests", width=WIDTHS[LINK],

@@ -338,6 +338,11 @@ def column_chooser(table: str, columns: list[str], default: list[str]) -> list[s
     return shown
 
 
+def column_widths(columns: list[str], widths: dict[str, int]) -> dict:
+    """st.dataframe column_config giving each column its width (px), the first one pinned at the left."""
+    return {c: {"width": widths[c], **({"pinned": True} if c == columns[0] else {})} for c in columns if c in widths}
+
+
 def table_header(caption: str, table: str, columns: list[str], default: list[str]) -> list[str]:
     """A table's caption (Markdown) with its "Columns" chooser at the right; returns the columns to show."""
     with st.container(horizontal=True, vertical_alignment="center"):
