@@ -330,3 +330,37 @@ def test_first_seen_comes_from_the_stored_dates_when_old_rows_are_gone(engine, a
     cache.refresh(engine)
     first = cache.first_seen_frame(engine, ADMIN).filter((pl.col("customer_id") == "cust_a") & (pl.col("api_id") == apis["orders"]))
     assert first.get_column("first_seen").to_list() == [anchor - 30 * HOUR]
+
+
+# ---------------------------------------------------------------- the bulk load
+
+
+def test_the_bulk_load_in_a_child_process_reads_the_same_facts_as_sqlalchemy(seeded):
+    """The cache's bulk load (ADBC in a child process, on both backends) gives the facts the row-by-row read
+    gives, in the cache's order, with the fact schema; a database too small for it is read row by row."""
+    from core.storage.cache import reader
+
+    engine, _apis, now = seeded
+    end = floor_hour(now) + HOUR
+    bulk = reader.bulk_facts(engine, end)
+    assert bulk is not None, "the child process failed: the load fell back to SQLAlchemy"
+    assert bulk.schema == pl.Schema(FACT_SCHEMA)
+    assert bulk.height == 9
+    order = ["api_id", "timestamp", "customer_id", "method", "endpoint"]
+    assert bulk.select("api_id", "timestamp").rows() == sorted(bulk.select("api_id", "timestamp").rows())
+    slow = reader.read_rollups(engine, end=end)
+    assert (bulk.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(order).to_dicts()
+            == slow.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(order).to_dicts())
+    assert reader.bulk_facts(engine, now - dt.timedelta(days=30)).height == 0
+
+
+def test_cut_hours_are_sliced_out_of_a_time_sorted_frame_and_nothing_else():
+    from core.storage.cache.scoped import _without_hours
+
+    top = dt.datetime(2026, 3, 1, tzinfo=UTC)
+    hours = [top + n * HOUR for n in (0, 0, 1, 2, 2, 2, 3, 5)]
+    frame = pl.DataFrame({"timestamp": hours, "n": list(range(8))}, schema={"timestamp": FACT_SCHEMA["timestamp"], "n": pl.Int64})
+    kept = _without_hours(frame, [top + 2 * HOUR, top, top + 4 * HOUR])
+    assert kept.get_column("n").to_list() == [2, 6, 7]
+    assert _without_hours(frame, [top + 4 * HOUR, top + 9 * HOUR]) is frame
+    assert _without_hours(frame, [top + 5 * HOUR]).get_column("n").to_list() == list(range(7))

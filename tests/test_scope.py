@@ -23,6 +23,18 @@ def test_the_filter_works_on_lazy_frames_and_categoricals():
     assert Scope.customer("b").filter(lazy).collect().get_column("n").to_list() == [2]
 
 
+def test_a_frame_of_only_the_customers_rows_is_returned_as_it_is_and_any_other_row_still_goes():
+    """The filter skips the copy when every row is theirs already; one unattributed or foreign row, even among
+    categoricals, and it filters as before."""
+    mine = FRAME.filter(pl.col("customer_id") == "a")
+    assert Scope.customer("a").filter(mine) is mine
+    for other in (None, "b"):
+        mixed = pl.concat([mine, pl.DataFrame({"customer_id": [other], "n": [9]}, schema=FRAME.schema)])
+        for frame in (mixed, mixed.with_columns(pl.col("customer_id").cast(pl.Categorical))):
+            assert Scope.customer("a").filter(frame).get_column("n").to_list() == [1, 4]
+    assert Scope.customer("a").filter(FRAME.clear()).height == 0
+
+
 def test_check_refuses_a_frame_with_another_customers_row():
     with pytest.raises(ScopeError, match="outside your account"):
         Scope.customer("a").check(FRAME)

@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from core.analytics.metrics import Totals, bucket_index, bucket_starts, endpoint_breakdown, in_window, request_count, request_series, totals
+from core.analytics.metrics import (
+    Totals,
+    bucket_index,
+    bucket_starts,
+    count_in,
+    endpoint_breakdown,
+    in_window,
+    request_count,
+    request_series,
+    totals,
+)
 from core.domain import facts, histogram
 from core.domain.facts import as_facts
 from core.domain.facts import first_seen as first_seen  # the one definition, kept with the facts it reads
@@ -401,7 +411,7 @@ def request_counts(requests: pl.DataFrame, window: Window, scope: Scope) -> Delt
     """How many requests (attributed or not) the frame holds in the window and the period before."""
     require_workspace(scope, "Workspace totals")
     requests = as_facts(requests)
-    return Delta(request_count(in_window(requests, window)), request_count(in_window(requests, window.previous())))
+    return Delta(count_in(requests, window), count_in(requests, window.previous()))
 
 
 # ---------------------------------------------------------------- customer health

@@ -42,6 +42,12 @@ def in_window(frame: pl.DataFrame, window: Window) -> pl.DataFrame:
     return frame.filter((pl.col("timestamp") >= window.start) & (pl.col("timestamp") < window.end))
 
 
+def count_in(frame: pl.DataFrame, window: Window) -> int:
+    """request_count(in_window(frame, window)) without copying the rows of the window (their histograms)."""
+    inside = (pl.col("timestamp") >= window.start) & (pl.col("timestamp") < window.end)
+    return int(frame.select(pl.col("requests").filter(inside).sum()).item() or 0)
+
+
 def span(window: Window) -> Window:
     """The current window and the previous period together (what a page loads to show deltas)."""
     return Window(window.previous().start, window.end, window.bucket, window.preset)

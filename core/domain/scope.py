@@ -54,6 +54,11 @@ class Scope:
         """The frame restricted to this scope."""
         if not self.is_customer:
             return frame
+        if isinstance(frame, pl.DataFrame) and column in frame.columns:
+            mine = frame.get_column(column) == self.customer_id
+            if mine.fill_null(False).all():  # every row is theirs already: the frame itself, not a copy of it
+                return frame
+            return frame.filter(mine.fill_null(False))
         return frame.filter(pl.col(column) == self.customer_id)
 
     def check(self, frame: pl.DataFrame, column: str = "customer_id") -> pl.DataFrame:

@@ -4,7 +4,6 @@ hours a window cuts, and the small API and customer tables. Every reader returns
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import subprocess
 import sys
@@ -87,22 +86,15 @@ def read_rollups(engine: sa.Engine, *, start: dt.datetime | None = None, end: dt
 
 
 def read_all_rollups(engine: sa.Engine, end: dt.datetime) -> pl.DataFrame:
-    """Every rollup row with hour < end, as facts: the bulk load of a cache. Arrow all the way through ADBC
-    (in a child process on SQLite, see bulk_read) when it can, row by row through SQLAlchemy otherwise."""
+    """Every rollup row with hour < end, as facts: the bulk load of a cache. Arrow all the way through ADBC,
+    in a child process (bulk_facts), when it can; row by row through SQLAlchemy otherwise."""
     if engine.url.get_backend_name() == "sqlite":
         with engine.connect() as conn:  # rowids only grow: max(rowid) bounds the rows, read off the b-tree's end
             rows = conn.exec_driver_sql("SELECT max(rowid) FROM rollup_hours").scalar() or 0
         if rows < BULK_MIN_ROWS:  # starting the child process costs more than reading a small table row by row
             return read_rollups(engine, end=end)
-    cutoff = _bind_time(engine, end)
-    literal = cutoff if isinstance(cutoff, str) else cutoff.isoformat(" ")
-    sqls = [f"SELECT {', '.join(cols)} FROM {table} WHERE hour < '{literal}'"
-            for table, cols in (("rollup_hours", _HOUR_COLUMNS), ("rollup_load_bins", _BIN_COLUMNS))]
-    frames = bulk_read(engine, sqls)
-    if frames is None:
-        return read_rollups(engine, end=end)
-    hours, bins = frames
-    return _facts(hours, bins) if hours.height else empty_facts()
+    frame = bulk_facts(engine, end)
+    return read_rollups(engine, end=end) if frame is None else frame
 
 
 def adbc_read(url: sa.URL, sql: str) -> pl.DataFrame:
@@ -119,22 +111,31 @@ def adbc_read(url: sa.URL, sql: str) -> pl.DataFrame:
         return pl.from_arrow(cur.fetch_arrow_table())
 
 
-def bulk_read(engine: sa.Engine, sqls: list[str]) -> list[pl.DataFrame] | None:
-    """Each statement's result as a frame, through ADBC (columnar: several times faster than Python rows), or
-    None when ADBC fails (the caller falls back to SQLAlchemy). On SQLite it runs in a child process: ADBC
-    bundles its own SQLite library, and two copies in one process break each other's POSIX locks (SQLite's
-    how-to-corrupt guide, "multiple copies of SQLite in the same program")."""
+def rollup_facts(url: sa.URL, end: str) -> pl.DataFrame:
+    """The child's work (core.storage.cache.child): the rollup rows with hour < `end` (the time as the
+    column stores it) through ADBC, joined into facts and sorted as the cache keeps them."""
+    hours, bins = (adbc_read(url, f"SELECT {', '.join(cols)} FROM {table} WHERE hour < '{end}'")
+                   for table, cols in (("rollup_hours", _HOUR_COLUMNS), ("rollup_load_bins", _BIN_COLUMNS)))
+    return (_facts(hours, bins) if hours.height else empty_facts()).sort("api_id", "timestamp")
+
+
+def bulk_facts(engine: sa.Engine, end: dt.datetime) -> pl.DataFrame | None:
+    """rollup_facts(end) computed in a child process, or None when that fails (the caller falls back to
+    SQLAlchemy). A child, on both backends: ADBC bundles its own SQLite library, and two copies in one process
+    break each other's POSIX locks (SQLite's how-to-corrupt guide, "multiple copies of SQLite in the same
+    program"); and the load's peak memory (every rollup row as text, the join of their histograms: about
+    14 times the finished facts) is the child's, gone when it exits, not the app process's for its lifetime."""
+    cutoff = _bind_time(engine, end)
+    literal = cutoff if isinstance(cutoff, str) else cutoff.isoformat(" ")
     try:
-        if engine.url.get_backend_name() != "sqlite":
-            return [adbc_read(engine.url, sql) for sql in sqls]
         with tempfile.TemporaryDirectory(prefix="clientele-load-") as tmp:
             proc = subprocess.run(
-                [sys.executable, "-m", CHILD_MODULE, engine.url.render_as_string(hide_password=False), tmp],
-                input=json.dumps(sqls).encode(), capture_output=True, cwd=config.ROOT, timeout=1800, check=False,
+                [sys.executable, "-m", CHILD_MODULE, engine.url.render_as_string(hide_password=False), literal, tmp],
+                capture_output=True, cwd=config.ROOT, timeout=1800, check=False,
             )
             if proc.returncode != 0:
                 raise RuntimeError((proc.stderr.decode(errors="replace").strip().splitlines() or ["child failed"])[-1])
-            return [pl.read_ipc(Path(tmp) / f"{n}.arrow") for n in range(len(sqls))]
+            return pl.read_parquet(Path(tmp) / "facts.parquet")
     except Exception as exc:  # any driver problem: the slower path gives the same rows
         log.warning("ADBC bulk read failed (%s); reading through SQLAlchemy", exc)
         return None
@@ -173,13 +174,13 @@ def read_raw(engine: sa.Engine, ranges: Sequence[tuple[dt.datetime, dt.datetime]
     """The raw requests in these [start, end) time ranges, on these APIs (or a customer's, on any API), as
     facts: the hours a window or bucket edge cuts. Each range is one index seek (api or customer, time)."""
     parts = []
-    targets: list[int | None] = list(api_ids) if customer_id is None else [None]
     for start, end in ranges:
-        for api_id in targets:
-            where, params = _where(engine, start=start, end=end, api_id=api_id, customer_id=customer_id, time_column="timestamp")
-            raw = _select(engine, f"SELECT {', '.join(_RAW_COLUMNS)} FROM requests WHERE {where}", params, _RAW_COLUMNS)
-            if raw is not None:
-                parts.append(_utc(raw, ("timestamp",)))
+        where, params = _where(engine, start=start, end=end, customer_id=customer_id, time_column="timestamp")
+        if customer_id is None:  # one index seek per API (api_id, timestamp), in one statement; ids are ints
+            where += f" AND api_id IN ({', '.join(str(int(a)) for a in api_ids) or 'NULL'})"
+        raw = _select(engine, f"SELECT {', '.join(_RAW_COLUMNS)} FROM requests WHERE {where}", params, _RAW_COLUMNS)
+        if raw is not None:
+            parts.append(_utc(raw, ("timestamp",)))
     if not parts:
         return empty_facts()
     return from_requests(pl.concat(parts, how="vertical_relaxed"))

@@ -29,29 +29,48 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
     who = scope.customer_id if scope.is_customer else customer_id
     start, end = window.previous().start, window.end
     cut = [h for h in window.cut_hours() if entry.raw_since is None or h >= entry.raw_since]
-    parts = []
+    ordered, parts = [], []  # rollups in memory, each sorted by time; rollups from SQL
     if main is not None and settled is not None and start < settled:
         upto = min(end, settled)
         if who is not None:
             part = main.customer(who, start, upto)
-            parts.append(part if api_id is None else part.filter(pl.col("api_id") == api_id))
+            ordered.append(part if api_id is None else part.filter(pl.col("api_id") == api_id))
         elif api_id is not None:
-            parts.append(main.api(api_id, start, upto))
+            ordered.append(main.api(api_id, start, upto))
         else:
-            parts.append(main.everything(start, upto))
+            ordered.extend(main.per_api(start, upto))
     if settled is None or end > settled:
         recent_from = start if settled is None else max(start, settled)
         parts.append(read_rollups(engine, start=recent_from, end=end, api_id=api_id, customer_id=who))
     if cut:
+        ordered = [_without_hours(p, cut) for p in ordered]
         parts = [p.filter(~pl.col("timestamp").is_in(cut)) for p in parts]
         hour = dt.timedelta(hours=1)
         ranges = [(max(h, start), min(h + hour, end)) for h in cut if h + hour > start and h < end]
         api_ids = [api_id] if api_id is not None else entry.apis.get_column("api_id").to_list()
         raw = read_raw(engine, ranges, api_ids=api_ids, customer_id=who)
         parts.append(raw if api_id is None or who is None else raw.filter(pl.col("api_id") == api_id))
+    parts = ordered + parts
     frame = pl.concat(parts, how="vertical_relaxed") if parts else empty_facts()
     # The single filter, applied again on what was gathered (a no-op for workspace scopes), then asserted.
     return scope.check(scope.filter(frame))
+
+
+def _without_hours(frame: pl.DataFrame, hours: list[dt.datetime]) -> pl.DataFrame:
+    """The rows of a time-sorted frame of whole rollup hours that are not at these hours: the slices around
+    them (no copy of the rows kept, histograms included, as a filter would make)."""
+    ts = frame.get_column("timestamp")
+    edges = ts.search_sorted(pl.Series([*hours, *(h + dt.timedelta(hours=1) for h in hours)], dtype=UTC_US), side="left").to_list()
+    drop = sorted(zip(edges[:len(hours)], edges[len(hours):]))
+    pieces, at = [], 0
+    for lo, hi in drop:
+        if hi > lo:
+            pieces.append(frame.slice(at, lo - at))
+            at = hi
+    if not pieces:
+        return frame
+    pieces.append(frame.slice(at, frame.height - at))
+    return pl.concat(pieces, rechunk=False)
 
 
 def first_seen_frame(engine: sa.Engine, scope: Scope) -> pl.DataFrame:
