@@ -5,7 +5,7 @@ from core.auth.errors import AuthError
 from core.auth.links import LinkResult, browsing_base_url, create_invite, create_reset, pending_invites, revoke_invite
 from core.auth.users import customer_choices, list_users, remove_user, update_role
 from core.domain.scope import ROLES
-from core.present.people import invites_table, role_label, users_table
+from core.present.people import invites_table, picked_customer, role_label, users_table
 from core.storage import models
 from ui import audit as audit_ui
 from ui import widgets
@@ -49,7 +49,7 @@ def show_flash() -> None:
 def attempt(action, message: str, renew: str | None = None) -> None:
     try:
         result = action()
-    except AuthError as exc:
+    except (AuthError, ValueError) as exc:
         st.error(str(exc))
         return
     done(message, result if isinstance(result, LinkResult) else None, renew)
@@ -61,8 +61,9 @@ users = list_users(engine)
 by_email = {u["email"]: u["id"] for u in users}
 customers = dict(customer_choices(engine))
 customer_label = lambda c: f"{c} — {customers[c]}" if customers.get(c) else c  # noqa: E731
-pick_customer = dict(options=list(customers), index=None, accept_new_options=True, format_func=customer_label,
-                     placeholder="Pick a known customer or type an ID", help="Customer role only.")
+pick_customer = dict(options=list(customers), index=None, format_func=customer_label, placeholder="Pick a known customer",
+                     help="Customer role only.")
+new_customer = dict(max_chars=255, placeholder="Not in the list yet", help="Customer role only: an ID no request carried yet.")
 
 st.caption(f"Times in {widgets.md_escape(tz)}")
 st.dataframe(users_table(users, tz), hide_index=True)
@@ -82,12 +83,13 @@ with st.form(f"invite_{form_number}"):
     email = st.text_input("Email", max_chars=320, key=f"invite_email_{form_number}")
     role = st.selectbox("Role", ROLES, format_func=role_label, key=f"invite_role_{form_number}")
     customer_id = st.selectbox("Customer ID", key=f"invite_customer_{form_number}", **pick_customer)
+    new_id = st.text_input("New customer ID", key=f"invite_new_customer_{form_number}", **new_customer)
     group = st.text_input("Group", max_chars=200, key=f"invite_group_{form_number}",
                           help="Optional, customer role only: users of one group share one customer ID.")
     unseen_ok = st.checkbox(UNSEEN_OK, key=f"invite_unseen_{form_number}",
                             help="Customer role only: tick to invite a customer whose ID no request carried yet.")
     if st.form_submit_button("Create invitation", type="primary"):
-        attempt(lambda: create_invite(engine, email=email, role=role, customer_id=customer_id, group=group,
+        attempt(lambda: create_invite(engine, email=email, role=role, customer_id=picked_customer(customer_id, new_id), group=group,
                                       invited_by=user.email, unseen_customer_ok=unseen_ok, browsing=browsing,
                                       actor=audit_ui.actor(user)),
                 f"Invitation for {email.strip()} created.", renew=INVITE_FORM)
@@ -97,9 +99,10 @@ with st.form("change_role"):
     target = st.selectbox("User", list(by_email), key="role_user")
     role = st.selectbox("New role", ROLES, format_func=role_label)
     customer_id = st.selectbox("Customer ID", key="role_customer", **pick_customer)
+    new_id = st.text_input("New customer ID", key="role_new_customer", **new_customer)
     group = st.text_input("Group", max_chars=200, key="role_group", help="Optional, customer role only.")
     if st.form_submit_button("Change role"):
-        attempt(lambda: update_role(engine, by_email[target], role, customer_id=customer_id, group=group,
+        attempt(lambda: update_role(engine, by_email[target], role, customer_id=picked_customer(customer_id, new_id), group=group,
                                     actor=audit_ui.actor(user)),
                 f"{target} is now {role_label(role)}.")
 

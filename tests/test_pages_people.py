@@ -19,12 +19,14 @@ def _people(seeded):
     return at.switch_page("pages/people.py").run()
 
 
-def _invite(at, email: str, role: str, customer_id: str | None = None, *, unseen_ok: bool = False):
+def _invite(at, email: str, role: str, customer_id: str | None = None, *, unseen_ok: bool = False, new_id: str | None = None):
     form = form_widgets(at, "invite")
     form["Email"].input(email)
     form["Role"].select(role)
     if customer_id:
         form["Customer ID"].select(customer_id)
+    if new_id:
+        form["New customer ID"].input(new_id)
     if unseen_ok:
         form["No requests with this ID yet — invite anyway"].check()
     form["Create invitation"].click()
@@ -72,8 +74,44 @@ def test_remove_without_picking_a_user_says_so(seeded_app):
 
 
 def test_the_invite_form_asks_to_confirm_an_unseen_customer_id(seeded_app):
-    # AppTest cannot type a new option into the Customer ID box: the refusal itself is tested on core below.
-    assert form_widgets(_people(seeded_app), "invite")["No requests with this ID yet — invite anyway"].value is False
+    at = _invite(_people(seeded_app), "zed@example.com", "customer", new_id="cust_typo")
+    assert [e.value for e in at.error][0].startswith("No requests with customer ID 'cust_typo' have been recorded yet")
+    assert links.pending_invites(models.get_engine()) == []
+    at = _invite(at, "zed@example.com", "customer", new_id="cust_typo", unseen_ok=True)
+    assert not at.error
+    assert [p["customer_id"] for p in links.pending_invites(models.get_engine())] == ["cust_typo"]
+
+
+def test_the_known_customer_list_takes_no_typed_entries_a_new_id_has_its_own_box(seeded_app):
+    """The list of known customers accepts no new entries (it would offer the text being typed first, and Enter
+    would take half an ID as a new one, issue #14): a new ID goes in the box beside it."""
+    form = form_widgets(_people(seeded_app), "invite")
+    assert form["Customer ID"].proto.accept_new_options is False
+    assert form["Customer ID"].value is None and form["New customer ID"].value == ""
+
+
+def test_a_typed_id_of_a_known_customer_needs_no_confirmation(seeded_app):
+    at = _invite(_people(seeded_app), "dora@example.com", "customer", new_id=" cust_b ")
+    assert not at.error
+    assert [p["customer_id"] for p in links.pending_invites(models.get_engine())] == ["cust_b"]
+
+
+def test_a_picked_and_a_different_typed_customer_id_are_refused(seeded_app):
+    at = _invite(_people(seeded_app), "dora@example.com", "customer", "cust_b", new_id="cust_c")
+    assert [e.value for e in at.error] == ["Pick a known customer or type a new customer ID, not both."]
+    assert links.pending_invites(models.get_engine()) == []
+
+
+def test_picked_customer_takes_the_list_or_the_box():
+    from core.present.people import picked_customer
+
+    assert picked_customer(None, None) is None
+    assert picked_customer(None, "  ") is None
+    assert picked_customer("cust_b", None) == "cust_b"
+    assert picked_customer(None, " cust_new ") == "cust_new"
+    assert picked_customer("cust_b", "cust_b") == "cust_b"
+    with pytest.raises(ValueError, match="not both"):
+        picked_customer("cust_b", "cust_c")
 
 
 def test_an_unseen_customer_id_is_refused_without_the_confirmation(engine):

@@ -14,6 +14,17 @@ _INVITES_SCHEMA = {"Email": pl.String, "Kind": pl.String, "Role": pl.String, "Cu
                    "Invited by": pl.String, "Expires": pl.String}
 
 
+def picked_customer(known: str | None, typed: str | None) -> str | None:
+    """The customer ID of the invite and role forms: a known customer picked from the list, or an ID typed in the
+    box beside it, never both (which one was meant cannot be guessed). A separate box, not a list that accepts new
+    entries: such a list offers the text being typed first, and Enter would take half an ID as a new one.
+    ValueError with the message to show when both differ."""
+    typed = (typed or "").strip() or None
+    if known and typed and typed != known:
+        raise ValueError("Pick a known customer or type a new customer ID, not both.")
+    return known or typed
+
+
 def role_label(role: str | None) -> str:
     """A stored role as people read it: "admin" → "Admin" (the stored value stays lowercase)."""
     return (role or "").capitalize()
