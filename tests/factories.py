@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
+
 from core.domain.record import NormalizedRequest
-from core.storage import store
+from core.storage import details, store
+from core.storage.models import RequestDetail
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -47,3 +50,10 @@ def seed_small(engine) -> dict:
     ]
     store.write_requests(engine, rows)
     return {"orders": o, "billing": b}
+
+
+def detail_rows(conn, *where) -> list[dict]:
+    """request_details rows as a reader sees them: every column, the packed fields unpacked (core.storage.details)
+    in place of the `packed` bytes (a secret in them would be invisible in the compressed form)."""
+    rows = conn.execute(sa.select(RequestDetail.__table__).where(*where).order_by(RequestDetail.request_id)).mappings()
+    return [{**{k: v for k, v in r.items() if k != "packed"}, **details.unpacked(r)} for r in rows]

@@ -21,6 +21,7 @@ from core.ingest.pipeline import prepare
 from core.storage import models, store
 from core.storage.models import Api, Customer, Request, RequestDetail, Setting
 from tests import conftest
+from tests.factories import detail_rows
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 SHAPE_REQUESTS = 5000
@@ -291,11 +292,8 @@ def test_afternoons_utc_are_busier_than_nights(shaped):
 def test_customer_ids_arrive_in_metadata_request_headers_and_response_headers(shaped):
     engine, _summary, _calls = shaped
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(RequestDetail.request_headers, RequestDetail.response_headers)
-            .join(Request, Request.id == RequestDetail.request_id)
-            .where(Request.customer_id.is_not(None))
-        ).all()
+        attributed = sa.select(Request.id).where(Request.customer_id.is_not(None))
+        rows = [(d["request_headers"], d["response_headers"]) for d in detail_rows(conn, RequestDetail.request_id.in_(attributed))]
     metadata = sum(1 for req, _resp in rows if "treblle-metadata" in req)
     request_header = sum(1 for req, _resp in rows if "treblle-user-id" in req)
     response_only = sum(1 for req, resp in rows if not {"treblle-metadata", "treblle-user-id"} & set(req) and resp)
@@ -317,7 +315,7 @@ def test_customers_carry_company_names_and_plans(shaped):
 def test_passwords_cards_and_authorization_are_stored_masked(shaped):
     engine, _summary, _calls = shaped
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(RequestDetail.request_headers, RequestDetail.request_body)).all()
+        rows = [(d["request_headers"], d["request_body"]) for d in detail_rows(conn)]
     blob = orjson.dumps([list(r) for r in rows]).decode()
     assert '"password":"' in blob and '"card_number":"' in blob
     assert "4242 4242" not in blob and "sk_live_" not in blob

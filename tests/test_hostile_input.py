@@ -15,6 +15,7 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import httpx
 import polars as pl
@@ -24,8 +25,9 @@ import sqlalchemy as sa
 from core.ingest.collector import create_app
 from core.present import export
 from core.storage import store
-from core.storage.models import Customer, RejectedPayload, Request, RequestDetail
+from core.storage.models import Customer, RejectedPayload, Request
 from tests.conftest import fixture_payload
+from tests.factories import detail_rows
 from tests.test_collector import serving
 
 TOKEN = "test-sdk-token"  # the captured payloads' SDK token and API key
@@ -345,8 +347,7 @@ def test_hostile_traffic_gets_the_right_answers_and_storage(run, engine, corpus)
     # 3. Every good payload is stored once, under the id it was answered with, exactly as sent.
     with engine.connect() as conn:
         rows = {r.id: r for r in conn.execute(sa.select(Request.id, Request.url, Request.customer_id, Request.user_agent, Request.api_id))}
-        details = {d.request_id: d for d in conn.execute(sa.select(RequestDetail.request_id, RequestDetail.request_body,
-                                                                    RequestDetail.response_body, RequestDetail.request_headers))}
+        details = {d["request_id"]: SimpleNamespace(**d) for d in detail_rows(conn)}
         names = dict(conn.execute(sa.select(Customer.customer_id, Customer.display_name)).all())
     good = [(c, r.json()["id"]) for c, r in answers if c.good]
     assert len(rows) == len(good)

@@ -18,8 +18,9 @@ from core.ingest import enrich
 from core.ingest.files import import_bytes
 from core.ingest.normalize import normalize
 from core.storage import store
-from core.storage.models import Customer, RejectedPayload, Request, RequestDetail
+from core.storage.models import Customer, RejectedPayload, Request
 from tests.conftest import fixture_payload
+from tests.factories import detail_rows
 
 SECRET = "S3cr3tValue9"
 
@@ -59,7 +60,8 @@ def _normalised_text(payload: dict) -> str:
 def _stored_text(engine) -> str:
     """Every stored row of requests, request_details and customers, as one text."""
     with engine.connect() as conn:
-        rows = [list(r) for table in (Request, RequestDetail, Customer) for r in conn.execute(sa.select(table.__table__))]
+        rows = [list(r) for table in (Request, Customer) for r in conn.execute(sa.select(table.__table__))]
+        rows += [list(d.items()) for d in detail_rows(conn)]  # the packed fields unpacked: compressed, a secret hides
     return json.dumps(rows, default=str)
 
 

@@ -18,7 +18,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from core.auth import login
-from core.storage import migrations, models, store
+from core.domain.scope import Scope
+from core.storage import migrations, models, request_log, store
 from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +116,12 @@ def test_a_database_of_the_first_release_upgrades_with_its_data_and_users(first_
         assert conn.execute(sa.text("SELECT email, user_id FROM invitations")).all() == [("member@example.com", None)]
         assert conn.execute(sa.text("SELECT raw, source_ip FROM rejected_payloads")).all() == [('{"hello": "world"}', None)]
     assert len(epoch) == 32
+    # The first release's details (JSON columns, nothing packed: 0007 rewrites nothing) read as they were stored.
+    with engine.connect() as conn:
+        ids = conn.scalars(sa.text("SELECT request_id FROM request_details WHERE packed IS NULL ORDER BY request_id")).all()
+    shown = [request_log.request_detail(engine, Scope.workspace(), rid) for rid in ids]
+    assert sorted(d["general"]["method"] for d in shown) == ["GET", "GET", "POST"]
+    assert all(d["request_headers"] for d in shown)
     assert login.authenticate(engine, "admin@example.com", PASSWORD).email == "admin@example.com"
     assert [(a["name"], a["api_key"]) for a in store.list_apis(engine)] == [("Shop", shop["api_key"])]
     assert store.valid_token_hashes(engine) == {store.token_hash(shop["sdk_token"]): shop["api_id"]}

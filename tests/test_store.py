@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from core.ingest.normalize import normalize
 from core.storage import store
 from core.storage.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken
-from tests.factories import make_request
+from tests.factories import detail_rows, make_request
 
 UTC = dt.timezone.utc
 
@@ -86,7 +87,8 @@ def test_write_requests_stores_details_with_secrets_masked(engine):
     api = _api(engine)
     [rid] = store.write_requests(engine, [(api, _request("a"))])
     with engine.connect() as conn:
-        d = conn.execute(sa.select(RequestDetail.__table__).where(RequestDetail.request_id == rid)).one()
+        [d] = detail_rows(conn, RequestDetail.request_id == rid)
+    d = SimpleNamespace(**d)
     assert d.request_headers["Authorization"] == "Bearer **************"
     assert d.request_body == {"sku": "A1", "password": "*******"}
     assert d.query == {"page": "2"}

@@ -28,7 +28,8 @@ from core.analytics import stats
 from core.domain.scope import Scope
 from core.ingest.collector import create_app
 from core.storage import cache, store
-from core.storage.models import Customer, Request, RequestDetail
+from core.storage.models import Customer, Request
+from tests.factories import detail_rows
 from tests.test_collector import serving
 
 SDK_TOKEN = "django-sdk-token"
@@ -110,11 +111,10 @@ def sdk_traffic(db_url, engine, monkeypatch):
 
 def _rows(engine) -> dict[str, dict]:
     """Stored requests keyed by URL path, with their details."""
-    query = sa.select(Request.__table__, RequestDetail.request_headers, RequestDetail.errors, RequestDetail.request_body, RequestDetail.sdk).join(
-        RequestDetail.__table__, RequestDetail.request_id == Request.id
-    )
     with engine.connect() as conn:
-        return {r.url.removeprefix("http://testserver"): dict(r._mapping) for r in conn.execute(query)}
+        stored = {d["request_id"]: d for d in detail_rows(conn)}
+        return {r.url.removeprefix("http://testserver"): {**dict(r._mapping), **stored[r.id]}
+                for r in conn.execute(sa.select(Request.__table__))}
 
 
 def test_every_sdk_request_is_stored_once(engine, sdk_traffic):

@@ -13,17 +13,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from core.analytics.metrics import (
-    Totals,
-    bucket_index,
-    bucket_starts,
-    count_in,
-    endpoint_breakdown,
-    in_window,
-    request_count,
-    request_series,
-    totals,
-)
+from core.analytics import metrics
+from core.analytics.metrics import Totals, bucket_index, bucket_starts, endpoint_breakdown, in_window, request_count, request_series, totals
 from core.domain import facts, histogram
 from core.domain.facts import as_facts
 from core.domain.facts import first_seen as first_seen  # the one definition, kept with the facts it reads
@@ -411,7 +402,7 @@ def request_counts(requests: pl.DataFrame, window: Window, scope: Scope) -> Delt
     """How many requests (attributed or not) the frame holds in the window and the period before."""
     require_workspace(scope, "Workspace totals")
     requests = as_facts(requests)
-    return Delta(count_in(requests, window), count_in(requests, window.previous()))
+    return Delta(metrics.count_in(requests, window), metrics.count_in(requests, window.previous()))
 
 
 # ---------------------------------------------------------------- customer health

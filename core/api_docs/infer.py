@@ -11,6 +11,7 @@ import datetime as dt
 import http
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from core.api_docs.paths import _openapi_path, _operation_id, _path_values, _sum
 from core.api_docs.schema import _Builder, _kind, _kinds_schema, _schema_of, _typed
 from core.api_docs.spec import _EXAMPLE_KEY, HTTP_METHODS
 from core.domain.scope import Scope
+from core.storage import details
 from core.storage.models import Request, RequestDetail, utcnow
 
 MAX_OPERATIONS = 500
@@ -61,6 +63,21 @@ class _Op:
     unauthenticated: int = 0
     example: dict | None = None
     example_rank: tuple = ()
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """One sampled request, its details unpacked (core.storage.details)."""
+
+    id: int
+    url: str
+    status: int
+    request_headers: Any
+    request_body: Any
+    query: Any
+    response_headers: Any
+    response_body: Any
+    server: Any = None
 
 
 class _Inference:
@@ -105,8 +122,8 @@ class _Inference:
         for (endpoint, method), _n in fresh.most_common(MAX_OPERATIONS):
             rows = conn.execute(
                 sa.select(
-                    Request.id, Request.url, Request.status, RequestDetail.request_headers, RequestDetail.query,
-                    RequestDetail.request_body, RequestDetail.response_headers, RequestDetail.response_body,
+                    Request.id, Request.url, Request.status, RequestDetail.packed, RequestDetail.request_headers,
+                    RequestDetail.query, RequestDetail.request_body, RequestDetail.response_headers, RequestDetail.response_body,
                 )
                 .outerjoin(RequestDetail, RequestDetail.request_id == Request.id)
                 # The id span keeps the index walk short for a customer whose requests are few.
@@ -116,7 +133,7 @@ class _Inference:
             ).all()
             op = self._op(endpoint, method.lower())
             for row in reversed(rows):  # oldest first, so the newest sample is the one kept as example
-                self._observe(op, endpoint, row)
+                self._observe(op, endpoint, _Sample(row.id, row.url, row.status, **details.unpacked(row._mapping)))
 
     def _op(self, endpoint: str, verb: str) -> _Op:
         key = (_openapi_path(endpoint)[2], verb)

@@ -133,6 +133,9 @@ class RequestDetail(Base):
     server: Mapped[dict | None] = mapped_column(sa.JSON)
     metadata_error: Mapped[str | None] = mapped_column(sa.Text)
     threat_reasons: Mapped[list | None] = mapped_column(sa.JSON)
+    # Headers, query, bodies and server facts: packed (core.storage.details) since migration 0007; the JSON
+    # columns above hold them for rows stored before (core.storage.details.unpacked reads either).
+    packed: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
 
 
 class RejectedPayload(Base):

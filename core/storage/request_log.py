@@ -18,7 +18,7 @@ from core.domain.errors import ClienteleError
 from core.domain.record import THREAT_LEVELS
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
-from core.storage import history_counts
+from core.storage import details, history_counts
 from core.storage.models import Api, Customer, Request, RequestDetail
 from core.storage.store import NotFound
 
@@ -456,8 +456,8 @@ def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
             Request.method, Request.url, Request.endpoint, Request.status, Request.load_time_ms,
             Request.response_size, Request.ip, Request.country, Request.user_agent, Request.device,
             Request.ai_agent, Request.threat_level, Request.customer_id, Customer.display_name.label("customer_name"),
-            RequestDetail.sdk, RequestDetail.sdk_version, RequestDetail.request_headers, RequestDetail.query,
-            RequestDetail.request_body, RequestDetail.response_headers, RequestDetail.response_body,
+            RequestDetail.sdk, RequestDetail.sdk_version, RequestDetail.packed, RequestDetail.request_headers,
+            RequestDetail.query, RequestDetail.request_body, RequestDetail.response_headers, RequestDetail.response_body,
             RequestDetail.errors, RequestDetail.server, RequestDetail.metadata_error, RequestDetail.threat_reasons,
         )
         .select_from(Request)
@@ -482,18 +482,19 @@ def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
         )
     }
     general["country_name"] = country_name(r["country"])
+    packed = details.unpacked(r)
     detail = {
         "general": general,
-        "request_headers": r["request_headers"] or {},
-        "query": r["query"] if r["query"] is not None else {},
-        "request_body": r["request_body"],
-        "response_headers": r["response_headers"] or {},
-        "response_body": r["response_body"],
+        "request_headers": packed["request_headers"] or {},
+        "query": packed["query"] if packed["query"] is not None else {},
+        "request_body": packed["request_body"],
+        "response_headers": packed["response_headers"] or {},
+        "response_body": packed["response_body"],
         "errors": _errors_for(scope, r["errors"] or []),
         "metadata_error": r["metadata_error"],
         "threat_reasons": r["threat_reasons"] or [],
         "sdk": {"name": r["sdk"], "version": r["sdk_version"]},
     }
     if not scope.is_customer:
-        detail["server"] = r["server"] or {}
+        detail["server"] = packed["server"] or {}
     return detail
