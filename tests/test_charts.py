@@ -103,7 +103,7 @@ def test_the_crosshair_tooltip_shows_the_local_time_and_every_series_value():
 
 def test_partial_bucket_is_dashed_labelled_so_far_and_noted_in_the_tooltip():
     chart = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo",
-                               partial=[dt.datetime(2026, 11, 25, 12, tzinfo=UTC)])
+                               partial=[dt.datetime(2026, 11, 25, 12, tzinfo=UTC)], now=dt.datetime(2026, 11, 25, 12, 37, tzinfo=UTC))
     spec = chart.to_dict()
     solid, dashed = _marks(spec)
     assert (solid["transform"], solid["mark"].get("strokeDash")) == ([{"filter": "(datum.partial === false)"}], None)
@@ -117,6 +117,17 @@ def test_partial_bucket_is_dashed_labelled_so_far_and_noted_in_the_tooltip():
     notes = [r["note"] for r in _layer_rows(spec, _crosshair(spec))]
     assert notes == ["", "", charts.PARTIAL_NOTE]
     assert [t["title"] for t in _crosshair(spec)["encoding"]["tooltip"]] == ["Time", "Requests", "Note"]
+
+
+def test_a_partial_bucket_that_is_over_reads_partial_not_so_far():
+    """A range that ends in the past (a brushed or typed one) cuts its last bucket: that bucket is partial, but it
+    is not "so far" (before, it said "this bucket is not over yet" about last week)."""
+    spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo",
+                              partial=[dt.datetime(2026, 11, 25, 12, tzinfo=UTC)],
+                              now=dt.datetime(2026, 11, 25, 13, 0, tzinfo=UTC)).to_dict()
+    (label,) = [la for la in spec["layer"] if la["mark"]["type"] == "text"]
+    assert _layer_rows(spec, label) == [{"bucket": "2026-11-25T21:00:00+0000", "text": charts.CUT_LABEL}]
+    assert [r["note"] for r in _layer_rows(spec, _crosshair(spec))] == ["", "", charts.CUT_NOTE]
 
 
 def test_partial_bars_are_drawn_paler():

@@ -78,6 +78,9 @@ def test_number_has_thousands_separators_and_one_decimal():
 @pytest.mark.parametrize("length, text", [
     (dt.timedelta(hours=5), "5 hours"), (dt.timedelta(hours=1), "1 hour"), (dt.timedelta(hours=24), "24 hours"),
     (dt.timedelta(days=7), "7 days"), (dt.timedelta(days=1, hours=6), "1 day 6 hours"), (dt.timedelta(days=2, hours=1), "2 days 1 hour"),
+    # A range brushed to the minute: before, these read "0 hours" and "3 days".
+    (dt.timedelta(minutes=1), "1 minute"), (dt.timedelta(minutes=45), "45 minutes"),
+    (dt.timedelta(days=3, minutes=5), "3 days 5 minutes"), (dt.timedelta(hours=2, minutes=30), "2 hours 30 minutes"),
 ])
 def test_period_text_says_a_windows_length_as_people_do(length, text):
     assert period_text(length) == text

@@ -38,15 +38,16 @@ class Card:
 
 
 def period_text(length: dt.timedelta) -> str:
-    """A window's length as people say it: "5 hours", "24 hours", "7 days", "1 day 6 hours" (whole hours)."""
-    hours = round(length.total_seconds() / 3600)
+    """A window's length as people say it: "5 hours", "24 hours", "7 days", "1 day 6 hours", and to the minute
+    for a range brushed or typed to the minute: "1 minute", "2 hours 30 minutes" (never "0 hours")."""
+    minutes = max(round(length.total_seconds() / 60), 1)
+    hours, mins = divmod(minutes, 60)
     days, rest = divmod(hours, 24)
     unit = lambda n, word: f"{n:,} {word}" + ("" if n == 1 else "s")  # noqa: E731
-    if days == 0:
-        return unit(rest, "hour")
-    if days == 1 and rest == 0:
+    if days == 1 and rest == 0 and mins == 0:
         return "24 hours"
-    return unit(days, "day") + (f" {unit(rest, 'hour')}" if rest else "")
+    parts = [unit(n, word) for n, word in ((days, "day"), (rest, "hour"), (mins, "minute")) if n]
+    return " ".join(parts)
 
 
 # Short enough for a card five to a row at 1366 px; the window note says why (comparison_text).

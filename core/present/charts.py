@@ -19,6 +19,7 @@ import altair as alt
 import polars as pl
 
 from core.domain.frames import UTC_US
+from core.domain.timewindow import current_now
 from core.present import fmt
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -118,6 +119,9 @@ SERIES_COLORS = {
 LOAD_TIME_LINES = {"avg_load_time_ms": "Average", "p50_load_time_ms": "p50", "p95_load_time_ms": "p95", "p99_load_time_ms": "p99"}
 PARTIAL_NOTE = "so far: this bucket is not over yet"
 PARTIAL_LABEL = "so far"
+# A partial bucket that is over (a range ending in the past cuts it): its label and note.
+CUT_NOTE = "partial: the time range ends inside this bucket"
+CUT_LABEL = "partial"
 CROSSHAIR_COLOR = "#64748b"
 
 
@@ -134,25 +138,28 @@ def _long(data: pl.DataFrame, x: str, columns: dict[str, str], u: _Unit, partial
     )
 
 
-def _hover_rows(data: pl.DataFrame, x: str, columns: dict[str, str], u: _Unit, partial_at: list) -> pl.DataFrame:
-    """One row per bucket: every series' drawn value (fields s0, s1, … in the order of columns) and a note
-    on a partial bucket, for the crosshair's tooltip."""
+def _hover_rows(data: pl.DataFrame, x: str, columns: dict[str, str], u: _Unit, notes: dict) -> pl.DataFrame:
+    """One row per bucket: every series' drawn value (fields s0, s1, … in the order of columns) and the note
+    of a partial bucket ({local bucket start: note}), for the crosshair's tooltip."""
+    note = pl.lit("")
+    for at, text in notes.items():
+        note = pl.when(pl.col(x) == at).then(pl.lit(text)).otherwise(note)
     return data.select(
-        x, *[(pl.col(c).cast(pl.Float64) / u.divisor).alias(f"s{i}") for i, c in enumerate(columns)],
-        pl.when(pl.col(x).is_in(partial_at)).then(pl.lit(PARTIAL_NOTE)).otherwise(pl.lit("")).alias("note"),
+        x, *[(pl.col(c).cast(pl.Float64) / u.divisor).alias(f"s{i}") for i, c in enumerate(columns)], note.alias("note"),
     )
 
 
 def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, unit: str, tz: str | None,
                 x: str = "bucket", kind: str = "line", label: str | None = None,
-                height: int = DEFAULT_HEIGHT, partial: Sequence[dt.datetime] = ()) -> alt.LayerChart:
+                height: int = DEFAULT_HEIGHT, partial: Sequence[dt.datetime] = (), now: dt.datetime | None = None) -> alt.LayerChart:
     """A line, area or bar chart over time: one column, or several {column: legend label} drawn in colours
     (areas and bars stack). `label` names the measure on the y axis (default: the title).
 
     Hovering anywhere over the chart shows a crosshair on the nearest bucket and one tooltip with the bucket's
     local time and every series' value. `partial`: UTC starts of buckets only partly inside the window
     (metrics.partial_buckets): drawn lighter (a dashed line into them) and labelled "so far", so their
-    smaller numbers do not read as a drop."""
+    smaller numbers do not read as a drop; one that is over by `now` (default: the current time), cut by a range
+    that ends in the past, is labelled "partial" instead."""
     if kind not in ("line", "bar", "area"):
         raise ValueError("kind must be 'line', 'bar' or 'area'.")
     u = _unit(unit)
@@ -160,6 +167,10 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
     labels = list(columns.values())
     data = local_times(frame.select(x, *columns), x, tz)
     partial_at = local_times(pl.DataFrame({x: list(partial)}, schema={x: UTC_US}), x, tz).get_column(x).to_list()
+    step, now = _step(frame, x), now or current_now()
+    running = [step is None or b + step > now for b in partial]
+    labels_at = [PARTIAL_LABEL if r else CUT_LABEL for r in running]
+    notes = {at: PARTIAL_NOTE if r else CUT_NOTE for at, r in zip(partial_at, running)}
     long = _long(data, x, columns, u, partial_at)
     measure = axis_title(label or title, unit)
     x_enc = _time_x(x, tz, _step(frame, x))
@@ -191,11 +202,11 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
     if partial_at:
         tips.append(alt.Tooltip("note:N", title="Note"))
     # Named: Altair would number the view anew on every run, and Streamlit would then redraw the chart.
-    layers.append(alt.Chart(_hover_rows(data, x, columns, u, partial_at), name="crosshair").mark_rule(
+    layers.append(alt.Chart(_hover_rows(data, x, columns, u, notes), name="crosshair").mark_rule(
         color=CROSSHAIR_COLOR).encode(x=x_enc, opacity=alt.condition(hover, alt.value(0.7), alt.value(0.0)),
                                       tooltip=tips).add_params(hover))
     if partial_at:
-        marks = pl.DataFrame({x: partial_at, "text": [PARTIAL_LABEL] * len(partial_at)},
+        marks = pl.DataFrame({x: partial_at, "text": labels_at},
                              schema={x: UTC_US, "text": pl.String})
         layers.append(alt.Chart(marks).mark_text(align="right", baseline="top", dx=-3, dy=2, color="#64748b",
                                                  fontStyle="italic").encode(x=x_enc, y=alt.value(0), text="text:N"))
