@@ -364,3 +364,18 @@ def test_cut_hours_are_sliced_out_of_a_time_sorted_frame_and_nothing_else():
     assert kept.get_column("n").to_list() == [2, 6, 7]
     assert _without_hours(frame, [top + 4 * HOUR, top + 9 * HOUR]) is frame
     assert _without_hours(frame, [top + 5 * HOUR]).get_column("n").to_list() == list(range(7))
+
+
+def test_the_bulk_load_never_puts_the_database_url_on_a_command_line(seeded, monkeypatch):
+    """Every user of the host can read a process's command line: the URL (with a PostgreSQL password) goes to the
+    child on stdin."""
+    import subprocess
+
+    from core.storage.cache import reader
+
+    engine, _apis, now = seeded
+    seen, real = [], subprocess.run
+    monkeypatch.setattr(reader.subprocess, "run", lambda args, **kw: seen.append(args) or real(args, **kw))
+    assert reader.bulk_facts(engine, floor_hour(now) + HOUR).height == 9
+    [args] = seen
+    assert engine.url.render_as_string(hide_password=False) not in " ".join(args)

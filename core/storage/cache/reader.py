@@ -4,6 +4,7 @@ hours a window cuts, and the small API and customer tables. Every reader returns
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import subprocess
 import sys
@@ -129,10 +130,10 @@ def bulk_facts(engine: sa.Engine, end: dt.datetime) -> pl.DataFrame | None:
     literal = cutoff if isinstance(cutoff, str) else cutoff.isoformat(" ")
     try:
         with tempfile.TemporaryDirectory(prefix="clientele-load-") as tmp:
-            proc = subprocess.run(
-                [sys.executable, "-m", CHILD_MODULE, engine.url.render_as_string(hide_password=False), literal, tmp],
-                capture_output=True, cwd=config.ROOT, timeout=1800, check=False,
-            )
+            # The URL (its password) goes through stdin: a command line is visible to every user of the host.
+            job = json.dumps({"url": engine.url.render_as_string(hide_password=False), "end": literal, "out": tmp})
+            proc = subprocess.run([sys.executable, "-m", CHILD_MODULE], input=job.encode(), capture_output=True,
+                                  cwd=config.ROOT, timeout=1800, check=False)
             if proc.returncode != 0:
                 raise RuntimeError((proc.stderr.decode(errors="replace").strip().splitlines() or ["child failed"])[-1])
             return pl.read_parquet(Path(tmp) / "facts.parquet")
