@@ -335,6 +335,7 @@ def test_first_seen_comes_from_the_stored_dates_when_old_rows_are_gone(engine, a
 # ---------------------------------------------------------------- the bulk load
 
 
+@pytest.mark.slow  # a child process each: the fast loop leaves subprocesses out
 def test_the_bulk_load_in_a_child_process_reads_the_same_facts_as_sqlalchemy(seeded):
     """The cache's bulk load (ADBC in a child process, on both backends) gives the facts the row-by-row read
     gives, in the cache's order, with the fact schema; a database too small for it is read row by row."""
@@ -366,6 +367,7 @@ def test_cut_hours_are_sliced_out_of_a_time_sorted_frame_and_nothing_else():
     assert _without_hours(frame, [top + 5 * HOUR]).get_column("n").to_list() == list(range(7))
 
 
+@pytest.mark.slow  # a child process each: the fast loop leaves subprocesses out
 def test_the_bulk_load_never_puts_the_database_url_on_a_command_line(seeded, monkeypatch):
     """Every user of the host can read a process's command line: the URL (with a PostgreSQL password) goes to the
     child on stdin."""
