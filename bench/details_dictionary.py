@@ -1,11 +1,15 @@
-"""`python -m bench.details_dictionary`: trains core/storage/details.zdict, the zstd dictionary request details are
-packed with (core.storage.details), on 20,000 details of the 1M-request bench database (demo traffic, built by
-`python -m bench --requests 1000000`) and on every captured real SDK payload in tests/fixtures, each weighted 20
-times. Existing rows name the dictionary they were packed with: a new one must get a new DICTIONARY_ID."""
+"""`python -m bench.details_dictionary ID OUT`: trains a zstd dictionary for packing request details
+(core.storage.details) with dictionary id ID, into the new file OUT, on 20,000 details of the 1M-request bench
+database (demo traffic, built by `python -m bench --requests 1000000`) and on every captured real SDK payload in
+tests/fixtures, each weighted 20 times. core/storage/details.zdict (id 1) was made with `1 core/storage/details.zdict`.
+
+Stored rows name the dictionary they were packed with, and are read with the shipped dictionary of that id: a new
+dictionary needs a new id (and a place beside the old one in core.storage.details), never the old file's."""
 from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import zstandard
@@ -37,6 +41,11 @@ def samples() -> list[bytes]:
 
 
 if __name__ == "__main__":
-    trained = zstandard.train_dictionary(16384, samples(), dict_id=details.DICTIONARY_ID, level=details.LEVEL)
-    (ROOT / "core" / "storage" / "details.zdict").write_bytes(trained.as_bytes())
-    print(f"core/storage/details.zdict: {len(trained.as_bytes()):,} bytes, dictionary id {trained.dict_id()}")
+    if len(sys.argv) != 3 or not sys.argv[1].isdigit():
+        raise SystemExit("usage: python -m bench.details_dictionary ID OUT (a new dictionary id, a new file)")
+    dict_id, out = int(sys.argv[1]), Path(sys.argv[2])
+    if out.exists():
+        raise SystemExit(f"{out} exists: rows packed with it would no longer read; write a new file with a new id")
+    trained = zstandard.train_dictionary(16384, samples(), dict_id=dict_id, level=details.LEVEL)
+    out.write_bytes(trained.as_bytes())
+    print(f"{out}: {len(trained.as_bytes()):,} bytes, dictionary id {trained.dict_id()}")

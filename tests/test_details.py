@@ -34,6 +34,7 @@ def test_a_frame_names_the_shipped_dictionary_and_is_far_smaller_than_its_json()
     fields = {name: getattr(make_request(), name) for name in details.PACKED_FIELDS}
     blob = details.pack(fields)
     assert zstandard.get_frame_parameters(blob).dict_id == details.DICTIONARY_ID
+    assert zstandard.get_frame_parameters(blob).has_checksum  # read with a wrong dictionary, it fails, never decodes to garbage
     assert len(blob) < len(orjson.dumps(fields)) / 2
 
 

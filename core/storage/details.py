@@ -44,7 +44,9 @@ _local = threading.local()  # a zstd (de)compressor serves one thread at a time:
 def _compressor() -> zstandard.ZstdCompressor:
     made = getattr(_local, "compressor", None)
     if made is None:
-        made = _local.compressor = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionaries()[DICTIONARY_ID])
+        # With a checksum: a frame read with the wrong dictionary fails loudly instead of decoding to garbage.
+        made = _local.compressor = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionaries()[DICTIONARY_ID],
+                                                            write_checksum=True)
     return made
 
 
