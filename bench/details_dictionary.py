@@ -8,29 +8,28 @@ dictionary needs a new id (and a place beside the old one in core.storage.detail
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 
+import sqlalchemy as sa
 import zstandard
 
 from bench.__main__ import build
 from core.ingest.normalize import normalize
-from core.storage import details
+from core.storage import details, models
+from core.storage.models import RequestDetail
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def samples() -> list[bytes]:
-    conn = sqlite3.connect(build(1_000_000))
-    columns = ", ".join(details.PACKED_FIELDS)
-    rows = conn.execute(f"SELECT packed, {columns} FROM request_details WHERE request_id % 50 = 0").fetchmany(20_000)
-
-    def fields(row: tuple) -> dict:  # a packed row, or one stored before packing (JSON text columns)
-        return details.unpack(row[0]) if row[0] is not None else {
-            n: None if v is None else json.loads(v) for n, v in zip(details.PACKED_FIELDS, row[1:])}
-
-    out = [details._json_bytes(fields(row)) for row in rows]
+    engine = models.make_engine(f"sqlite:///{build(1_000_000)}")
+    models.init_db(engine)  # a database built before packing gets the packed column (its rows keep their JSON)
+    table = RequestDetail.__table__
+    with engine.connect() as conn:  # packed rows, or rows stored before packing: details.unpacked reads both
+        rows = conn.execute(sa.select(table).where(table.c.request_id % 50 == 0).limit(20_000)).mappings().all()
+    engine.dispose()
+    out = [details._json_bytes(details.unpacked(row)) for row in rows]
     for path in sorted((ROOT / "tests" / "fixtures" / "treblle-payloads").glob("*.json")):
         try:
             request = normalize(json.loads(path.read_text()))

@@ -168,7 +168,7 @@ class _Counts:
         """customers: customer_list() of the same rows and window, when the page has it (saves a pass)."""
         requests = as_facts(requests)
         if customers is not None:
-            total = request_count(in_window(requests, window))
+            total = metrics.count_in(requests, window)
             now = customers.select("customer_id", "requests", "last_active")
         else:
             current = in_window(requests, window)

@@ -55,10 +55,8 @@ class Scope:
         if not self.is_customer:
             return frame
         if isinstance(frame, pl.DataFrame) and column in frame.columns:
-            mine = frame.get_column(column) == self.customer_id
-            if mine.fill_null(False).all():  # every row is theirs already: the frame itself, not a copy of it
-                return frame
-            return frame.filter(mine.fill_null(False))
+            mine = (frame.get_column(column) == self.customer_id).fill_null(False)
+            return frame if mine.all() else frame.filter(mine)  # all theirs already: the frame itself, not a copy
         return frame.filter(pl.col(column) == self.customer_id)
 
     def check(self, frame: pl.DataFrame, column: str = "customer_id") -> pl.DataFrame:

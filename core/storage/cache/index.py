@@ -45,8 +45,7 @@ class Main:
         rows = self.customer_rows.get(customer_id)
         if rows is None:
             return self.frame.clear()
-        ts = self.frame.get_column("timestamp").gather(rows)
-        lo, hi = ts.search_sorted(pl.Series([start, end], dtype=UTC_US), side="left").to_list()
+        lo, hi = _bounds(self.frame.get_column("timestamp").gather(rows), start, end)
         return self.frame.select(pl.all().gather(rows.slice(lo, hi - lo)))
 
     def per_api(self, start: dt.datetime, end: dt.datetime) -> list[pl.DataFrame]:
@@ -67,6 +66,11 @@ def _in_cache_order(frame: pl.DataFrame) -> bool:
 
 def _window_slice(frame: pl.DataFrame, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
     """Rows with start <= timestamp < end of a time-sorted frame: two binary searches."""
-    ts = frame.get_column("timestamp").set_sorted()
-    lo, hi = ts.search_sorted(pl.Series([start, end], dtype=UTC_US), side="left").to_list()
+    lo, hi = _bounds(frame.get_column("timestamp"), start, end)
     return frame.slice(lo, hi - lo)
+
+
+def _bounds(ts: pl.Series, start: dt.datetime, end: dt.datetime) -> tuple[int, int]:
+    """The positions of start and end in time-sorted `ts` (one binary search call for both)."""
+    lo, hi = ts.search_sorted(pl.Series([start, end], dtype=UTC_US), side="left").to_list()
+    return lo, hi
