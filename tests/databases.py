@@ -4,6 +4,7 @@ tests/conftest.py's `engine` gives each test a fresh database; seeding hundreds 
 migrations for every one of dozens of read-only tests costs more than the tests themselves."""
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import tempfile
 import uuid
@@ -15,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from core.storage import migrations, models
+from core.storage import migrations, models, partitions
 from tests.conftest import _pg_url_with_schema
 
 
@@ -23,8 +24,8 @@ def initialised(url: str) -> sa.Engine:
     """An engine on the empty database at `url`, with the newest schema exactly as models.init_db leaves it,
     in a fraction of its time: init_db runs every migration (0.1 s on SQLite, 0.2 s on PostgreSQL), and
     thousands of tests start from an empty database. SQLite: a copy of a file migrated once per test process.
-    PostgreSQL: the models' DDL in one round trip, stamped with the head revision (test_migrations proves
-    the migrations give exactly the models' schema). init_db then finds the head and only reads."""
+    PostgreSQL: the models' DDL in one round trip, stamped with the head revision, then partitioned as migration
+    0008 does (test_migrations proves the migrations give exactly this schema). init_db then finds the head and only reads."""
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database or "")
@@ -35,7 +36,7 @@ def initialised(url: str) -> sa.Engine:
         engine = models.make_engine(url)
         with engine.begin() as conn:
             if not sa.inspect(conn).get_table_names():
-                conn.exec_driver_sql(_postgresql_ddl())
+                conn.exec_driver_sql(_postgresql_ddl(partitions.month_of(dt.datetime.now(dt.timezone.utc))))
     models.init_db(engine)
     return engine
 
@@ -52,12 +53,16 @@ def _sqlite_template() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _postgresql_ddl() -> str:
+def _postgresql_ddl(month: dt.datetime) -> str:
+    """The models' tables, partitioned as migration 0008 leaves them in `month`, and the head revision."""
     dialect = sa.create_engine("postgresql+psycopg://").dialect
     statements = []
     for table in models.Base.metadata.sorted_tables:
         statements.append(str(CreateTable(table).compile(dialect=dialect)))
         statements.extend(str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes)
+    statements += partitions.adopt_sql(
+        partitions.wanted(month), "requests_id_seq", [c.name for c in models.RequestDetail.__table__.columns],
+        [(ix.name, [c.name for c in ix.columns]) for ix in models.Request.__table__.indexes])
     statements.append("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
                       "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
     statements.append(f"INSERT INTO alembic_version (version_num) VALUES ('{migrations.head()}')")

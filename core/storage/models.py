@@ -136,6 +136,9 @@ class RequestDetail(Base):
     # Headers, query, bodies and server facts: packed (core.storage.details) since migration 0007; the JSON
     # columns above hold them for rows stored before (core.storage.details.unpacked reads either).
     packed: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # The request's timestamp: on PostgreSQL the key this table is partitioned by (core.storage.partitions);
+    # NULL on SQLite, which does not partition.
+    timestamp: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class RejectedPayload(Base):
@@ -323,7 +326,9 @@ def get_engine() -> sa.Engine:
 
 
 def init_db(engine: sa.Engine) -> None:
-    """Create the schema or upgrade it to the newest migration (idempotent; core.storage.migrations)."""
-    from core.storage import migrations
+    """Create the schema or upgrade it to the newest migration (idempotent; core.storage.migrations), and on
+    PostgreSQL the month partitions ahead (core.storage.partitions)."""
+    from core.storage import migrations, partitions
 
     migrations.upgrade(engine)
+    partitions.ensure(engine)

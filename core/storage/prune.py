@@ -1,5 +1,6 @@
 """Data retention: `python -m core prune --older-than 30d` deletes old requests (with their details) and
-old rejected payloads in small transactions, so the collector keeps writing while it runs. The rollups
+old rejected payloads in small transactions, so the collector keeps writing while it runs; on PostgreSQL a
+month wholly before the cutoff goes by dropping its partitions. The rollups
 (core.storage.rollups) stay: every dashboard number, All Time, first-seen and New are computed from them,
 so they stay right after the raw rows are gone; only request history, details, search and the CSV of
 requests end at the cutoff."""
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from core.domain.errors import ClienteleError
-from core.storage import models, rollups
+from core.storage import models, partitions, rollups
 from core.storage.models import Api, RejectedPayload, Request, RequestDetail, utcnow
 
 # Rows per transaction: small enough that a collector waiting for the SQLite write lock (busy_timeout
@@ -58,10 +59,29 @@ def prune(engine: sa.Engine, older_than: dt.timedelta, *, now: dt.datetime | Non
     cutoff = (now or utcnow()) - older_than
     with engine.connect() as conn:
         api_ids = list(conn.scalars(sa.select(Api.id).order_by(Api.id)))
-    deleted_requests = sum(_prune_requests(engine, api_id, cutoff, batch_rows) for api_id in api_ids)
+    deleted_requests = _drop_months(engine, cutoff)
+    deleted_requests += sum(_prune_requests(engine, api_id, cutoff, batch_rows) for api_id in api_ids)
     deleted_rejected = _prune_rejected(engine, cutoff, batch_rows)
     rollups.set_raw_since(engine, cutoff)
     return PruneResult(cutoff=cutoff, requests=deleted_requests, rejected=deleted_rejected)
+
+
+def _drop_months(engine: sa.Engine, cutoff: dt.datetime) -> int:
+    """PostgreSQL: the month partitions wholly before the cutoff go whole, each in a moment (a DROP, not millions
+    of deletes; core.storage.partitions). What is left before the cutoff (part of a month, the default partition)
+    goes row by row. Returns the requests dropped."""
+    if engine.dialect.name != "postgresql":
+        return 0
+    limit = cutoff.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    with engine.connect() as conn:
+        if not partitions.applies(conn):
+            return 0
+        old = [month for month in partitions.months(conn) if partitions.next_month(month) <= limit]
+    dropped = 0
+    for month in old:
+        with engine.begin() as conn:
+            dropped += partitions.drop_month(conn, month)
+    return dropped
 
 
 def _prune_requests(engine: sa.Engine, api_id: int, cutoff: dt.datetime, batch_rows: int) -> int:

@@ -144,9 +144,9 @@ def request_rows(items: Sequence[tuple[int, NormalizedRequest]], dialect: str, r
 _REQUEST_COLUMNS = tuple(c.name for c in Request.__table__.columns if c.name != "id")
 _REQUEST_FIELDS = tuple(c for c in _REQUEST_COLUMNS if c not in ("api_id", "received_at"))
 # A detail row: its packed fields (core.storage.details, one compressed column) and the columns stored as they
-# are; the legacy JSON columns of the packed fields stay NULL in new rows.
+# are; the legacy JSON columns of the packed fields stay NULL in new rows, and so does `timestamp` on SQLite.
 _DETAIL_FIELDS = tuple(c.name for c in RequestDetail.__table__.columns
-                       if c.name not in ("request_id", "packed") and c.name not in details.PACKED_FIELDS)
+                       if c.name not in ("request_id", "packed", "timestamp") and c.name not in details.PACKED_FIELDS)
 _DETAIL_COLUMNS = ("request_id", *_DETAIL_FIELDS, "packed")
 _EMPTY_AS_NULL = frozenset({"errors", "threat_reasons"})  # [] / {} are stored as NULL
 _request_fields = operator.attrgetter(*_REQUEST_FIELDS)
@@ -167,6 +167,7 @@ def _detail_row(r: NormalizedRequest) -> dict:
     for name in _EMPTY_AS_NULL:
         row[name] = row[name] or None
     row["packed"] = _packed(r)
+    row["timestamp"] = r.timestamp  # PostgreSQL's partition key (core.storage.partitions); SQLite leaves it NULL
     return row
 
 

@@ -1,0 +1,174 @@
+"""PostgreSQL: `requests` and `request_details` partitioned by month of the request's timestamp (declarative
+range partitioning), so `prune` drops a month's two partitions instead of deleting its rows one by one, and each
+month's indexes stay the size of a month.
+
+Each of the two tables is a parent partitioned BY RANGE (timestamp) with
+- one partition per calendar month (UTC), `<table>_pYYYYMM`, created ahead by `ensure` (this month and the next
+  AHEAD_MONTHS), which every start (init_db) and the collector (hourly) call;
+- a DEFAULT partition, `<table>_pdefault`, for the rows no month takes: a clock years off, an import of old data.
+  `ensure` moves a month's rows out of it when it creates that month.
+
+PostgreSQL requires a partitioned table's keys to hold the partition key: the primary keys are (id, timestamp)
+and (request_id, timestamp), and request_details has no foreign key to requests. The two are written in one
+transaction (store.write_requests) and pruned together (core.storage.prune), which is what the key kept.
+SQLite has none of this; request_details.timestamp stays NULL there.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import sqlalchemy as sa
+
+AHEAD_MONTHS = 2  # months created before their first request, so the collector never waits for one
+HISTORY_MONTHS = 24  # when a table is first partitioned, the months of its rows back to this many get their own
+TABLES = ("requests", "request_details")
+_KEYS = {"requests": "id, timestamp", "request_details": "request_id, timestamp"}
+_MONTH = re.compile(r"^requests_p(\d{4})(\d{2})$")
+_PARTITION = re.compile(r"^(requests|request_details)_p(\d{6}|default)$")
+
+
+def is_partition(table: str) -> bool:
+    """A partition's name (of a month, or the default one): a table the models do not describe."""
+    return _PARTITION.match(table) is not None
+
+
+def month_of(ts: dt.datetime) -> dt.datetime:
+    """The first instant of ts's month (UTC), naive: what PostgreSQL's timestamp columns hold."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime(ts.year, ts.month, 1)
+
+
+def next_month(month: dt.datetime) -> dt.datetime:
+    return dt.datetime(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def previous_month(month: dt.datetime) -> dt.datetime:
+    return dt.datetime(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+
+
+def name_of(table: str, month: dt.datetime) -> str:
+    return f"{table}_p{month:%Y%m}"
+
+
+def applies(conn: sa.Connection) -> bool:
+    """This database partitions: PostgreSQL, at or after migration 0008."""
+    return conn.dialect.name == "postgresql" and bool(conn.exec_driver_sql(
+        "SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass('requests')").scalar())
+
+
+def months(conn: sa.Connection) -> list[dt.datetime]:
+    """The months that have their partition (of requests; request_details has the same ones), oldest first."""
+    names = conn.exec_driver_sql(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = to_regclass('requests')").scalars()
+    found = [_MONTH.match(name) for name in names]
+    return sorted(dt.datetime(int(m.group(1)), int(m.group(2)), 1) for m in found if m)
+
+
+def wanted(now: dt.datetime) -> list[dt.datetime]:
+    """The months `ensure` makes: now's and the next AHEAD_MONTHS."""
+    month, out = month_of(now), []
+    for _ in range(AHEAD_MONTHS + 1):
+        out.append(month)
+        month = next_month(month)
+    return out
+
+
+def _lock(conn: sa.Connection) -> None:
+    """One process changes the partitions of a schema at a time (collectors and app processes start together)."""
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('clientele-partitions:' || current_schema()))")
+
+
+def _literal(ts: dt.datetime) -> str:
+    return f"'{ts:%Y-%m-%d %H:%M:%S}'"  # from a datetime: nothing of a user's reaches the DDL
+
+
+def ensure(engine: sa.Engine, now: dt.datetime | None = None) -> list[str]:
+    """Create the month partitions missing for this month and the next AHEAD_MONTHS; returns the names created.
+    Only reads when they exist (every start calls this), and does nothing on SQLite or before migration 0008."""
+    if engine.dialect.name != "postgresql":
+        return []
+    needed = set(wanted(now or dt.datetime.now(dt.timezone.utc)))
+    with engine.connect() as conn:
+        if not applies(conn) or not needed - set(months(conn)):
+            return []
+    with engine.begin() as conn:
+        _lock(conn)
+        missing = sorted(needed - set(months(conn)))  # again: another process may have made them meanwhile
+        for month in missing:
+            add_month(conn, month)
+    return [name_of(table, month) for month in missing for table in TABLES]
+
+
+def add_month(conn: sa.Connection, month: dt.datetime) -> None:
+    """Attach both tables' partitions of `month`, moving its rows out of the DEFAULT partitions (PostgreSQL
+    refuses a new partition while the default one holds rows of its range)."""
+    low, high = _literal(month), _literal(next_month(month))
+    for table in TABLES:
+        name = name_of(table, month)
+        conn.exec_driver_sql(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS)')
+        conn.exec_driver_sql(
+            f'WITH moved AS (DELETE FROM "{table}_pdefault" WHERE timestamp >= {low} AND timestamp < {high} RETURNING *) '
+            f'INSERT INTO "{name}" SELECT * FROM moved')
+        conn.exec_driver_sql(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES FROM ({low}) TO ({high})')
+
+
+def drop_month(conn: sa.Connection, month: dt.datetime) -> int:
+    """Drop both tables' partitions of `month`; returns how many requests they held."""
+    count = conn.exec_driver_sql(f'SELECT count(*) FROM "{name_of("requests", month)}"').scalar_one()
+    conn.exec_driver_sql(f'DROP TABLE "{name_of("request_details", month)}", "{name_of("requests", month)}"')
+    return int(count)
+
+
+def adopt(conn: sa.Connection, now: dt.datetime | None = None) -> None:
+    """Turn the two plain tables (with their rows) into partitioned ones (migration 0008). The rows are copied;
+    request_details.timestamp is filled from their requests."""
+    if conn.dialect.name != "postgresql" or applies(conn):
+        return
+    now = now or dt.datetime.now(dt.timezone.utc)
+    oldest = month_of(now)
+    for _ in range(HISTORY_MONTHS):
+        oldest = previous_month(oldest)
+    seen = conn.exec_driver_sql(
+        f"SELECT DISTINCT date_trunc('month', timestamp) FROM requests WHERE timestamp >= {_literal(oldest)}").scalars()
+    ahead = wanted(now)
+    inspector = sa.inspect(conn)
+    for statement in adopt_sql(
+        sorted(set(ahead) | {m for m in seen if m < next_month(ahead[-1])}),
+        conn.exec_driver_sql("SELECT pg_get_serial_sequence('requests', 'id')").scalar_one(),
+        [c["name"] for c in inspector.get_columns("request_details")],
+        [(ix["name"], ix["column_names"]) for ix in inspector.get_indexes("requests") if not ix["unique"]],
+    ):
+        conn.exec_driver_sql(statement)
+
+
+def adopt_sql(months: list[dt.datetime], sequence: str, detail_columns: list[str],
+              indexes: list[tuple[str, list[str]]]) -> list[str]:
+    """adopt's statements, given what it reads first: the months to partition, the sequence of requests.id,
+    request_details' columns and requests' (non-unique) indexes, which are made again on the new table."""
+    out = []
+    for table in TABLES:
+        out.append(f'CREATE TABLE "{table}_new" (LIKE "{table}" INCLUDING DEFAULTS) PARTITION BY RANGE (timestamp)')
+        out.append(f'CREATE TABLE "{table}_pdefault" PARTITION OF "{table}_new" DEFAULT')
+        out.extend(f'CREATE TABLE "{name_of(table, month)}" PARTITION OF "{table}_new" '
+                   f'FOR VALUES FROM ({_literal(month)}) TO ({_literal(next_month(month))})' for month in months)
+    copied = [c for c in detail_columns if c != "timestamp"]
+    listed, selected = ", ".join(f'"{c}"' for c in copied), ", ".join(f'd."{c}"' for c in copied)
+    out += [
+        'ALTER TABLE "request_details_new" ALTER COLUMN timestamp SET NOT NULL',
+        'INSERT INTO "requests_new" SELECT * FROM "requests"',
+        f'INSERT INTO "request_details_new" ({listed}, timestamp) SELECT {selected}, r.timestamp '
+        'FROM "request_details" d JOIN "requests" r ON r.id = d.request_id',
+        f"ALTER SEQUENCE {sequence} OWNED BY NONE",  # else dropping the old table drops it
+        'DROP TABLE "request_details", "requests"',
+    ]
+    for table in TABLES:
+        out.append(f'ALTER TABLE "{table}_new" RENAME TO "{table}"')
+        out.append(f'ALTER TABLE "{table}" ADD CONSTRAINT "{table}_pkey" PRIMARY KEY ({_KEYS[table]})')
+    out.append(f"ALTER SEQUENCE {sequence} OWNED BY requests.id")
+    out.append('ALTER TABLE "requests" ADD CONSTRAINT "requests_api_id_fkey" FOREIGN KEY (api_id) REFERENCES apis (id) ON DELETE CASCADE')
+    for name, columns in indexes:
+        out.append(f'CREATE INDEX "{name}" ON "requests" ({", ".join(chr(34) + c + chr(34) for c in columns)})')
+    return out
