@@ -103,6 +103,18 @@ def test_a_request_and_its_details_land_in_its_months_partition_and_a_clock_year
     assert [d["request_headers"] for d in details] == [{"authorization": "Bearer ****"}] * 2
 
 
+def test_a_batch_of_last_years_requests_gets_its_months_and_the_next_batch_of_them_costs_no_query(pg):
+    api = store.create_api(pg, "Orders API")["api_id"]
+    this_month = partitions.month_of(dt.datetime.now(UTC))
+    last_year, too_old = _months_before(this_month, 11), _months_before(this_month, partitions.HISTORY_MONTHS + 1)
+    _write(pg, api, _aware(last_year, days=3), _aware(too_old, days=3))
+    statements = []
+    sa.event.listen(pg, "before_cursor_execute", lambda conn, cursor, sql, *args: statements.append(sql))
+    _write(pg, api, _aware(last_year, days=9), _aware(too_old, days=9))
+    assert [p[0] for p in _placed(pg)] == ["requests_pdefault"] * 2 + [partitions.name_of("requests", last_year)] * 2
+    assert not [sql for sql in statements if "pg_inherits" in sql or "pg_class" in sql]
+
+
 def test_making_a_month_moves_its_rows_out_of_the_default_partition_and_loses_none(pg):
     api = store.create_api(pg, "Orders API")["api_id"]
     later = _months_after(partitions.month_of(dt.datetime.now(UTC)), 6)

@@ -30,7 +30,7 @@ from core.ingest.bodies import Body, process_body
 from core.ingest.errors import DatabaseUnavailable, Rejected
 from core.ingest.server import IngestEndpoint, server_options
 from core.ingest.transport import inflated_over
-from core.storage import models, partitions, store
+from core.storage import models, store
 
 log = logging.getLogger("clientele.collector")
 
@@ -52,7 +52,6 @@ OFFLOAD_PENDING_MAX = 16
 # Source IPs whose rejection rate is tracked at once; rejections from further ones are counted, not kept.
 REJECT_TRACKED_IPS_MAX = 50_000
 CREDENTIALS_MIN_REFRESH_S = 1.0
-PARTITIONS_EVERY_S = 3600.0  # how often a running collector makes the coming months' partitions (PostgreSQL)
 # Revoked tokens stop working within this many seconds even if no unknown token triggers a refresh.
 CREDENTIALS_MAX_AGE_S = 10.0
 
@@ -85,7 +84,6 @@ class Collector:
         self._sqlite_path = self._sqlite_file(self.engine)
         self._sqlite_identity: tuple[int, int] | None = None
         self._schema_ready = False
-        self._partitions_due = 0.0  # monotonic time of the next partitions.ensure
         # One thread for request writes keeps SQLite to a single writer; rejections and reads get their own.
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="collector-write")
         self._side_pool = ThreadPoolExecutor(2, thread_name_prefix="collector-side")
@@ -277,9 +275,6 @@ class Collector:
     def _write(self, batch: list[_Pending]) -> list[int]:
         self._ensure_schema()
         self._check_database_file()
-        if time.monotonic() >= self._partitions_due:  # PostgreSQL: next months' partitions before their first request
-            partitions.ensure(self.engine)
-            self._partitions_due = time.monotonic() + PARTITIONS_EVERY_S
         return store.write_requests(self.engine, [(p.api_id, p.request) for p in batch])
 
     async def _commit(self, batch: list[_Pending]) -> None:

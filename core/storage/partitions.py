@@ -4,9 +4,10 @@ month's indexes stay the size of a month.
 
 Each of the two tables is a parent partitioned BY RANGE (timestamp) with
 - one partition per calendar month (UTC), `<table>_pYYYYMM`, created ahead by `ensure` (this month and the next
-  AHEAD_MONTHS), which every start (init_db) and the collector (hourly) call;
-- a DEFAULT partition, `<table>_pdefault`, for the rows no month takes: a clock years off, an import of old data.
-  `ensure` moves a month's rows out of it when it creates that month.
+  AHEAD_MONTHS) at every start (init_db), and by `cover` for the months of a batch about to be written (the
+  first batch of a new month, an import of last year's data), back to HISTORY_MONTHS;
+- a DEFAULT partition, `<table>_pdefault`, for the rows no month takes: older than HISTORY_MONTHS, or dated
+  further ahead than AHEAD_MONTHS by a clock that lies. Making a month moves its rows out of it.
 
 PostgreSQL requires a partitioned table's keys to hold the partition key: the primary keys are (id, timestamp)
 and (request_id, timestamp), and request_details has no foreign key to requests. The two are written in one
@@ -17,11 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import weakref
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 
 AHEAD_MONTHS = 2  # months created before their first request, so the collector never waits for one
-HISTORY_MONTHS = 24  # when a table is first partitioned, the months of its rows back to this many get their own
+HISTORY_MONTHS = 24  # months before now that get a partition of their own when rows of theirs are written
 TABLES = ("requests", "request_details")
 _KEYS = {"requests": "id, timestamp", "request_details": "request_id, timestamp"}
 _MONTH = re.compile(r"^requests_p(\d{4})(\d{2})$")
@@ -85,21 +88,53 @@ def _literal(ts: dt.datetime) -> str:
     return f"'{ts:%Y-%m-%d %H:%M:%S}'"  # from a datetime: nothing of a user's reaches the DDL
 
 
-def ensure(engine: sa.Engine, now: dt.datetime | None = None) -> list[str]:
-    """Create the month partitions missing for this month and the next AHEAD_MONTHS; returns the names created.
-    Only reads when they exist (every start calls this), and does nothing on SQLite or before migration 0008."""
+def ensure(engine: sa.Engine, now: dt.datetime | None = None, *, covering: Iterable[dt.datetime] = ()) -> list[str]:
+    """Create the month partitions missing for this month and the next AHEAD_MONTHS, and for the months of
+    `covering` (times about to be written) back to HISTORY_MONTHS before now; returns the names created. Only
+    reads when they exist (every start calls this); nothing on SQLite or before migration 0008."""
     if engine.dialect.name != "postgresql":
         return []
-    needed = set(wanted(now or dt.datetime.now(dt.timezone.utc)))
+    now = now or dt.datetime.now(dt.timezone.utc)
+    ahead, oldest = wanted(now), _history_start(now)
+    needed = set(ahead) | {m for m in map(month_of, covering) if oldest <= m <= ahead[-1]}
     with engine.connect() as conn:
-        if not applies(conn) or not needed - set(months(conn)):
+        if not applies(conn):
             return []
-    with engine.begin() as conn:
-        _lock(conn)
-        missing = sorted(needed - set(months(conn)))  # again: another process may have made them meanwhile
-        for month in missing:
-            add_month(conn, month)
+        have = set(months(conn))
+    missing = sorted(needed - have)
+    if missing:
+        with engine.begin() as conn:
+            _lock(conn)
+            have = set(months(conn))  # again: another process may have made them meanwhile
+            missing = sorted(needed - have)
+            for month in missing:
+                add_month(conn, month)
+    _handled[engine] = have | set(missing) | {month_of(t) for t in covering}
     return [name_of(table, month) for month in missing for table in TABLES]
+
+
+# Per engine, the months whose requests have their place: a partition, or (too old, too far ahead) the default one.
+# A batch of them costs no query (cover).
+_handled: weakref.WeakKeyDictionary[sa.Engine, set[dt.datetime]] = weakref.WeakKeyDictionary()
+
+
+def cover(engine: sa.Engine, times: Iterable[dt.datetime]) -> None:
+    """Before requests of these times are written (store.write_requests): the partitions of their months, made
+    if missing (a file import of last year, the demo's weeks, the first batch of a month). No query when known."""
+    if engine.dialect.name != "postgresql":
+        return
+    seen = {(t.year, t.month) for t in (t.astimezone(dt.timezone.utc) for t in times)}
+    asked = {dt.datetime(year, month, 1) for year, month in seen}
+    if not asked <= _handled.get(engine, set()):
+        ensure(engine, covering=asked)
+
+
+def _history_start(now: dt.datetime) -> dt.datetime:
+    """The oldest month given a partition of its own (older rows go to the default partition)."""
+    month = month_of(now)
+    for _ in range(HISTORY_MONTHS):
+        month = previous_month(month)
+    return month
 
 
 def add_month(conn: sa.Connection, month: dt.datetime) -> None:
@@ -128,11 +163,8 @@ def adopt(conn: sa.Connection, now: dt.datetime | None = None) -> None:
     if conn.dialect.name != "postgresql" or applies(conn):
         return
     now = now or dt.datetime.now(dt.timezone.utc)
-    oldest = month_of(now)
-    for _ in range(HISTORY_MONTHS):
-        oldest = previous_month(oldest)
-    seen = conn.exec_driver_sql(
-        f"SELECT DISTINCT date_trunc('month', timestamp) FROM requests WHERE timestamp >= {_literal(oldest)}").scalars()
+    seen = conn.exec_driver_sql("SELECT DISTINCT date_trunc('month', timestamp) FROM requests "
+                                f"WHERE timestamp >= {_literal(_history_start(now))}").scalars()
     ahead = wanted(now)
     inspector = sa.inspect(conn)
     for statement in adopt_sql(

@@ -16,7 +16,7 @@ from core.domain import config
 from core.domain.errors import ClienteleError
 from core.domain.masking import masked_raw
 from core.domain.record import NormalizedRequest
-from core.storage import details, rollups
+from core.storage import details, partitions, rollups
 from core.storage.dialect import insert as _insert
 from core.storage.models import Api, ClockSkew, Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken, UTCDateTime, utcnow
 
@@ -117,6 +117,8 @@ def write_requests(engine: sa.Engine, items: Sequence[tuple[int, NormalizedReque
         return []
     if rows.dialect != engine.dialect.name:
         raise ValueError(f"rows built for {rows.dialect}, not {engine.dialect.name}")
+    if rows.dialect == "postgresql":
+        partitions.cover(engine, (row["timestamp"] for row in rows.requests))  # their months' partitions, first
     with engine.begin() as conn:
         insert = _insert_requests_sqlite if rows.dialect == "sqlite" else _insert_requests_orm
         ids = insert(conn, rows)
