@@ -174,6 +174,9 @@ def adopt(conn: sa.Connection, now: dt.datetime | None = None) -> None:
         [(ix["name"], ix["column_names"]) for ix in inspector.get_indexes("requests") if not ix["unique"]],
     ):
         conn.exec_driver_sql(statement)
+    # New tables have no statistics, and autovacuum never analyzes a partitioned parent: without them the planner
+    # took a month of rows for one and scanned it whole to fetch a page of 50 by id.
+    conn.exec_driver_sql("ANALYZE requests, request_details")
 
 
 def adopt_sql(months: list[dt.datetime], sequence: str, detail_columns: list[str],
