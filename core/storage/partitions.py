@@ -123,7 +123,8 @@ def cover(engine: sa.Engine, times: Iterable[dt.datetime]) -> None:
     if missing (a file import of last year, the demo's weeks, the first batch of a month). No query when known."""
     if engine.dialect.name != "postgresql":
         return
-    seen = {(t.year, t.month) for t in (t.astimezone(dt.timezone.utc) for t in times)}
+    utc = dt.timezone.utc
+    seen = {(t.year, t.month) for t in (t if t.tzinfo in (None, utc) else t.astimezone(utc) for t in times)}
     asked = {dt.datetime(year, month, 1) for year, month in seen}
     if not asked <= _handled.get(engine, set()):
         ensure(engine, covering=asked)
