@@ -381,3 +381,13 @@ def test_the_bulk_load_never_puts_the_database_url_on_a_command_line(seeded, mon
     assert reader.bulk_facts(engine, floor_hour(now) + HOUR).height == 9
     [args] = seen
     assert engine.url.render_as_string(hide_password=False) not in " ".join(args)
+
+
+def test_a_small_database_is_read_in_this_process_without_starting_the_loader_child(seeded, monkeypatch):
+    """The child process costs about a second to start: worth it for a large table only, on both backends (on
+    PostgreSQL every cache load started one, a second per test and per small deployment's start)."""
+    from core.storage.cache import reader
+
+    engine, _apis, now = seeded
+    monkeypatch.setattr(reader.subprocess, "run", lambda *a, **kw: pytest.fail("the loader child was started"))
+    assert reader.read_all_rollups(engine, floor_hour(now) + HOUR).height == 9

@@ -89,11 +89,13 @@ def read_rollups(engine: sa.Engine, *, start: dt.datetime | None = None, end: dt
 def read_all_rollups(engine: sa.Engine, end: dt.datetime) -> pl.DataFrame:
     """Every rollup row with hour < end, as facts: the bulk load of a cache. Arrow all the way through ADBC,
     in a child process (bulk_facts), when it can; row by row through SQLAlchemy otherwise."""
-    if engine.url.get_backend_name() == "sqlite":
-        with engine.connect() as conn:  # rowids only grow: max(rowid) bounds the rows, read off the b-tree's end
+    with engine.connect() as conn:
+        if engine.url.get_backend_name() == "sqlite":  # rowids only grow: max(rowid) bounds the rows, off the b-tree's end
             rows = conn.exec_driver_sql("SELECT max(rowid) FROM rollup_hours").scalar() or 0
-        if rows < BULK_MIN_ROWS:  # starting the child process costs more than reading a small table row by row
-            return read_rollups(engine, end=end)
+        else:  # counted up to the bound only
+            rows = conn.exec_driver_sql(f"SELECT count(*) FROM (SELECT 1 FROM rollup_hours LIMIT {BULK_MIN_ROWS}) AS r").scalar()
+    if rows < BULK_MIN_ROWS:  # starting the child process (~1 s) costs more than reading a small table row by row
+        return read_rollups(engine, end=end)
     frame = bulk_facts(engine, end)
     return read_rollups(engine, end=end) if frame is None else frame
 
