@@ -172,9 +172,10 @@ def bucket_payloads(world: World, b: int) -> list[dict]:
     p_scan = p_search + SHARE_SCANNERS
     p_anon = p_scan + SHARE_ANONYMOUS
 
-    prefixes = [(b_start + dt.timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M:") for m in range((length + 59) // 60)]
     # int(random() * n) instead of randrange/choice on the hot path: a third of the cost.
     offsets = sorted(int(random_() * length) for _ in range(n))
+    # Only the minutes that have a request: strftime for all sixty was half the cost of a quiet bucket.
+    prefixes = {m: (b_start + dt.timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M:") for m in {sec // 60 for sec in offsets}}
     forced_slots = dict(zip(sorted(rng.sample(range(n), len(forced_here))), forced_here)) if forced_here else {}
     b_offset = b * BUCKET_SECONDS
     out = []

@@ -123,11 +123,11 @@ def mask(value: Any, depth: int = 0) -> Any:
             name, sensitive = (keys.get(key) if type(key) is str else None) or _stored_key(key)
             if sensitive:
                 out[name] = _mask_sensitive(v)
-            elif fast and (v is None or type(v) is int or type(v) is bool or (type(v) is float and isfinite(v))):
-                out[name] = v
             elif fast and type(v) is str and v.isascii() and (not v or (v[0] not in _MAYBE_JSON and "=" not in v and "@" not in v
                                                                and "\x00" not in v)):
                 out[name] = v  # what mask_string(clean_text(v)) returns for plain text, without two calls
+            elif fast and (v is None or type(v) is int or type(v) is bool or (type(v) is float and isfinite(v))):
+                out[name] = v
             else:
                 out[name] = mask(v, depth + 1)
         return out

@@ -29,8 +29,11 @@ def identify_customer(req_headers: dict, resp_headers: dict, data_metadata: Any)
         parsed, problem = parse_metadata(raw)
         if problem:
             problems.append(f"{where} treblle-metadata: {problem}")
-        for key, value in parsed.items():
-            meta.setdefault(key, value)
+        if not meta:
+            meta = parsed  # a dict of its own: parse_metadata builds a new one each call
+        else:
+            for key, value in parsed.items():
+                meta.setdefault(key, value)
     # Read before data.metadata is merged in: the treblle-user-id headers outrank data.metadata.
     header_user_id = meta.get("user-id")
     if isinstance(data_metadata, dict):
@@ -43,6 +46,8 @@ def identify_customer(req_headers: dict, resp_headers: dict, data_metadata: Any)
         candidates.append(data_metadata.get("user-id"))
     customer_id = None
     for candidate in candidates:
+        if candidate is None:
+            continue
         cid = _customer_id(candidate)
         if cid is _TOO_LONG:
             problems.append(f"customer ID longer than {MAX_CUSTOMER_ID_CHARS} characters; request left unattributed")
@@ -51,6 +56,8 @@ def identify_customer(req_headers: dict, resp_headers: dict, data_metadata: Any)
             customer_id = cid
             break
 
+    if not meta:  # most requests: no metadata at all
+        return customer_id, None, {}, "; ".join(problems) or None
     display_name = None
     for key in _NAME_KEYS:
         value = meta.get(key)
@@ -127,9 +134,13 @@ def parse_metadata(raw: Any) -> tuple[dict[str, Any], str | None]:
     if not isinstance(parsed, dict):
         return {}, f"must be a JSON object, got {type_name(parsed)}; ignored"
     out, skipped = {}, []
-    for key, value in parsed.items():
-        key = _clean_str(str(key))[:100]
-        if _is_scalar(value):
+    for key, value in parsed.items():  # JSON keys are strings
+        # Plain short ASCII is kept as it is (what cleaning and cutting would return), without the calls.
+        if not (len(key) <= 100 and key.isascii() and "\x00" not in key):
+            key = _clean_str(key)[:100]
+        if type(value) is str and len(value) <= 500 and value.isascii() and "\x00" not in value:
+            out[key] = value
+        elif _is_scalar(value):
             out[key] = _scalar(value)
         else:
             skipped.append(key)

@@ -92,6 +92,8 @@ def parse_status(code: Any) -> int:
 
 
 def _number(value: Any, path: str) -> float | None:
+    if type(value) is float and math.isfinite(value):
+        return value  # what an SDK sends, checked without the rest
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -178,8 +180,8 @@ def optional_str(value: Any, path: str, limit: int, strict: bool = True) -> str 
 
 def bounded(value: Any) -> Any:
     """Bodies (already masked) are kept whole up to MAX_BODY_JSON_BYTES; larger ones keep a marked preview."""
-    if value is None:
-        return None
+    if value is None or (not value and type(value) in (dict, list)):  # nothing to measure
+        return value
     try:
         encoded = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):

@@ -18,6 +18,7 @@ TIMESTAMP_MODES = ("auto", "utc", "local")
 SDK_TIMESTAMP_ZONES = {"node": "utc", "express": "utc", "js": "utc", "nestjs": "utc", "laravel": "utc", "php": "utc",
                        "django": "local"}
 _TS_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC"})  # what most SDKs send as server.timezone
 
 
 def timestamp_zone(sdk: str | None) -> str:
@@ -70,6 +71,8 @@ def _strptime(text: str) -> dt.datetime | None:
 
 @lru_cache(maxsize=256)
 def _zone(name: str) -> dt.tzinfo:
+    if name in _UTC_NAMES:
+        return dt.timezone.utc  # the zone's one offset: no second reading to weigh (_readings), no tz database lookups
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):

@@ -154,36 +154,48 @@ Increments = tuple[list[tuple], list[tuple], "dt.datetime | None"]
 def increments(items: Sequence[tuple[int, NormalizedRequest]], dialect: str) -> Increments:
     """Count a batch of requests for a database of this dialect, without it. Plain Python, no Polars: the demo
     counts in forked worker processes, where Polars' thread pool (started in the parent) hangs."""
-    hours: dict[tuple, list] = {}
-    bins: dict[tuple, int] = {}
+    hours: dict[tuple, list] = {}  # key → the sums, the first and last time, and the key's {bin: count}
+    floors: dict[int, dt.datetime] = {}
     utc = dt.timezone.utc
+    load_us, bin_of = facts.load_us, histogram.bin_of
     for api_id, r in items:
         ts = r.timestamp
         if ts.tzinfo is not utc:
             ts = ts.astimezone(utc)
-        key = (api_id, floor_hour(ts), r.customer_id if r.customer_id is not None else NO_CUSTOMER, r.method, r.endpoint)
+        # Keyed by the hour's number, not its datetime: an aware datetime is slow to hash and sort, and a batch
+        # has nearly one key per request. The numbers sort as the hours do.
+        hour = ts.toordinal() * 24 + ts.hour
+        if hour not in floors:
+            floors[hour] = floor_hour(ts)
+        customer_id = r.customer_id
+        key = (api_id, hour, customer_id if customer_id is not None else NO_CUSTOMER, r.method, r.endpoint)
         load, status = float(r.load_time_ms), r.status
         row = hours.get(key)
         if row is None:
-            row = hours[key] = [0, 0, 0, 0, 0, 0, ts, ts]
+            row = hours[key] = [0, 0, 0, 0, 0, 0, ts, ts, {}]
         row[0] += 1
         row[1] += status >= 400
         row[2] += 400 <= status <= 499
         row[3] += status >= 500
-        row[4] += facts.load_us(load)
+        row[4] += load_us(load)
         row[5] += int(r.response_size)
         if ts < row[6]:
             row[6] = ts
         elif ts > row[7]:
             row[7] = ts
-        bin_key = (*key, histogram.bin_of(load))
-        bins[bin_key] = bins.get(bin_key, 0) + 1
+        load_bins, bin_ = row[8], bin_of(load)
+        load_bins[bin_] = load_bins.get(bin_, 0) + 1
     if not hours:
         return [], [], None
-    plain = _plain_times(dialect)
-    hour_rows = [(k[0], plain(k[1]), *k[2:], *v[:6], plain(v[6]), plain(v[7])) for k, v in sorted(hours.items())]
-    bin_rows = [(k[0], plain(k[1]), *k[2:], n) for k, n in sorted(bins.items())]
-    return hour_rows, bin_rows, min(k[1] for k in hours)
+    plain = _plain_time_of(dialect)
+    plain_hours = {hour: plain(floor) for hour, floor in floors.items()}
+    hour_rows, bin_rows = [], []
+    for k, v in sorted(hours.items()):
+        key, first = (k[0], plain_hours[k[1]], *k[2:]), plain(v[6])
+        hour_rows.append((*key, *v[:6], first, first if v[7] is v[6] else plain(v[7])))  # most keys have one request
+        for bin_, n in sorted(v[8].items()):
+            bin_rows.append((*key, bin_, n))
+    return hour_rows, bin_rows, floors[min(floors)]
 
 
 def add_increments(conn: sa.Connection, counted: Increments, now: dt.datetime | None = None) -> None:
@@ -199,23 +211,17 @@ def add(conn: sa.Connection, items: Sequence[tuple[int, NormalizedRequest]], now
     add_increments(conn, increments(items, conn.dialect.name), now)
 
 
-def _plain_times(dialect: str):
-    """UTC datetime → what the dialect's executemany takes: SQLAlchemy's text on SQLite, a naive datetime on PostgreSQL.
-    Hours repeat across a batch's rows, so each is converted once."""
-    memo: dict[dt.datetime, object] = {}
-
-    def plain(ts: dt.datetime):
-        value = memo.get(ts)
-        if value is None:
-            value = memo[ts] = _plain_time(ts, dialect)
-        return value
-
-    return plain
+def _plain_time_of(dialect: str):
+    """UTC datetime → what the dialect's executemany takes: SQLAlchemy's text on SQLite, a naive datetime on PostgreSQL."""
+    return _sqlite_text if dialect == "sqlite" else _naive
 
 
-def _plain_time(ts: dt.datetime, dialect: str):
-    naive = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return naive.isoformat(" ", "microseconds") if dialect == "sqlite" else naive
+def _naive(ts: dt.datetime) -> dt.datetime:
+    return ts.replace(tzinfo=None)
+
+
+def _sqlite_text(ts: dt.datetime) -> str:
+    return ts.isoformat(" ", "microseconds")[:26]  # without "+00:00"
 
 
 def add_frame(conn: sa.Connection, raw: pl.DataFrame, now: dt.datetime | None = None) -> None:

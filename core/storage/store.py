@@ -157,7 +157,7 @@ _packed_fields = operator.attrgetter(*details.PACKED_FIELDS)
 
 
 def _packed(r: NormalizedRequest) -> bytes:
-    return details.pack(dict(zip(details.PACKED_FIELDS, _packed_fields(r))))
+    return details.pack_in_order(_packed_fields(r))
 
 
 def _request_row(api_id: int, r: NormalizedRequest, received_at: dt.datetime) -> dict:
@@ -218,9 +218,9 @@ def _sqlite_rows(items: Sequence[tuple[int, NormalizedRequest]], received_at: dt
         values = list(_detail_fields(r))
         for i in _NULL_FIELDS:
             values[i] = values[i] or None
-        try:  # _json_text inlined: two values a request
+        try:  # _json_text inlined: two values a request, mostly empty (None)
             for i in _JSON_FIELDS:
-                values[i] = dumps(values[i], option=option).decode()
+                values[i] = "null" if values[i] is None else dumps(values[i], option=option).decode()
         except (TypeError, orjson.JSONEncodeError):  # a value orjson cannot write: the whole row the slow way
             values = list(_detail_fields(r))
             for i in _NULL_FIELDS:
@@ -247,16 +247,21 @@ def _customer_changes(requests: Iterable[NormalizedRequest]) -> dict[str, dict]:
     """customer_id → what this batch says of the customer: first and last seen, latest name and attributes."""
     seen: dict[str, dict] = {}
     for r in requests:
-        if r.customer_id is None:
+        cid, ts = r.customer_id, r.timestamp
+        if cid is None:
             continue
-        c = seen.setdefault(r.customer_id, {"first": r.timestamp, "last": r.timestamp, "name": None, "name_ts": None, "attrs": {}, "attrs_ts": None})
-        c["first"] = min(c["first"], r.timestamp)
-        c["last"] = max(c["last"], r.timestamp)
-        if r.display_name and (c["name_ts"] is None or r.timestamp >= c["name_ts"]):
-            c["name"], c["name_ts"] = r.display_name, r.timestamp
-        if r.customer_attributes and (c["attrs_ts"] is None or r.timestamp >= c["attrs_ts"]):
+        c = seen.get(cid)
+        if c is None:
+            c = seen[cid] = {"first": ts, "last": ts, "name": None, "name_ts": None, "attrs": {}, "attrs_ts": None}
+        elif ts < c["first"]:
+            c["first"] = ts
+        elif ts > c["last"]:
+            c["last"] = ts
+        if r.display_name and (c["name_ts"] is None or ts >= c["name_ts"]):
+            c["name"], c["name_ts"] = r.display_name, ts
+        if r.customer_attributes and (c["attrs_ts"] is None or ts >= c["attrs_ts"]):
             c["attrs"] = {**c["attrs"], **r.customer_attributes}
-            c["attrs_ts"] = r.timestamp
+            c["attrs_ts"] = ts
     return seen
 
 
