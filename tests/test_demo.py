@@ -489,6 +489,56 @@ def test_a_failed_background_part_is_recorded_for_the_app_to_show(engine, monkey
     assert accounts.demo_marker(engine)["failed"] == "OSError: disk full"
 
 
+def test_a_background_part_killed_midway_goes_on_where_it_stopped_and_stores_exactly_the_demo(engine, other_engine, monkeypatch):
+    accounts.bootstrap(engine, requests=3000, now=NOW)
+    recent = accounts.first_start(other_engine, requests=3000, now=NOW)["requests"]
+    monkeypatch.setattr(writer, "BATCH_SIZE", 400)  # several batches in the older days
+
+    def killed(done, total):
+        raise KeyboardInterrupt  # as a kill after the first batch committed: nothing recorded, still "loading"
+
+    with pytest.raises(KeyboardInterrupt):
+        accounts.finish_first_start(other_engine, progress=killed)
+    partial = _count(other_engine)
+    assert recent < partial < 3000 and accounts.loading(other_engine) == (partial, 3000)
+    assert accounts.loader_stopped(other_engine)
+
+    accounts.finish_first_start(other_engine, workers=2)
+
+    assert _content(other_engine) == _content(engine)  # no hour twice, none missing
+    assert _rollups(other_engine) == _rollups(engine)
+    assert accounts.loading(other_engine) is None and not accounts.loader_stopped(other_engine)
+
+
+def test_a_second_loader_while_one_runs_stops_and_leaves_the_marker_alone(sqlite_engine):
+    accounts.first_start(sqlite_engine, requests=600, now=NOW)
+    with accounts._loader_lock(sqlite_engine) as mine:  # the running loader's
+        assert mine and not accounts.loader_stopped(sqlite_engine)
+        with pytest.raises(writer.DemoError, match="another process"):
+            accounts.finish_first_start(sqlite_engine)
+    assert "failed" not in accounts.demo_marker(sqlite_engine)
+    assert accounts.loader_stopped(sqlite_engine)  # its lock went with it
+
+
+def test_a_stopped_loader_is_started_again_once_and_a_running_one_is_left_alone(sqlite_engine, monkeypatch):
+    accounts.first_start(sqlite_engine, requests=600, now=NOW)
+    started = []
+    monkeypatch.setattr(accounts, "finish_in_background", lambda engine: started.append(engine) or "loader")
+    with accounts._loader_lock(sqlite_engine):
+        assert accounts.resume_first_start(sqlite_engine) is None
+    assert accounts.resume_first_start(sqlite_engine) == "loader" and len(started) == 1
+    import subprocess
+    import sys
+
+    waiting = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    monkeypatch.setattr(accounts, "BACKGROUND", [waiting])  # started by this process, not yet holding the lock
+    try:
+        assert accounts.resume_first_start(sqlite_engine) is None and len(started) == 1
+    finally:
+        waiting.kill()
+        waiting.wait()
+
+
 def test_the_first_start_command_makes_the_login_work_and_loads_the_rest_in_the_background(tmp_path):
     # Demo mode means the embedded database under the checkout's data/: run a copy of the package.
     import shutil
@@ -516,5 +566,64 @@ def test_the_first_start_command_makes_the_login_work_and_loads_the_rest_in_the_
         again = subprocess.run([sys.executable, "-m", "core", "demo", "--first-start"], cwd=root, env=env,
                                capture_output=True, text=True, timeout=120)
         assert (again.returncode, again.stdout.strip()) == (0, "The demo database is set up already.")
+    finally:
+        engine.dispose()
+
+
+def _loader_pids(root: Path) -> list[int]:
+    """The `--finish-first-start` processes running in `root` (the first start's detached loader)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry.name.isdigit() and b"--finish-first-start" in (entry / "cmdline").read_bytes()
+                    and Path(os.readlink(entry / "cwd")) == root):
+                pids.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return pids
+
+
+def test_a_first_start_whose_loader_is_killed_loads_the_rest_at_the_next_start(tmp_path):
+    # The loader runs detached in its own session: a reboot or an OOM kill takes it and its workers mid-way.
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "checkout"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "core", root / "core", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTHONPATH")}
+    env |= {"CLIENTELE_DEMO_REQUESTS": "60000", "CLIENTELE_NOW": NOW.isoformat()}
+
+    def first_start() -> str:
+        done = subprocess.run([sys.executable, "-m", "core", "demo", "--first-start"], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first_start()
+    engine = models.make_engine(f"sqlite:///{root / 'data' / 'clientele.db'}")
+    try:
+        recent = _count(engine)
+        deadline = time.monotonic() + 60
+        while _count(engine) == recent and time.monotonic() < deadline:  # until its first batch is in
+            time.sleep(0.02)
+        loaders = _loader_pids(root)  # the loader and its forked write workers: one process group
+        assert loaders and len({os.getpgid(pid) for pid in loaders}) == 1
+        os.killpg(os.getpgid(loaders[0]), signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _loader_pids(root) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        partial = _count(engine)
+        assert recent < partial < 60000 and accounts.loading(engine) == (partial, 60000)
+
+        assert "load again in the background" in first_start()
+        deadline = time.monotonic() + 180
+        while accounts.loading(engine) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert accounts.loading(engine) is None and "failed" not in accounts.demo_marker(engine)
+        assert _count(engine) == 60000
+        assert first_start().strip() == "The demo database is set up already."
     finally:
         engine.dispose()

@@ -2,15 +2,19 @@
 fills an empty database with demo traffic and those accounts."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from core.demo.population import Customer, customer_profile
+from core.demo.traffic import BUCKET_SECONDS
 from core.demo.writer import DemoError, generate, now_minute
 from core.storage import audit, models
 from core.storage.models import Request, Setting
@@ -111,20 +115,75 @@ def first_start(engine: sa.Engine, *, requests: int, now: dt.datetime | None = N
 
 def finish_first_start(engine: sa.Engine, *, workers: int = 1, progress=None) -> dict:
     """The older days of a first start (newest first, `workers` processes), then the marker says done; a
-    failure is recorded in the marker (the app shows it) and raised."""
+    failure is recorded in the marker (the app shows it) and raised. A run that was killed is resumed: the
+    batches it committed (whole hours, the newest first) stay, and the older hours are written. One run at a
+    time: DemoError when another holds the loader's lock."""
     marker = demo_marker(engine)
     if not marker or not marker.get("loading"):
         raise DemoError("There is no demo first start to finish (the demo marker does not say it is loading).")
     now = dt.datetime.fromisoformat(marker["generated_at"])
-    try:
-        summary = generate(engine, requests=int(marker["requests"]), days=DEMO_DAYS, seed=DEMO_SEED, now=now,
-                           progress=progress, append=True, workers=workers,
-                           before=now - dt.timedelta(days=RECENT_DAYS), newest_first=True)
-    except Exception as exc:
-        _mark(engine, now, int(marker["requests"]), loading=False, failed=f"{type(exc).__name__}: {exc}")
-        raise
-    _mark(engine, now, int(marker["requests"]), loading=False)
+    with _loader_lock(engine) as mine:
+        if not mine:
+            raise DemoError("The demo's older days are being loaded by another process already.")
+        before = _not_written_before(engine, now, now - dt.timedelta(days=RECENT_DAYS))
+        try:
+            summary = generate(engine, requests=int(marker["requests"]), days=DEMO_DAYS, seed=DEMO_SEED, now=now,
+                               progress=progress, append=True, workers=workers, before=before, newest_first=True)
+        except Exception as exc:
+            _mark(engine, now, int(marker["requests"]), loading=False, failed=f"{type(exc).__name__}: {exc}")
+            raise
+        _mark(engine, now, int(marker["requests"]), loading=False)
     return summary
+
+
+def _not_written_before(engine: sa.Engine, now: dt.datetime, before: dt.datetime) -> dt.datetime:
+    """Where the older days' loading goes on from: `before`, or the start of the demo's hour bucket holding the
+    oldest request written before it by an earlier run. Its batches are whole buckets, committed one by one in
+    order from the newest, so the buckets from there to `before` are complete and every older one is empty."""
+    with engine.connect() as conn:
+        oldest = conn.scalar(sa.select(sa.func.min(Request.timestamp)).where(Request.timestamp < before))
+    if oldest is None:
+        return before
+    origin = now - dt.timedelta(days=DEMO_DAYS)  # where the demo's buckets start (core.demo.traffic.make_world)
+    return origin + dt.timedelta(seconds=(oldest - origin).total_seconds() // BUCKET_SECONDS * BUCKET_SECONDS)
+
+
+@contextlib.contextmanager
+def _loader_lock(engine: sa.Engine) -> Iterator[bool]:
+    """An exclusive lock on `<database file>.demo-loader.lock` for this process's life in the block (the
+    system drops it when the process dies, killed or not); yields whether it was free. Only for a SQLite
+    file: the first start is the embedded database's."""
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:":
+        yield True
+        return
+    with open(f"{path}.demo-loader.lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def loader_stopped(engine: sa.Engine) -> bool:
+    """A first start's older days are marked loading, but no process is loading them (it was killed, or the
+    machine restarted): resume_first_start should start one again."""
+    if loading(engine) is None:
+        return False
+    with _loader_lock(engine) as free:
+        return free
+
+
+def resume_first_start(engine: sa.Engine) -> subprocess.Popen | None:
+    """Start the older days' loader again when it stopped before finishing (the app and `--first-start` call this);
+    None when nothing needs it, or when this process started one that has not taken the lock yet."""
+    if any(process.poll() is None for process in BACKGROUND) or not loader_stopped(engine):
+        return None
+    return finish_in_background(engine)
 
 
 def finish_in_background(engine: sa.Engine) -> subprocess.Popen:

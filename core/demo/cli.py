@@ -75,7 +75,10 @@ def _first_start(now: dt.datetime) -> int:
     engine = models.get_engine()
     models.init_db(engine)
     if has_users(engine):
-        print("The demo database is set up already.")
+        if accounts.resume_first_start(engine):
+            print("The demo's older days stopped loading before they were complete; they load again in the background.")
+        else:
+            print("The demo database is set up already.")
         return 0
     try:
         summary = accounts.first_start(engine, requests=settings.demo_requests, now=now)

@@ -75,6 +75,7 @@ def show_demo_loading(engine) -> None:
         return
     progress = demo.loading(engine)
     if progress is not None:
+        demo.resume_first_start(engine)  # the loader was killed (a restart): it goes on where it stopped
         stored, total = progress
         st.sidebar.info(f"Demo data loading: {stored:,} of {total:,} requests. The last days are in; older days "
                         "appear as they load.", icon=":material/hourglass_top:")
