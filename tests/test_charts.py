@@ -130,6 +130,27 @@ def test_a_partial_bucket_that_is_over_reads_partial_not_so_far():
     assert [r["note"] for r in _layer_rows(spec, _crosshair(spec))] == ["", "", charts.CUT_NOTE]
 
 
+def test_a_range_starting_inside_its_first_bucket_draws_that_bucket_partial_too():
+    """A range brushed to the minute starts inside its first (hourly) bucket: that bucket is partial as well, with
+    its own dashed stretch (one dashed line from the first bucket to the last would cross the chart) and note."""
+    chart = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="Asia/Tokyo",
+                               partial=[dt.datetime(2026, 11, 25, 10, tzinfo=UTC), dt.datetime(2026, 11, 25, 12, tzinfo=UTC)],
+                               now=dt.datetime(2026, 11, 26, 9, tzinfo=UTC))
+    spec = chart.to_dict()
+    solid, *dashed = _marks(spec)
+    assert [(d["transform"], d["mark"]["strokeDash"]) for d in dashed] == [
+        ([{"filter": "datum.tail"}], [4, 3]), ([{"filter": "datum.head"}], [4, 3])]
+    assert [(r["bucket"], r["partial"], r["tail"], r["head"]) for r in _series_rows(chart)] == [
+        ("2026-11-25T19:00:00+0000", True, False, True), ("2026-11-25T20:00:00+0000", False, True, True),
+        ("2026-11-25T21:00:00+0000", True, True, False)]
+    # Each label inside the plot: the last bucket's left of its start, the first bucket's right of it.
+    labels = [la for la in spec["layer"] if la["mark"]["type"] == "text"]
+    assert [(la["mark"]["align"], _layer_rows(spec, la)) for la in labels] == [
+        ("right", [{"bucket": "2026-11-25T21:00:00+0000", "text": charts.CUT_LABEL}]),
+        ("left", [{"bucket": "2026-11-25T19:00:00+0000", "text": charts.CUT_LABEL}])]
+    assert [r["note"] for r in _layer_rows(spec, _crosshair(spec))] == [charts.START_NOTE, "", charts.CUT_NOTE]
+
+
 def test_partial_bars_are_drawn_paler():
     spec = charts.time_series(_series(), {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Failed requests",
                               label="Requests", unit="requests", tz="UTC", kind="bar",

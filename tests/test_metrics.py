@@ -9,7 +9,7 @@ import pytest
 from core.analytics import metrics
 from core.domain.facts import REQUEST_SCHEMA
 from core.domain.scope import Scope, ScopeError
-from core.domain.timewindow import Window, window
+from core.domain.timewindow import Window, custom_range, window
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -116,6 +116,13 @@ def test_the_previous_period_of_a_24h_window_at_1437_ends_at_1437_yesterday():
 def test_a_window_of_no_whole_number_of_buckets_names_its_last_bucket_partial():
     w = Window(NOW - dt.timedelta(hours=30), NOW, "1d", "all")  # one whole day, then 6 hours
     assert (metrics.bucket_starts(w).height, metrics.partial_buckets(w)) == (2, [NOW - dt.timedelta(hours=6)])
+
+
+def test_a_range_brushed_to_the_minute_names_its_first_and_last_hourly_buckets_partial():
+    brushed = custom_range(dt.datetime(2026, 11, 25, 10, 20), dt.datetime(2026, 11, 25, 15, 40), "UTC")
+    on_the_hour = custom_range(dt.datetime(2026, 11, 25, 10, 0), dt.datetime(2026, 11, 25, 16, 0), "UTC")
+    assert metrics.partial_buckets(brushed) == [dt.datetime(2026, 11, 25, h, tzinfo=UTC) for h in (10, 15)]
+    assert metrics.partial_buckets(on_the_hour) == []
 
 
 def test_the_previous_period_is_covered_only_when_the_data_starts_at_or_before_it():

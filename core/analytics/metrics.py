@@ -96,10 +96,15 @@ def bucket_starts(window: Window) -> pl.DataFrame:
 
 
 def partial_buckets(window: Window) -> list[dt.datetime]:
-    """UTC starts of the buckets that reach past the window's end (at most the last one): they hold
-    only part of a bucket's time, so their counts are smaller without any drop in traffic."""
+    """UTC starts of the buckets only partly inside the window: the first when the window starts inside it (a
+    range brushed or typed to the minute: its hourly buckets start at the whole hour before), and the last when
+    it reaches past the window's end. They hold only part of a bucket's time, so their counts are smaller
+    without any drop in traffic."""
+    out = [window.origin] if window.origin < window.start else []
     last = window.origin + (_bucket_count(window) - 1) * window.bucket_delta
-    return [last] if last + window.bucket_delta > window.end else []
+    if last + window.bucket_delta > window.end and last not in out:
+        out.append(last)
+    return out
 
 
 def covers_previous(window: Window, data_start: dt.datetime | None) -> bool:

@@ -119,22 +119,27 @@ SERIES_COLORS = {
 LOAD_TIME_LINES = {"avg_load_time_ms": "Average", "p50_load_time_ms": "p50", "p95_load_time_ms": "p95", "p99_load_time_ms": "p99"}
 PARTIAL_NOTE = "so far: this bucket is not over yet"
 PARTIAL_LABEL = "so far"
-# A partial bucket that is over (a range ending in the past cuts it): its label and note.
+# A partial bucket that is over (a range ending in the past cuts it, or starting inside it): its label and notes.
 CUT_NOTE = "partial: the time range ends inside this bucket"
+START_NOTE = "partial: the time range starts inside this bucket"
 CUT_LABEL = "partial"
 CROSSHAIR_COLOR = "#64748b"
 
 
-def _long(data: pl.DataFrame, x: str, columns: dict[str, str], u: _Unit, partial_at: list) -> pl.DataFrame:
-    """One row per bucket and series: x, series label, drawn value, partial (the bucket is not over), and
-    tail (a partial bucket or the one just before it: the stretch a line draws dashed)."""
+def _long(data: pl.DataFrame, x: str, columns: dict[str, str], u: _Unit, partial_at: list, head_at: list) -> pl.DataFrame:
+    """One row per bucket and series: x, series label, drawn value, partial (the bucket is partly outside the
+    window), tail (the last partial bucket or the one just before it) and head (the first bucket, when the window
+    starts inside it, and the one after it): the stretches a line draws dashed."""
     complete = [b for b in data.get_column(x).to_list() if b not in partial_at]
-    tail = (complete[-1:] + partial_at) if partial_at else []
+    ends = [b for b in partial_at if b not in head_at]
+    tail = (complete[-1:] + ends) if ends else []
+    head = (head_at + complete[:1]) if head_at else []
     return data.unpivot(index=x, on=list(columns), variable_name="series", value_name="value").with_columns(
         (pl.col("value").cast(pl.Float64) / u.divisor).alias("value"),
         pl.col("series").replace_strict(columns, return_dtype=pl.String),
         pl.col(x).is_in(partial_at).alias("partial"),
         pl.col(x).is_in(tail).alias("tail"),
+        pl.col(x).is_in(head).alias("head"),
     )
 
 
@@ -159,7 +164,7 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
     local time and every series' value. `partial`: UTC starts of buckets only partly inside the window
     (metrics.partial_buckets): drawn lighter (a dashed line into them) and labelled "so far", so their
     smaller numbers do not read as a drop; one that is over by `now` (default: the current time), cut by a range
-    that ends in the past, is labelled "partial" instead."""
+    that ends in the past, is labelled "partial" instead, and so is the first one when the range starts inside it."""
     if kind not in ("line", "bar", "area"):
         raise ValueError("kind must be 'line', 'bar' or 'area'.")
     u = _unit(unit)
@@ -168,10 +173,13 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
     data = local_times(frame.select(x, *columns), x, tz)
     partial_at = local_times(pl.DataFrame({x: list(partial)}, schema={x: UTC_US}), x, tz).get_column(x).to_list()
     step, now = _step(frame, x), now or current_now()
-    running = [step is None or b + step > now for b in partial]
+    buckets = frame.get_column(x)
+    # The first of several buckets, when partial, is cut by the window's start; any other by its end.
+    starts = [frame.height > 1 and b == buckets.min() for b in partial]
+    running = [not first and (step is None or b + step > now) for b, first in zip(partial, starts)]
     labels_at = [PARTIAL_LABEL if r else CUT_LABEL for r in running]
-    notes = {at: PARTIAL_NOTE if r else CUT_NOTE for at, r in zip(partial_at, running)}
-    long = _long(data, x, columns, u, partial_at)
+    notes = {at: START_NOTE if first else PARTIAL_NOTE if r else CUT_NOTE for at, first, r in zip(partial_at, starts, running)}
+    long = _long(data, x, columns, u, partial_at, [at for at, first in zip(partial_at, starts) if first])
     measure = axis_title(label or title, unit)
     x_enc = _time_x(x, tz, _step(frame, x))
     y_enc = alt.Y("value:Q", title=measure, stack=True if kind != "line" else None, axis=u.axis())
@@ -186,15 +194,15 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
     if kind == "bar":
         layers = [base.mark_bar().encode(**encoding, opacity=alt.condition(complete, alt.value(1.0), alt.value(0.4)))]
     else:
-        tail = base.transform_filter(alt.datum.tail)
+        # The stretch into a partial bucket, one layer each end (one layer would join them across the chart).
+        stretches = [base.transform_filter(getattr(alt.datum, flag)) for flag in ("tail", "head")
+                     if long.get_column(flag).any()]
         if kind == "line":
             layers = [base.mark_line(interpolate="monotone").encode(**encoding).transform_filter(complete)]
-            if partial_at:
-                layers.append(tail.mark_line(interpolate="monotone", strokeDash=[4, 3]).encode(**encoding))
+            layers += [s.mark_line(interpolate="monotone", strokeDash=[4, 3]).encode(**encoding) for s in stretches]
         else:
             layers = [base.mark_area(opacity=0.7).encode(**encoding).transform_filter(complete)]
-            if partial_at:
-                layers.append(tail.mark_area(opacity=0.3).encode(**encoding))
+            layers += [s.mark_area(opacity=0.3).encode(**encoding) for s in stretches]
     hover = alt.selection_point(name="hover", fields=[x], nearest=True, on="pointerover", clear="pointerout",
                                 empty=False)
     tips = [_time_tooltip(x)] + [alt.Tooltip(f"s{i}:Q", title=lb if len(labels) > 1 else measure,
@@ -205,11 +213,14 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
     layers.append(alt.Chart(_hover_rows(data, x, columns, u, notes), name="crosshair").mark_rule(
         color=CROSSHAIR_COLOR).encode(x=x_enc, opacity=alt.condition(hover, alt.value(0.7), alt.value(0.0)),
                                       tooltip=tips).add_params(hover))
-    if partial_at:
-        marks = pl.DataFrame({x: partial_at, "text": labels_at},
+    # Each label inside the plot: left of the last bucket's start, right of the first's (left, it hid the axis).
+    for align, dx, at_start in (("right", -3, False), ("left", 3, True)):
+        marks = pl.DataFrame({x: [at for at, first in zip(partial_at, starts) if first == at_start],
+                              "text": [text for text, first in zip(labels_at, starts) if first == at_start]},
                              schema={x: UTC_US, "text": pl.String})
-        layers.append(alt.Chart(marks).mark_text(align="right", baseline="top", dx=-3, dy=2, color="#64748b",
-                                                 fontStyle="italic").encode(x=x_enc, y=alt.value(0), text="text:N"))
+        if marks.height:
+            layers.append(alt.Chart(marks).mark_text(align=align, baseline="top", dx=dx, dy=2, color="#64748b",
+                                                     fontStyle="italic").encode(x=x_enc, y=alt.value(0), text="text:N"))
     return alt.layer(*layers, title=title, height=height)
 
 

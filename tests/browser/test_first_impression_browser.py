@@ -336,6 +336,23 @@ def test_the_bucket_still_running_is_drawn_paler_and_labelled_so_far(server, cus
     expect(tooltip).to_contain_text("so far: this bucket is not over yet")
 
 
+def test_a_range_brushed_to_the_minute_draws_its_first_and_last_hours_partial(server, customer, artifacts):
+    # 05:20 to 11:40: hourly buckets from 05:00, the first and the last only partly in the range.
+    visit(customer, page_url(server.url, "customer", "my-dashboard", "window=custom&from=2026-11-25T05:20&to=2026-11-25T11:40"))
+    requests = _chart(customer, "Requests")
+    requests.scroll_into_view_if_needed()
+    expect(requests.locator('text[aria-roledescription="text mark"]')).to_have_text(["partial", "partial"])
+    opacities = requests.locator('path[aria-roledescription="area mark"]').evaluate_all(
+        "ps => ps.map(p => p.getAttribute('opacity'))")
+    assert sorted(opacities) == ["0.3", "0.3", "0.7"]  # a paler stretch at each end
+    plot = requests.locator(".crosshair_marks").bounding_box()
+    customer.mouse.move(plot["x"] + 2, plot["y"] + 3)  # the first bucket's edge
+    tooltip = customer.locator("#vg-tooltip-element")
+    expect(tooltip).to_contain_text("2026-11-25 05:00")
+    expect(tooltip).to_contain_text("partial: the time range starts inside this bucket")
+    requests.screenshot(path=str(artifacts / "first-impression-brushed-range-partial-ends.png"))
+
+
 # ---------------------------------------------------------------- invites
 
 
