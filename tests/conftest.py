@@ -1,10 +1,12 @@
 """Shared fixtures: a fresh database per test on SQLite and, when TEST_DATABASE_URL is set, PostgreSQL."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,13 @@ def db_url(request, tmp_path):
         url = f"sqlite:///{tmp_path / 'test.db'}"
         yield url
         return
+    with throwaway_schema() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def throwaway_schema() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL schema in TEST_DATABASE_URL's database, dropped after."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(_pg_url_with_schema("public"))
     with admin.begin() as conn:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +13,7 @@ from alembic import command
 from core.domain.scope import Scope
 from core.storage import migrations, models, partitions, prune, request_log, store
 from core.storage.models import Request, RequestDetail, RollupHour
-from tests.conftest import PG_URL, _pg_url_with_schema
+from tests.conftest import PG_URL, throwaway_schema
 from tests.factories import make_request
 
 UTC = dt.timezone.utc
@@ -24,16 +23,8 @@ UTC = dt.timezone.utc
 def pg_url():
     if not PG_URL:
         pytest.skip("needs PostgreSQL (TEST_DATABASE_URL)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(_pg_url_with_schema("public"))
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield _pg_url_with_schema(schema)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with throwaway_schema() as url:
+        yield url
 
 
 @pytest.fixture
