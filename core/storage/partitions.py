@@ -10,8 +10,9 @@ Each of the two tables is a parent partitioned BY RANGE (timestamp) with
   further ahead than AHEAD_MONTHS by a clock that lies. Making a month moves its rows out of it.
 
 PostgreSQL requires a partitioned table's keys to hold the partition key: the primary keys are (id, timestamp)
-and (request_id, timestamp), and request_details has no foreign key to requests. The two are written in one
-transaction (store.write_requests) and pruned together (core.storage.prune), which is what the key kept.
+and (request_id, timestamp), and request_details has no foreign key to requests (it could only refer to both
+columns). What the key ensured, the writers do: a request and its details are written in one transaction
+(store.write_requests) and pruned together (core.storage.prune).
 SQLite has none of this; request_details.timestamp stays NULL there.
 """
 from __future__ import annotations
@@ -95,8 +96,8 @@ def ensure(engine: sa.Engine, now: dt.datetime | None = None, *, covering: Itera
     if engine.dialect.name != "postgresql":
         return []
     now = now or dt.datetime.now(dt.timezone.utc)
-    ahead, oldest = wanted(now), _history_start(now)
-    needed = set(ahead) | {m for m in map(month_of, covering) if oldest <= m <= ahead[-1]}
+    ahead, oldest, asked = wanted(now), _history_start(now), {month_of(t) for t in covering}
+    needed = set(ahead) | {m for m in asked if oldest <= m <= ahead[-1]}
     with engine.connect() as conn:
         if not applies(conn):
             return []
@@ -109,7 +110,7 @@ def ensure(engine: sa.Engine, now: dt.datetime | None = None, *, covering: Itera
             missing = sorted(needed - have)
             for month in missing:
                 add_month(conn, month)
-    _handled[engine] = have | set(missing) | {month_of(t) for t in covering}
+    _handled[engine] = have | set(missing) | asked
     return [name_of(table, month) for month in missing for table in TABLES]
 
 
