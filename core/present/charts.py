@@ -173,9 +173,9 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
     data = local_times(frame.select(x, *columns), x, tz)
     partial_at = local_times(pl.DataFrame({x: list(partial)}, schema={x: UTC_US}), x, tz).get_column(x).to_list()
     step, now = _step(frame, x), now or current_now()
-    buckets = frame.get_column(x)
     # The first of several buckets, when partial, is cut by the window's start; any other by its end.
-    starts = [frame.height > 1 and b == buckets.min() for b in partial]
+    first_bucket = frame.get_column(x).min() if frame.height > 1 else None
+    starts = [b == first_bucket for b in partial]
     running = [not first and (step is None or b + step > now) for b, first in zip(partial, starts)]
     labels_at = [PARTIAL_LABEL if r else CUT_LABEL for r in running]
     notes = {at: START_NOTE if first else PARTIAL_NOTE if r else CUT_NOTE for at, first, r in zip(partial_at, starts, running)}
