@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from core.storage import migrations, models, partitions
@@ -38,6 +39,15 @@ def initialised(url: str) -> sa.Engine:
             if not sa.inspect(conn).get_table_names():
                 conn.exec_driver_sql(_postgresql_ddl(partitions.month_of(dt.datetime.now(dt.timezone.utc))))
     models.init_db(engine)
+    return engine
+
+
+def at_revision(url: str, revision: str) -> sa.Engine:
+    """An engine on the empty database at `url`, migrated up to `revision` only (an older release's schema)."""
+    engine = models.make_engine(url)
+    with engine.connect() as conn:
+        command.upgrade(migrations.alembic_config(conn), revision)
+        conn.commit()
     return engine
 
 

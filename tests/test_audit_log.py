@@ -13,15 +13,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
 from core.api_docs import upload
 from core.api_docs.spec import SpecError
 from core.cli import main as cli
 from core.present import audit as audit_view
-from core.storage import audit, migrations, models, store
+from core.storage import audit, models, store
 from core.storage.audit import Actor, AuditError, AuditQuery
 from tests.conftest import FIXTURES
+from tests.databases import at_revision
 from tests.page_checks import read_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -312,10 +312,8 @@ def test_the_models_metadata_holds_the_audit_log_whatever_is_imported_first():
 
 
 def test_a_database_at_the_previous_revision_gains_the_audit_log(db_url):
-    engine = models.make_engine(db_url)
+    engine = at_revision(db_url, "0002")
     with engine.connect() as conn:
-        command.upgrade(migrations.alembic_config(conn), "0002")
-        conn.commit()
         assert not sa.inspect(conn).has_table("audit_log")
     models.init_db(engine)
     audit.record(engine, "logout", actor=ANN, at=T0)

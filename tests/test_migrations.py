@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -22,6 +21,7 @@ from core.auth import login
 from core.domain.scope import Scope
 from core.storage import migrations, models, partitions, request_log, store
 from tests.conftest import FIXTURES
+from tests.databases import at_revision
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_RELEASE = "5cbaaae"
@@ -194,10 +194,7 @@ def test_a_database_of_a_build_between_releases_is_adopted_without_losing_accoun
 
 def test_float_load_sums_of_a_database_at_0005_become_whole_microseconds(db_url):
     # 0006: rollup_hours.load_sum (float ms, order-dependent sums) → load_us (integer µs, exact sums).
-    engine = models.make_engine(db_url)
-    with engine.connect() as conn:
-        command.upgrade(migrations.alembic_config(conn), "0005")
-        conn.commit()
+    engine = at_revision(db_url, "0005")
     api_id = store.create_api(engine, "Orders API")["api_id"]
     with engine.begin() as conn:
         conn.execute(sa.text(

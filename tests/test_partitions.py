@@ -8,12 +8,12 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
 from core.domain.scope import Scope
-from core.storage import migrations, models, partitions, prune, request_log, store
+from core.storage import models, partitions, prune, request_log, store
 from core.storage.models import Request, RequestDetail, RollupHour
 from tests.conftest import PG_URL, throwaway_schema
+from tests.databases import at_revision
 from tests.factories import make_request
 
 UTC = dt.timezone.utc
@@ -164,10 +164,7 @@ def test_prune_drops_the_months_before_the_cutoff_whole_and_the_rest_row_by_row(
 
 
 def test_a_database_at_0007_is_partitioned_with_its_rows_ids_and_details(pg_url):
-    engine = models.make_engine(pg_url)
-    with engine.connect() as conn:
-        command.upgrade(migrations.alembic_config(conn), "0007")
-        conn.commit()
+    engine = at_revision(pg_url, "0007")
     api = store.create_api(engine, "Orders API")["api_id"]
     this_month = partitions.month_of(dt.datetime.now(UTC))
     times = [dt.datetime(2019, 5, 1, 8), _months_before(this_month, 3) + dt.timedelta(days=2), this_month + dt.timedelta(hours=5)]
