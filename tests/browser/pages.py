@@ -70,7 +70,9 @@ def screenshot(page, path) -> None:
 
 def click_first_row(page, table) -> None:
     """Select the first row of an st.dataframe (a canvas grid): click its selection box."""
-    settled(page)  # a rerun's stale copy of the table is gone: `table` is one element
+    settled(page)
+    # A rerun starting just after (a dialog closing reruns the page) briefly shows the table twice: wait for one.
+    expect(table).to_have_count(1)
     table.scroll_into_view_if_needed()
     box = table.bounding_box()
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
