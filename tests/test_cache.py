@@ -335,6 +335,33 @@ def test_first_seen_comes_from_the_stored_dates_when_old_rows_are_gone(engine, a
 # ---------------------------------------------------------------- the bulk load
 
 
+def test_newer_hours_and_cut_hours_are_put_in_at_their_times_without_reordering_the_rest():
+    from core.storage.cache.scoped import _time_ordered
+
+    top = dt.datetime(2026, 3, 1, tzinfo=UTC)
+    schema = {"timestamp": FACT_SCHEMA["timestamp"], "n": pl.Int64}
+    main = pl.DataFrame({"timestamp": [top + h * HOUR for h in (0, 0, 2, 3, 5)], "n": [0, 1, 2, 3, 4]}, schema=schema)
+    cut = pl.DataFrame({"timestamp": [top + HOUR + dt.timedelta(minutes=m) for m in (40, 5)] + [top + 6 * HOUR], "n": [6, 5, 9]}, schema=schema)
+    newer = pl.DataFrame({"timestamp": [top + 8 * HOUR, top + 7 * HOUR], "n": [11, 10]}, schema=schema)
+    out = _time_ordered(main, [newer, cut, main.clear()])
+    assert out.get_column("n").to_list() == [0, 1, 5, 6, 2, 3, 4, 9, 10, 11]
+    assert out.get_column("timestamp").flags["SORTED_ASC"]
+    assert _time_ordered(main, []).get_column("timestamp").flags["SORTED_ASC"]
+
+
+@pytest.mark.parametrize("who", ["api", "customer"])
+def test_the_facts_of_one_api_or_one_customer_come_in_time_order_also_where_a_window_cuts_hours(seeded, who):
+    # The pages' windows of a time-sorted frame are binary searches; out of order, each is a filter that copies
+    # every histogram. The cut hours' raw rows and the newest hours come from SQL and must land at their times.
+    engine, apis, anchor = seeded
+    half = dt.timedelta(minutes=30)
+    win = Window(anchor - 30 * HOUR + half, anchor - HOUR + half, "1h", "custom")
+    where = {"api_id": apis["orders"]} if who == "api" else {"customer_id": "cust_a"}
+    frame = cache.facts_frame(engine, ADMIN, win, **where)
+    ts = frame.get_column("timestamp")
+    assert frame.height >= 3 and ts.flags["SORTED_ASC"] and ts.to_list() == sorted(ts.to_list())
+
+
 @pytest.mark.slow  # a child process each: the fast loop leaves subprocesses out
 def test_the_bulk_load_in_a_child_process_reads_the_same_facts_as_sqlalchemy(seeded):
     """The cache's bulk load (ADBC in a child process, on both backends) gives the facts the row-by-row read

@@ -23,7 +23,7 @@ load_times = st.floats(min_value=MIN_MS, max_value=1e7, exclude_min=True, allow_
 def stand_ins(values: list[float]) -> list[float]:
     """The load time each value's bin stands for."""
     series = histogram.bins(pl.Series(values, dtype=pl.Float64))
-    return pl.select(histogram.value_expr(pl.lit(series))).to_series().to_list()
+    return histogram.bin_values(series.to_numpy()).tolist()
 
 
 def one_row(values: list[float]) -> dict:
@@ -110,9 +110,9 @@ def test_quantiles_of_merged_histograms_equal_those_of_one_combined_histogram_in
 
 
 def test_merging_sums_the_counts_of_equal_bins():
-    merged = histogram.merged(rows_frame([one_row([10.0, 10.0, 250.0]), one_row([10.0, 0.0])]), []).collect()
-    counts = dict(zip(merged.get_column("_bin").to_list(), merged.get_column("_count").to_list()))
-    assert sorted(counts.values()) == [1, 1, 3]
+    # 0, 10, 10, 10, 250: three of five in 10's bin, so p25 … p75 are all 10's stand-in.
+    got = histogram.quantiles(rows_frame([one_row([10.0, 10.0, 250.0]), one_row([10.0, 0.0])]), [], {"p25": 0.25, "p75": 0.75})
+    assert got.row(0) == (stand_ins([10.0])[0],) * 2
 
 
 def test_quantiles_per_group_merge_only_that_groups_rows():
@@ -160,6 +160,28 @@ def test_no_values_give_no_quantiles():
 
 def test_rows_with_empty_histograms_give_no_quantiles():
     assert quantiles_of([{"load_bins": [], "load_counts": []}]) == dict.fromkeys(QS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]), st.integers(-1, 2),
+                               st.lists(st.one_of(load_times, st.just(0.0)), max_size=6)), max_size=30))
+def test_groups_too_many_for_one_dense_array_are_sorted_to_the_same_quantiles(rows):
+    # Keys of every kind a page groups by: a categorical with nulls, an integer, a string; repeated values
+    # give counts above 1.
+    frame = pl.DataFrame(
+        {"load_bins": [one_row(v)["load_bins"] for *_, v in rows], "load_counts": [one_row(v)["load_counts"] for *_, v in rows],
+         "c": [c for c, *_ in rows], "i": [i for _, i, _ in rows], "s": [c for c, *_ in rows]},
+        schema={"load_bins": pl.List(histogram.BIN_DTYPE), "load_counts": pl.List(pl.Int64), "c": pl.Categorical(),
+                "i": pl.Int32, "s": pl.String},
+    )
+    keys = ["c", "i", "s"]
+    dense = histogram.quantiles(frame, keys, QS).sort(keys)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(histogram, "_DENSE_CELLS", 0)
+        assert histogram.quantiles(frame, keys, QS).sort(keys).equals(dense)
+    for (c, i), part in frame.group_by("c", "i"):  # and each group's quantiles are those of its rows alone
+        alone = histogram.quantiles(part, [], QS).row(0)
+        assert dense.filter(pl.col("c").eq_missing(c) & (pl.col("i") == i)).drop(keys).row(0) == alone
 
 
 def test_a_group_without_counts_gets_none():

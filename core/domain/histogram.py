@@ -4,8 +4,8 @@ A load time v > MIN_MS falls in bin b, the least b with v <= γ^b, which holds (
 2γ^b / (γ + 1), within ALPHA (1 %) of every value in it. Times at or below MIN_MS (0, negative clocks)
 share ZERO_BIN, which stands for 0 (so do NaN and infinity, which no SDK should send). A histogram is
 a list of (bin, count) pairs, so merging any set of
-rollup rows is one group-by sum over exploded lists, and a percentile is read off the cumulative
-counts: vectorised in Polars, with no Python loop per bucket or per row.
+rollup rows is one sum of exploded lists into (group, bin) cells, and a percentile is read off the cumulative
+counts: vectorised (Polars, NumPy), with no Python loop per bucket or per row.
 
 Percentiles interpolate linearly between the two ranked values around q·(n−1), like Polars'
 quantile(q, "linear") on the raw values. Each ranked value is replaced by its bin's value (within
@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import math
 
+import numpy as np
 import polars as pl
 
 ALPHA = 0.01
@@ -62,56 +63,97 @@ def bins(load_ms: pl.Series) -> pl.Series:
     return pl.select(bin_expr(pl.lit(load_ms))).to_series()
 
 
-def value_expr(bin_: pl.Expr) -> pl.Expr:
-    """The load time (ms) a bin stands for."""
-    b = bin_.cast(pl.Float64)
-    return pl.when(bin_ == ZERO_BIN).then(0.0).otherwise(2.0 * (b * _LOG_GAMMA).exp() / (GAMMA + 1))
-
-
-def merged(frame: pl.DataFrame | pl.LazyFrame, by: list[str], bins_col: str = "load_bins", counts_col: str = "load_counts") -> pl.LazyFrame:
-    """One row per group of `by` and bin: count, summed over every row's histogram (list columns)."""
-    return (
-        frame.lazy()
-        .select(*by, pl.col(bins_col).alias("_bin"), pl.col(counts_col).alias("_count"))
-        .explode(["_bin", "_count"])
-        .drop_nulls("_bin")
-        .group_by(*by, "_bin")
-        .agg(pl.col("_count").sum())
-    )
+def bin_values(bins: np.ndarray) -> np.ndarray:
+    """The load time (ms) each bin stands for. In NumPy, whose exp gives the same float for a value in an array
+    of any length (Polars' does not for a single value), so a group's percentile is the same merged or alone."""
+    return np.where(bins == ZERO_BIN, 0.0, 2.0 * np.exp(bins.astype(np.float64) * _LOG_GAMMA) / (GAMMA + 1))
 
 
 def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, float], *,
               bins_col: str = "load_bins", counts_col: str = "load_counts") -> pl.DataFrame:
     """One row per group of `by` (one row in all when by is empty): a column per name in qs with that
-    quantile of the merged histograms (None for a group without counts)."""
-    keys = by or ["_all"]
-    src = frame.lazy() if by else frame.lazy().with_columns(pl.lit(0).alias("_all"))
-    per = (
-        merged(src, keys, bins_col, counts_col)
-        .sort(*keys, "_bin")
-        .with_columns(pl.col("_count").cum_sum().over(keys).alias("_cum"))
+    quantile of the merged histograms (None for a group without counts).
+
+    Every (group, bin) pair is a cell of one flat array, group after group, bins ascending: the counts are
+    summed into it (np.bincount, or a sort where groups × bins would be too many cells), so one cumulative
+    sum over the whole array ranks every group at once, and a rank is found with one binary search."""
+    src = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    keys, gid = _group_ids(src, by)
+    flat = (
+        src.select(pl.Series("_g", gid), pl.col(bins_col).alias("_bin"), pl.col(counts_col).alias("_count"))
+        .explode(["_bin", "_count"]).drop_nulls("_bin")
     )
-
-    def at(rank: pl.Expr) -> pl.Expr:
-        # The value of the item of 0-based rank `rank`: the first bin whose cumulative count exceeds it.
-        return value_expr(pl.col("_bin").filter(pl.col("_cum") > rank).first())
-
-    n = pl.col("_count").sum()
-    aggs = []
+    groups = keys.height
+    bins = flat.get_column("_bin").to_numpy()
+    counts = flat.get_column("_count").to_numpy()
+    real = bins[bins != ZERO_BIN]
+    low = int(real.min()) if real.size else 0
+    width = (int(real.max()) - low + 2) if real.size else 1  # slot 0 holds ZERO_BIN, slot 1 + k bin low + k
+    cell = flat.get_column("_g").to_numpy().astype(np.int64) * width + np.where(bins == ZERO_BIN, 0, bins.astype(np.int64) - low + 1)
+    if groups * width <= _DENSE_CELLS:
+        cum = np.cumsum(np.bincount(cell, weights=counts, minlength=groups * width))
+        cells = None  # position = cell
+    else:
+        order = np.argsort(cell, kind="stable")
+        cells, cum = cell[order], np.cumsum(counts[order].astype(np.float64))
+    firsts = np.arange(groups, dtype=np.int64) * width
+    lo_pos, hi_pos = (firsts, firsts + width) if cells is None else (np.searchsorted(cells, firsts), np.searchsorted(cells, firsts + width))
+    padded = np.concatenate([[0.0], cum])
+    before, n = padded[lo_pos], padded[hi_pos] - padded[lo_pos]
+    out = {}
     for name, q in qs.items():
-        rank = q * (n - 1).cast(pl.Float64)
-        lo, hi = rank.floor(), rank.ceil()
+        rank = q * (n - 1)
+        lo, hi = np.floor(rank), np.ceil(rank)
         frac = rank - lo
-        aggs.append((at(lo) * (1 - frac) + at(hi) * frac).alias(name))
-    out = per.group_by(keys).agg(*aggs, n.alias("_n")).collect()
-    if by:  # a group whose histograms are all empty gets its row too (with None)
-        out = src.select(keys).unique().collect().join(out, on=keys, how="left")
-    out = out.with_columns(pl.when(pl.col("_n").fill_null(0) > 0).then(pl.col(name)).alias(name) for name in qs).drop("_n")
+        values = [bin_values(_cell_bins(np.searchsorted(cum, before + r, side="right"), cells, width, low)) for r in (lo, hi)]
+        out[name] = pl.Series(name, values[0] * (1 - frac) + values[1] * frac, dtype=pl.Float64)
+    result = keys.with_columns(pl.when(pl.Series(n > 0)).then(series).alias(name) for name, series in out.items())
+    return result if by else result.drop("_all")
+
+
+_DENSE_CELLS = 4_000_000  # groups × bins up to this are summed into one dense array (32 MB); beyond, sorted
+
+
+def _group_ids(src: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
+    """The groups of `by` (one row each; a single `_all` row when by is empty, also for an empty frame) and
+    each row's group number."""
     if not by:
-        if out.height == 0:
-            return pl.DataFrame({name: [None] for name in qs}, schema={name: pl.Float64 for name in qs})
-        return out.drop("_all")
-    return out
+        return pl.DataFrame({"_all": [0]}), np.zeros(src.height, dtype=np.int64)
+    gid, groups = np.zeros(src.height, dtype=np.int64), 1
+    for k in by:  # a categorical's codes, an integer as it is, a string's code in a categorical
+        column = src.get_column(k)
+        if column.dtype == pl.String:
+            column = column.cast(pl.Categorical)
+        codes, n = _dense(column.to_physical().to_numpy())
+        gid, groups = _dense(gid * n + codes)
+    first = np.empty(groups, dtype=np.int64)
+    first[gid] = np.arange(src.height)  # any row of a group names it
+    return src.select(by).gather(first), gid
+
+
+def _dense(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """values renumbered 0 … n-1 (equal values, equal numbers), and n. Nulls (NaN) count as one value."""
+    if values.dtype.kind == "f":  # a null integer key comes out of Polars as NaN
+        values = np.where(np.isnan(values), np.nanmin(values, initial=0) - 1, values).astype(np.int64)
+    values = values.astype(np.int64)
+    if values.size == 0:
+        return values, 0
+    low, high = int(values.min()), int(values.max())
+    if high - low > 4 * values.size + 1_000_000:  # sparse: sort
+        uniques, inverse = np.unique(values, return_inverse=True)
+        return inverse.astype(np.int64), len(uniques)
+    seen = np.zeros(high - low + 1, dtype=bool)
+    seen[values - low] = True
+    number = np.cumsum(seen) - 1
+    return number[values - low], int(number[-1]) + 1
+
+
+def _cell_bins(positions: np.ndarray, cells: np.ndarray | None, width: int, low: int) -> np.ndarray:
+    """The bin of each array position (quantiles' flat cells)."""
+    if cells is not None and len(cells) == 0:  # no counts at all: every group's quantile is None anyway
+        return np.full(len(positions), ZERO_BIN)
+    slot = (positions if cells is None else cells[np.minimum(positions, len(cells) - 1)]) % width
+    return np.where(slot == 0, ZERO_BIN, slot - 1 + low)
 
 
 def exact_linear(values: pl.Series, q: float) -> float | None:
