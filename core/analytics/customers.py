@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from core.analytics import metrics
@@ -18,7 +19,7 @@ from core.analytics.metrics import Totals, bucket_index, bucket_starts, endpoint
 from core.domain import facts, histogram
 from core.domain.facts import as_facts
 from core.domain.facts import first_seen as first_seen  # the one definition, kept with the facts it reads
-from core.domain.frames import UTC_US
+from core.domain.frames import UTC_US, group_ids, sums_by
 from core.domain.scope import Scope, require_workspace
 from core.domain.timewindow import Window
 
@@ -71,22 +72,23 @@ def _per_customer(frame: pl.DataFrame, *aggs: pl.Expr, by: tuple[pl.Expr | str, 
     return out.filter(pl.col("customer_id").is_not_null()).with_columns(pl.col("customer_id").cast(pl.String))
 
 
-def _per_customer_counts(frame: pl.DataFrame) -> pl.DataFrame:
-    """customer_id (String), requests: one row per customer with requests in the frame."""
-    return _per_customer(frame, pl.col("requests").sum().cast(pl.Int64))
+def _per_customer_counts(frame: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.DataFrame:
+    """customer_id (String), `by`, requests: one row per customer (and `by`) with requests in the frame."""
+    out = sums_by(frame.select("customer_id", *by, pl.col("requests").cast(pl.Int64)), ["customer_id", *by], ["requests"])
+    return out.filter(pl.col("customer_id").is_not_null()).with_columns(pl.col("customer_id").cast(pl.String))
 
 
 def _sparklines(rows: pl.DataFrame, window: Window) -> pl.DataFrame:
-    """customer_id (String), sparkline: requests per bucket of the window, zeros included, as a list."""
+    """customer_id (String), sparkline: requests per bucket of the window, zeros included, as a list. The rows are
+    in the window: each customer's counts are summed into a row of one customers × buckets array."""
     n = bucket_starts(window).height
-    per = _per_customer(rows, pl.col("requests").sum().cast(pl.Int64), by=(bucket_index(window).alias("bucket_index"),))
-    grid = per.select("customer_id").unique().join(pl.DataFrame({"bucket_index": pl.int_range(0, n, dtype=pl.Int32, eager=True)}), how="cross")
+    customers, gid = group_ids(rows, ["customer_id"])
+    cell = gid * n + rows.select(bucket_index(window)).to_series().to_numpy()
+    counts = np.bincount(cell, weights=rows.get_column("requests").to_numpy(), minlength=customers.height * n)
+    lines = pl.Series("sparkline", counts.reshape(customers.height, n).astype(np.int64)).cast(pl.List(pl.Int64))
     return (
-        grid.join(per, on=["customer_id", "bucket_index"], how="left")
-        .with_columns(pl.col("requests").fill_null(0))
-        .sort("customer_id", "bucket_index")
-        .group_by("customer_id", maintain_order=True)
-        .agg(pl.col("requests").alias("sparkline"))
+        customers.with_columns(lines).filter(pl.col("customer_id").is_not_null())
+        .select(pl.col("customer_id").cast(pl.String), "sparkline")
     )
 
 
@@ -427,7 +429,8 @@ def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: 
     if prev.height == 0:
         return pl.DataFrame(schema=QUIET_SCHEMA)
     now = _per_customer_counts(in_window(requests, window))
-    last = _per_customer(requests.filter(pl.col("timestamp") < window.end), pl.col("last_ts").max().alias("last_active"))
+    last = _per_customer(requests.select("customer_id", "timestamp", "last_ts").filter(pl.col("timestamp") < window.end),
+                         pl.col("last_ts").max().alias("last_active"))
     out = (
         prev.join(now, on="customer_id", how="left")
         .with_columns(pl.col("requests").fill_null(0))
@@ -478,7 +481,7 @@ def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, nam
     """One row per (top customer, top endpoint) cell, zeros included: requests of that customer to
     that endpoint in the window. Top = most requests from customers in the window."""
     require_workspace(scope, "The adoption matrix")
-    cells = _per_customer(in_window(as_facts(requests), window), pl.col("requests").sum().cast(pl.Int64), by=("endpoint",))
+    cells = _per_customer_counts(in_window(as_facts(requests), window), by=("endpoint",))
     if cells.height == 0:
         return pl.DataFrame(schema=ADOPTION_SCHEMA)
     cells = cells.with_columns(pl.col("endpoint").cast(pl.String))

@@ -20,6 +20,8 @@ import math
 import numpy as np
 import polars as pl
 
+from core.domain.frames import group_ids
+
 ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 _LOG_GAMMA = math.log(GAMMA)
@@ -78,7 +80,7 @@ def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, f
     summed into it (np.bincount, or a sort where groups × bins would be too many cells), so one cumulative
     sum over the whole array ranks every group at once, and a rank is found with one binary search."""
     src = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-    keys, gid = _group_ids(src, by)
+    keys, gid = group_ids(src, by) if by else (pl.DataFrame({"_all": [0]}), np.zeros(src.height, dtype=np.int64))
     flat = (
         src.select(pl.Series("_g", gid), pl.col(bins_col).alias("_bin"), pl.col(counts_col).alias("_count"))
         .explode(["_bin", "_count"]).drop_nulls("_bin")
@@ -112,40 +114,6 @@ def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, f
 
 
 _DENSE_CELLS = 4_000_000  # groups × bins up to this are summed into one dense array (32 MB); beyond, sorted
-
-
-def _group_ids(src: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
-    """The groups of `by` (one row each; a single `_all` row when by is empty, also for an empty frame) and
-    each row's group number."""
-    if not by:
-        return pl.DataFrame({"_all": [0]}), np.zeros(src.height, dtype=np.int64)
-    gid, groups = np.zeros(src.height, dtype=np.int64), 1
-    for k in by:  # a categorical's codes, an integer as it is, a string's code in a categorical
-        column = src.get_column(k)
-        if column.dtype == pl.String:
-            column = column.cast(pl.Categorical)
-        codes, n = _dense(column.to_physical().to_numpy())
-        gid, groups = _dense(gid * n + codes)
-    first = np.empty(groups, dtype=np.int64)
-    first[gid] = np.arange(src.height)  # any row of a group names it
-    return src.select(by).gather(first), gid
-
-
-def _dense(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """values renumbered 0 … n-1 (equal values, equal numbers), and n. Nulls (NaN) count as one value."""
-    if values.dtype.kind == "f":  # a null integer key comes out of Polars as NaN
-        values = np.where(np.isnan(values), np.nanmin(values, initial=0) - 1, values).astype(np.int64)
-    values = values.astype(np.int64)
-    if values.size == 0:
-        return values, 0
-    low, high = int(values.min()), int(values.max())
-    if high - low > 4 * values.size + 1_000_000:  # sparse: sort
-        uniques, inverse = np.unique(values, return_inverse=True)
-        return inverse.astype(np.int64), len(uniques)
-    seen = np.zeros(high - low + 1, dtype=bool)
-    seen[values - low] = True
-    number = np.cumsum(seen) - 1
-    return number[values - low], int(number[-1]) + 1
 
 
 def _cell_bins(positions: np.ndarray, cells: np.ndarray | None, width: int, low: int) -> np.ndarray:
