@@ -17,6 +17,7 @@ from core.domain.facts import FACT_SCHEMA
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import Window, floor_hour
 from core.storage import cache, store
+from core.storage.cache import reader
 from core.storage.models import Request
 from tests.conftest import BACKENDS
 from tests.databases import shared_engine
@@ -347,6 +348,20 @@ def test_newer_hours_and_cut_hours_are_put_in_at_their_times_without_reordering_
     assert out.get_column("n").to_list() == [0, 1, 5, 6, 2, 3, 4, 9, 10, 11]
     assert out.get_column("timestamp").flags["SORTED_ASC"]
     assert _time_ordered(main, []).get_column("timestamp").flags["SORTED_ASC"]
+
+
+@pytest.mark.parametrize("where", [{}, {"customer_id": "cust_a"}], ids=["workspace", "customer"])
+def test_facts_without_histograms_count_and_sum_the_same_without_reading_a_bin(seeded, where, monkeypatch):
+    engine, _, anchor = seeded
+    half = dt.timedelta(minutes=30)
+    win = Window(anchor - 30 * HOUR + half, anchor - HOUR + half, "1h", "custom")
+    sums = ["requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum"]
+    full = cache.facts_frame(engine, ADMIN, win, **where)
+    seen = []
+    monkeypatch.setattr(reader, "_select", lambda engine, sql, *a, _real=reader._select: seen.append(sql) or _real(engine, sql, *a))
+    counted = cache.facts_frame(engine, ADMIN, win, histograms=False, **where)
+    assert counted.select(sums).sum().row(0) == full.select(sums).sum().row(0) and full.height >= 3
+    assert not any("rollup_load_bins" in sql for sql in seen)
 
 
 @pytest.mark.parametrize("who", ["api", "customer"])

@@ -73,9 +73,10 @@ def is_facts(frame: pl.DataFrame) -> bool:
     return "requests" in frame.columns and "load_bins" in frame.columns
 
 
-def from_requests(raw: pl.DataFrame) -> pl.DataFrame:
+def from_requests(raw: pl.DataFrame, *, histograms: bool = True) -> pl.DataFrame:
     """Raw request rows (api_id, customer_id, timestamp, method, endpoint, status, load_time_ms,
-    response_size; missing ones are null) → one fact per request."""
+    response_size; missing ones are null) → one fact per request (with an empty histogram, without `histograms`:
+    for counts and sums)."""
     def col(name: str, dtype: Dtype) -> pl.Expr:
         return pl.col(name).cast(dtype) if name in raw.columns else pl.lit(None, dtype)
 
@@ -95,8 +96,8 @@ def from_requests(raw: pl.DataFrame) -> pl.DataFrame:
         col("response_size", pl.Float64).alias("size_sum"),
         col("timestamp", UTC_US).alias("first_ts"),
         col("timestamp", UTC_US).alias("last_ts"),
-        pl.concat_list(histogram.bin_expr(load)).alias("load_bins"),
-        pl.concat_list(pl.lit(1, pl.Int64)).alias("load_counts"),
+        (pl.concat_list(histogram.bin_expr(load)) if histograms else pl.lit([], FACT_SCHEMA["load_bins"])).alias("load_bins"),
+        (pl.concat_list(pl.lit(1, pl.Int64)) if histograms else pl.lit([], FACT_SCHEMA["load_counts"])).alias("load_counts"),
     )
 
 

@@ -41,12 +41,14 @@ class Main:
         first, n = self.api_ranges.get(int(api_id), (0, 0))
         return _window_slice(self.frame.slice(first, n), start, end)
 
-    def customer(self, customer_id: str, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+    def customer(self, customer_id: str, start: dt.datetime, end: dt.datetime, *, columns: list[str] | None = None) -> pl.DataFrame:
+        """The customer's rows in [start, end), sorted by time; only `columns` when given (gathered alone)."""
+        frame = self.frame if columns is None else self.frame.select(columns)
         rows = self.customer_rows.get(customer_id)
         if rows is None:
-            return self.frame.clear()
+            return frame.clear()
         lo, hi = _bounds(self.frame.get_column("timestamp").gather(rows), start, end)
-        return self.frame.select(pl.all().gather(rows.slice(lo, hi - lo)))
+        return frame.select(pl.all().gather(rows.slice(lo, hi - lo)))
 
     def per_api(self, start: dt.datetime, end: dt.datetime) -> list[pl.DataFrame]:
         """Each API's rows in [start, end): slices, each sorted by time."""

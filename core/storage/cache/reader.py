@@ -77,13 +77,14 @@ def _where(engine: sa.Engine, *, start: dt.datetime | None = None, end: dt.datet
 
 
 def read_rollups(engine: sa.Engine, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
-                 api_id: int | None = None, customer_id: str | None = None) -> pl.DataFrame:
-    """Rollup rows with start <= hour < end (optionally one API, one customer) as facts."""
+                 api_id: int | None = None, customer_id: str | None = None, histograms: bool = True) -> pl.DataFrame:
+    """Rollup rows with start <= hour < end (optionally one API, one customer) as facts; without `histograms`,
+    every row's histogram is empty (for counts and sums: the bins are not read)."""
     where, params = _where(engine, start=start, end=end, api_id=api_id, customer_id=customer_id)
     hours = _select(engine, f"SELECT {', '.join(_HOUR_COLUMNS)} FROM rollup_hours WHERE {where}", params, _HOUR_COLUMNS)
     if hours is None:
         return empty_facts()
-    bins = _select(engine, f"SELECT {', '.join(_BIN_COLUMNS)} FROM rollup_load_bins WHERE {where}", params, _BIN_COLUMNS)
+    bins = _select(engine, f"SELECT {', '.join(_BIN_COLUMNS)} FROM rollup_load_bins WHERE {where}", params, _BIN_COLUMNS) if histograms else None
     return _facts(hours, bins)
 
 
@@ -176,9 +177,10 @@ def _facts(hours: pl.DataFrame, bins: pl.DataFrame | None) -> pl.DataFrame:
 
 
 def read_raw(engine: sa.Engine, ranges: Sequence[tuple[dt.datetime, dt.datetime]], *, api_ids: Sequence[int] = (),
-             customer_id: str | None = None) -> pl.DataFrame:
+             customer_id: str | None = None, histograms: bool = True) -> pl.DataFrame:
     """The raw requests in these [start, end) time ranges, on these APIs (or a customer's, on any API), as
-    facts: the hours a window or bucket edge cuts. Each range is one index seek (api or customer, time)."""
+    facts (with empty histograms, without `histograms`): the hours a window or bucket edge cuts. Each range is
+    one index seek (api or customer, time)."""
     parts = []
     for start, end in ranges:
         where, params = _where(engine, start=start, end=end, customer_id=customer_id, time_column="timestamp")
@@ -189,7 +191,7 @@ def read_raw(engine: sa.Engine, ranges: Sequence[tuple[dt.datetime, dt.datetime]
             parts.append(_utc(raw, ("timestamp",)))
     if not parts:
         return empty_facts()
-    return from_requests(pl.concat(parts, how="vertical_relaxed"))
+    return from_requests(pl.concat(parts, how="vertical_relaxed"), histograms=histograms)
 
 
 def read_state(engine: sa.Engine) -> tuple[int, dt.datetime | None, int]:

@@ -16,12 +16,13 @@ from core.storage.cache.reader import read_raw, read_rollups
 
 
 def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int | None = None,
-                customer_id: str | None = None) -> pl.DataFrame:
+                customer_id: str | None = None, histograms: bool = True) -> pl.DataFrame:
     """The facts (core.domain.facts) this scope may see in the window and its previous period, optionally
     for one API and one customer (a workspace viewer opening a profile): whole hours from the rollups
     (settled ones from memory, newer ones from SQL), and the hours an edge cuts (window.cut_hours())
     from the raw requests, so every count and bucket is exact. Where the raw rows were pruned, a cut
-    hour is counted whole at its start."""
+    hour is counted whole at its start. Without `histograms`, the rows read from SQL have empty histograms:
+    for counts and sums only (their load-time bins are not read)."""
     if scope.is_customer and customer_id is not None and customer_id != scope.customer_id:
         raise ScopeError("Refused: the data requested is outside your account.")
     entry = refreshed(engine)
@@ -41,14 +42,14 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
             ordered.extend(main.per_api(start, upto))
     if settled is None or end > settled:
         recent_from = start if settled is None else max(start, settled)
-        parts.append(read_rollups(engine, start=recent_from, end=end, api_id=api_id, customer_id=who))
+        parts.append(read_rollups(engine, start=recent_from, end=end, api_id=api_id, customer_id=who, histograms=histograms))
     if cut:
         ordered = [_without_hours(p, cut) for p in ordered]
         parts = [p.filter(~pl.col("timestamp").is_in(cut)) for p in parts]
         hour = dt.timedelta(hours=1)
         ranges = [(max(h, start), min(h + hour, end)) for h in cut if h + hour > start and h < end]
         api_ids = [api_id] if api_id is not None else entry.apis.get_column("api_id").to_list()
-        raw = read_raw(engine, ranges, api_ids=api_ids, customer_id=who)
+        raw = read_raw(engine, ranges, api_ids=api_ids, customer_id=who, histograms=histograms)
         parts.append(raw if api_id is None or who is None else raw.filter(pl.col("api_id") == api_id))
     if len(ordered) == 1:  # one API or one customer
         frame = _time_ordered(ordered[0], parts)
@@ -151,17 +152,18 @@ def data_span(engine: sa.Engine, scope: Scope, api_id: int | None = None) -> tup
     entry = refreshed(engine)
     who = scope.customer_id if scope.is_customer else None
     far = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
+    span = ["customer_id", "api_id", "first_ts", "last_ts"]  # gathered alone: not the rows' histograms
     parts = []
     if entry.main is not None and entry.settled is not None:
         if who is not None:
-            part = entry.main.customer(who, *far)
+            part = entry.main.customer(who, *far, columns=span)
             parts.append(part if api_id is None else part.filter(pl.col("api_id") == api_id))
         elif api_id is not None:
-            parts.append(entry.main.api(api_id, *far))
+            parts.append(entry.main.api(api_id, *far).select(span))
         else:
-            parts.append(entry.main.frame)
-    parts.append(read_rollups(engine, start=entry.settled, api_id=api_id, customer_id=who))
-    frame = scope.check(scope.filter(pl.concat([p.select("customer_id", "first_ts", "last_ts") for p in parts], how="vertical_relaxed")))
+            parts.append(entry.main.frame.select(span))
+    parts.append(read_rollups(engine, start=entry.settled, api_id=api_id, customer_id=who).select(span))
+    frame = scope.check(scope.filter(pl.concat(parts, how="vertical_relaxed")))
     if frame.height == 0:
         return None, None
     return frame.get_column("first_ts").min(), frame.get_column("last_ts").max()
