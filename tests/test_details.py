@@ -30,6 +30,13 @@ def test_packed_fields_come_back_exactly_even_hostile_and_huge_ones():
     assert type(details.unpack(blob)["request_body"]["big"]) is int  # not a float: json wrote it, json reads it
 
 
+def test_string_keys_are_written_as_before_and_other_keys_still_packed():
+    fields = {"query": {"a": "1"}, "server": {"os": {"name": "linux"}}}
+    assert details._json_bytes(fields) == b"o" + orjson.dumps(fields, option=orjson.OPT_NON_STR_KEYS)
+    assert details.unpack(details.pack({"request_body": {1: "one", "two": 2}})) == {**dict.fromkeys(details.PACKED_FIELDS),
+                                                                                  "request_body": {"1": "one", "two": 2}}
+
+
 def test_a_frame_names_the_shipped_dictionary_and_is_far_smaller_than_its_json():
     fields = {name: getattr(make_request(), name) for name in details.PACKED_FIELDS}
     blob = details.pack(fields)

@@ -78,6 +78,16 @@ def test_http_libraries_and_service_clients_are_server(ua):
     assert enrich.device_for(ua) == "server"
 
 
+def test_the_user_agent_parser_built_ahead_is_the_one_requests_use():
+    import ua_parser
+
+    enrich.build_user_agent_parser()
+    built = ua_parser.parser
+    enrich.device_for.cache_clear()
+    assert enrich.device_for(IPAD) == "tablet"
+    assert ua_parser.parser is built
+
+
 def test_a_missing_user_agent_is_server_to_server():
     assert enrich.device_for(None) == "server"
 

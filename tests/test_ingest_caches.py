@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.domain import masking
 from core.domain.masking import mask, mask_string
-from core.ingest.customers import parse_metadata
+from core.ingest.customers import identify_customer, parse_metadata
 from core.ingest.fields import parse_headers
 
 
@@ -58,3 +58,10 @@ def test_each_read_of_a_metadata_header_gets_a_dict_of_its_own():
 def test_headers_keep_plain_names_and_values_and_clean_and_cut_the_others():
     headers = parse_headers({"Accept": "application/json", "X-Bad\x00": "a\x00b", "X-Long": "v" * 3000}, "h")
     assert headers == {"Accept": "application/json", "X-Bad\ufffd": "a\ufffdb", "X-Long": "v" * 2048}
+
+
+def test_treblle_headers_are_found_in_any_case_and_only_under_their_own_names():
+    headers = {"Host": "api.example.com", "TREBLLE-USER-ID": "c1", "treblle-user-idx": "c2", "Treblle-Metadata": '{"plan": "Pro"}'}
+    assert identify_customer(headers, {}, None) == ("c1", None, {"plan": "Pro"}, None)
+    # "\u212a" (Kelvin) lower-cases to "k", "\u0130" to two characters: neither names a treblle header
+    assert identify_customer({"treblle-user-id\u0130": "c3", "treblle-metadata\u212a": "{}"}, {}, None) == (None, None, {}, None)

@@ -15,6 +15,7 @@ from sqlalchemy import event
 from core.demo.catalogue import APIS, api_credentials
 from core.demo.traffic import World, bucket_payloads, make_world
 from core.domain.errors import ClienteleError
+from core.ingest import enrich
 from core.ingest.pipeline import prepare
 from core.storage import models, store
 from core.storage.models import Api, Request
@@ -110,7 +111,6 @@ def _worker(world, engine, chunks, index, workers, turn, done, failed, message, 
     gc.disable()
     try:
         for c in range(index, len(chunks), workers):
-            gc.collect()
             rows = _prepared(world, chunks[c], engine.dialect.name)
             with cond:
                 while turn.value != c and not failed.value:
@@ -122,6 +122,8 @@ def _worker(world, engine, chunks, index, workers, turn, done, failed, message, 
                 turn.value = c + 1
                 done.value += written
                 cond.notify_all()
+            del rows  # the written batch, freed before the collection (scanning it would find nothing)
+            gc.collect()
     except BaseException as exc:  # the parent turns this into a DemoError
         message.value = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[: len(message) - 1]
         with cond:
@@ -131,6 +133,7 @@ def _worker(world, engine, chunks, index, workers, turn, done, failed, message, 
 
 
 def _run_parallel(world, engine, chunks, workers, progress, total) -> int:
+    enrich.build_user_agent_parser()  # once, inherited by every worker
     ctx = multiprocessing.get_context("fork")
     turn, done, failed = ctx.Value("i", 0), ctx.Value("q", 0), ctx.Value("i", 0)
     message = ctx.Array("c", 2000)

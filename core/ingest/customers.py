@@ -75,6 +75,8 @@ def _treblle_headers(headers: dict[str, Any]) -> tuple[Any, Any]:
     """(treblle-metadata, treblle-user-id) as header_value reads them, in one pass over the headers."""
     meta = user_id = _ABSENT
     for key, value in headers.items():
+        if len(key) not in _TREBLLE_NAME_LENGTHS:
+            continue  # most headers, told apart without lower-casing them
         name = key.lower()
         if name == "treblle-metadata":
             if meta is _ABSENT:
@@ -85,6 +87,9 @@ def _treblle_headers(headers: dict[str, Any]) -> tuple[Any, Any]:
 
 
 _ABSENT = object()
+# A name that lower-cases to one of the two has their length: lower() lengthens only "İ", into an "i" and a
+# combining dot, which neither holds.
+_TREBLLE_NAME_LENGTHS = frozenset({len("treblle-metadata"), len("treblle-user-id")})
 
 
 def _first(value: Any) -> Any:

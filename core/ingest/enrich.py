@@ -133,6 +133,12 @@ def is_scanner(user_agent: str | None) -> bool:
     return bool(user_agent) and _SCANNER_RE.search(user_agent) is not None
 
 
+def build_user_agent_parser() -> None:
+    """Build ua_parser's parser now rather than at the first request that needs it (about 0.3 s of regexes):
+    processes forked afterwards (the demo's workers) then share it instead of each building its own."""
+    ua_parser.parse("")
+
+
 @lru_cache(maxsize=65536)
 def device_for(user_agent: str | None) -> str:
     """desktop | mobile | tablet | bot | server (a program calling the API) | unknown."""
