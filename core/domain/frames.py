@@ -11,13 +11,16 @@ UTC_US = pl.Datetime("us", "UTC")
 def group_ids(src: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
     """The groups of `by` (one column or more; one row each, nulls a group too) and each row's group number
     (0 … groups-1): what a NumPy sum per group (np.bincount) needs, without hashing every row as a group_by would."""
-    gid, groups = np.zeros(src.height, dtype=np.int64), 1
-    for k in by:  # a categorical's codes, an integer as it is, a string's code in a categorical
+    gid, groups = None, 0
+    for k in by:  # a categorical's codes, an integer as it is, a string's code in a categorical; null a code too
         column = src.get_column(k)
         if column.dtype == pl.String:
             column = column.cast(pl.Categorical)
-        codes, n = dense_numbers(column.to_physical().to_numpy())
-        gid, groups = dense_numbers(gid * n + codes)
+        physical = column.to_physical().cast(pl.Int64)
+        if physical.null_count():
+            physical = physical.fill_null((physical.max() or 0) + 1)
+        codes, n = dense_numbers(physical.to_numpy())
+        gid, groups = (codes, n) if gid is None else dense_numbers(gid * n + codes)
     first = np.empty(groups, dtype=np.int64)
     first[gid] = np.arange(src.height)  # any row of a group names it
     return src.select(by).gather(first), gid
