@@ -149,26 +149,31 @@ def bulk_facts(engine: sa.Engine, end: dt.datetime) -> pl.DataFrame | None:
 
 
 def _facts(hours: pl.DataFrame, bins: pl.DataFrame | None) -> pl.DataFrame:
-    key = list(KEY)
+    """Rollup rows and their load-time bins (as read: times as stored) joined into facts. The join's key has
+    the text columns as categorical codes: integers hash and compare several times faster than strings."""
+    text = ("customer_id", "method", "endpoint")
+    key = ["api_id", "hour", *(f"_{c}" for c in text)]
     hours = _utc(hours, ("hour", "first_ts", "last_ts"))
     if bins is None or bins.height == 0:
-        bins = pl.DataFrame(schema={**hours.select(key).schema, "bin": pl.Int16, "count": pl.Int64})
+        bins = pl.DataFrame(schema={**hours.select(KEY).schema, "bin": pl.Int16, "count": pl.Int64})
     bins = _utc(bins, ("hour",))
+    coded = [pl.col("api_id").cast(pl.Int64), *(pl.col(c).cast(pl.String).cast(pl.Categorical) for c in text)]
+    codes = [pl.col(c).to_physical().alias(f"_{c}") for c in text]
     lists = (
         bins.lazy()
-        .with_columns(pl.col("bin").cast(pl.Int16), pl.col("count").cast(pl.Int64))
+        .with_columns(*coded, pl.col("bin").cast(pl.Int16), pl.col("count").cast(pl.Int64))
+        .with_columns(codes)
         .sort("bin")
         .group_by(key)
         .agg(pl.col("bin").alias("load_bins"), pl.col("count").alias("load_counts"))
     )
-    joined = hours.lazy().with_columns(pl.col("api_id").cast(pl.Int64)).join(
-        lists.with_columns(pl.col("api_id").cast(pl.Int64)), on=key, how="left")
+    joined = hours.lazy().with_columns(coded).with_columns(codes).join(lists, on=key, how="left")
     return joined.select(
         pl.col("api_id").cast(pl.Int32),
-        pl.when(pl.col("customer_id") != NO_CUSTOMER).then(pl.col("customer_id")).cast(pl.Categorical).alias("customer_id"),
+        pl.when(pl.col("customer_id") != NO_CUSTOMER).then(pl.col("customer_id")).alias("customer_id"),
         pl.col("hour").alias("timestamp"),
-        pl.col("method").cast(pl.Categorical),
-        pl.col("endpoint").cast(pl.Categorical),
+        "method",
+        "endpoint",
         *(pl.col(c).cast(FACT_SCHEMA[c]) for c in ("requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum")),
         "first_ts", "last_ts",
         pl.col("load_bins").fill_null(pl.lit([], FACT_SCHEMA["load_bins"])),
