@@ -364,6 +364,40 @@ def test_facts_without_histograms_count_and_sum_the_same_without_reading_a_bin(s
     assert not any("rollup_load_bins" in sql for sql in seen)
 
 
+@pytest.mark.parametrize("where", [{"api_id": "orders"}, {"customer_id": "cust_b"}], ids=["api", "customer"])
+def test_a_settled_cut_hour_is_read_from_sql_once_until_a_write_into_it_moves_the_epoch(engine, where, monkeypatch):
+    from core.storage.cache import entry as entry_module
+
+    now = anchor_at("settled")
+    apis = seed(engine, now)
+    where = {k: apis[v] if k == "api_id" else v for k, v in where.items()}
+    reads = []
+    monkeypatch.setattr(entry_module, "read_raw", lambda *a, _real=entry_module.read_raw, **k: reads.append(a[1]) or _real(*a, **k))
+    half = dt.timedelta(minutes=30)
+    win = Window(now - 5 * HOUR + half, now - 2 * HOUR + half, "1h", "custom")  # cuts two settled hours
+    first = request_times(facts(engine, ADMIN, win, **where))
+    read_once = len(reads)
+    assert read_once and request_times(facts(engine, ADMIN, win, **where)) == first and len(reads) == read_once
+    # A late request into the first cut hour (a file import: store bumps the epoch), inside the window.
+    late = now - 5 * HOUR + 2 * half - dt.timedelta(minutes=10)
+    store.write_requests(engine, [(apis["orders"], make_request(customer_id="cust_b", timestamp=late))])
+    cache.refresh(engine)
+    assert request_times(facts(engine, ADMIN, win, **where)) == sorted([*first, late]) and len(reads) > read_once
+
+
+def test_settled_raw_rows_kept_are_bounded_least_recently_used_first(engine, monkeypatch):
+    from core.storage.cache import entry as entry_module
+
+    now = anchor_at("settled")
+    api = seed(engine, now)["orders"]
+    monkeypatch.setattr(entry_module, "SETTLED_RAW_ROWS", 1)  # each cut hour below holds one request
+    kept = entry_module.SettledRaw()
+    hours = [(now - n * HOUR, now - n * HOUR + HOUR) for n in (5, 3)]
+    for hour in hours:
+        assert kept.read(engine, [hour], now, api_ids=[api], customer_id=None, histograms=True).height == 1
+    assert list(kept._frames) == [(*hours[1], (api,), None, True)]
+
+
 @pytest.mark.parametrize("who", ["api", "customer"])
 def test_the_facts_of_one_api_or_one_customer_come_in_time_order_also_where_a_window_cuts_hours(seeded, who):
     # The pages' windows of a time-sorted frame are binary searches; out of order, each is a filter that copies

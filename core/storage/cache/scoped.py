@@ -12,7 +12,7 @@ from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import Window
 from core.storage.cache.entry import refreshed
 from core.storage.cache.layout import empty_facts
-from core.storage.cache.reader import read_raw, read_rollups
+from core.storage.cache.reader import read_rollups
 
 
 def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int | None = None,
@@ -49,7 +49,7 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
         hour = dt.timedelta(hours=1)
         ranges = [(max(h, start), min(h + hour, end)) for h in cut if h + hour > start and h < end]
         api_ids = [api_id] if api_id is not None else entry.apis.get_column("api_id").to_list()
-        raw = read_raw(engine, ranges, api_ids=api_ids, customer_id=who, histograms=histograms)
+        raw = entry.settled_raw.read(engine, ranges, settled, api_ids=api_ids, customer_id=who, histograms=histograms)
         parts.append(raw if api_id is None or who is None else raw.filter(pl.col("api_id") == api_id))
     if len(ordered) == 1:  # one API or one customer
         frame = _time_ordered(ordered[0], parts)
