@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from core.analytics import customers as mc
+from core.domain.facts import as_facts
 from core.domain.scope import Scope, ScopeError
 from tests.test_metrics import W7, at, rows_frame
 
@@ -199,6 +200,18 @@ def test_going_quiet_lists_most_requests_lost_first():
     frame = _quiet_rows({"big": 100, "small": 30, "mid": 60}, {"big": 15, "mid": 10})
     out = mc.going_quiet(frame, W7, ADMIN)
     assert out.select("customer_id", "requests_lost").rows() == [("big", 85), ("mid", 50), ("small", 30)]
+
+
+@pytest.mark.parametrize("frame_of", [lambda: API1, lambda: _quiet_rows({"big": 100, "small": 30, "mid": 60}, {"big": 15, "mid": 10}),
+                                      lambda: _quiet_rows({"old": 25}, {}).vstack(rows_frame({"timestamp": at(24 * 30), "customer_id": "old"}))],
+                         ids=["api1", "three", "older-than-the-previous-period"])
+@pytest.mark.parametrize("order", ["as-given", "time-sorted"])
+def test_going_quiet_given_the_pages_customer_list_lists_the_same(frame_of, order):
+    # The Customers page passes its customer list (now's requests and last activity) instead of a second pass.
+    frame = frame_of() if order == "as-given" else as_facts(frame_of()).sort("timestamp")
+    alone = mc.going_quiet(frame, W7, ADMIN, min_prev_requests=1)
+    assert alone.height
+    assert mc.going_quiet(frame, W7, ADMIN, min_prev_requests=1, customers=mc.customer_list(frame, W7, ADMIN)).equals(alone)
 
 
 def test_new_vs_returning_per_daily_bucket():

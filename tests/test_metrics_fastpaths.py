@@ -183,3 +183,10 @@ def test_a_customers_new_request_is_counted_after_a_refresh(engine):
     facts = cache.facts_frame(engine, Scope.customer("cust_b"), W7)
     assert metrics.endpoint_breakdown(facts, W7, Scope.customer("cust_b")).select("endpoint", "requests").rows() == [
         ("/missing", 1), ("/new", 1), ("/orders/{id}", 1)]
+
+
+def test_rows_before_a_time_are_the_same_sliced_from_sorted_rows_or_filtered_from_unsorted_ones():
+    sorted_rows = SPARK_ROWS.sort("timestamp").with_columns(pl.col("timestamp").set_sorted())
+    for frame in (SPARK_ROWS, sorted_rows):
+        assert sorted(metrics.before(frame, at(1.0)).get_column("timestamp").to_list()) == [at(23.5), at(1.5), at(1.2)]
+        assert metrics.before(frame, at(30)).height == 0

@@ -78,11 +78,12 @@ def _per_customer_counts(frame: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.Da
     return out.filter(pl.col("customer_id").is_not_null()).with_columns(pl.col("customer_id").cast(pl.String))
 
 
-def _sparklines(rows: pl.DataFrame, window: Window) -> pl.DataFrame:
+def _sparklines(rows: pl.DataFrame, window: Window, groups: tuple[pl.DataFrame, np.ndarray] | None = None) -> pl.DataFrame:
     """customer_id (String), sparkline: requests per bucket of the window, zeros included, as a list. The rows are
-    in the window: each customer's counts are summed into a row of one customers × buckets array."""
+    in the window: each customer's counts are summed into a row of one customers × buckets array. groups:
+    group_ids(rows, ["customer_id"]) when the caller has them."""
     n = bucket_starts(window).height
-    customers, gid = group_ids(rows, ["customer_id"])
+    customers, gid = groups or group_ids(rows, ["customer_id"])
     cell = gid * n + rows.select(bucket_index(window)).to_series().to_numpy()
     counts = np.bincount(cell, weights=rows.get_column("requests").to_numpy(), minlength=customers.height * n)
     lines = pl.Series("sparkline", counts.reshape(customers.height, n).astype(np.int64)).cast(pl.List(pl.Int64))
@@ -131,10 +132,11 @@ def customer_list(requests: pl.DataFrame, window: Window, scope: Scope, *, names
     )
     if stats.height == 0:
         return pl.DataFrame(schema=CUSTOMER_LIST_SCHEMA)
-    p95 = histogram.quantiles(current.filter(pl.col("customer_id").is_not_null()), ["customer_id"], {"p95_load_time_ms": 0.95})
+    groups = group_ids(current, ["customer_id"])  # for both: the unattributed rows are a group, dropped by the joins
+    p95 = histogram.quantiles(current, ["customer_id"], {"p95_load_time_ms": 0.95}, groups=groups)
     stats = (
         stats.join(p95.with_columns(pl.col("customer_id").cast(pl.String)), on="customer_id", how="left")
-        .join(_sparklines(current, window), on="customer_id", how="left")
+        .join(_sparklines(current, window, groups), on="customer_id", how="left")
     )
     out = (
         stats.with_columns(
@@ -418,26 +420,31 @@ QUIET_DROP_PCT, QUIET_MIN_REQUESTS = 80.0, 20  # one request before and none now
 
 
 def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None,
-                drop_pct: float = QUIET_DROP_PCT, min_prev_requests: int = QUIET_MIN_REQUESTS) -> pl.DataFrame:
+                drop_pct: float = QUIET_DROP_PCT, min_prev_requests: int = QUIET_MIN_REQUESTS,
+                customers: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per customer with at least min_prev_requests in the previous period whose requests fell
     by at least drop_pct (silent counts as -100%): requests_prev, requests, requests_lost, change_pct,
-    last_active (any time before the window end); most requests lost first."""
+    last_active (any time before the window end); most requests lost first. customers: customer_list() of the
+    same rows and window, when the page has it (saves a pass)."""
     require_workspace(scope, "Going-quiet customers")
     requests = as_facts(requests)
-    prev = _per_customer_counts(in_window(requests, window.previous())).rename({"requests": "requests_prev"})
-    prev = prev.filter(pl.col("requests_prev") >= max(1, min_prev_requests))
+    earlier = metrics.before(requests.select("customer_id", "timestamp", "requests", "last_ts"), window.start)
+    prev = _per_customer(
+        earlier,
+        pl.col("requests").filter(pl.col("timestamp") >= window.previous().start).sum().cast(pl.Int64).alias("requests_prev"),
+        pl.col("last_ts").max().alias("_last_before"),
+    ).filter(pl.col("requests_prev") >= max(1, min_prev_requests))
     if prev.height == 0:
         return pl.DataFrame(schema=QUIET_SCHEMA)
-    now = _per_customer_counts(in_window(requests, window))
-    last = _per_customer(requests.select("customer_id", "timestamp", "last_ts").filter(pl.col("timestamp") < window.end),
-                         pl.col("last_ts").max().alias("last_active"))
+    if customers is None:
+        customers = _per_customer(in_window(requests, window), pl.col("requests").sum().cast(pl.Int64),
+                                  pl.col("last_ts").max().alias("last_active"))
     out = (
-        prev.join(now, on="customer_id", how="left")
-        .with_columns(pl.col("requests").fill_null(0))
+        prev.join(customers.select("customer_id", "requests", "last_active"), on="customer_id", how="left")
+        .with_columns(pl.col("requests").fill_null(0), pl.coalesce("last_active", "_last_before").alias("last_active"))
         .with_columns((pl.col("requests_prev") - pl.col("requests")).alias("requests_lost"),
                       ((pl.col("requests") - pl.col("requests_prev")) * 100.0 / pl.col("requests_prev")).alias("change_pct"))
         .filter(pl.col("change_pct") <= -drop_pct)
-        .join(last, on="customer_id", how="left")
         .sort(["requests_lost", "customer_id"], descending=[True, False])
     )
     return _names(names, out).select(list(QUIET_SCHEMA))

@@ -42,6 +42,14 @@ def in_window(frame: pl.DataFrame, window: Window) -> pl.DataFrame:
     return frame.filter((pl.col("timestamp") >= window.start) & (pl.col("timestamp") < window.end))
 
 
+def before(frame: pl.DataFrame, end: dt.datetime) -> pl.DataFrame:
+    """The rows with timestamp < end (a slice when sorted by time)."""
+    ts = frame.get_column("timestamp")
+    if frame.height and ts.flags["SORTED_ASC"] and ts.null_count() == 0:
+        return frame.slice(0, ts.search_sorted(end, side="left"))
+    return frame.filter(pl.col("timestamp") < end)
+
+
 def count_in(frame: pl.DataFrame, window: Window) -> int:
     """request_count(in_window(frame, window)) without copying the rows of the window (their histograms)."""
     inside = (pl.col("timestamp") >= window.start) & (pl.col("timestamp") < window.end)

@@ -72,15 +72,17 @@ def bin_values(bins: np.ndarray) -> np.ndarray:
 
 
 def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, float], *,
-              bins_col: str = "load_bins", counts_col: str = "load_counts") -> pl.DataFrame:
+              bins_col: str = "load_bins", counts_col: str = "load_counts",
+              groups: tuple[pl.DataFrame, np.ndarray] | None = None) -> pl.DataFrame:
     """One row per group of `by` (one row in all when by is empty): a column per name in qs with that
-    quantile of the merged histograms (None for a group without counts).
+    quantile of the merged histograms (None for a group without counts). groups: group_ids(frame, by), when
+    the caller has them already.
 
     Every (group, bin) pair is a cell of one flat array, group after group, bins ascending: the counts are
     summed into it (np.bincount, or a sort where groups × bins would be too many cells), so one cumulative
     sum over the whole array ranks every group at once, and a rank is found with one binary search."""
     src = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-    keys, gid = group_ids(src, by) if by else (pl.DataFrame({"_all": [0]}), np.zeros(src.height, dtype=np.int64))
+    keys, gid = groups or (group_ids(src, by) if by else (pl.DataFrame({"_all": [0]}), np.zeros(src.height, dtype=np.int64)))
     flat = (
         src.select(pl.Series("_g", gid), pl.col(bins_col).alias("_bin"), pl.col(counts_col).alias("_count"))
         .explode(["_bin", "_count"]).drop_nulls("_bin")
