@@ -9,7 +9,8 @@ import pytest
 from core.analytics import customers as mc
 from core.domain.facts import as_facts
 from core.domain.scope import Scope, ScopeError
-from tests.test_metrics import W7, at, rows_frame
+from core.domain.timewindow import window
+from tests.test_metrics import NOW, UTC, W7, at, rows_frame
 
 ADMIN = Scope.workspace()
 UTC = dt.timezone.utc
@@ -212,6 +213,18 @@ def test_going_quiet_given_the_pages_customer_list_lists_the_same(frame_of, orde
     alone = mc.going_quiet(frame, W7, ADMIN, min_prev_requests=1)
     assert alone.height
     assert mc.going_quiet(frame, W7, ADMIN, min_prev_requests=1, customers=mc.customer_list(frame, W7, ADMIN)).equals(alone)
+
+
+@pytest.mark.parametrize("with_list", [False, True])
+def test_going_quiet_counts_before_only_the_previous_period_of_a_window_not_on_the_hour(with_list):
+    # 24H at 12:37: the window starts at 13:00 yesterday and its previous period ends at 12:37 yesterday, so a
+    # request at 12:45 yesterday is in neither (it is still the customer's last activity).
+    win = window("24h", NOW + dt.timedelta(minutes=37))
+    gap = dt.datetime(2026, 11, 24, 12, 45, tzinfo=UTC)
+    frame = rows_frame({"timestamp": at(26), "customer_id": "gap"}, {"timestamp": gap, "customer_id": "gap"})
+    listed = mc.customer_list(frame, win, ADMIN) if with_list else None
+    out = mc.going_quiet(frame, win, ADMIN, min_prev_requests=1, customers=listed)
+    assert out.select("customer_id", "requests_prev", "requests", "last_active").rows() == [("gap", 1, 0, gap)]
 
 
 def test_new_vs_returning_per_daily_bucket():

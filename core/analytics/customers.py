@@ -429,9 +429,11 @@ def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: 
     require_workspace(scope, "Going-quiet customers")
     requests = as_facts(requests)
     earlier = metrics.before(requests.select("customer_id", "timestamp", "requests", "last_ts"), window.start)
+    previous = window.previous()  # it may end before the window starts (a window not on the hour)
     prev = _per_customer(
         earlier,
-        pl.col("requests").filter(pl.col("timestamp") >= window.previous().start).sum().cast(pl.Int64).alias("requests_prev"),
+        pl.col("requests").filter(pl.col("timestamp").is_between(previous.start, previous.end, closed="left"))
+        .sum().cast(pl.Int64).alias("requests_prev"),
         pl.col("last_ts").max().alias("_last_before"),
     ).filter(pl.col("requests_prev") >= max(1, min_prev_requests))
     if prev.height == 0:
@@ -488,15 +490,18 @@ def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, nam
     """One row per (top customer, top endpoint) cell, zeros included: requests of that customer to
     that endpoint in the window. Top = most requests from customers in the window."""
     require_workspace(scope, "The adoption matrix")
-    cells = _per_customer_counts(in_window(as_facts(requests), window), by=("endpoint",))
-    if cells.height == 0:
+    current = in_window(as_facts(requests), window).select("customer_id", "endpoint", "requests")
+    top_c = _by_requests(_per_customer_counts(current)).head(top_customers_n)
+    if top_c.height == 0:
         return pl.DataFrame(schema=ADOPTION_SCHEMA)
-    cells = cells.with_columns(pl.col("endpoint").cast(pl.String))
-    top_c = _by_requests(cells.group_by("customer_id").agg(pl.col("requests").sum())).head(top_customers_n)
     top_e = (
-        cells.group_by("endpoint").agg(pl.col("requests").sum())
+        current.group_by("endpoint").agg(pl.col("requests").filter(pl.col("customer_id").is_not_null()).sum())
+        .filter(pl.col("requests") > 0).with_columns(pl.col("endpoint").cast(pl.String))
         .sort(["requests", "endpoint"], descending=[True, False]).head(top_endpoints_n)
     )
+    # Only the top customers' rows are split by endpoint.
+    cells = _per_customer_counts(current.filter(pl.col("customer_id").cast(pl.String).is_in(top_c.get_column("customer_id").implode())),
+                                 by=("endpoint",)).with_columns(pl.col("endpoint").cast(pl.String))
     grid = (
         top_c.select("customer_id", pl.col("requests").alias("_c")).with_row_index("_ci")
         .join(top_e.select("endpoint", pl.col("requests").alias("_e")).with_row_index("_ei"), how="cross")
