@@ -10,7 +10,7 @@ from core.analytics import customers as mc
 from core.domain.facts import as_facts
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import window
-from tests.test_metrics import NOW, UTC, W7, at, rows_frame
+from tests.test_metrics import NOW, W7, at, rows_frame
 
 ADMIN = Scope.workspace()
 UTC = dt.timezone.utc

@@ -18,9 +18,11 @@ def group_ids(src: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, np.ndarra
             column = column.cast(pl.Categorical)
         physical = column.to_physical().cast(pl.Int64)
         if physical.null_count():
-            physical = physical.fill_null((physical.max() or 0) + 1)
+            top = physical.max()
+            physical = physical.fill_null(top + 1 if isinstance(top, int) else 0)
         codes, n = dense_numbers(physical.to_numpy())
         gid, groups = (codes, n) if gid is None else dense_numbers(gid * n + codes)
+    assert gid is not None, "group_ids needs one column or more"
     first = np.empty(groups, dtype=np.int64)
     first[gid] = np.arange(src.height)  # any row of a group names it
     return src.select(by).gather(first), gid

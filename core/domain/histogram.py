@@ -87,20 +87,20 @@ def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, f
         src.select(pl.Series("_g", gid), pl.col(bins_col).alias("_bin"), pl.col(counts_col).alias("_count"))
         .explode(["_bin", "_count"]).drop_nulls("_bin")
     )
-    groups = keys.height
+    n_groups = keys.height
     bins = flat.get_column("_bin").to_numpy()
     counts = flat.get_column("_count").to_numpy()
     real = bins[bins != ZERO_BIN]
     low = int(real.min()) if real.size else 0
     width = (int(real.max()) - low + 2) if real.size else 1  # slot 0 holds ZERO_BIN, slot 1 + k bin low + k
     cell = flat.get_column("_g").to_numpy().astype(np.int64) * width + np.where(bins == ZERO_BIN, 0, bins.astype(np.int64) - low + 1)
-    if groups * width <= _DENSE_CELLS:
-        cum = np.cumsum(np.bincount(cell, weights=counts, minlength=groups * width))
+    if n_groups * width <= _DENSE_CELLS:
+        cum = np.cumsum(np.bincount(cell, weights=counts, minlength=n_groups * width))
         cells = None  # position = cell
     else:
         order = np.argsort(cell, kind="stable")
         cells, cum = cell[order], np.cumsum(counts[order].astype(np.float64))
-    firsts = np.arange(groups, dtype=np.int64) * width
+    firsts = np.arange(n_groups, dtype=np.int64) * width
     lo_pos, hi_pos = (firsts, firsts + width) if cells is None else (np.searchsorted(cells, firsts), np.searchsorted(cells, firsts + width))
     padded = np.concatenate([[0.0], cum])
     before, n = padded[lo_pos], padded[hi_pos] - padded[lo_pos]
