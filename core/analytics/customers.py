@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 import polars as pl
 
 from core.analytics import metrics
 from core.analytics.metrics import Totals, bucket_index, bucket_starts, endpoint_breakdown, in_window, request_count, request_series, totals
+from core.analytics.per_customer import by_requests, first_seen_for, per_customer, per_customer_counts, sparklines, with_names
 from core.domain import facts, histogram
 from core.domain.facts import as_facts
 from core.domain.facts import first_seen as first_seen  # the one definition, kept with the facts it reads
-from core.domain.frames import UTC_US, group_ids, sums_by
+from core.domain.frames import UTC_US, group_ids
 from core.domain.scope import Scope, require_workspace
 from core.domain.timewindow import Window
 
@@ -43,58 +43,7 @@ class Delta:
         return {"current": self.current, "previous": self.previous, "change_pct": self.change_pct}
 
 
-# ---------------------------------------------------------------- helpers
-
-
-def _first_seen_for(first_seen_frame: pl.DataFrame, api_id: int | None) -> pl.DataFrame:
-    """customer_id, first_seen: first request to this API, or to any API when api_id is None."""
-    frame = first_seen_frame if api_id is None else first_seen_frame.filter(pl.col("api_id") == api_id)
-    return frame.group_by("customer_id").agg(pl.col("first_seen").min()).sort("customer_id")
-
-
-def _names(names: pl.DataFrame | None, frame: pl.DataFrame) -> pl.DataFrame:
-    """frame with display_name (the customer's display name, else their ID) after customer_id."""
-    if names is None or names.height == 0:
-        out = frame.with_columns(pl.col("customer_id").alias("display_name"))
-    else:
-        lookup = names.select(pl.col("customer_id").cast(pl.String), pl.col("display_name").cast(pl.String)).unique("customer_id")
-        out = frame.join(lookup, on="customer_id", how="left").with_columns(pl.coalesce("display_name", "customer_id").alias("display_name"))
-    cols = [c for c in out.columns if c not in ("customer_id", "display_name")]
-    return out.select("customer_id", "display_name", *cols)
-
-
-def _per_customer(frame: pl.DataFrame, *aggs: pl.Expr, by: tuple[pl.Expr | str, ...] = ()) -> pl.DataFrame:
-    """Aggregates per customer (customer_id as String); unattributed rows are left out.
-
-    Groups on the column as stored (a categorical's codes hash fast) and drops the null group
-    afterwards, instead of filtering, which would copy every row first."""
-    out = frame.group_by("customer_id", *by).agg(*aggs)
-    return out.filter(pl.col("customer_id").is_not_null()).with_columns(pl.col("customer_id").cast(pl.String))
-
-
-def _per_customer_counts(frame: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.DataFrame:
-    """customer_id (String), `by`, requests: one row per customer (and `by`) with requests in the frame."""
-    out = sums_by(frame.select("customer_id", *by, pl.col("requests").cast(pl.Int64)), ["customer_id", *by], ["requests"])
-    return out.filter(pl.col("customer_id").is_not_null()).with_columns(pl.col("customer_id").cast(pl.String))
-
-
-def _sparklines(rows: pl.DataFrame, window: Window, groups: tuple[pl.DataFrame, np.ndarray] | None = None) -> pl.DataFrame:
-    """customer_id (String), sparkline: requests per bucket of the window, zeros included, as a list. The rows are
-    in the window: each customer's counts are summed into a row of one customers × buckets array. groups:
-    group_ids(rows, ["customer_id"]) when the caller has them."""
-    n = bucket_starts(window).height
-    customers, gid = groups or group_ids(rows, ["customer_id"])
-    cell = gid * n + rows.select(bucket_index(window)).to_series().to_numpy()
-    counts = np.bincount(cell, weights=rows.get_column("requests").to_numpy(), minlength=customers.height * n)
-    lines = pl.Series("sparkline", counts.reshape(customers.height, n).astype(np.int64)).cast(pl.List(pl.Int64))
-    return (
-        customers.with_columns(lines).filter(pl.col("customer_id").is_not_null())
-        .select(pl.col("customer_id").cast(pl.String), "sparkline")
-    )
-
-
-def _by_requests(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.sort(["requests", "customer_id"], descending=[True, False])
+# ---------------------------------------------------------------- shares
 
 
 def share_pct(part, whole: float | None):
@@ -123,7 +72,7 @@ def customer_list(requests: pl.DataFrame, window: Window, scope: Scope, *, names
     require_workspace(scope, "The customer list")
     current = in_window(as_facts(requests), window)
     total = request_count(current)
-    stats = _per_customer(
+    stats = per_customer(
         current,
         pl.col("requests").sum().cast(pl.Int64),
         pl.col("last_ts").max().alias("last_active"),
@@ -136,7 +85,7 @@ def customer_list(requests: pl.DataFrame, window: Window, scope: Scope, *, names
     p95 = histogram.quantiles(current, ["customer_id"], {"p95_load_time_ms": 0.95}, groups=groups)
     stats = (
         stats.join(p95.with_columns(pl.col("customer_id").cast(pl.String)), on="customer_id", how="left")
-        .join(_sparklines(current, window, groups), on="customer_id", how="left")
+        .join(sparklines(current, window, groups), on="customer_id", how="left")
     )
     out = (
         stats.with_columns(
@@ -145,7 +94,7 @@ def customer_list(requests: pl.DataFrame, window: Window, scope: Scope, *, names
             (pl.col("failed_requests") * 100.0 / pl.col("requests")).alias("error_rate_pct"),
         )
     )
-    return _by_requests(_names(names, out)).select(list(CUSTOMER_LIST_SCHEMA))
+    return by_requests(with_names(names, out)).select(list(CUSTOMER_LIST_SCHEMA))
 
 
 # ---------------------------------------------------------------- widgets
@@ -155,7 +104,7 @@ def new_customers(first_seen_frame: pl.DataFrame, window: Window, scope: Scope, 
     """Customers whose first request ever (to this API, or to any API when api_id is None) falls in
     the window, and in the previous period."""
     require_workspace(scope, "Customer counts")
-    firsts = _first_seen_for(first_seen_frame, api_id).rename({"first_seen": "timestamp"})
+    firsts = first_seen_for(first_seen_frame, api_id).rename({"first_seen": "timestamp"})
     return Delta(in_window(firsts, window).height, in_window(firsts, window.previous()).height)
 
 
@@ -177,8 +126,8 @@ class _Counts:
         else:
             current = in_window(requests, window)
             total = request_count(current)
-            now = _per_customer(current, pl.col("requests").sum().cast(pl.Int64), pl.col("last_ts").max().alias("last_active"))
-        return cls(total, now, _per_customer_counts(in_window(requests, window.previous())))
+            now = per_customer(current, pl.col("requests").sum().cast(pl.Int64), pl.col("last_ts").max().alias("last_active"))
+        return cls(total, now, per_customer_counts(in_window(requests, window.previous())))
 
     def active(self) -> Delta:
         return Delta(self.now.height, self.before.height)
@@ -188,7 +137,7 @@ class _Counts:
         return Delta(avg(self.now), avg(self.before))
 
     def top(self, names: pl.DataFrame | None, n: int) -> pl.DataFrame:
-        counts = _by_requests(self.now.select("customer_id", "requests")).head(n)
+        counts = by_requests(self.now.select("customer_id", "requests")).head(n)
         if counts.height == 0:
             return pl.DataFrame(schema=TOP_SCHEMA)
         out = (
@@ -197,7 +146,7 @@ class _Counts:
             .with_row_index("rank", offset=1)
             .with_columns(pl.col("rank").cast(pl.Int64))
         )
-        return _names(names, out).select(list(TOP_SCHEMA))
+        return with_names(names, out).select(list(TOP_SCHEMA))
 
 
 def active_customers(requests: pl.DataFrame, window: Window, scope: Scope) -> Delta:
@@ -241,9 +190,9 @@ def recent_customers(first_seen_frame: pl.DataFrame, window: Window, scope: Scop
     """One row per customer first seen in the window (to this API, or any API when api_id is None),
     most recent first, at most n."""
     require_workspace(scope, "The customers list")
-    firsts = _first_seen_for(first_seen_frame, api_id).rename({"first_seen": "timestamp"})
+    firsts = first_seen_for(first_seen_frame, api_id).rename({"first_seen": "timestamp"})
     recent = in_window(firsts, window).sort(["timestamp", "customer_id"], descending=[True, False]).head(n)
-    return _names(names, recent.rename({"timestamp": "first_seen"})).select(list(RECENT_SCHEMA))
+    return with_names(names, recent.rename({"timestamp": "first_seen"})).select(list(RECENT_SCHEMA))
 
 
 FAVORITES_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
@@ -271,7 +220,7 @@ def _favorites(counts: "_Counts", favorite_ids: Iterable[str], names: pl.DataFra
         .join(counts.before.filter(mine).rename({"requests": "requests_prev"}), on="customer_id", how="left")
         .with_columns(pl.col("requests").fill_null(0), pl.col("requests_prev").fill_null(0))
     )
-    return _by_requests(_names(names, out)).select(list(FAVORITES_SCHEMA))
+    return by_requests(with_names(names, out)).select(list(FAVORITES_SCHEMA))
 
 
 @dataclass(frozen=True)
@@ -386,7 +335,7 @@ def customer_profile(requests: pl.DataFrame, window: Window, scope: Scope, custo
         used = used.join(apis.select(pl.col("api_id").cast(pl.Int32), pl.col("name").cast(pl.String)), on="api_id", how="left")
     else:
         used = used.with_columns(pl.col("api_id").cast(pl.String).alias("name"))
-    label = _names(names, pl.DataFrame({"customer_id": [customer_id]}, schema={"customer_id": pl.String}))
+    label = with_names(names, pl.DataFrame({"customer_id": [customer_id]}, schema={"customer_id": pl.String}))
     on_api = (lambda f: f) if share_api_id is None else (lambda f: f.filter(pl.col("api_id") == share_api_id))  # noqa: E731
     return Profile(
         customer_id=customer_id,
@@ -430,7 +379,7 @@ def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: 
     requests = as_facts(requests)
     earlier = metrics.before(requests.select("customer_id", "timestamp", "requests", "last_ts"), window.start)
     previous = window.previous()  # it may end before the window starts (a window not on the hour)
-    prev = _per_customer(
+    prev = per_customer(
         earlier,
         pl.col("requests").filter(pl.col("timestamp").is_between(previous.start, previous.end, closed="left"))
         .sum().cast(pl.Int64).alias("requests_prev"),
@@ -439,7 +388,7 @@ def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: 
     if prev.height == 0:
         return pl.DataFrame(schema=QUIET_SCHEMA)
     if customers is None:
-        customers = _per_customer(in_window(requests, window), pl.col("requests").sum().cast(pl.Int64),
+        customers = per_customer(in_window(requests, window), pl.col("requests").sum().cast(pl.Int64),
                                   pl.col("last_ts").max().alias("last_active"))
     out = (
         prev.join(customers.select("customer_id", "requests", "last_active"), on="customer_id", how="left")
@@ -449,7 +398,7 @@ def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: 
         .filter(pl.col("change_pct") <= -drop_pct)
         .sort(["requests_lost", "customer_id"], descending=[True, False])
     )
-    return _names(names, out).select(list(QUIET_SCHEMA))
+    return with_names(names, out).select(list(QUIET_SCHEMA))
 
 
 def new_vs_returning(requests: pl.DataFrame, first_seen_frame: pl.DataFrame, window: Window, scope: Scope, *,
@@ -459,8 +408,8 @@ def new_vs_returning(requests: pl.DataFrame, first_seen_frame: pl.DataFrame, win
     seen before it)."""
     require_workspace(scope, "New and returning customers")
     requests = as_facts(requests)
-    firsts = _first_seen_for(first_seen_frame, api_id)
-    active = _per_customer(in_window(requests, window), by=(bucket_index(window).alias("bucket_index"),)).select("customer_id", "bucket_index")
+    firsts = first_seen_for(first_seen_frame, api_id)
+    active = per_customer(in_window(requests, window), by=(bucket_index(window).alias("bucket_index"),)).select("customer_id", "bucket_index")
     firsts_in = in_window(firsts.rename({"first_seen": "timestamp"}), window).select(
         "customer_id", bucket_index(window).alias("first_bucket")
     )
@@ -491,7 +440,7 @@ def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, nam
     that endpoint in the window. Top = most requests from customers in the window."""
     require_workspace(scope, "The adoption matrix")
     current = in_window(as_facts(requests), window).select("customer_id", "endpoint", "requests")
-    top_c = _by_requests(_per_customer_counts(current)).head(top_customers_n)
+    top_c = by_requests(per_customer_counts(current)).head(top_customers_n)
     if top_c.height == 0:
         return pl.DataFrame(schema=ADOPTION_SCHEMA)
     top_e = (
@@ -500,7 +449,7 @@ def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, nam
         .sort(["requests", "endpoint"], descending=[True, False]).head(top_endpoints_n)
     )
     # Only the top customers' rows are split by endpoint.
-    cells = _per_customer_counts(current.filter(pl.col("customer_id").cast(pl.String).is_in(top_c.get_column("customer_id").implode())),
+    cells = per_customer_counts(current.filter(pl.col("customer_id").cast(pl.String).is_in(top_c.get_column("customer_id").implode())),
                                  by=("endpoint",)).with_columns(pl.col("endpoint").cast(pl.String))
     grid = (
         top_c.select("customer_id", pl.col("requests").alias("_c")).with_row_index("_ci")
@@ -509,4 +458,4 @@ def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, nam
         .with_columns(pl.col("requests").fill_null(0))
         .sort("_ci", "_ei")
     )
-    return _names(names, grid).select(list(ADOPTION_SCHEMA))
+    return with_names(names, grid).select(list(ADOPTION_SCHEMA))
