@@ -11,6 +11,7 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from core.storage import models, store
@@ -176,7 +177,14 @@ def _tick_all(page, menu) -> int:
     unticked = menu.locator('input[type="checkbox"]:not(:checked)')
     hidden = unticked.count()
     for left in range(hidden, 0, -1):
-        unticked.first.locator("xpath=ancestor::label").click()
+        for attempt in range(3):
+            try:  # a box re-drawn by every rerun of a loaded machine can stay "detached" for a whole click timeout
+                unticked.first.locator("xpath=ancestor::label").click(timeout=10_000)
+                break
+            except PlaywrightTimeoutError:
+                if attempt == 2:
+                    raise
+                settled(page)
         expect(unticked).to_have_count(left - 1)
     page.keyboard.press("Escape")
     expect(menu).to_have_count(0)
