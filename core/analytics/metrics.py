@@ -34,20 +34,23 @@ _US = 1_000_000
 
 def in_window(frame: pl.DataFrame, window: Window) -> pl.DataFrame:
     """The rows with window.start <= timestamp < window.end (binary search when sorted by time)."""
-    ts = frame.get_column("timestamp")
-    if frame.height and ts.flags["SORTED_ASC"] and ts.null_count() == 0:
-        lo = ts.search_sorted(window.start, side="left")
-        hi = ts.search_sorted(window.end, side="left")
-        return frame.slice(lo, hi - lo)
-    return frame.filter((pl.col("timestamp") >= window.start) & (pl.col("timestamp") < window.end))
+    return _between(frame, window.start, window.end)
 
 
 def before(frame: pl.DataFrame, end: dt.datetime) -> pl.DataFrame:
     """The rows with timestamp < end (a slice when sorted by time)."""
+    return _between(frame, None, end)
+
+
+def _between(frame: pl.DataFrame, start: dt.datetime | None, end: dt.datetime) -> pl.DataFrame:
+    """The rows with start <= timestamp < end (no lower bound when start is None): two binary searches when the
+    rows are sorted by time, a filter otherwise."""
     ts = frame.get_column("timestamp")
     if frame.height and ts.flags["SORTED_ASC"] and ts.null_count() == 0:
-        return frame.slice(0, ts.search_sorted(end, side="left"))
-    return frame.filter(pl.col("timestamp") < end)
+        lo = 0 if start is None else ts.search_sorted(start, side="left")
+        return frame.slice(lo, ts.search_sorted(end, side="left") - lo)
+    inside = pl.col("timestamp") < end
+    return frame.filter(inside if start is None else inside & (pl.col("timestamp") >= start))
 
 
 def count_in(frame: pl.DataFrame, window: Window) -> int:

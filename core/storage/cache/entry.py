@@ -51,19 +51,18 @@ class SettledRaw:
         where = (tuple(api_ids), customer_id, histograms)
         parts, fresh = [], []
         for start, end in ranges:
+            if settled is None or end > settled:
+                fresh.append((start, end))
+                continue
             key = (start, end, *where)
             with self._lock:
-                kept = self._frames.get(key) if settled is not None and end <= settled else None
+                kept = self._frames.get(key)
                 if kept is not None:
                     self._frames.move_to_end(key)
-            if kept is not None:
-                parts.append(kept)
-            elif settled is not None and end <= settled:
-                frame = read_raw(engine, [(start, end)], api_ids=api_ids, customer_id=customer_id, histograms=histograms)
-                self._keep(key, frame)
-                parts.append(frame)
-            else:
-                fresh.append((start, end))
+            if kept is None:
+                kept = read_raw(engine, [(start, end)], api_ids=api_ids, customer_id=customer_id, histograms=histograms)
+                self._keep(key, kept)
+            parts.append(kept)
         if fresh or not parts:
             parts.append(read_raw(engine, fresh, api_ids=api_ids, customer_id=customer_id, histograms=histograms))
         return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
