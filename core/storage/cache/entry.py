@@ -110,8 +110,7 @@ class Entry:
             self.loads += 1
         elif settled > self.settled:
             # An hour settled: only its rollups are new to this copy (nothing older changed: same epoch).
-            newly = read_rollups(self.engine, start=self.settled, end=settled)
-            self.main = Main.build(pl.concat([self.main.frame, newly], how="vertical_relaxed"))
+            self.main = self.main.append(read_rollups(self.engine, start=self.settled, end=settled))
             self.settled = settled
             self.appends += 1
         self.raw_since, self.newest_id = raw_since, newest_id

@@ -1,5 +1,11 @@
-"""The settled rollups in memory: Main holds them sorted by (API, hour) with each API's row range and
-each customer's row numbers, so an API is a slice and a customer a gather, never a scan."""
+"""The settled rollups in memory: Main holds them in segments, each sorted by (API, hour) with each API's row range
+and each customer's row numbers, so an API is a slice and a customer a gather, never a scan.
+
+The first segment is the bulk load. Each hour that settles later becomes a segment of its own, and the newest
+segments are merged as they pile up (the last two when the newer is as large as the older: a few dozen at most
+after years), never into the first: an hour settling costs a copy of that hour's rows, not of everything loaded
+(at 10 million requests, that copy took 1.2 s under the cache's lock and doubled the process's memory).
+Segments hold consecutive hours, in order, so the rows of an API or a customer come in time order across them."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,13 +17,13 @@ from core.domain.frames import UTC_US
 
 
 @dataclass(frozen=True)
-class Main:
+class Segment:
     frame: pl.DataFrame
     api_ranges: dict[int, tuple[int, int]]
     customer_rows: dict[str, pl.Series]
 
     @classmethod
-    def build(cls, frame: pl.DataFrame) -> "Main":
+    def build(cls, frame: pl.DataFrame) -> "Segment":
         if not _in_cache_order(frame):  # the bulk load sorts in its child process: no second copy here
             frame = frame.sort("api_id", "timestamp")
         frame = frame.rechunk()
@@ -41,8 +47,7 @@ class Main:
         first, n = self.api_ranges.get(int(api_id), (0, 0))
         return _window_slice(self.frame.slice(first, n), start, end)
 
-    def customer(self, customer_id: str, start: dt.datetime, end: dt.datetime, *, columns: list[str] | None = None) -> pl.DataFrame:
-        """The customer's rows in [start, end), sorted by time; only `columns` when given (gathered alone)."""
+    def customer(self, customer_id: str, start: dt.datetime, end: dt.datetime, columns: list[str] | None) -> pl.DataFrame:
         frame = self.frame if columns is None else self.frame.select(columns)
         rows = self.customer_rows.get(customer_id)
         if rows is None:
@@ -50,13 +55,52 @@ class Main:
         lo, hi = _bounds(self.frame.get_column("timestamp").gather(rows), start, end)
         return frame.select(pl.all().gather(rows.slice(lo, hi - lo)))
 
+
+@dataclass(frozen=True)
+class Main:
+    segments: tuple[Segment, ...]
+
+    @classmethod
+    def build(cls, frame: pl.DataFrame) -> "Main":
+        return cls((Segment.build(frame),))
+
+    def append(self, newer: pl.DataFrame) -> "Main":
+        """This copy with the rollups of hours after all it holds; the loaded segment is kept as it is."""
+        if newer.height == 0:
+            return self
+        segments = [*self.segments, Segment.build(newer)]
+        while len(segments) > 2 and segments[-1].frame.height >= segments[-2].frame.height:
+            last, before = segments.pop(), segments.pop()
+            segments.append(Segment.build(pl.concat([before.frame, last.frame], how="vertical_relaxed")))
+        return Main(tuple(segments))
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """Every row held (the segments side by side, not copied)."""
+        return _joined([s.frame for s in self.segments])
+
+    def api(self, api_id: int, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+        """The API's rows in [start, end), sorted by time."""
+        return _joined([s.api(api_id, start, end) for s in self.segments])
+
+    def customer(self, customer_id: str, start: dt.datetime, end: dt.datetime, *, columns: list[str] | None = None) -> pl.DataFrame:
+        """The customer's rows in [start, end), sorted by time; only `columns` when given (gathered alone)."""
+        return _joined([s.customer(customer_id, start, end, columns) for s in self.segments])
+
     def per_api(self, start: dt.datetime, end: dt.datetime) -> list[pl.DataFrame]:
-        """Each API's rows in [start, end): slices, each sorted by time."""
-        return [self.api(api_id, start, end) for api_id in sorted(self.api_ranges)]
+        """Each API's rows in [start, end), each sorted by time."""
+        apis = sorted({a for s in self.segments for a in s.api_ranges})
+        return [self.api(api_id, start, end) for api_id in apis]
 
     def everything(self, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
         parts = self.per_api(start, end)
-        return pl.concat(parts, rechunk=False) if parts else self.frame.clear()
+        return pl.concat(parts, rechunk=False) if parts else self.segments[0].frame.clear()
+
+
+def _joined(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The parts one after the other, without copying them; the first alone when the others are empty."""
+    kept = [p for p in parts[1:] if p.height]
+    return parts[0] if not kept else pl.concat([parts[0], *kept], how="vertical_relaxed", rechunk=False)
 
 
 def _in_cache_order(frame: pl.DataFrame) -> bool:
