@@ -22,7 +22,7 @@ import uvicorn
 from core.ingest import collector as collector_module
 from core.ingest.collector import create_app
 from core.ingest.server import server_options
-from core.storage import models, store
+from core.storage import clock_skews, models, store
 from core.storage.models import RejectedPayload, Request
 from tests.conftest import fixture_payload
 
@@ -566,6 +566,6 @@ def test_a_clock_hours_off_is_stored_at_the_receive_time_and_its_skew_shown_to_a
     response = _post(url, _sent_at(before + dt.timedelta(hours=3), "UTC"))
     after = dt.datetime.now(dt.timezone.utc)
     assert before <= _stored_time(engine, response.json()["id"]) <= after
-    [skew] = store.clock_skews(engine)
+    [skew] = clock_skews.listed(engine)
     assert (skew["api_id"], skew["sdk"], skew["fallbacks"]) == (apis["shop"], "node", 1)
     assert 3 * 3600 - 60 < skew["last_skew_s"] <= 3 * 3600

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.ingest.normalize import normalize
-from core.storage import store
+from core.storage import clock_skews, store
 from core.storage.models import Customer, CustomerApi, RejectedPayload, Request, RequestDetail, SdkToken
 from tests.factories import detail_rows, make_request
 
@@ -294,7 +294,7 @@ def test_clock_skews_are_one_row_per_api_and_sdk_summed_over_batches(engine):
     store.write_requests(engine, [(api, _skewed(t, 18000.0)), (api, _skewed(t + dt.timedelta(minutes=1), 17990.0)),
                                   (api, _skewed(t, None))])
     store.write_requests(engine, [(api, _skewed(t + dt.timedelta(hours=1), 18010.0)), (api, _skewed(t, -600.5, sdk=None))])
-    rows = {r["sdk"]: r for r in store.clock_skews(engine)}
+    rows = {r["sdk"]: r for r in clock_skews.listed(engine)}
     node = rows["node"]
     assert (node["api_name"], node["fallbacks"], node["mean_skew_s"], node["min_skew_s"], node["max_skew_s"], node["last_skew_s"],
             node["last_seen"]) == ("Shop", 3, 18000.0, 17990.0, 18010.0, 18010.0, t + dt.timedelta(hours=1))
@@ -306,14 +306,14 @@ def test_a_later_batch_with_older_requests_keeps_the_last_seen_skew(engine):
     t = dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     store.write_requests(engine, [(api, _skewed(t, 3600.0))])
     store.write_requests(engine, [(api, _skewed(t - dt.timedelta(hours=2), 7200.0))])
-    [row] = store.clock_skews(engine)
+    [row] = clock_skews.listed(engine)
     assert (row["fallbacks"], row["last_skew_s"], row["last_seen"], row["max_skew_s"]) == (2, 3600.0, t, 7200.0)
 
 
 def test_believed_timestamps_record_no_clock_skew(engine):
     api = store.create_api(engine, "Shop")["api_id"]
     store.write_requests(engine, [(api, _skewed(dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC), None))])
-    assert store.clock_skews(engine) == []
+    assert clock_skews.listed(engine) == []
 
 
 def test_future_requests_counts_those_dated_after_now(engine):

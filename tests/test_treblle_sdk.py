@@ -27,7 +27,7 @@ from django.urls import path
 from core.analytics import stats
 from core.domain.scope import Scope
 from core.ingest.collector import create_app
-from core.storage import cache, store
+from core.storage import cache, clock_skews, store
 from core.storage.models import Customer, Request
 from tests.factories import detail_rows
 from tests.test_collector import serving
@@ -260,7 +260,7 @@ def test_npm_sdk_request_is_stored_at_the_time_it_was_made(db_url, engine, sdk, 
     assert abs(_only_request_time(engine) - made_at) < dt.timedelta(minutes=1)
     assert _all_time_requests(engine) == 1
     # The SDK sends UTC labelled with the host's zone: Admins are told, with the size of the label's error.
-    [skew] = store.clock_skews(engine)
+    [skew] = clock_skews.listed(engine)
     # Read as local time, a UTC wall clock is off by minus the zone's offset (New York in winter: 5 h ahead).
     expected_s = -ZoneInfo(host_zone).utcoffset(made_at.replace(tzinfo=None)).total_seconds()
     assert (skew["fault"], skew["last_skew_s"]) == ("zone", expected_s)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from core.ingest.files import ImportReport, import_bytes
 from core.present import fmt
-from core.storage import store
+from core.storage import clock_skews, store
 
 IMPORT_TYPES = ("json", "ndjson", "jsonl", "gz")
 
@@ -130,7 +130,7 @@ class ClockReport:
 def clock_report(engine: sa.Engine, now: dt.datetime, tz: str) -> ClockReport:
     """Which API's SDK sends timestamps the collector replaced by the receive time (a clock that is
     wrong, or a time zone that is mislabelled), by how much, and how many requests are dated after now."""
-    rows = store.clock_skews(engine)
+    rows = clock_skews.listed(engine)
     skews = pl.DataFrame(
         {
             "API": [r["api_name"] for r in rows],

@@ -17,6 +17,7 @@ app process reload.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
 import polars as pl
@@ -86,6 +87,7 @@ _BIN_COLUMNS = (*KEY, "bin", "count")
 _TIMES = ("hour", "first_ts", "last_ts")
 
 
+@functools.cache
 def _upsert_sql(dialect: str, table: str, columns: tuple[str, ...], conflict: tuple[str, ...], sums: tuple[str, ...],
                 earliest: tuple[str, ...] = (), latest: tuple[str, ...] = ()) -> str:
     """INSERT … ON CONFLICT DO UPDATE adding `sums` and keeping the earliest/latest times, in the
