@@ -271,11 +271,7 @@ def _upsert_customers(conn: sa.Connection, seen: dict[str, dict]) -> None:
         return
     existing = {}
     for chunk in _chunks(list(seen), 500):
-        for row in conn.execute(
-            sa.select(Customer.customer_id, Customer.display_name, Customer.attributes, Customer.attributes_updated_at,
-                      Customer.first_seen, Customer.last_seen)
-            .where(Customer.customer_id.in_(chunk))
-        ):
+        for row in conn.execute(_customers_known(), {"ids": chunk}):
             existing[row.customer_id] = row
     inserts, updates = [], []
     for cid, c in sorted(seen.items()):  # key order: concurrent writers lock customers in one order
@@ -319,6 +315,13 @@ def _upsert_customers(conn: sa.Connection, seen: dict[str, dict]) -> None:
 # Statements are built once (per dialect, per set of columns), not per batch: building the upserts (their
 # `excluded` columns, their CASEs) took about a tenth of a collector process's time at 64 concurrent senders,
 # whose batches are small. SQLAlchemy then finds each one's compiled form in its cache.
+@functools.cache
+def _customers_known() -> sa.Select:
+    return (sa.select(Customer.customer_id, Customer.display_name, Customer.attributes, Customer.attributes_updated_at,
+                      Customer.first_seen, Customer.last_seen)
+            .where(Customer.customer_id.in_(sa.bindparam("ids", expanding=True))))
+
+
 @functools.cache
 def _customers_insert(dialect: str) -> sa.Insert:
     return insert_for(dialect, Customer.__table__).on_conflict_do_nothing(index_elements=["customer_id"])
