@@ -110,11 +110,11 @@ def test_the_cache_appends_a_settled_hour_without_copying_what_it_loaded(monkeyp
     monkeypatch.setattr(cache_entry.rollups, "settled_before", lambda: next(settles))
     entry = cache_entry.Entry(engine=None)  # type: ignore[arg-type]  (every read is replaced above)
     entry.refresh(force=True)
-    kept = entry.main.segments[0]
+    kept = entry.held.main.segments[0]
     entry.refresh(force=True)
     assert (entry.loads, entry.appends) == (1, 1)
-    assert entry.main.segments[0] is kept
-    assert entry.main.frame.height == 12
+    assert entry.held.main.segments[0] is kept
+    assert entry.held.main.frame.height == 12
 
 
 @pytest.mark.parametrize("size", [0, 1])
@@ -122,3 +122,41 @@ def test_an_empty_hour_adds_no_segment(size):
     main = Main.build(rollup_rows([(0, 1, 0, 0)]))
     appended = main.append(rollup_rows([(1, 1, 0, 0)] * size))
     assert len(appended.segments) == 1 + size
+
+
+def test_a_page_reading_while_an_hour_settles_counts_every_hour_once(engine, monkeypatch, fresh_cache):
+    """A page reads the rollups in memory and the hour they end at; an hour settling between those two reads
+    (another thread's refresh) must not leave that hour in neither: both come from one snapshot."""
+    from core.domain.scope import Scope
+    from core.domain.timewindow import window
+    from core.storage import cache, rollups, store
+    from core.storage.cache import scoped
+    from tests.factories import make_request
+
+    top = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - 24 * HOUR
+    clock = [top]
+    monkeypatch.setattr(rollups, "utcnow", lambda: clock[0])
+    api = store.create_api(engine, "Orders API")["api_id"]
+    sent = [top - dt.timedelta(minutes=m) for m in range(20, 6 * 60, 40)]
+    store.write_requests(engine, [(api, make_request(customer_id="cust_a", timestamp=ts)) for ts in sent])
+    cache.refresh(engine)
+    before = cache.stats(engine)
+
+    entry = cache_entry.entry_for(engine)
+    clock[0] = top + HOUR  # the next hour settles at the next refresh
+
+    class RefreshedRightAfterTheFirstRead(type(entry)):
+        fired = False
+
+        def __getattribute__(self, name):
+            value = object.__getattribute__(self, name)
+            if name in ("held", "main") and not type(self).fired:
+                type(self).fired = True
+                object.__getattribute__(self, "refresh")(force=True)
+            return value
+
+    entry.__class__ = RefreshedRightAfterTheFirstRead
+    monkeypatch.setattr(scoped, "refreshed", lambda _engine: entry)
+    facts = cache.facts_frame(engine, Scope.workspace(), window("24h", top))
+    assert RefreshedRightAfterTheFirstRead.fired and cache.stats(engine)["appends"] == before["appends"] + 1
+    assert int(facts.get_column("requests").sum()) == len(sent)

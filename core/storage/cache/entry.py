@@ -78,12 +78,20 @@ class SettledRaw:
                 self._rows -= self._frames.popitem(last=False)[1].height
 
 
+@dataclass(frozen=True)
+class Held:
+    """The settled rollups in memory and where they end: replaced together, in one assignment, so that a page
+    reading them while an hour settles gets both from before or both from after (never an hour in neither)."""
+
+    main: Main | None = None
+    settled: dt.datetime | None = None  # main holds the rollup hours before this
+
+
 @dataclass
 class Entry:
     engine: sa.Engine
     lock: threading.Lock = field(default_factory=threading.Lock)
-    main: Main | None = None
-    settled: dt.datetime | None = None  # main holds the rollup hours before this
+    held: Held = field(default_factory=Held)
     epoch: int = -1
     raw_since: dt.datetime | None = None
     newest_id: int = 0
@@ -97,21 +105,21 @@ class Entry:
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self.main is not None and not force and now - self.checked_at < CHECK_INTERVAL_S:
+        if self.held.main is not None and not force and now - self.checked_at < CHECK_INTERVAL_S:
             return
         epoch, raw_since, newest_id = read_state(self.engine)
         # Customers change only with newly stored requests (a new id) or a rewrite of the rollups (the epoch).
         customers_changed = self.customers is None or (epoch, newest_id) != (self.epoch, self.newest_id)
         settled = rollups.settled_before()
-        if self.main is None or epoch != self.epoch or self.settled is None:
-            self.main = Main.build(read_all_rollups(self.engine, settled))
-            self.settled, self.epoch = settled, epoch
+        held = self.held
+        if held.main is None or epoch != self.epoch or held.settled is None:
+            self.held = Held(Main.build(read_all_rollups(self.engine, settled)), settled)
+            self.epoch = epoch
             self.settled_raw = SettledRaw()
             self.loads += 1
-        elif settled > self.settled:
+        elif settled > held.settled:
             # An hour settled: only its rollups are new to this copy (nothing older changed: same epoch).
-            self.main = self.main.append(read_rollups(self.engine, start=self.settled, end=settled))
-            self.settled = settled
+            self.held = Held(held.main.append(read_rollups(self.engine, start=held.settled, end=settled)), settled)
             self.appends += 1
         self.raw_since, self.newest_id = raw_since, newest_id
         apis, customers, customer_apis = read_small_tables(self.engine, customers=customers_changed)
@@ -176,10 +184,11 @@ def invalidate(engine: sa.Engine | None = None) -> None:
 def stats(engine: sa.Engine) -> dict:
     """How the cache of this database was built (for the benchmark and tests)."""
     entry = refreshed(engine)
-    frame = entry.main.frame if entry.main else empty_facts()
+    held = entry.held
+    frame = held.main.frame if held.main else empty_facts()
     return {
         "rollup_rows": frame.height,
-        "settled": entry.settled,
+        "settled": held.settled,
         "epoch": entry.epoch,
         "newest_id": entry.newest_id,
         "loads": entry.loads,

@@ -26,7 +26,8 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
     if scope.is_customer and customer_id is not None and customer_id != scope.customer_id:
         raise ScopeError("Refused: the data requested is outside your account.")
     entry = refreshed(engine)
-    main, settled = entry.main, entry.settled
+    held = entry.held  # one snapshot (entry.Held)
+    main, settled = held.main, held.settled
     who = scope.customer_id if scope.is_customer else customer_id
     start, end = window.previous().start, window.end
     cut = [h for h in window.cut_hours() if entry.raw_since is None or h >= entry.raw_since]
@@ -154,15 +155,16 @@ def data_span(engine: sa.Engine, scope: Scope, api_id: int | None = None) -> tup
     far = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
     span = ["customer_id", "api_id", "first_ts", "last_ts"]  # gathered alone: not the rows' histograms
     parts = []
-    if entry.main is not None and entry.settled is not None:
+    held = entry.held  # one snapshot (entry.Held)
+    if held.main is not None and held.settled is not None:
         if who is not None:
-            part = entry.main.customer(who, *far, columns=span)
+            part = held.main.customer(who, *far, columns=span)
             parts.append(part if api_id is None else part.filter(pl.col("api_id") == api_id))
         elif api_id is not None:
-            parts.append(entry.main.api(api_id, *far).select(span))
+            parts.append(held.main.api(api_id, *far).select(span))
         else:
-            parts.append(entry.main.frame.select(span))
-    parts.append(read_rollups(engine, start=entry.settled, api_id=api_id, customer_id=who).select(span))
+            parts.append(held.main.frame.select(span))
+    parts.append(read_rollups(engine, start=held.settled, api_id=api_id, customer_id=who).select(span))
     frame = scope.check(scope.filter(pl.concat(parts, how="vertical_relaxed")))
     if frame.height == 0:
         return None, None
