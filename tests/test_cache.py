@@ -416,11 +416,15 @@ def test_the_bulk_load_in_a_child_process_reads_the_same_facts_as_sqlalchemy(see
     """The cache's bulk load (ADBC in a child process, on both backends) gives the facts the row-by-row read
     gives, in the cache's order, with the fact schema; a database too small for it is read row by row."""
     from core.storage.cache import reader
+    from core.storage.cache.index import customer_rows
 
     engine, _apis, now = seeded
     end = floor_hour(now) + HOUR
-    bulk = reader.bulk_facts(engine, end)
-    assert bulk is not None, "the child process failed: the load fell back to SQLAlchemy"
+    loaded = reader.bulk_facts(engine, end)
+    assert loaded is not None, "the child process failed: the load fell back to SQLAlchemy"
+    bulk, rows = loaded
+    assert rows.sort("customer_id").equals(customer_rows(bulk).sort("customer_id"))  # the index the app would build
+    assert rows.height == 3
     assert bulk.schema == pl.Schema(FACT_SCHEMA)
     assert bulk.height == 9
     order = ["api_id", "timestamp", "customer_id", "method", "endpoint"]
@@ -428,7 +432,7 @@ def test_the_bulk_load_in_a_child_process_reads_the_same_facts_as_sqlalchemy(see
     slow = reader.read_rollups(engine, end=end)
     assert (bulk.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(order).to_dicts()
             == slow.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(order).to_dicts())
-    assert reader.bulk_facts(engine, now - dt.timedelta(days=30)).height == 0
+    assert reader.bulk_facts(engine, now - dt.timedelta(days=30))[0].height == 0
 
 
 def test_cut_hours_are_sliced_out_of_a_time_sorted_frame_and_nothing_else():
@@ -454,7 +458,7 @@ def test_the_bulk_load_never_puts_the_database_url_on_a_command_line(seeded, mon
     engine, _apis, now = seeded
     seen, real = [], subprocess.run
     monkeypatch.setattr(reader.subprocess, "run", lambda args, **kw: seen.append(args) or real(args, **kw))
-    assert reader.bulk_facts(engine, floor_hour(now) + HOUR).height == 9
+    assert reader.bulk_facts(engine, floor_hour(now) + HOUR)[0].height == 9
     [args] = seen
     assert engine.url.render_as_string(hide_password=False) not in " ".join(args)
 
@@ -466,4 +470,5 @@ def test_a_small_database_is_read_in_this_process_without_starting_the_loader_ch
 
     engine, _apis, now = seeded
     monkeypatch.setattr(reader.subprocess, "run", lambda *a, **kw: pytest.fail("the loader child was started"))
-    assert reader.read_all_rollups(engine, floor_hour(now) + HOUR).height == 9
+    facts, rows = reader.read_all_rollups(engine, floor_hour(now) + HOUR)
+    assert (facts.height, rows) == (9, None)  # (the app process builds the row numbers itself)

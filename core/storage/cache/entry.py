@@ -113,7 +113,7 @@ class Entry:
         settled = rollups.settled_before()
         held = self.held
         if held.main is None or epoch != self.epoch or held.settled is None:
-            self.held = Held(Main.build(read_all_rollups(self.engine, settled)), settled)
+            self.held = Held(Main.build(*read_all_rollups(self.engine, settled)), settled)
             self.epoch = epoch
             self.settled_raw = SettledRaw()
             self.loads += 1

@@ -23,24 +23,18 @@ class Segment:
     customer_rows: dict[str, pl.Series]
 
     @classmethod
-    def build(cls, frame: pl.DataFrame) -> "Segment":
+    def build(cls, frame: pl.DataFrame, rows: pl.DataFrame | None = None) -> "Segment":
+        """The segment of these rollups; `rows`: customer_rows(frame) when the caller has it (the bulk load's child
+        process makes it, so that its transient memory is the child's: about 90 MB at 10 million requests)."""
         if not _in_cache_order(frame):  # the bulk load sorts in its child process: no second copy here
-            frame = frame.sort("api_id", "timestamp")
+            frame, rows = frame.sort("api_id", "timestamp"), None
         frame = frame.rechunk()
         apis = frame.group_by("api_id").agg(pl.len().alias("n")).sort("api_id")
         ranges, offset = {}, 0
         for api_id, n in zip(apis.get_column("api_id").to_list(), apis.get_column("n").to_list()):
             ranges[int(api_id)] = (offset, int(n))
             offset += int(n)
-        index = (
-            frame.lazy()
-            .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), "customer_id", "timestamp")
-            .group_by("customer_id")
-            .agg(pl.col("row").sort_by("timestamp", "row"))
-            .filter(pl.col("customer_id").is_not_null())
-            .with_columns(pl.col("customer_id").cast(pl.String))
-            .collect()
-        )
+        index = customer_rows(frame) if rows is None else rows
         return cls(frame, ranges, dict(zip(index.get_column("customer_id").to_list(), index.get_column("row"))))
 
     def api(self, api_id: int, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
@@ -61,8 +55,8 @@ class Main:
     segments: tuple[Segment, ...]
 
     @classmethod
-    def build(cls, frame: pl.DataFrame) -> "Main":
-        return cls((Segment.build(frame),))
+    def build(cls, frame: pl.DataFrame, rows: pl.DataFrame | None = None) -> "Main":
+        return cls((Segment.build(frame, rows),))
 
     def append(self, newer: pl.DataFrame) -> "Main":
         """This copy with the rollups of hours after all it holds; the loaded segment is kept as it is."""
@@ -95,6 +89,19 @@ class Main:
     def everything(self, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
         parts = self.per_api(start, end)
         return pl.concat(parts, rechunk=False) if parts else self.segments[0].frame.clear()
+
+
+def customer_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per customer of rollups in cache order (API, hour): customer_id, row (their row numbers, by time)."""
+    return (
+        frame.lazy()
+        .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), "customer_id", "timestamp")
+        .group_by("customer_id")
+        .agg(pl.col("row").sort_by("timestamp", "row"))
+        .filter(pl.col("customer_id").is_not_null())
+        .with_columns(pl.col("customer_id").cast(pl.String))
+        .collect()
+    )
 
 
 def _joined(parts: list[pl.DataFrame]) -> pl.DataFrame:

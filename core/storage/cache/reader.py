@@ -88,18 +88,19 @@ def read_rollups(engine: sa.Engine, *, start: dt.datetime | None = None, end: dt
     return _facts(hours, bins)
 
 
-def read_all_rollups(engine: sa.Engine, end: dt.datetime) -> pl.DataFrame:
+def read_all_rollups(engine: sa.Engine, end: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Every rollup row with hour < end, as facts: the bulk load of a cache. Arrow all the way through ADBC,
-    in a child process (bulk_facts), when it can; row by row through SQLAlchemy otherwise."""
+    in a child process (bulk_facts), when it can, with each customer's row numbers (index.customer_rows); row by
+    row through SQLAlchemy otherwise (and None for the row numbers)."""
     with engine.connect() as conn:
         if engine.url.get_backend_name() == "sqlite":  # rowids only grow: max(rowid) bounds the rows, off the b-tree's end
             rows = conn.exec_driver_sql("SELECT max(rowid) FROM rollup_hours").scalar() or 0
         else:  # counted up to the bound only
             rows = conn.exec_driver_sql(f"SELECT count(*) FROM (SELECT 1 FROM rollup_hours LIMIT {BULK_MIN_ROWS}) AS r").scalar()
     if rows < BULK_MIN_ROWS:  # starting the child process (~1 s) costs more than reading a small table row by row
-        return read_rollups(engine, end=end)
-    frame = bulk_facts(engine, end)
-    return read_rollups(engine, end=end) if frame is None else frame
+        return read_rollups(engine, end=end), None
+    bulk = bulk_facts(engine, end)
+    return (read_rollups(engine, end=end), None) if bulk is None else bulk
 
 
 def adbc_read(url: sa.URL, sql: str) -> pl.DataFrame:
@@ -126,8 +127,8 @@ def rollup_facts(url: sa.URL, end: str) -> pl.DataFrame:
     return (_facts(hours, bins) if hours.height else empty_facts()).sort("api_id", "timestamp")
 
 
-def bulk_facts(engine: sa.Engine, end: dt.datetime) -> pl.DataFrame | None:
-    """rollup_facts(end) computed in a child process, or None when that fails (the caller falls back to
+def bulk_facts(engine: sa.Engine, end: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """(rollup_facts(end), index.customer_rows of them) computed in a child process, or None when that fails (the caller falls back to
     SQLAlchemy). A child, on both backends: ADBC bundles its own SQLite library, and two copies in one process
     break each other's POSIX locks (SQLite's how-to-corrupt guide, "multiple copies of SQLite in the same
     program"); and the load's peak memory (every rollup row as text, the join of their histograms: about
@@ -142,7 +143,7 @@ def bulk_facts(engine: sa.Engine, end: dt.datetime) -> pl.DataFrame | None:
                                   cwd=config.ROOT, timeout=1800, check=False)
             if proc.returncode != 0:
                 raise RuntimeError((proc.stderr.decode(errors="replace").strip().splitlines() or ["child failed"])[-1])
-            return pl.read_parquet(Path(tmp) / "facts.parquet")
+            return pl.read_parquet(Path(tmp) / "facts.parquet"), pl.read_parquet(Path(tmp) / "rows.parquet")
     except Exception as exc:  # any driver problem: the slower path gives the same rows
         log.warning("ADBC bulk read failed (%s); reading through SQLAlchemy", exc)
         return None
