@@ -312,7 +312,9 @@ def test_the_overview_series_from_facts_equals_the_one_from_raw_rows_bucket_by_b
 def test_the_customer_list_from_facts_equals_the_one_from_raw_rows(dataset, view, win_name):
     facts, raw, win, scope = both_ways(dataset, view, win_name)
     got, want = mc.customer_list(facts, win, scope), mc.customer_list(raw, win, scope)
-    assert got.height == 5
+    # The data is random around NOW (this hour): one API's two Kolkata days hold 4 of the 5 customers when the
+    # suite runs at 18:xx UTC, 5 at every other hour (checked for all 24); "== 5" failed CI in that hour.
+    assert got.height == want.height >= 4
     assert_close_columns(got, want, ["customer_id", "requests", "failed_requests", "last_active", "sparkline", "p95_load_time_ms"],
                          ["share_pct", "error_rate_pct", "avg_load_time_ms"])
 
