@@ -86,10 +86,6 @@ class Main:
         apis = sorted({a for s in self.segments for a in s.api_ranges})
         return [self.api(api_id, start, end) for api_id in apis]
 
-    def everything(self, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
-        parts = self.per_api(start, end)
-        return pl.concat(parts, rechunk=False) if parts else self.segments[0].frame.clear()
-
 
 def customer_rows(frame: pl.DataFrame) -> pl.DataFrame:
     """One row per customer of rollups in cache order (API, hour): customer_id, row (their row numbers, by time)."""
