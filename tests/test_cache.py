@@ -7,6 +7,7 @@ hour, from raw rows: a scope must hold on every path.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import polars as pl
 import pytest
@@ -383,6 +384,46 @@ def test_a_settled_cut_hour_is_read_from_sql_once_until_a_write_into_it_moves_th
     store.write_requests(engine, [(apis["orders"], make_request(customer_id="cust_b", timestamp=late))])
     cache.refresh(engine)
     assert request_times(facts(engine, ADMIN, win, **where)) == sorted([*first, late]) and len(reads) > read_once
+
+
+def test_a_reload_holds_up_only_the_page_that_found_it_the_others_read_the_copy_before_it(engine, monkeypatch):
+    """An import into settled hours moves the epoch, and the next check reloads every rollup: about 20 s at 10
+    million requests. Only the page that found the change waits for it; a page read meanwhile, from another
+    thread, gets the copy from before the import at once (it waited for the whole reload before)."""
+    from core.storage.cache import entry as entry_module
+
+    now = anchor_at("settled")
+    apis = seed(engine, now)
+    win = whole(now)
+    before = requests_in(facts(engine, ADMIN, win))
+    store.write_requests(engine, [(apis["orders"], make_request(customer_id="cust_b", timestamp=now - 10 * HOUR))])
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load(*args, _real=entry_module.read_all_rollups, **kwargs):
+        loading.set()
+        release.wait(60)
+        return _real(*args, **kwargs)
+
+    monkeypatch.setattr(entry_module, "read_all_rollups", slow_load)
+    monkeypatch.setattr(entry_module, "CHECK_INTERVAL_S", 0.0)
+    counted: dict[str, int] = {}
+
+    def page(name: str) -> threading.Thread:
+        thread = threading.Thread(target=lambda: counted.__setitem__(name, requests_in(facts(engine, ADMIN, win))))
+        thread.start()
+        return thread
+
+    reloading = page("reloading")
+    assert loading.wait(60)
+    other = page("other")
+    other.join(5)
+    other_waited = other.is_alive()
+    release.set()
+    reloading.join(60)
+    other.join(60)
+    assert not other_waited
+    assert counted == {"other": before, "reloading": before + 1}
+    assert requests_in(facts(engine, ADMIN, win)) == before + 1
 
 
 def test_settled_raw_rows_kept_are_bounded_least_recently_used_first(engine, monkeypatch):

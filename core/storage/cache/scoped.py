@@ -30,7 +30,7 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
     main, settled = held.main, held.settled
     who = scope.customer_id if scope.is_customer else customer_id
     start, end = window.previous().start, window.end
-    cut = [h for h in window.cut_hours() if entry.raw_since is None or h >= entry.raw_since]
+    cut = [h for h in window.cut_hours() if held.raw_since is None or h >= held.raw_since]
     ordered, parts = [], []  # rollups in memory, each sorted by time; rollups from SQL
     if main is not None and settled is not None and start < settled:
         upto = min(end, settled)
@@ -50,7 +50,7 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
         hour = dt.timedelta(hours=1)
         ranges = [(max(h, start), min(h + hour, end)) for h in cut if h + hour > start and h < end]
         api_ids = [api_id] if api_id is not None else entry.apis.get_column("api_id").to_list()
-        raw = entry.settled_raw.read(engine, ranges, settled, api_ids=api_ids, customer_id=who, histograms=histograms)
+        raw = held.settled_raw.read(engine, ranges, settled, api_ids=api_ids, customer_id=who, histograms=histograms)
         parts.append(raw if api_id is None or who is None else raw.filter(pl.col("api_id") == api_id))
     if len(ordered) == 1:  # one API or one customer
         frame = _time_ordered(ordered[0], parts)
