@@ -191,6 +191,13 @@ def test_a_group_without_counts_gets_none():
     assert out.select("g", pl.col("p50").is_null()).rows() == [("a", False), ("b", True)]
 
 
+def test_a_null_histogram_counts_as_an_empty_one_next_to_the_others():
+    frame = rows_frame([one_row([5.0, 7.0]), {"load_bins": None, "load_counts": None}, one_row([9.0])], g=["a", "b", "a"])
+    out = histogram.quantiles(frame, ["g"], {"p50": 0.5}).sort("g")
+    assert out.get_column("p50").is_null().to_list() == [False, True]
+    assert out.get_column("p50")[0] == histogram.quantiles(frame.filter(pl.col("g") == "a"), [], {"p50": 0.5}).item()
+
+
 def test_the_plain_python_bin_equals_the_polars_bin_everywhere():
     # The collector and the demo's forked workers bin in plain Python (bin_of); rebuilds bin with Polars
     # (bin_expr). One differing bin would make a rebuild disagree with what ingest wrote.
