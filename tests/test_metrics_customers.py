@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from core.analytics import customers as mc
+from core.analytics.metrics import in_window
 from core.domain.facts import as_facts
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import window
@@ -233,10 +234,22 @@ def test_new_vs_returning_per_daily_bucket():
     assert out.tail(2).rows() == [(dt.datetime(2026, 11, 23, 12, tzinfo=UTC), 1, 0), (dt.datetime(2026, 11, 24, 12, tzinfo=UTC), 1, 2)]
 
 
-def test_adoption_matrix_has_every_cell_of_top_customers_and_endpoints():
-    out = mc.adoption_matrix(API1, W7, ADMIN, top_customers_n=2, top_endpoints_n=2)
+@pytest.mark.parametrize("with_list", [False, True])
+def test_adoption_matrix_has_every_cell_of_top_customers_and_endpoints(with_list):
+    listed = mc.customer_list(API1, W7, ADMIN, names=NAMES) if with_list else None
+    out = mc.adoption_matrix(API1, W7, ADMIN, top_customers_n=2, top_endpoints_n=2, names=NAMES, customers=listed)
     assert out.select("customer_id", "endpoint", "requests").rows() == [
         ("cust_a", "/orders", 2), ("cust_a", "/pay", 1), ("cust_b", "/orders", 1), ("cust_b", "/pay", 0)]
+
+
+def test_adoption_matrix_reusing_the_customer_list_picks_the_same_customers_also_among_equals():
+    # Five customers with one request each: the top three are the first three IDs either way.
+    one = in_window(as_facts(API1), W7).head(1)
+    frame = pl.concat([one.with_columns(pl.lit(c).cast(one.schema["customer_id"]).alias("customer_id"))
+                       for c in ["c5", "c2", "c4", "c1", "c3"]])
+    alone = mc.adoption_matrix(frame, W7, ADMIN, top_customers_n=3)
+    reused = mc.adoption_matrix(frame, W7, ADMIN, top_customers_n=3, customers=mc.customer_list(frame, W7, ADMIN))
+    assert reused.equals(alone) and alone.get_column("customer_id").unique(maintain_order=True).to_list() == ["c1", "c2", "c3"]
 
 
 @pytest.mark.parametrize("call", [

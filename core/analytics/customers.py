@@ -435,12 +435,14 @@ ADOPTION_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 
 
 def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None,
-                    top_customers_n: int = 10, top_endpoints_n: int = 10) -> pl.DataFrame:
+                    top_customers_n: int = 10, top_endpoints_n: int = 10, customers: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per (top customer, top endpoint) cell, zeros included: requests of that customer to
-    that endpoint in the window. Top = most requests from customers in the window."""
+    that endpoint in the window. Top = most requests from customers in the window. customers: customer_list()
+    of the same rows and window, when the page has it (busiest first already: saves a pass)."""
     require_workspace(scope, "The adoption matrix")
     current = in_window(as_facts(requests), window).select("customer_id", "endpoint", "requests")
-    top_c = by_requests(per_customer_counts(current)).head(top_customers_n)
+    listed = by_requests(per_customer_counts(current)) if customers is None else customers.select("customer_id", "requests")
+    top_c = listed.head(top_customers_n)
     if top_c.height == 0:
         return pl.DataFrame(schema=ADOPTION_SCHEMA)
     top_e = (

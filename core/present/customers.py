@@ -49,7 +49,7 @@ def customers_page(engine: sa.Engine, scope: Scope, api_id: int, window: Window,
         widgets=mc.widgets(rows, first_seen, window, scope, api_id=api_id, names=names,
                            favorite_ids=favorite_ids, customers=listed),
         going_quiet=mc.going_quiet(rows, window, scope, names=names, min_prev_requests=quiet_min_requests, customers=listed),
-        adoption=mc.adoption_matrix(rows, window, scope, names=names),
+        adoption=mc.adoption_matrix(rows, window, scope, names=names, customers=listed),
         covered=data_covers_previous(engine, scope, window, api_id),
         quiet_min_requests=quiet_min_requests,
     )
