@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from core.analytics import metrics
+from core.domain import facts
 from core.domain.facts import REQUEST_SCHEMA
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import Window, custom_range, window
@@ -38,6 +39,16 @@ def test_a_request_exactly_at_the_window_start_is_in_and_one_at_the_end_is_out()
 def test_window_edges_hold_on_an_unsorted_frame_too():
     frame = rows_frame({"timestamp": W24.end}, {"timestamp": W24.start}).sort("id")
     assert metrics.in_window(frame, W24).get_column("id").to_list() == [2]
+
+
+def test_counts_in_several_windows_at_once_equal_each_windows_count_edges_included():
+    # Rows at both edges of 24H and of the period before it, and one in neither; on an unsorted frame too.
+    frame = facts.from_requests(rows_frame(*({"timestamp": t} for t in (
+        W24.start, W24.end, W24.previous().start, W24.previous().end - dt.timedelta(microseconds=1), at(60)))))
+    windows = [W24, W24.previous(), W7]
+    for rows in (frame, frame.reverse(), frame.head(0)):
+        assert metrics.counts_in(rows, windows) == [metrics.request_count(metrics.in_window(rows, w)) for w in windows]
+    assert metrics.counts_in(frame, windows) == [1, 2, 4]
 
 
 def test_overview_counts_failed_requests_from_status_400():

@@ -355,7 +355,7 @@ def request_counts(requests: pl.DataFrame, window: Window, scope: Scope) -> Delt
     """How many requests (attributed or not) the frame holds in the window and the period before."""
     require_workspace(scope, "Workspace totals")
     requests = as_facts(requests)
-    return Delta(metrics.count_in(requests, window), metrics.count_in(requests, window.previous()))
+    return Delta(*metrics.counts_in(requests, [window, window.previous()]))
 
 
 # ---------------------------------------------------------------- customer health

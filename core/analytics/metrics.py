@@ -9,6 +9,7 @@ hold only their rows (asserted). Customer-level and workspace numbers are in cor
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import polars as pl
@@ -55,8 +56,14 @@ def _between(frame: pl.DataFrame, start: dt.datetime | None, end: dt.datetime) -
 
 def count_in(frame: pl.DataFrame, window: Window) -> int:
     """request_count(in_window(frame, window)) without copying the rows of the window (their histograms)."""
-    inside = (pl.col("timestamp") >= window.start) & (pl.col("timestamp") < window.end)
-    return int(frame.select(pl.col("requests").filter(inside).sum()).item() or 0)
+    return counts_in(frame, [window])[0]
+
+
+def counts_in(frame: pl.DataFrame, windows: Sequence[Window]) -> list[int]:
+    """count_in of each window, in one pass over the rows (Polars sums the windows side by side)."""
+    ts = pl.col("timestamp")
+    sums = frame.select(pl.col("requests").filter((ts >= w.start) & (ts < w.end)).sum().alias(str(i)) for i, w in enumerate(windows))
+    return [int(v or 0) for v in sums.row(0)]
 
 
 def span(window: Window) -> Window:
