@@ -324,6 +324,24 @@ def test_an_unknown_customer_has_no_data_span(seeded):
     assert cache.data_span(engine, Scope.customer("nobody")) == (None, None)
 
 
+def test_each_scope_keeps_its_own_data_span_and_a_write_into_settled_hours_moves_it(engine, monkeypatch):
+    """The settled rows' span is worked out once per snapshot and kept (entry.Held.span): a customer's, an API's and
+    the workspace's must never answer for one another, and a new snapshot starts afresh."""
+    now = anchor_at("settled")
+    apis = seed(engine, now)
+    asked = [(ADMIN, None), (Scope.customer("cust_b"), None), (ADMIN, apis["billing"]), (Scope.customer("cust_c"), apis["billing"]),
+             (Scope.customer("cust_c"), apis["orders"]), (Scope.customer("cust_a"), None)]
+    want = [(now - 30 * HOUR, now - HOUR), (now - 5 * HOUR, now - 3 * HOUR), (now - 8 * HOUR, now - 6 * HOUR),
+            (now - 8 * HOUR, now - 7 * HOUR), (None, None), (now - 30 * HOUR, now - HOUR)]
+    for _ in range(2):  # the second time from what the snapshot kept
+        assert [cache.data_span(engine, scope, api) for scope, api in asked] == want
+    assert cache.entry.entry_for(engine).held.spans  # kept
+    early = now - 40 * HOUR  # an import of an older request of cust_b: a new snapshot
+    store.write_requests(engine, [(apis["orders"], make_request(customer_id="cust_b", timestamp=early))])
+    cache.refresh(engine)
+    assert [cache.data_span(engine, scope, api) for scope, api in asked[:2]] == [(early, now - HOUR), (early, now - 3 * HOUR)]
+
+
 def test_first_seen_comes_from_the_stored_dates_when_old_rows_are_gone(engine, anchor):
     apis = seed(engine, anchor)
     with engine.begin() as conn:  # what prune leaves behind: customer_apis keeps the first request's date

@@ -33,6 +33,7 @@ CHECK_INTERVAL_S = 2.0
 # Raw rows of settled cut hours kept per database, at most: a window's edge hour 30 days ago is read once, not
 # at every page (about 9,000 rows an hour for every API at 10 million requests in 45 days).
 SETTLED_RAW_ROWS = 200_000
+MAX_SPANS = 10_000  # Held.span entries: a customer's or an API's first and last time, two datetimes each
 
 
 class SettledRaw:
@@ -89,6 +90,19 @@ class Held:
     settled: dt.datetime | None = None  # main holds the rollup hours before this
     raw_since: dt.datetime | None = None  # the raw rows start here (rollup_state.raw_since; None: all kept)
     settled_raw: SettledRaw = field(default_factory=SettledRaw)  # of main's epoch
+    # (customer or None, API or None) → the first and last request time main holds for them (scoped.data_span):
+    # fixed for this snapshot, and worked out from all of their rows (all of them, for the workspace).
+    spans: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def span(self, who: str | None, api_id: int | None, compute) -> tuple:
+        """spans[(who, api_id)], computed once (at most MAX_SPANS kept)."""
+        key = (who, api_id)
+        found = self.spans.get(key)
+        if found is None:
+            if len(self.spans) >= MAX_SPANS:
+                self.spans.clear()
+            found = self.spans[key] = compute()
+        return found
 
 
 @dataclass

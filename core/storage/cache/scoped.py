@@ -154,18 +154,25 @@ def data_span(engine: sa.Engine, scope: Scope, api_id: int | None = None) -> tup
     who = scope.customer_id if scope.is_customer else None
     far = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
     span = ["customer_id", "api_id", "first_ts", "last_ts"]  # gathered alone: not the rows' histograms
-    parts = []
     held = entry.held  # one snapshot (entry.Held)
-    if held.main is not None and held.settled is not None:
+
+    def settled() -> tuple[dt.datetime | None, dt.datetime | None]:
         if who is not None:
             part = held.main.customer(who, *far, columns=span)
-            parts.append(part if api_id is None else part.filter(pl.col("api_id") == api_id))
-        elif api_id is not None:
-            parts.append(held.main.api(api_id, *far).select(span))
+            part = part if api_id is None else part.filter(pl.col("api_id") == api_id)
         else:
-            parts.append(held.main.frame.select(span))
-    parts.append(read_rollups(engine, start=held.settled, api_id=api_id, customer_id=who).select(span))
-    frame = scope.check(scope.filter(pl.concat(parts, how="vertical_relaxed")))
-    if frame.height == 0:
-        return None, None
-    return frame.get_column("first_ts").min(), frame.get_column("last_ts").max()
+            part = held.main.api(api_id, *far).select(span) if api_id is not None else held.main.frame.select(span)
+        return _span_of(scope.check(scope.filter(part)))
+
+    newer = read_rollups(engine, start=held.settled, api_id=api_id, customer_id=who).select(span)
+    spans = [_span_of(scope.check(scope.filter(newer)))]
+    if held.main is not None and held.settled is not None:
+        # The same at every page until the snapshot changes (an hour settles): worked out once per snapshot.
+        spans.append(held.span(who, api_id, settled))
+    firsts = [first for first, _ in spans if first is not None]
+    lasts = [last for _, last in spans if last is not None]
+    return min(firsts, default=None), max(lasts, default=None)
+
+
+def _span_of(frame: pl.DataFrame) -> tuple[dt.datetime | None, dt.datetime | None]:
+    return (frame.get_column("first_ts").min(), frame.get_column("last_ts").max()) if frame.height else (None, None)
