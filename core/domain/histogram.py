@@ -84,7 +84,7 @@ def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, f
     src = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
     keys, gid = groups or (group_ids(src, by) if by else (pl.DataFrame({"_all": [0]}), np.zeros(src.height, dtype=np.int64)))
     n_groups = keys.height
-    g, bins, counts = _flat(src.get_column(bins_col), src.get_column(counts_col), gid)
+    g, bins, counts = _flat(src.get_column(bins_col), src.get_column(counts_col), gid if n_groups > 1 else None)
     is_zero = bins == ZERO_BIN
     zeros = bool(is_zero.any())
     real = bins.size - int(np.count_nonzero(is_zero)) if zeros else bins.size
@@ -96,8 +96,9 @@ def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, f
     cell -= low - 1
     if zeros:
         cell[is_zero] = 0
-    g *= width
-    cell += g
+    if g is not None:  # more than one group
+        g *= width
+        cell += g
     if n_groups * width <= _DENSE_CELLS:
         cum = np.cumsum(np.bincount(cell, weights=counts, minlength=n_groups * width))
         cells = None  # position = cell
@@ -119,16 +120,15 @@ def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, f
     return result if by else result.drop("_all")
 
 
-def _flat(bins: pl.Series, counts: pl.Series, gid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _flat(bins: pl.Series, counts: pl.Series, gid: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Every (group, bin, count) of these histograms (list columns), as three flat arrays; the group array is
-    the caller's to change."""
-    lengths = bins.list.len().fill_null(0).to_numpy()
+    the caller's to change (None without gid: one group)."""
     flat_bins = bins.explode(empty_as_null=False, keep_nulls=False)
     flat_counts = counts.explode(empty_as_null=False, keep_nulls=False)
-    g = np.repeat(gid.astype(np.int64, copy=False), lengths)
+    g = None if gid is None else np.repeat(gid.astype(np.int64, copy=False), bins.list.len().fill_null(0).to_numpy())
     if flat_bins.null_count():  # a null inside a histogram: not a bin (none is written so)
         keep = flat_bins.is_not_null().to_numpy()
-        g, flat_bins, flat_counts = g[keep], flat_bins.filter(keep), flat_counts.filter(keep)
+        g, flat_bins, flat_counts = None if g is None else g[keep], flat_bins.filter(keep), flat_counts.filter(keep)
     return g, flat_bins.to_numpy(), flat_counts.to_numpy()
 
 
