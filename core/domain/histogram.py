@@ -107,16 +107,22 @@ def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, f
         cells, cum = cell[order], np.cumsum(counts[order].astype(np.float64))
     firsts = np.arange(n_groups, dtype=np.int64) * width
     lo_pos, hi_pos = (firsts, firsts + width) if cells is None else (np.searchsorted(cells, firsts), np.searchsorted(cells, firsts + width))
-    padded = np.concatenate([[0.0], cum])
-    before, n = padded[lo_pos], padded[hi_pos] - padded[lo_pos]
-    out = {}
+    def upto(pos: np.ndarray) -> np.ndarray:  # the counts of every cell before each position
+        return np.where(pos > 0, cum[np.maximum(pos - 1, 0)], 0.0) if cum.size else np.zeros(len(pos))
+
+    before = upto(lo_pos)
+    n = upto(hi_pos) - before
+    empty = n == 0
+    out = []
     for name, q in qs.items():
         rank = q * (n - 1)
         lo, hi = np.floor(rank), np.ceil(rank)
         frac = rank - lo
         values = [bin_values(_cell_bins(np.searchsorted(cum, before + r, side="right"), cells, width, low)) for r in (lo, hi)]
-        out[name] = pl.Series(name, values[0] * (1 - frac) + values[1] * frac, dtype=pl.Float64)
-    result = keys.with_columns(pl.when(pl.Series(n > 0)).then(series).alias(name) for name, series in out.items())
+        value = values[0] * (1 - frac) + values[1] * frac
+        value[empty] = np.nan  # no counts: no quantile (None; a bin's value is never NaN)
+        out.append(pl.Series(name, value, dtype=pl.Float64).fill_nan(None))
+    result = keys.with_columns(out)
     return result if by else result.drop("_all")
 
 
