@@ -42,14 +42,16 @@ def dense_numbers(values: np.ndarray) -> tuple[np.ndarray, int]:
     """values renumbered 0 … n-1 (equal values, equal numbers), and n. Nulls (NaN) count as one value."""
     if values.dtype.kind == "f":  # a null integer key comes out of Polars as NaN
         values = np.where(np.isnan(values), np.nanmin(values, initial=0) - 1, values).astype(np.int64)
-    values = values.astype(np.int64)
+    values = values.astype(np.int64, copy=False)
     if values.size == 0:
         return values, 0
     low, high = int(values.min()), int(values.max())
     if high - low > 4 * values.size + 1_000_000:  # sparse: sort
         uniques, inverse = np.unique(values, return_inverse=True)
         return inverse.astype(np.int64), len(uniques)
+    offsets = values - low  # computed once: a page's million keys make each temporary array cost
     seen = np.zeros(high - low + 1, dtype=bool)
-    seen[values - low] = True
-    number = np.cumsum(seen) - 1
-    return number[values - low], int(number[-1]) + 1
+    seen[offsets] = True
+    number = np.cumsum(seen, dtype=np.int64)
+    number -= 1
+    return number[offsets], int(number[-1]) + 1
