@@ -444,6 +444,43 @@ def test_a_reload_holds_up_only_the_page_that_found_it_the_others_read_the_copy_
     assert requests_in(facts(engine, ADMIN, win)) == before + 1
 
 
+def test_a_page_arriving_during_the_first_load_waits_for_all_of_it(engine, monkeypatch):
+    """The first load sets the rollups, then reads the APIs and customers: a page arriving in between must wait
+    for the whole of it, not serve the rollups with no customer table yet."""
+    from core.storage.cache import entry as entry_module
+
+    now = anchor_at("settled")
+    seed(engine, now)
+    reading, release = threading.Event(), threading.Event()
+
+    def slow_small_tables(*args, _real=entry_module.read_small_tables, **kwargs):
+        reading.set()
+        release.wait(60)
+        return _real(*args, **kwargs)
+
+    monkeypatch.setattr(entry_module, "read_small_tables", slow_small_tables)
+    got: dict[str, object] = {}
+
+    def page(name: str) -> threading.Thread:
+        def run():
+            try:
+                got[name] = sorted(cache.customers_frame(engine, ADMIN).get_column("customer_id").to_list())
+            except Exception as exc:  # noqa: BLE001  (what the page would have shown)
+                got[name] = exc
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    first = page("first")
+    assert reading.wait(60)
+    second = page("second")
+    second.join(1)
+    release.set()
+    first.join(60)
+    second.join(60)
+    assert got == {"first": list(EVERYONE), "second": list(EVERYONE)}
+
+
 def test_settled_raw_rows_kept_are_bounded_least_recently_used_first(engine, monkeypatch):
     from core.storage.cache import entry as entry_module
 

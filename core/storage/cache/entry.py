@@ -181,9 +181,9 @@ def refreshed(engine: sa.Engine) -> Entry:
     While another thread refreshes it, the entry is returned as it stands, without waiting: a reload after an
     import or a prune takes seconds at millions of requests (about 20 s at 10 million), and the other pages
     serve the copy from before it meanwhile. Only the thread that found the change waits for it, and every
-    thread waits for the first load, when there is nothing to serve yet."""
+    thread waits for the first refresh to finish (checked_at is set last), when there is nothing whole to serve."""
     entry = entry_for(engine)
-    if entry.lock.acquire(blocking=entry.held.main is None):
+    if entry.lock.acquire(blocking=not entry.checked_at):
         try:
             entry.refresh()
         finally:
