@@ -87,9 +87,9 @@ def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, f
     g, bins, counts = _flat(src.get_column(bins_col), src.get_column(counts_col), gid if n_groups > 1 else None)
     is_zero = bins == ZERO_BIN
     zeros = bool(is_zero.any())
-    real = bins.size - int(np.count_nonzero(is_zero)) if zeros else bins.size
-    low = (int(np.min(bins, where=~is_zero, initial=np.iinfo(bins.dtype).max)) if zeros else int(bins.min())) if real else 0
-    width = (int(bins.max()) - low + 2) if real else 1  # slot 0 holds ZERO_BIN, slot 1 + k bin low + k
+    real = bins[~is_zero] if zeros else bins  # a copy only when some load times count as zero (rare)
+    low = int(real.min()) if real.size else 0
+    width = (int(real.max()) - low + 2) if real.size else 1  # slot 0 holds ZERO_BIN, slot 1 + k bin low + k
     # cell = group × width + slot, built in place: each temporary array of a page's half a million bins costs
     # its page faults (most of this function's time, before).
     cell = bins.astype(np.int64)
@@ -107,6 +107,7 @@ def quantiles(frame: pl.DataFrame | pl.LazyFrame, by: list[str], qs: dict[str, f
         cells, cum = cell[order], np.cumsum(counts[order].astype(np.float64))
     firsts = np.arange(n_groups, dtype=np.int64) * width
     lo_pos, hi_pos = (firsts, firsts + width) if cells is None else (np.searchsorted(cells, firsts), np.searchsorted(cells, firsts + width))
+
     def upto(pos: np.ndarray) -> np.ndarray:  # the counts of every cell before each position
         return np.where(pos > 0, cum[np.maximum(pos - 1, 0)], 0.0) if cum.size else np.zeros(len(pos))
 

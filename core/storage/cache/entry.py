@@ -137,8 +137,7 @@ class Entry:
             main = held.main.append(read_rollups(self.engine, start=held.settled, end=settled))
             self.held = Held(main, settled, raw_since, held.settled_raw)
             self.appends += 1
-        elif raw_since != held.raw_since:  # prune moves the epoch too: not expected, but never served stale
-            self.held = Held(held.main, held.settled, raw_since)
+        # raw_since moves only with the epoch (rollups.set_raw_since bumps it in the same transaction): a reload.
         self.newest_id = newest_id
         apis, customers, customer_apis = read_small_tables(self.engine, customers=customers_changed)
         self.apis = apis
