@@ -404,6 +404,34 @@ def test_a_settled_cut_hour_is_read_from_sql_once_until_a_write_into_it_moves_th
     assert request_times(facts(engine, ADMIN, win, **where)) == sorted([*first, late]) and len(reads) > read_once
 
 
+def held_up(monkeypatch, module, name: str) -> tuple[threading.Event, threading.Event]:
+    """Replace module.name by one that says it started and then waits for the second event before doing its work:
+    a refresh caught in the middle. Returns (started, release)."""
+    started, release = threading.Event(), threading.Event()
+    real = getattr(module, name)
+
+    def slow(*args, **kwargs):
+        started.set()
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, slow)
+    return started, release
+
+
+def in_thread(results: dict, name: str, read) -> threading.Thread:
+    """read() in a thread of its own (another session's page), started; its result, or its error, in results[name]."""
+    def run():
+        try:
+            results[name] = read()
+        except Exception as exc:  # noqa: BLE001  (what that page would have shown)
+            results[name] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
 def test_a_reload_holds_up_only_the_page_that_found_it_the_others_read_the_copy_before_it(engine, monkeypatch):
     """An import into settled hours moves the epoch, and the next check reloads every rollup: about 20 s at 10
     million requests. Only the page that found the change waits for it; a page read meanwhile, from another
@@ -415,25 +443,14 @@ def test_a_reload_holds_up_only_the_page_that_found_it_the_others_read_the_copy_
     win = whole(now)
     before = requests_in(facts(engine, ADMIN, win))
     store.write_requests(engine, [(apis["orders"], make_request(customer_id="cust_b", timestamp=now - 10 * HOUR))])
-    loading, release = threading.Event(), threading.Event()
-
-    def slow_load(*args, _real=entry_module.read_all_rollups, **kwargs):
-        loading.set()
-        release.wait(60)
-        return _real(*args, **kwargs)
-
-    monkeypatch.setattr(entry_module, "read_all_rollups", slow_load)
+    loading, release = held_up(monkeypatch, entry_module, "read_all_rollups")
     monkeypatch.setattr(entry_module, "CHECK_INTERVAL_S", 0.0)
-    counted: dict[str, int] = {}
+    counted: dict[str, object] = {}
+    count = lambda: requests_in(facts(engine, ADMIN, win))  # noqa: E731
 
-    def page(name: str) -> threading.Thread:
-        thread = threading.Thread(target=lambda: counted.__setitem__(name, requests_in(facts(engine, ADMIN, win))))
-        thread.start()
-        return thread
-
-    reloading = page("reloading")
+    reloading = in_thread(counted, "reloading", count)
     assert loading.wait(60)
-    other = page("other")
+    other = in_thread(counted, "other", count)
     other.join(5)
     other_waited = other.is_alive()
     release.set()
@@ -451,29 +468,13 @@ def test_a_page_arriving_during_the_first_load_waits_for_all_of_it(engine, monke
 
     now = anchor_at("settled")
     seed(engine, now)
-    reading, release = threading.Event(), threading.Event()
-
-    def slow_small_tables(*args, _real=entry_module.read_small_tables, **kwargs):
-        reading.set()
-        release.wait(60)
-        return _real(*args, **kwargs)
-
-    monkeypatch.setattr(entry_module, "read_small_tables", slow_small_tables)
+    reading, release = held_up(monkeypatch, entry_module, "read_small_tables")
     got: dict[str, object] = {}
+    customers = lambda: sorted(cache.customers_frame(engine, ADMIN).get_column("customer_id").to_list())  # noqa: E731
 
-    def page(name: str) -> threading.Thread:
-        def run():
-            try:
-                got[name] = sorted(cache.customers_frame(engine, ADMIN).get_column("customer_id").to_list())
-            except Exception as exc:  # noqa: BLE001  (what the page would have shown)
-                got[name] = exc
-        thread = threading.Thread(target=run)
-        thread.start()
-        return thread
-
-    first = page("first")
+    first = in_thread(got, "first", customers)
     assert reading.wait(60)
-    second = page("second")
+    second = in_thread(got, "second", customers)
     second.join(1)
     release.set()
     first.join(60)
