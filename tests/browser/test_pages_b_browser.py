@@ -130,6 +130,8 @@ def test_admin_data_tabs(demo_server, context, artifacts, tab):
 ADMIN_HISTORY_1366 = ["Time", "Customer", "Method", "Status", "Endpoint", "Load time (ms)", "Size"]
 CUSTOMER_HISTORY_1366 = ["Time", "Method", "Status", "Endpoint", "Load time (ms)", "Size", "API"]
 HISTORY_TABLE = '[class*="_table_"] [data-testid="stDataFrame"]'
+# The classes of the keyed element holding a history table: its key changes when the table is made afresh.
+TABLE_KEY = "s => document.querySelector(s)?.closest('[class*=\"_table_\"]')?.className"
 
 
 @pytest.mark.parametrize("email, role, url_path, columns", [
@@ -173,8 +175,13 @@ def test_a_selected_request_opens_in_a_dialog_with_pills_and_curl(demo_server, b
         dialog.get_by_text("Copy as cURL").click()
         expect(dialog.locator('[data-testid="stCode"]').first).to_contain_text("curl ")
         screenshot(page, artifacts / "b-admin-request-dialog.png")
+        before = page.evaluate(TABLE_KEY, HISTORY_TABLE)
         page.keyboard.press("Escape")
         expect(dialog).to_have_count(0)
+        # Closing reruns the page with a fresh table (a new key). A click before it lands would select a row of the
+        # table being replaced, and the rerun would drop it: wait for the new one.
+        page.wait_for_function(f"([s, old]) => {{ const k = ({TABLE_KEY})(s); return k && k !== old; }}",
+                               arg=[HISTORY_TABLE, before])
         settled(page)
         # Closed, the same row opens it again.
         click_first_row(page, table)
