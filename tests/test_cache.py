@@ -482,6 +482,28 @@ def test_a_page_arriving_during_the_first_load_waits_for_all_of_it(engine, monke
     assert got == {"first": list(EVERYONE), "second": list(EVERYONE)}
 
 
+def test_reload_due_says_what_the_next_read_will_wait_for(engine, monkeypatch):
+    """What lets a page say why it waits: the first load, a reload after a write into settled hours, then nothing;
+    a new request in the current hour (the collector's) is no reason to reload."""
+    from core.storage.cache import entry as entry_module
+
+    now = anchor_at("recent")
+    apis = seed(engine, now)
+    monkeypatch.setattr(entry_module, "CHECK_INTERVAL_S", 0.0)
+    assert cache.reload_due(engine) == "load"
+    win = whole(now)
+    before = requests_in(facts(engine, ADMIN, win))
+    assert cache.reload_due(engine) is None
+    store.write_requests(engine, [(apis["orders"], make_request(customer_id="cust_b", timestamp=now - 30 * HOUR))])
+    assert cache.reload_due(engine) == "reload"
+    assert cache.reload_due(engine) == "reload"  # asking does not reload
+    cache.refreshed(engine)
+    assert cache.reload_due(engine) is None
+    store.write_requests(engine, [(apis["orders"], make_request(customer_id="cust_b", timestamp=now - dt.timedelta(minutes=70)))])
+    assert cache.reload_due(engine) is None
+    assert requests_in(facts(engine, ADMIN, win)) == before + 2
+
+
 def test_settled_raw_rows_kept_are_bounded_least_recently_used_first(engine, monkeypatch):
     from core.storage.cache import entry as entry_module
 

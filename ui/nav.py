@@ -21,7 +21,8 @@ import streamlit as st
 
 from core.auth.users import CurrentUser
 from core.domain import scope
-from ui import guard, wayfinding
+from core.storage import models
+from ui import guard, wayfinding, widgets
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_ROLES: tuple[str, ...] = scope.ROLES
@@ -92,6 +93,7 @@ def navigation_for(user: CurrentUser):
     sections[specs[0].section].append(st.Page(partial(_open_home, home), title=specs[0].title,
                                               url_path=specs[0].url_path, visibility="hidden"))
     menu = st.navigation(sections)
+    widgets.numbers_up_to_date(models.get_engine())  # with the menu shown, before anything reads the cache
     if user.role in WORKSPACE_ROLES:
         wayfinding.customer_search(user)  # the sidebar's quick customer search, on every workspace page
     return menu

@@ -456,3 +456,22 @@ def request_detail_view(engine: sa.Engine, scope: Scope, request_id) -> None:
     if "server" in detail:
         with tabs[5]:
             _payload("Server", detail["server"], "The SDK sent no server facts.")
+
+
+CATCHING_UP = {
+    "load": "Reading this database's rollups into memory: the first page after the server starts waits for it "
+            "(seconds at millions of requests)…",
+    "reload": "Past hours changed (an import, a prune, a rollup rebuild or the demo's loader): reading the rollups "
+              "again…",
+}
+
+
+def numbers_up_to_date(engine: sa.Engine) -> None:
+    """Before the page reads anything: when its first read would wait for the cache to load or reload
+    (cache.reload_due), wait here instead, under a spinner that says why. Another session's reload already
+    under way is not waited for (cache.refreshed): its page shows the numbers from before it meanwhile."""
+    due = cache.reload_due(engine)
+    if due is not None:
+        with st.spinner(CATCHING_UP[due], show_time=True):
+            cache.refreshed(engine)
+

@@ -11,7 +11,7 @@ package's names (`cache.facts_frame(...)`); the modules behind them:
     entry     one database's cache, its refresh, the registry, refresh/invalidate/stats
     scoped    the public reads, each filtered by a Scope and asserted
 """
-from core.storage.cache.entry import invalidate, refresh, stats
+from core.storage.cache.entry import invalidate, refresh, refreshed, reload_due, stats
 from core.storage.cache.layout import FACT_SCHEMA, FIRST_SEEN_SCHEMA, empty_facts, first_seen
 from core.storage.cache.scoped import (
     customer_apis_frame,
@@ -26,5 +26,6 @@ from core.storage.cache.scoped import (
 
 __all__ = [
     "FACT_SCHEMA", "FIRST_SEEN_SCHEMA", "customer_apis_frame", "customers_frame", "data_span", "data_start", "empty_facts",
-    "facts_frame", "first_seen", "first_seen_frame", "invalidate", "refresh", "resolve_api", "stats", "visible_apis",
+    "facts_frame", "first_seen", "first_seen_frame", "invalidate", "refresh", "refreshed", "reload_due", "resolve_api", "stats",
+    "visible_apis",
 ]
