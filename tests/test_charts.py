@@ -174,6 +174,43 @@ def test_daily_buckets_get_one_tick_per_day_labelled_with_the_date():
     assert (axis["tickCount"], axis["format"]) == ({"interval": "day", "step": 1}, "%b %d")
 
 
+def _offsets_ms(layer: dict) -> dict[str, int]:
+    """What each calculated field of a layer adds to its bucket's start (`time(toDate(datum['bucket'])) + N`)."""
+    return {t["as"]: int(t["calculate"].rsplit("+", 1)[1]) for t in layer.get("transform", []) if "calculate" in t}
+
+
+def test_a_bar_spans_its_bucket_with_a_gap_either_side_and_the_crosshair_stands_at_its_middle():
+    # Drawn at its start alone, a bar on a time scale was a thin mark (the weekly new vs returning bars: 5 px wide).
+    spec = charts.time_series(_series(), {"status_4xx": "4xx", "status_5xx": "5xx"}, title="Failed requests",
+                              label="Requests", unit="requests", tz="UTC", kind="bar").to_dict()
+    (bars,) = _marks(spec)
+    hour_ms = 3_600_000
+    assert (bars["encoding"]["x"]["field"], bars["encoding"]["x2"]["field"]) == ("bar_start", "bar_end")
+    assert bars["mark"]["orient"] == "vertical" and bars["encoding"]["y"]["stack"] is True
+    spans = _offsets_ms(bars)
+    assert 0 < spans["bar_start"] < spans["bar_end"] < hour_ms
+    assert spans["bar_start"] == hour_ms - spans["bar_end"]  # the same gap either side
+    assert spans["bar_middle"] == hour_ms // 2
+    crosshair = _crosshair(spec)
+    assert crosshair["encoding"]["x"]["field"] == "bar_middle" and _offsets_ms(crosshair) == {"bar_middle": hour_ms // 2}
+
+
+def test_weekly_bars_are_named_by_the_day_each_week_starts_under_their_middle():
+    # Vega's own ticks read "Tue 08", "Sat 12", "Wed 16", "Sep 20" … between the weeks.
+    weeks = pl.DataFrame({"bucket": [dt.datetime(2026, 11, 2, tzinfo=UTC) + dt.timedelta(weeks=i) for i in range(3)],
+                          "new_customers": [1, 2, 3], "returning_customers": [4, 5, 6]})
+    spec = charts.time_series(weeks, {"new_customers": "New", "returning_customers": "Returning"}, title="Customers",
+                              unit="customers", tz="Asia/Tokyo", kind="bar").to_dict()
+    axis = _marks(spec)[0]["encoding"]["x"]["axis"]
+    half_week_ms = 7 * 86_400_000 // 2
+    # Monday 00:00 UTC is 09:00 in Tokyo; the middle of that week, 3.5 days later, is Thursday 21:00.
+    assert [(v["month"], v["date"], v["hours"], v["utc"]) for v in axis["values"]] == [
+        (11, 5, 21, True), (11, 12, 21, True), (11, 19, 21, True)]
+    assert axis["labelExpr"] == f"utcFormat(datum.value - {half_week_ms}, '%b %d')"
+    lines = charts.time_series(weeks, "new_customers", title="New", unit="customers", tz="UTC").to_dict()
+    assert [v["date"] for v in _marks(lines)[0]["encoding"]["x"]["axis"]["values"]] == [2, 9, 16]  # a point: its start
+
+
 def test_hourly_buckets_keep_vegas_own_ticks():
     spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC").to_dict()
     assert "tickCount" not in _marks(spec)[0]["encoding"]["x"]["axis"]

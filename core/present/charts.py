@@ -88,12 +88,21 @@ def local_times(frame: pl.DataFrame, column: str, tz: str | None) -> pl.DataFram
     return frame.with_columns(wall.alias(column))
 
 
-def _time_x(column: str, tz: str | None, step: dt.timedelta | None = None) -> alt.X:
+def _time_x(column: str, tz: str | None, step: dt.timedelta | None = None, starts: Sequence[dt.datetime] = (), *,
+            bars: bool = False) -> alt.X:
     """The time axis. Daily buckets start with the window (e.g. at 14:00), so Vega's own ticks would fall
-    on those hours and read "02 PM" under every day: with daily buckets, one tick per day names the day."""
+    on those hours and read "02 PM" under every day: with daily buckets, one tick per day names the day. Weekly
+    buckets (`starts`, as drawn) get a tick each, named by the date the bucket starts, under its bar's middle with
+    `bars`: Vega's own ticks read "Tue 08", "Sat 12" … between them."""
     axis = alt.Axis(labelOverlap=True)
     if step is not None and dt.timedelta(days=1) <= step < dt.timedelta(days=7):
         axis = alt.Axis(labelOverlap=True, tickCount={"interval": "day", "step": 1}, format="%b %d")
+    elif step is not None and step >= dt.timedelta(days=7) and starts:
+        shift = step / 2 if bars else dt.timedelta(0)
+        ticks = [alt.DateTime(year=t.year, month=t.month, date=t.day, hours=t.hour, minutes=t.minute, utc=True)
+                 for t in (start + shift for start in starts)]
+        label = f"utcFormat(datum.value - {shift / dt.timedelta(milliseconds=1):.0f}, '%b %d')"
+        axis = alt.Axis(labelOverlap=True, values=ticks, labelExpr=label)
     return alt.X(f"{column}:T", title=f"Time ({fmt.zone_name(tz)})", scale=alt.Scale(type="utc"), axis=axis)
 
 
@@ -181,7 +190,8 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
     notes = {at: START_NOTE if first else PARTIAL_NOTE if r else CUT_NOTE for at, first, r in zip(partial_at, starts, running)}
     long = _long(data, x, columns, u, partial_at, [at for at, first in zip(partial_at, starts) if first])
     measure = axis_title(label or title, unit)
-    x_enc = _time_x(x, tz, _step(frame, x))
+    starts_drawn = data.get_column(x).to_list()
+    x_enc = _time_x(x, tz, step, starts_drawn, bars=kind == "bar")
     y_enc = alt.Y("value:Q", title=measure, stack=True if kind != "line" else None, axis=u.axis())
     encoding: dict = {"x": x_enc, "y": y_enc}
     if len(columns) > 1:
@@ -191,8 +201,13 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
         encoding["color"] = alt.Color("series:N", title=None, sort=labels, scale=scale, legend=alt.Legend(orient="top"))
     base = alt.Chart(long)
     complete = alt.datum.partial == False  # noqa: E712  (a Vega expression, not a Python comparison)
+    # A bar spans its bucket, with a gap either side (on a time scale a bar is otherwise a thin mark at its start);
+    # the crosshair and the partial buckets' labels stand at the bucket's middle.
+    spans = _bucket_spans(x, step) if kind == "bar" else {}
     if kind == "bar":
-        layers = [base.mark_bar().encode(**encoding, opacity=alt.condition(complete, alt.value(1.0), alt.value(0.4)))]
+        bar_x = {"x": _time_x("bar_start", tz, step, starts_drawn, bars=True), "x2": alt.X2("bar_end:T")}
+        layers = [base.transform_calculate(**spans).mark_bar(orient="vertical").encode(
+            **{**encoding, **bar_x}, opacity=alt.condition(complete, alt.value(1.0), alt.value(0.4)))]
     else:
         # The stretch into a partial bucket, one layer each end (one layer would join them across the chart).
         stretches = [base.transform_filter(getattr(alt.datum, flag)) for flag in ("tail", "head")
@@ -210,18 +225,33 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
     if partial_at:
         tips.append(alt.Tooltip("note:N", title="Note"))
     # Named: Altair would number the view anew on every run, and Streamlit would then redraw the chart.
-    layers.append(alt.Chart(_hover_rows(data, x, columns, u, notes), name="crosshair").mark_rule(
-        color=CROSSHAIR_COLOR).encode(x=x_enc, opacity=alt.condition(hover, alt.value(0.7), alt.value(0.0)),
+    middle = _time_x("bar_middle", tz, step, starts_drawn, bars=True) if spans else x_enc
+    crosshair = alt.Chart(_hover_rows(data, x, columns, u, notes), name="crosshair")
+    layers.append((crosshair.transform_calculate(bar_middle=spans["bar_middle"]) if spans else crosshair).mark_rule(
+        color=CROSSHAIR_COLOR).encode(x=middle, opacity=alt.condition(hover, alt.value(0.7), alt.value(0.0)),
                                       tooltip=tips).add_params(hover))
-    # Each label inside the plot: left of the last bucket's start, right of the first's (left, it hid the axis).
+    # Each label inside the plot: left of the last bucket's start, right of the first's (left, it hid the axis);
+    # over the middle of a bar.
     for align, dx, at_start in (("right", -3, False), ("left", 3, True)):
         marks = pl.DataFrame({x: [at for at, first in zip(partial_at, starts) if first == at_start],
                               "text": [text for text, first in zip(labels_at, starts) if first == at_start]},
                              schema={x: UTC_US, "text": pl.String})
         if marks.height:
-            layers.append(alt.Chart(marks).mark_text(align=align, baseline="top", dx=dx, dy=2, color="#64748b",
-                                                     fontStyle="italic").encode(x=x_enc, y=alt.value(0), text="text:N"))
+            text = alt.Chart(marks).transform_calculate(bar_middle=spans["bar_middle"]) if spans else alt.Chart(marks)
+            layers.append(text.mark_text(align="center" if spans else align, baseline="top", dx=0 if spans else dx, dy=2,
+                                         color="#64748b", fontStyle="italic").encode(x=middle, y=alt.value(0), text="text:N"))
     return alt.layer(*layers, title=title, height=height)
+
+
+BAR_GAP = 0.08  # of a bucket, either side of its bar
+
+
+def _bucket_spans(x: str, step: dt.timedelta | None) -> dict[str, str]:
+    """Vega expressions for where a bucket's bar starts and ends, and its middle (a bucket of an hour without a step)."""
+    width = (step or dt.timedelta(hours=1)) / dt.timedelta(milliseconds=1)
+    at = f"time(toDate(datum[{x!r}]))"
+    return {"bar_start": f"{at} + {BAR_GAP * width:.0f}", "bar_end": f"{at} + {(1 - BAR_GAP) * width:.0f}",
+            "bar_middle": f"{at} + {width / 2:.0f}"}
 
 
 def bar_chart(frame: pl.DataFrame, category: str, value: str, *, title: str, unit: str,

@@ -422,10 +422,12 @@ def test_the_invite_form_is_empty_after_an_invitation(server, admin, artifacts):
     _invite_form(admin).get_by_role("button", name="Create invitation").click()
     expect(admin.get_by_text("Invitation for cleared.member@example.com created.")).to_be_visible()
     form = _invite_form(admin)
-    form.scroll_into_view_if_needed()
-    admin.screenshot(path=str(artifacts / "first-impression-invite-form-after.png"))
     # The run that shows the message starts with the form emptied: no need to wait for another one.
     expect(form.get_by_label("Email")).to_have_value("", timeout=2_000)
+    # For the screenshot, the run over: it may still redraw the form, and scrolling to an element it replaced failed.
+    settled(admin)
+    form.scroll_into_view_if_needed()
+    admin.screenshot(path=str(artifacts / "first-impression-invite-form-after.png"))
     expect(form.get_by_role("combobox", name="Role")).to_have_value("Admin")
 
 
