@@ -211,6 +211,13 @@ def test_weekly_bars_are_named_by_the_day_each_week_starts_under_their_middle():
     assert [v["date"] for v in _marks(lines)[0]["encoding"]["x"]["axis"]["values"]] == [2, 9, 16]  # a point: its start
 
 
+def test_value_axes_drop_trailing_zeros_and_tooltips_keep_the_decimal():
+    # A load-time axis read "0.0, 1,000.0, 2,000.0 …".
+    spec = charts.time_series(_series(), {"requests": "Average"}, title="Load time", unit="ms", tz="UTC").to_dict()
+    assert _marks(spec)[0]["encoding"]["y"]["axis"]["format"] == ",.1~f"
+    assert _crosshair(spec)["encoding"]["tooltip"][1]["format"] == ",.1f"
+
+
 def test_hourly_buckets_keep_vegas_own_ticks():
     spec = charts.time_series(_series(), "requests", title="Requests", unit="requests", tz="UTC").to_dict()
     assert "tickCount" not in _marks(spec)[0]["encoding"]["x"]["axis"]

@@ -35,7 +35,10 @@ class _Unit:
     whole: bool = False  # counts: no axis tick between whole numbers (a 0-1 axis read "0, 1, 1")
 
     def axis(self, **options) -> alt.Axis:
-        return alt.Axis(format=self.number_format, **({"tickMinStep": 1} if self.whole else {}), **options)
+        """The value axis: number_format without trailing zeros ("4,000" and "2.5", not "4,000.0" and "2.5"; tooltips
+        keep the decimal)."""
+        return alt.Axis(format=self.number_format.replace("f", "~f"), **({"tickMinStep": 1} if self.whole else {}),
+                        **options)
 
 
 UNITS = {
