@@ -227,22 +227,24 @@ def time_series(frame: pl.DataFrame, y: str | dict[str, str], *, title: str, uni
                                              format=u.number_format) for i, lb in enumerate(labels)]
     if partial_at:
         tips.append(alt.Tooltip("note:N", title="Note"))
+    def placed(chart: alt.Chart) -> alt.Chart:  # where the crosshair and the labels stand: a bar's middle, else its start
+        return chart.transform_calculate(bar_middle=spans["bar_middle"]) if spans else chart
+
+    x_at = _time_x("bar_middle", tz, step, starts_drawn, bars=True) if spans else x_enc
     # Named: Altair would number the view anew on every run, and Streamlit would then redraw the chart.
-    middle = _time_x("bar_middle", tz, step, starts_drawn, bars=True) if spans else x_enc
-    crosshair = alt.Chart(_hover_rows(data, x, columns, u, notes), name="crosshair")
-    layers.append((crosshair.transform_calculate(bar_middle=spans["bar_middle"]) if spans else crosshair).mark_rule(
-        color=CROSSHAIR_COLOR).encode(x=middle, opacity=alt.condition(hover, alt.value(0.7), alt.value(0.0)),
+    layers.append(placed(alt.Chart(_hover_rows(data, x, columns, u, notes), name="crosshair")).mark_rule(
+        color=CROSSHAIR_COLOR).encode(x=x_at, opacity=alt.condition(hover, alt.value(0.7), alt.value(0.0)),
                                       tooltip=tips).add_params(hover))
     # Each label inside the plot: left of the last bucket's start, right of the first's (left, it hid the axis);
-    # over the middle of a bar.
+    # centred over a bar.
     for align, dx, at_start in (("right", -3, False), ("left", 3, True)):
         marks = pl.DataFrame({x: [at for at, first in zip(partial_at, starts) if first == at_start],
                               "text": [text for text, first in zip(labels_at, starts) if first == at_start]},
                              schema={x: UTC_US, "text": pl.String})
         if marks.height:
-            text = alt.Chart(marks).transform_calculate(bar_middle=spans["bar_middle"]) if spans else alt.Chart(marks)
-            layers.append(text.mark_text(align="center" if spans else align, baseline="top", dx=0 if spans else dx, dy=2,
-                                         color="#64748b", fontStyle="italic").encode(x=middle, y=alt.value(0), text="text:N"))
+            align, dx = ("center", 0) if spans else (align, dx)
+            layers.append(placed(alt.Chart(marks)).mark_text(align=align, baseline="top", dx=dx, dy=2, color="#64748b",
+                                                             fontStyle="italic").encode(x=x_at, y=alt.value(0), text="text:N"))
     return alt.layer(*layers, title=title, height=height)
 
 
