@@ -35,7 +35,7 @@ def test_display_rows_read_like_the_table():
                              "Location", "Device", "AI agent", "API", "Customer ID", "Request ID"]
     row = shown.row(0, named=True)
     assert row == {"Time": "2026-11-25 13:30:05", "Method": "GET", "Status": 200, "Endpoint": "/orders/{id}",
-                   "Load time (ms)": 123.5, "Size": "2.0 KB", "Threat": "Low", "Device": "desktop", "AI agent": "–",
+                   "Load time (ms)": 123.5, "Size": "2.0 KB", "Threat": "Low", "Device": "Desktop", "AI agent": "–",
                    "Location": "Germany", "Customer": "Acme", "Customer ID": "c1", "API": "Orders API", "Request ID": 7}
 
 
@@ -49,6 +49,13 @@ def test_customer_without_display_name_shows_the_id_and_unattributed_shows_a_das
 def test_missing_text_cells_read_a_dash_not_none():
     shown = ht.display_rows(_rows(threat_level=None, device=None, api_name=None), "UTC")
     assert shown.select("Threat", "Device", "API").row(0) == ("–", "–", "–")
+
+
+@pytest.mark.parametrize(("stored", "shown"), [("bot", "Bot"), ("desktop", "Desktop"), ("unknown", "Unknown"),
+                                               ("smart-tv", "smart-tv"), (None, "–")])
+def test_device_classes_read_capitalised_everywhere_they_are_shown(stored, shown):
+    assert ht.device_label(stored) == shown
+    assert ht.display_rows(_rows(device=stored), "UTC").get_column("Device").to_list() == [shown]
 
 
 def test_sdk_caption_names_treblles_sdk_and_the_payload_version():

@@ -193,7 +193,7 @@ def test_request_detail_opens_from_the_url(seeded_app):
     rid = _id(seeded_app, method="POST")
     at = open_page(ADMIN_PAGE, seeded_app, "admin", request=str(rid))
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"Load time": "100.0 ms", "Response size": "1,000 B", "Threat level": "Low", "Device": "desktop"}
+    assert metrics == {"Load time": "100.0 ms", "Response size": "1,000 B", "Threat level": "Low", "Device": "Desktop"}
     assert _pills(at).startswith(":green-badge[POST] :green-badge[201] ")
     assert len(_dialogs(at)) == 1
 

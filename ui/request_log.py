@@ -82,7 +82,7 @@ def _filters(key: str, options: dict) -> dict[str, list]:
     with st.expander(f"Filters ({active} active)" if active else "Filters", expanded=bool(active), icon=":material/filter_list:"):
         cols = st.columns(4)
         for i, (param, field, label, opt) in enumerate(FILTERS):
-            format_func = ht.country_label if param == "country" else str
+            format_func = {"country": ht.country_label, "device": ht.device_label}.get(param, str)
             chosen[field] = cols[i % 4].multiselect(label, options[opt], key=f"{key}_{param}", format_func=format_func,
                                                     placeholder="All")
     return chosen

@@ -374,7 +374,7 @@ def _general_table(general: dict, tz: str) -> pl.DataFrame:
         ("Customer", customer or "not attributed"),
         ("IP", general.get("ip")),
         ("Location", general.get("country_name")),
-        ("Device", general.get("device")),
+        ("Device", ht.device_label(general.get("device"))),
         ("AI agent", general.get("ai_agent") or "none"),
         ("User agent", general.get("user_agent")),
         ("Threat level", general.get("threat_level")),
@@ -423,7 +423,7 @@ def request_detail_view(engine: sa.Engine, scope: Scope, request_id) -> None:
     cols[0].metric("Load time", fmt.ms(general["load_time_ms"]))
     cols[1].metric("Response size", fmt.size(general["response_size"]))
     cols[2].metric("Threat level", general.get("threat_level") or fmt.MISSING)
-    cols[3].metric("Device", general.get("device") or fmt.MISSING)
+    cols[3].metric("Device", ht.device_label(general.get("device")))
     with st.expander("Copy as cURL", icon=":material/terminal:"):
         st.caption("Masked values stay masked: put your own credentials in before running it.")
         st.code(ht.curl_command(detail), language="bash", wrap_lines=True)

@@ -30,6 +30,18 @@ PRIORITY = (TIME, METHOD, STATUS, ENDPOINT, CUSTOMER, LOAD, SIZE, API, THREAT, L
             REQUEST_ID)
 
 
+# How the stored device classes (core.ingest.enrich.DEVICES) read on a page; other values are shown as stored.
+DEVICE_LABELS = {"desktop": "Desktop", "mobile": "Mobile", "tablet": "Tablet", "bot": "Bot", "server": "Server",
+                 "unknown": "Unknown"}
+
+
+def device_label(value: str | None) -> str:
+    """A stored device class as people read it: "bot" → "Bot"; a missing one as fmt.MISSING."""
+    if value is None or value == "":
+        return fmt.MISSING
+    return DEVICE_LABELS.get(value, value)
+
+
 def default_columns(columns: list[str]) -> list[str]:
     """The history columns shown before the viewer picks others (Time always first): those that fit 1366 px."""
     return fitting_columns(columns, WIDTHS, PRIORITY)
@@ -50,7 +62,8 @@ def display_rows(rows: pl.DataFrame, tz: str, *, show_customer: bool = True, sho
         pl.coalesce("customer_name", "customer_id").fill_null(fmt.MISSING).alias(CUSTOMER),
         pl.col("customer_id").fill_null(fmt.MISSING).alias(CUSTOMER_ID),
         pl.col("ai_agent").fill_null(fmt.MISSING).alias(AGENT),
-    ).rename({"method": METHOD, "status": STATUS, "endpoint": ENDPOINT, "threat_level": THREAT, "device": DEVICE,
+        pl.col("device").replace(DEVICE_LABELS).alias(DEVICE),
+    ).rename({"method": METHOD, "status": STATUS, "endpoint": ENDPOINT, "threat_level": THREAT,
               "api_name": API, "id": REQUEST_ID})
     columns = [TIME] + ([CUSTOMER] if show_customer else [])
     columns += [METHOD, STATUS, ENDPOINT, LOAD, SIZE, THREAT, LOCATION, DEVICE, AGENT]
