@@ -11,7 +11,7 @@ import pytest
 from core.analytics import customers as mc
 from core.analytics import metrics
 from core.domain.scope import Scope, ScopeError
-from core.domain.timewindow import custom, window
+from core.domain.timewindow import Window, custom, window
 from core.present.cards import NO_PREVIOUS, comparison_text, number, overview_cards, period_text, points_text
 from core.present.customers import customers_page, widget_cards
 from core.present.home import api_cards, home_cards, home_page
@@ -88,6 +88,20 @@ def test_period_text_says_a_windows_length_as_people_do(length, text):
 
 def test_comparison_text_names_the_period_before():
     assert comparison_text(W7) == "changes compare with the 7 days before"
+
+
+@pytest.mark.parametrize(("preset", "period"), [("24h", "24 hours"), ("7d", "7 days"), ("30d", "30 days")])
+def test_comparison_text_names_a_presets_period_when_now_is_not_on_the_hour(preset, period):
+    # A preset starts on a whole hour, so at 12:39 its window is 21 minutes short: the note read
+    # "changes compare with the 6 days 23 hours 39 minutes before".
+    shifted = window(preset, NOW + dt.timedelta(minutes=39))
+    assert comparison_text(shifted) == f"changes compare with the {period} before"
+    assert comparison_text(shifted, covered=False).endswith(f"over the whole {period} before")
+
+
+def test_a_custom_range_names_its_own_length():
+    brushed = Window(NOW - dt.timedelta(hours=2, minutes=30), NOW, "1h", "custom")
+    assert comparison_text(brushed) == "changes compare with the 2 hours 30 minutes before"
 
 
 def test_all_time_has_nothing_to_compare_with():

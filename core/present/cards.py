@@ -56,12 +56,14 @@ NO_PREVIOUS = "no prior period"
 
 def comparison_text(window: Window, covered: bool = True) -> str:
     """What the deltas of a window compare with: "changes compare with the 7 days before"; All Time has
-    nothing before it, and a period before the first recorded request is not there to compare with."""
+    nothing before it, and a period before the first recorded request is not there to compare with. A preset
+    names its nominal length (Window.period, what the previous period is moved back by): 7D at 12:39 is the
+    "7 days", not the "6 days 23 hours 39 minutes" its whole-hour start leaves."""
     if window.preset == "all":
         return "All Time has no earlier period to compare with"
     if not covered:
-        return f"no changes shown: the data does not reach back over the whole {period_text(window.length)} before"
-    return f"changes compare with the {period_text(window.length)} before"
+        return f"no changes shown: the data does not reach back over the whole {period_text(window.period)} before"
+    return f"changes compare with the {period_text(window.period)} before"
 
 
 def _missing(x) -> bool:
