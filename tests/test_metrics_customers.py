@@ -214,6 +214,9 @@ def test_going_quiet_given_the_pages_customer_list_lists_the_same(frame_of, orde
     alone = mc.going_quiet(frame, W7, ADMIN, min_prev_requests=1)
     assert alone.height
     assert mc.going_quiet(frame, W7, ADMIN, min_prev_requests=1, customers=mc.customer_list(frame, W7, ADMIN)).equals(alone)
+    # …and the previous period's counts it shares with the widgets.
+    assert mc.going_quiet(frame, W7, ADMIN, min_prev_requests=1, customers=mc.customer_list(frame, W7, ADMIN),
+                          before=mc.previous_counts(frame, W7)).equals(alone)
 
 
 @pytest.mark.parametrize("with_list", [False, True])

@@ -108,6 +108,12 @@ def new_customers(first_seen_frame: pl.DataFrame, window: Window, scope: Scope, 
     return Delta(in_window(firsts, window).height, in_window(firsts, window.previous()).height)
 
 
+def previous_counts(requests: pl.DataFrame, window: Window) -> pl.DataFrame:
+    """customer_id, requests: each customer's requests in the period before the window (Window.previous), which
+    the widgets' deltas and "Going quiet" both compare with."""
+    return per_customer_counts(in_window(as_facts(requests), window.previous()))
+
+
 @dataclass(frozen=True)
 class _Counts:
     """Per-customer request counts of a window and of the period before it, computed once."""
@@ -117,8 +123,10 @@ class _Counts:
     before: pl.DataFrame  # customer_id, requests
 
     @classmethod
-    def of(cls, requests: pl.DataFrame, window: Window, customers: pl.DataFrame | None = None) -> "_Counts":
-        """customers: customer_list() of the same rows and window, when the page has it (saves a pass)."""
+    def of(cls, requests: pl.DataFrame, window: Window, customers: pl.DataFrame | None = None,
+           before: pl.DataFrame | None = None) -> "_Counts":
+        """customers: customer_list() of the same rows and window, and before: previous_counts() of them, when
+        the page has them (each saves a pass)."""
         requests = as_facts(requests)
         if customers is not None:
             total = metrics.count_in(requests, window)
@@ -127,7 +135,7 @@ class _Counts:
             current = in_window(requests, window)
             total = request_count(current)
             now = per_customer(current, pl.col("requests").sum().cast(pl.Int64), pl.col("last_ts").max().alias("last_active"))
-        return cls(total, now, per_customer_counts(in_window(requests, window.previous())))
+        return cls(total, now, previous_counts(requests, window) if before is None else before)
 
     def active(self) -> Delta:
         return Delta(self.now.height, self.before.height)
@@ -238,12 +246,13 @@ class Widgets:
 
 def widgets(requests: pl.DataFrame, first_seen_frame: pl.DataFrame, window: Window, scope: Scope, *,
             api_id: int | None = None, names: pl.DataFrame | None = None, favorite_ids: Iterable[str] = (),
-            top_n: int = 10, customers: pl.DataFrame | None = None) -> Widgets:
+            top_n: int = 10, customers: pl.DataFrame | None = None, before: pl.DataFrame | None = None) -> Widgets:
     """All dashboard widgets. requests: the view's rows (one API, or all), covering at least the
     window and the period before it; first_seen_frame: from all requests (first_seen());
-    customers: customer_list() of the same rows and window, if the page already has it."""
+    customers: customer_list() of the same rows and window, and before: previous_counts() of them, if the page
+    already has them."""
     require_workspace(scope, "Dashboard widgets")
-    counts = _Counts.of(requests, window, customers)
+    counts = _Counts.of(requests, window, customers, before)
     top = counts.top(names, top_n)
     return Widgets(
         new_customers=new_customers(first_seen_frame, window, scope, api_id=api_id),
@@ -370,34 +379,40 @@ QUIET_DROP_PCT, QUIET_MIN_REQUESTS = 80.0, 20  # one request before and none now
 
 def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None,
                 drop_pct: float = QUIET_DROP_PCT, min_prev_requests: int = QUIET_MIN_REQUESTS,
-                customers: pl.DataFrame | None = None) -> pl.DataFrame:
+                customers: pl.DataFrame | None = None, before: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per customer with at least min_prev_requests in the previous period whose requests fell
     by at least drop_pct (silent counts as -100%): requests_prev, requests, requests_lost, change_pct,
     last_active (any time before the window end); most requests lost first. customers: customer_list() of the
-    same rows and window, when the page has it (saves a pass)."""
+    same rows and window, and before: previous_counts() of them, when the page has them (each saves a pass)."""
     require_workspace(scope, "Going-quiet customers")
     requests = as_facts(requests)
-    earlier = metrics.before(requests.select("customer_id", "timestamp", "requests", "last_ts"), window.start)
-    previous = window.previous()  # it may end before the window starts (a window not on the hour)
-    prev = per_customer(
-        earlier,
-        pl.col("requests").filter(pl.col("timestamp").is_between(previous.start, previous.end, closed="left"))
-        .sum().cast(pl.Int64).alias("requests_prev"),
-        pl.col("last_ts").max().alias("_last_before"),
-    ).filter(pl.col("requests_prev") >= max(1, min_prev_requests))
+    if before is None:
+        before = previous_counts(requests, window)
+    prev = before.select("customer_id", pl.col("requests").alias("requests_prev")).filter(
+        pl.col("requests_prev") >= max(1, min_prev_requests))
     if prev.height == 0:
         return pl.DataFrame(schema=QUIET_SCHEMA)
     if customers is None:
         customers = per_customer(in_window(requests, window), pl.col("requests").sum().cast(pl.Int64),
                                   pl.col("last_ts").max().alias("last_active"))
-    out = (
+    quiet = (
         prev.join(customers.select("customer_id", "requests", "last_active"), on="customer_id", how="left")
-        .with_columns(pl.col("requests").fill_null(0), pl.coalesce("last_active", "_last_before").alias("last_active"))
+        .with_columns(pl.col("requests").fill_null(0))
         .with_columns((pl.col("requests_prev") - pl.col("requests")).alias("requests_lost"),
                       ((pl.col("requests") - pl.col("requests_prev")) * 100.0 / pl.col("requests_prev")).alias("change_pct"))
         .filter(pl.col("change_pct") <= -drop_pct)
-        .sort(["requests_lost", "customer_id"], descending=[True, False])
     )
+    # Silent in the window: last active at their last request before it, which falls in or after the period
+    # before (they called in it), so only those rows of only these customers are read.
+    silent = quiet.filter(pl.col("last_active").is_null()).get_column("customer_id")
+    if silent.len():
+        since = metrics.in_window(requests, Window(window.previous().start, window.start, window.bucket, window.preset))
+        last_before = per_customer(
+            since.select("customer_id", "last_ts").filter(pl.col("customer_id").cast(pl.String).is_in(silent.implode())),
+            pl.col("last_ts").max().alias("_last_before"))
+        quiet = quiet.join(last_before, on="customer_id", how="left").with_columns(
+            pl.coalesce("last_active", "_last_before").alias("last_active"))
+    out = quiet.sort(["requests_lost", "customer_id"], descending=[True, False])
     return with_names(names, out).select(list(QUIET_SCHEMA))
 
 

@@ -44,11 +44,13 @@ def customers_page(engine: sa.Engine, scope: Scope, api_id: int, window: Window,
                                     cache.first_seen_frame(engine, scope))
     names = cache.customers_frame(engine, scope)
     listed = mc.customer_list(rows, window, scope, names=names)
+    before = mc.previous_counts(rows, window)
     return CustomersPage(
         customers=listed,
         widgets=mc.widgets(rows, first_seen, window, scope, api_id=api_id, names=names,
-                           favorite_ids=favorite_ids, customers=listed),
-        going_quiet=mc.going_quiet(rows, window, scope, names=names, min_prev_requests=quiet_min_requests, customers=listed),
+                           favorite_ids=favorite_ids, customers=listed, before=before),
+        going_quiet=mc.going_quiet(rows, window, scope, names=names, min_prev_requests=quiet_min_requests,
+                                   customers=listed, before=before),
         adoption=mc.adoption_matrix(rows, window, scope, names=names, customers=listed),
         covered=data_covers_previous(engine, scope, window, api_id),
         quiet_min_requests=quiet_min_requests,
