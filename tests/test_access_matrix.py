@@ -434,6 +434,8 @@ def test_demo_mode_loads_demo_data_once_and_lists_the_demo_accounts(embedded_dem
     assert len(accounts) == len(demo.DEMO_ACCOUNTS)
     [table] = at.dataframe
     assert sorted(table.value["Email"]) == sorted(a["email"] for a in demo.DEMO_ACCOUNTS)
+    assert list(table.value.columns) == ["Email", "Password", "Role", "Sees"]
+    assert sorted(set(table.value["Role"])) == ["Admin", "Customer", "Member"]
     # The last days came first; a background process writes the older ones, then the demo is complete.
     [background] = demo.BACKGROUND
     assert background.wait(timeout=120) == 0

@@ -219,6 +219,19 @@ def test_users_table_has_one_row_per_user_in_the_viewers_time_zone(engine):
     assert (table["Last login"][0], table["Locked until"][0]) == ("2026-11-25 13:00", "–")
 
 
+def test_the_demo_accounts_table_names_roles_and_what_each_sees_without_a_none():
+    # It showed the stored roles ("admin") and a grey "None" for the Customer ID of the Admin and the Member, and its
+    # Customer ID and Group columns lay beyond the login panel's width at 1366 px.
+    from core.demo.accounts import DEMO_ACCOUNTS, _TOP
+
+    table = people.demo_accounts_table(DEMO_ACCOUNTS)
+    assert table.columns == ["Email", "Password", "Role", "Sees"]
+    assert table.get_column("Role").to_list() == ["Admin", "Member", "Customer", "Customer", "Customer"]
+    assert table.row(0) == ("admin@demo.clientele", "orbit-lantern-meadow-42", "Admin", "Every customer, and settings")
+    assert table.row(2)[3] == f"{_TOP.name} only"
+    assert table.null_count().sum_horizontal().item() == 0
+
+
 # ---------------------------------------------------------------- login and lockout
 
 

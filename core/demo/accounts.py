@@ -36,11 +36,12 @@ DEMO_ACCOUNTS: list[dict] = [
     {"email": "member@demo.clientele", "name": "Max Member", "password": "harbor-violet-summit-17", "role": "member",
      "customer_id": None, "group": None},
     {"email": "owner@top-customer.demo", "name": f"Olivia ({_TOP.name})", "password": "maple-circuit-river-63",
-     "role": "customer", "customer_id": _TOP.customer_id, "group": f"{_TOP.name} team"},
+     "role": "customer", "customer_id": _TOP.customer_id, "group": f"{_TOP.name} team", "customer_name": _TOP.name},
     {"email": "dev@top-customer.demo", "name": f"Dev ({_TOP.name})", "password": "amber-falcon-delta-91",
-     "role": "customer", "customer_id": _TOP.customer_id, "group": f"{_TOP.name} team"},
+     "role": "customer", "customer_id": _TOP.customer_id, "group": f"{_TOP.name} team", "customer_name": _TOP.name},
     {"email": "owner@second-customer.demo", "name": f"Sam ({_SECOND.name})", "password": "copper-willow-frost-28",
-     "role": "customer", "customer_id": _SECOND.customer_id, "group": f"{_SECOND.name} team"},
+     "role": "customer", "customer_id": _SECOND.customer_id, "group": f"{_SECOND.name} team",
+     "customer_name": _SECOND.name},
 ]
 
 

@@ -30,6 +30,19 @@ def role_label(role: str | None) -> str:
     return (role or "").capitalize()
 
 
+# What each role sees, in words short enough for the login screen's demo accounts table.
+_ROLE_SEES = {"admin": "Every customer, and settings", "member": "Every customer"}
+
+
+def demo_accounts_table(accounts: list[dict]) -> pl.DataFrame:
+    """The login screen's demo accounts (core.demo.accounts.DEMO_ACCOUNTS): Email, Password, Role, and what the
+    account sees ("Pioneer Studios only" for a Customer), narrow enough for the login panel at 1366 px."""
+    rows = [(a["email"], a["password"], role_label(a["role"]),
+             _ROLE_SEES.get(a["role"]) or f"{a.get('customer_name') or a.get('customer_id')} only") for a in accounts]
+    return pl.DataFrame(rows, schema={"Email": pl.String, "Password": pl.String, "Role": pl.String, "Sees": pl.String},
+                        orient="row")
+
+
 def users_table(users: list[dict], tz: str) -> pl.DataFrame:
     """One row per user, as the People page shows it (times in the viewer's time zone)."""
     rows = [(u["email"], u["name"], role_label(u["role"]), u["customer_id"], u["group"], local_time(u["last_login_at"], tz),

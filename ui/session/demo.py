@@ -4,11 +4,11 @@ from __future__ import annotations
 import importlib.util
 import threading
 
-import polars as pl
 import streamlit as st
 
 from core.auth.users import has_users
 from core.domain import config, timewindow
+from core.present import people
 
 # One demo bootstrap per process, however many sessions arrive on an empty database at once.
 _demo_lock = threading.Lock()
@@ -95,6 +95,4 @@ def show_demo_accounts(engine) -> None:
         return
     st.subheader("Demo accounts")
     st.caption("This is a demo workspace with generated traffic. Log in as any of these:")
-    rows = [{"Email": a.get("email"), "Password": a.get("password"), "Role": a.get("role"),
-             "Customer ID": a.get("customer_id"), "Group": a.get("group")} for a in accounts]
-    st.dataframe(pl.DataFrame(rows), hide_index=True)
+    st.dataframe(people.demo_accounts_table(accounts), hide_index=True)
