@@ -227,8 +227,9 @@ def test_the_demo_accounts_table_names_roles_and_what_each_sees_without_a_none()
     table = people.demo_accounts_table(DEMO_ACCOUNTS)
     assert table.columns == ["Email", "Password", "Role", "Sees"]
     assert table.get_column("Role").to_list() == ["Admin", "Member", "Customer", "Customer", "Customer"]
-    assert table.row(0) == ("admin@demo.clientele", "orbit-lantern-meadow-42", "Admin", "Every customer, and settings")
-    assert table.row(2)[3] == f"{_TOP.name} only"
+    assert table.row(0) == ("admin@demo.clientele", "orbit-lantern-meadow-42", "Admin", "Everything")
+    assert table.get_column("Sees").to_list()[1:3] == ["All customers", _TOP.name]
+    assert sum(people.DEMO_ACCOUNT_WIDTHS.values()) <= 590 and list(people.DEMO_ACCOUNT_WIDTHS) == table.columns
     assert table.null_count().sum_horizontal().item() == 0
 
 

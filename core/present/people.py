@@ -30,15 +30,17 @@ def role_label(role: str | None) -> str:
     return (role or "").capitalize()
 
 
-# What each role sees, in words short enough for the login screen's demo accounts table.
-_ROLE_SEES = {"admin": "Every customer, and settings", "member": "Every customer"}
+# What each role sees, in words short enough for the login screen's demo accounts table (DEMO_ACCOUNT_WIDTHS).
+_ROLE_SEES = {"admin": "Everything", "member": "All customers"}
+# Display widths (px) of that table: together they fit the login panel at 1366 px (590 px).
+DEMO_ACCOUNT_WIDTHS = {"Email": 200, "Password": 170, "Role": 75, "Sees": 140}
 
 
 def demo_accounts_table(accounts: list[dict]) -> pl.DataFrame:
     """The login screen's demo accounts (core.demo.accounts.DEMO_ACCOUNTS): Email, Password, Role, and what the
-    account sees ("Pioneer Studios only" for a Customer), narrow enough for the login panel at 1366 px."""
+    account sees: "Everything" (Admin), "All customers" (Member), its customer's name (Customer)."""
     rows = [(a["email"], a["password"], role_label(a["role"]),
-             _ROLE_SEES.get(a["role"]) or f"{a.get('customer_name') or a.get('customer_id')} only") for a in accounts]
+             _ROLE_SEES.get(a["role"]) or a.get("customer_name") or a.get("customer_id")) for a in accounts]
     return pl.DataFrame(rows, schema={"Email": pl.String, "Password": pl.String, "Role": pl.String, "Sees": pl.String},
                         orient="row")
 

@@ -95,4 +95,5 @@ def show_demo_accounts(engine) -> None:
         return
     st.subheader("Demo accounts")
     st.caption("This is a demo workspace with generated traffic. Log in as any of these:")
-    st.dataframe(people.demo_accounts_table(accounts), hide_index=True)
+    st.dataframe(people.demo_accounts_table(accounts), hide_index=True,
+                 column_config={name: st.column_config.TextColumn(width=px) for name, px in people.DEMO_ACCOUNT_WIDTHS.items()})
