@@ -5,7 +5,7 @@ import streamlit as st
 from core.analytics import metrics
 from core.present import charts, fmt, segments
 from core.present.customers import quiet_text, widget_cards
-from core.present.retention import RETENTION_WEEKS, cohort_cells
+from core.present.retention import cohort_cells, retention_text
 from core.present.tables import TREND, chart_labels, customer_table, quiet_table, rank_customers, search_customers
 from core.storage import customers, models
 from ui import dashboard, widgets
@@ -83,8 +83,7 @@ if page.adoption.height:
 def retention() -> None:
     st.subheader("Retention")
     model = dashboard.retention_model(engine, scope, api["api_id"], now)
-    st.caption(f"Customers of {widgets.md_escape(api['name'])} by the UTC week of their first request, and the share of "
-               f"each cohort active in the weeks after; the last {RETENTION_WEEKS} weeks, this one so far.")
+    st.caption(retention_text(widgets.md_escape(api["name"]), model.window))
     if model.cohorts.height == 0:
         st.info("No customer made a first request in these weeks.", icon=":material/group_add:")
         return

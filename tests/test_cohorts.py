@@ -74,9 +74,28 @@ def test_retention_page_counts_the_weekly_cohorts_of_one_api_from_the_rollups(en
         ("c", MON + W + dt.timedelta(days=1)), ("c", now - dt.timedelta(minutes=5)),  # in the hour `now` cuts: a raw row
     ]])
     page = retention_page(engine, Scope.workspace(), api, now)
-    assert page.window == retention_window(now) and page.window.end == now
+    # The API's first week starts the window: the weeks before it would be empty columns ("Sep 13 … Oct 04" on the
+    # demo's Customers page, whose data starts in October).
+    assert page.window == retention_window(now, first=MON) and page.window.start == MON and page.window.end == now
+    assert page.new_vs_returning.height == 4
     by_key = {(r["cohort"].date().isoformat(), r["weeks_since"]): r["active"] for r in page.cohorts.to_dicts()}
     assert by_key[("2026-11-02", 0)] == 2 and by_key[("2026-11-02", 1)] == 1 and by_key[("2026-11-09", 2)] == 1
     assert page.new_vs_returning.get_column("new_customers").sum() == 3
     cells = cohort_cells(page.cohorts)
     assert cells.row(0) == ("Nov 09 · 1 customer", "week 0", 100.0)
+
+
+def test_the_retention_window_is_the_last_12_weeks_or_from_the_apis_first_week():
+    from core.present.retention import retention_text, retention_window
+
+    now = MON + 20 * W + dt.timedelta(days=2, hours=5)
+    twelve = retention_window(now)
+    assert (twelve.start, twelve.end) == (MON + 9 * W, now)
+    assert retention_window(now, first=MON).start == twelve.start  # older data: still 12 weeks
+    young = retention_window(now, first=MON + 17 * W + dt.timedelta(days=4, hours=3))
+    assert young.start == MON + 17 * W
+    assert retention_window(now, first=now + dt.timedelta(days=3)).start == twelve.start  # a clock ahead: ignored
+    assert retention_text("Orders API", twelve).endswith("the last 12 weeks, this one so far.")
+    assert retention_text("Orders API", young).endswith("the 4 weeks since its first request, this one so far.")
+    assert retention_text("Orders API", retention_window(now, first=now)).endswith(
+        "the weeks after; its first week, so far.")
