@@ -5,7 +5,18 @@ import streamlit as st
 from core.domain.scope import scope_for
 from core.present import fmt
 from core.present.page_data import api_names, data_version
-from core.present.usage import UsageError, month_bounds, month_choices, month_label, month_of, usage_rows, usage_table, usage_totals
+from core.present.usage import (
+    WIDTHS,
+    UsageError,
+    month_bounds,
+    month_choices,
+    month_label,
+    month_of,
+    shown_columns,
+    usage_rows,
+    usage_table,
+    usage_totals,
+)
 from core.storage import cache, customers, models
 from core.storage.store import NotFound
 from ui import dashboard, widgets
@@ -46,7 +57,8 @@ if not scope.is_customer:
     known = {c["customer_id"]: c["display_name"] for c in customers.known_customers(engine, scope, limit=1000)}
     options = [None] + sorted({*known, *filter(None, [st.session_state["usage_customer"]])})
     with right:
-        customer_id = st.selectbox("Customer", options, key="usage_customer",
+        # No choice (None) reads "All customers" in the box too, not Streamlit's "Choose an option".
+        customer_id = st.selectbox("Customer", options, key="usage_customer", placeholder="All customers",
                                    format_func=lambda c: "All customers" if c is None else f"{known.get(c) or c} ({c})")
     if customer_id:
         st.query_params["customer"] = customer_id
@@ -67,6 +79,9 @@ if table.height == 0:
     st.info("No requests in this month. Pick another month or API.", icon=":material/date_range:")
     st.stop()
 shown = usage_rows(table, api_names(engine, scope), cache.customers_frame(engine, scope), show_customer=not scope.is_customer)
-st.dataframe(shown, hide_index=True, width="stretch", height=min(shown.height, 20) * 35 + 38)
+st.dataframe(shown, hide_index=True, width="stretch", height=min(shown.height, 20) * 35 + 38,
+             column_order=shown_columns(shown.columns),
+             column_config={c: {"width": px, **({"pinned": True} if c == shown.columns[0] else {})}
+                            for c, px in WIDTHS.items()})
 widgets.csv_download(shown, f"usage-{month}{'' if api['api_id'] is None else '-api-' + str(api['api_id'])}.csv",
                      key="usage_csv")

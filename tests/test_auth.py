@@ -222,7 +222,7 @@ def test_users_table_has_one_row_per_user_in_the_viewers_time_zone(engine):
 def test_the_demo_accounts_table_names_roles_and_what_each_sees_without_a_none():
     # It showed the stored roles ("admin") and a grey "None" for the Customer ID of the Admin and the Member, and its
     # Customer ID and Group columns lay beyond the login panel's width at 1366 px.
-    from core.demo.accounts import DEMO_ACCOUNTS, _TOP
+    from core.demo.accounts import _TOP, DEMO_ACCOUNTS
 
     table = people.demo_accounts_table(DEMO_ACCOUNTS)
     assert table.columns == ["Email", "Password", "Role", "Sees"]

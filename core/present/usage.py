@@ -23,6 +23,14 @@ MAX_MONTHS = 120  # months offered by the picker, newest first
 CUSTOMER, CUSTOMER_ID, API, API_ID, ENDPOINT, METHOD, REQUESTS, FAILED = (
     "Customer", "Customer ID", "API", "API ID", "Endpoint", "Method", "Requests", "Failed requests")
 UNATTRIBUTED = "(no customer)"
+# On the page: widths (px) that fit the page at 1366 px together (core.present.tables.TABLE_WIDTH_PX); the API ID
+# is in the CSV only (the API's name is beside it).
+WIDTHS = {CUSTOMER: 150, CUSTOMER_ID: 155, API: 100, ENDPOINT: 165, METHOD: 80, REQUESTS: 90, FAILED: 125}
+
+
+def shown_columns(columns: list[str]) -> list[str]:
+    """The columns of usage_rows the page shows (in order): all but the API ID."""
+    return [c for c in columns if c in WIDTHS]
 
 
 class UsageError(ClienteleError, ValueError):

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from core import demo
 from core.auth import users
 from core.present import request_log as ht
+from core.present import usage
 from core.storage import models
 from core.storage.models import Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
@@ -150,6 +151,26 @@ def test_request_history_fits_1366_px_without_a_horizontal_scroll(demo_server, b
         assert horizontal_overflow(table) == 0
         needed = header_widths(table, columns)
         assert {c: round(needed[c]) for c in columns if needed[c] > ht.WIDTHS[c]} == {}
+    finally:
+        ctx.close()
+
+
+def test_usage_fits_1366_px_and_its_customer_box_says_all_customers(demo_server, browser, artifacts):
+    # Its last column lay behind a horizontal scroll ("Failed re…"), and the customer box read "Choose an option".
+    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
+    ctx.set_default_timeout(30_000)
+    page = ctx.new_page()
+    try:
+        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+        visit(page, page_url(demo_server.url, "admin", "billing-usage", "month=2026-11"))
+        table = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
+        expect(table.locator("canvas").first).to_be_visible()
+        screenshot(page, artifacts / "b-admin-usage-1366.png")
+        assert horizontal_overflow(table) == 0
+        needed = header_widths(table, list(usage.WIDTHS))
+        assert {c: round(needed[c]) for c in usage.WIDTHS if needed[c] > usage.WIDTHS[c]} == {}
+        box = page.get_by_test_id("stSelectbox").filter(has_text="Customer").get_by_role("combobox")
+        expect(box).to_have_attribute("placeholder", "All customers")  # what an empty choice shows
     finally:
         ctx.close()
 
