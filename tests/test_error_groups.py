@@ -20,6 +20,7 @@ import datetime as dt
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import sqlalchemy as sa
 
 from core.analytics.error_groups import NO_ERROR, normalise_message
 from core.domain.scope import Scope, ScopeError
@@ -251,3 +252,43 @@ def test_a_long_message_is_cut_to_300_characters():
 
 def test_a_missing_message_stays_missing():
     assert normalise_message(None) is None
+
+
+# ---------------------------------------------------------------- what the response body says
+
+
+def test_without_a_reported_error_the_response_bodys_message_names_the_group(engine):
+    # The demo's 4xx responses carry {"error": {"message": …}} and no SDK error: every group read "(no error
+    # reported)", so the Errors page could not tell a missing order from a rate limit.
+    api = store.create_api(engine, "Orders API", api_key="orders-key", sdk_token="orders-token")["api_id"]
+    rows = [
+        (404, {"error": {"code": "not_found", "message": "No order 'A-17'."}}, []),
+        (404, {"error": {"code": "not_found", "message": "No order 'B-99'."}}, []),
+        (429, {"message": "Too many requests; retry in 30 s."}, []),
+        (422, {"type": "about:blank", "title": "Invalid", "detail": "Field 'qty' must be positive."}, []),
+        (500, {"error": {"message": "Something went wrong."}}, err("DatabaseError", "deadlock on row 7")),  # the SDK's wins
+        (502, "<html>Bad gateway</html>", []),  # not a JSON object: no message
+    ]
+    store.write_requests(engine, [(api, make_request(status=status, response_body=body, errors=errors, timestamp=h(i + 1)))
+                                  for i, (status, body, errors) in enumerate(rows)])
+    groups = error_groups_page(engine, WORKSPACE, DAY).groups
+    assert sorted(summary(groups), key=lambda g: g[2]) == [
+        ("Orders API", "/orders/{id}", 404, None, "No order {value}.", 2, 1),
+        ("Orders API", "/orders/{id}", 422, None, "Field {value} must be positive.", 1, 1),
+        ("Orders API", "/orders/{id}", 429, None, "Too many requests; retry in {n} s.", 1, 1),
+        ("Orders API", "/orders/{id}", 500, "DatabaseError", "deadlock on row {n}", 1, 1),
+        ("Orders API", "/orders/{id}", 502, None, NO_ERROR, 1, 1),
+    ]
+
+
+def test_details_that_cannot_be_read_leave_the_group_without_a_message_and_the_page_up(engine):
+    from core.storage.models import RequestDetail
+
+    api = store.create_api(engine, "Orders API", api_key="orders-key", sdk_token="orders-token")["api_id"]
+    store.write_requests(engine, [(api, make_request(status=404, response_body={"message": "gone"}, timestamp=h(1))),
+                                  (api, make_request(status=404, response_body={"message": "gone"}, timestamp=h(2)))])
+    with engine.begin() as conn:
+        first = conn.scalar(sa.select(sa.func.min(RequestDetail.request_id)))
+        conn.execute(sa.update(RequestDetail).where(RequestDetail.request_id == first).values(packed=b"not zstd at all"))
+    rows = failed_requests(engine, WORKSPACE, DAY, min_status=400).rows
+    assert sorted(rows.get_column("error_message").to_list(), key=str) == [None, "gone"]

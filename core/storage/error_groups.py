@@ -11,10 +11,13 @@ from dataclasses import dataclass
 
 import polars as pl
 import sqlalchemy as sa
+import zstandard
 
 from core.domain.frames import UTC_US
+from core.domain.problems import body_message
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
+from core.storage import details
 from core.storage.models import Api, Customer, Request, RequestDetail
 
 # At most this many failed requests are read per view: enough for every group of a normal window; when
@@ -32,7 +35,9 @@ FAILED_SCHEMA = {
     "endpoint": pl.String,
     "status": pl.Int64,
     "error_type": pl.String,  # of the first error the SDK reported; null when it reported none
-    "error_message": pl.String,  # as stored (masked at ingest), not yet normalised
+    # The first reported error's message, else what the response body says (core.domain.problems.body_message); as
+    # stored (masked at ingest), not yet normalised.
+    "error_message": pl.String,
 }
 
 
@@ -73,7 +78,8 @@ def failed_requests(engine: sa.Engine, scope: Scope, window: Window, *, min_stat
         first_error = RequestDetail.errors[(0, "type")].as_string(), RequestDetail.errors[(0, "message")].as_string()
         stmt = (
             sa.select(Request.id, Request.timestamp, Request.api_id, Api.name, Request.customer_id, Customer.display_name,
-                      Request.method, Request.endpoint, Request.status, *first_error)
+                      Request.method, Request.endpoint, Request.status, *first_error, RequestDetail.packed,
+                      RequestDetail.response_body)
             .select_from(top)
             .join(Request, Request.id == top.c.id)
             .join(Api, Api.id == Request.api_id)
@@ -82,6 +88,20 @@ def failed_requests(engine: sa.Engine, scope: Scope, window: Window, *, min_stat
             .where(scope.where(Request.customer_id))
             .order_by(top.c.timestamp.desc(), top.c.id.desc())
         )
-        rows = [tuple(r) for r in conn.execute(stmt)]
+        rows = [_with_body_message(r) for r in conn.execute(stmt)]
     frame = pl.DataFrame(rows[:limit], schema=FAILED_SCHEMA, orient="row")
     return FailedRequests(scope.check(frame), len(rows) > limit)
+
+
+def _with_body_message(row: sa.Row) -> tuple:
+    """A failed request's FAILED_SCHEMA values from its row (… error type, error message, packed, response body):
+    without a reported error, the message its response body carries. Details that cannot be read leave it None
+    (the group then says no error was reported), never the whole read failing."""
+    *values, packed, stored_body = row
+    if values[-1] is None and (packed is not None or stored_body is not None):
+        try:
+            body = details.unpack(bytes(packed))["response_body"] if packed is not None else stored_body
+        except (ValueError, KeyError, TypeError, zstandard.ZstdError):
+            body = None
+        values[-1] = body_message(body)
+    return tuple(values)
