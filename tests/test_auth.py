@@ -864,6 +864,21 @@ def test_a_session_started_by_cookie_is_a_login_in_the_log(engine):
     assert (_who(entry), entry["detail"]) == ((user_id, "ann@example.com", "203.0.113.9", "user:ann@example.com"), {"method": "cookie"})
 
 
+def test_a_cookie_session_soon_after_a_login_from_the_same_address_is_not_logged_again(engine):
+    # Every reload and new tab is a new session that logs in by cookie: the audit log held a "login.success" every
+    # two seconds while a user clicked through pages by their links.
+    user_id = add(engine)
+    login.authenticate(engine, "ann@example.com", PASSWORD, now=T0, source="203.0.113.9")
+    for minutes in (1, 2, 29):
+        login.record_login(engine, user_id, now=T0 + dt.timedelta(minutes=minutes), source="203.0.113.9")
+    login.record_login(engine, user_id, now=T0 + dt.timedelta(minutes=3), source="198.51.100.4")  # another address
+    login.record_login(engine, user_id, now=T0 + dt.timedelta(minutes=31), source="203.0.113.9")  # 30 min after the last
+    entries = _audit(engine, "login.success")
+    assert sorted((e["source"], e["detail"].get("method")) for e in entries) == [
+        ("198.51.100.4", "cookie"), ("203.0.113.9", "cookie"), ("203.0.113.9", "password")]
+    assert users.list_users(engine)[0]["last_login_at"] == T0 + dt.timedelta(minutes=31)  # "Last login" still moves
+
+
 def test_logout_is_recorded(engine):
     user_id = add(engine)
     sessions.revoke_sessions(engine, user_id, now=T0, source="203.0.113.9")

@@ -114,16 +114,25 @@ def authenticate(engine: sa.Engine, email: str, password: str, *, now: dt.dateti
     return to_user(row)
 
 
+# A session resumed by cookie this soon after the user's last login entry from the same address (a reload, another
+# tab: each is a new Streamlit session) is not logged again; one from another address always is.
+COOKIE_LOGIN_QUIET = dt.timedelta(minutes=30)
+
+
 def record_login(engine: sa.Engine, user_id: int, *, now: dt.datetime | None = None, method: str = "cookie",
                  source: str | None = None) -> None:
     """A session started without a password (`method`: "cookie", "setup" for the first Admin): still a login,
-    and in the audit log as one. `source`: where it came from (client IP)."""
+    and in the audit log as one, except a cookie's within COOKIE_LOGIN_QUIET of the user's last login entry from the
+    same source. `source`: where it came from (client IP)."""
     now = now or utcnow()
     with engine.begin() as conn:
         email = conn.execute(sa.update(User).where(User.id == user_id).values(last_login_at=now).returning(User.email)).scalar()
-        if email is not None:
-            audit.record(conn, "login.success", actor=Actor.user(user_id, email, source), target=user_target(email),
-                         detail={"method": method}, at=now)
+        if email is None:
+            return
+        actor = Actor.user(user_id, email, source)
+        if method == "cookie" and audit.recorded_since(conn, "login.success", actor, now - COOKIE_LOGIN_QUIET):
+            return
+        audit.record(conn, "login.success", actor=actor, target=user_target(email), detail={"method": method}, at=now)
 
 
 def change_password(engine: sa.Engine, user_id: int, current_password: str, new_password: str, *,

@@ -135,6 +135,19 @@ def record(bind: sa.Engine | sa.Connection, action: str, *, actor: Actor | None,
         return conn.execute(statement).scalar_one()
 
 
+def recorded_since(bind: sa.Engine | sa.Connection, action: str, actor: Actor, since: dt.datetime) -> bool:
+    """Whether `actor` (the same user id, name and source) has an `action` entry at or after `since`."""
+    statement = sa.select(AuditEntry.id).where(
+        AuditEntry.action == action, AuditEntry.actor_name == _clip(actor.name or UNKNOWN, MAX_NAME_CHARS),
+        AuditEntry.at >= since, AuditEntry.source == _clip(actor.source or UNKNOWN, MAX_SOURCE_CHARS),
+        AuditEntry.actor_user_id.is_(None) if actor.user_id is None else AuditEntry.actor_user_id == actor.user_id,
+    ).limit(1)
+    if isinstance(bind, sa.Connection):
+        return bind.execute(statement).first() is not None
+    with bind.connect() as conn:
+        return conn.execute(statement).first() is not None
+
+
 # ---------------------------------------------------------------- reading
 
 
