@@ -218,8 +218,10 @@ def customers_in_window(seed: int, n: int, window: float, rng: random.Random) ->
         customers[k].end = window - rng.uniform(min(3, 0.1 * days), min(10, 0.3 * days)) * day
     for k in new:
         customers[k].start = window - rng.uniform(min(0.3, 0.05 * days), min(7, 0.25 * days)) * day
+    # Joining throughout the window, as a growing API's customers do: joins that stopped at three quarters of it
+    # halved the new customers of every demo's last week ("New customers -50 %", red, on Home's 7D).
     for k in joined:
-        customers[k].start = rng.uniform(0.05, 0.75) * window
+        customers[k].start = rng.uniform(0.05, 0.97) * window
     # Small legacy integrations that still call over plain http (the credentials_over_http threat).
     for k in legacy_http:
         customers[k].scheme = "http"
