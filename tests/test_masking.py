@@ -226,6 +226,43 @@ def test_a_rejected_payload_keeps_end_users_credentials_masked(engine):
     assert "Bearer ************" in text
 
 
+# ---------------------------------------------------------------- credentials written into free text
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.S3cr3tSignature9"
+
+
+@pytest.mark.parametrize("where", ["response body message", "request body note", "SDK error", "query value", "server"])
+def test_a_bearer_token_written_into_text_is_stored_masked(where):
+    # Stored in clear before: only a value under a secret's name, or text with "=" or "@", was looked into, so
+    # {"message": "token Bearer eyJ… rejected"} reached the request dialog and the Errors page as sent.
+    text = f"The token Bearer {JWT} was rejected"
+    payload = _payload(body={"note": text} if where == "request body note" else {},
+                       query={"q": text} if where == "query value" else None)
+    data = payload["data"]
+    if where == "response body message":
+        data["response"]["body"] = {"error": {"message": text}}
+    elif where == "SDK error":
+        data["errors"] = [{"source": "onError", "type": "AuthError", "message": text, "file": "app.py", "line": 3}]
+    elif where == "server":
+        data["server"]["signature"] = text
+    kept = _normalised_text(payload)
+    assert JWT not in kept and "S3cr3t" not in kept
+    assert "The token Bearer *" in kept and " was rejected" in kept
+
+
+def test_a_basic_credential_in_text_is_masked_and_ordinary_words_are_not():
+    masked = mask({"note": "retried with Basic dXNlcjpodW50ZXIy at 10:00",  # base64 of user:hunter2
+                   "plain": "a basic question about the bearer of bad news, Bearer credentials and BASIC PLANS"})
+    assert masked == {"note": "retried with Basic **************** at 10:00",
+                      "plain": "a basic question about the bearer of bad news, Bearer credentials and BASIC PLANS"}
+
+
+def test_hostile_text_with_credential_words_is_scrubbed_in_linear_time():
+    hostile = ("Bearer " * 9_000) + ("<" * 65_536) + "bearer a1b2c3d4e5"
+    masked = mask({"message": hostile})["message"]
+    assert masked.endswith("bearer **********") and len(masked) == len(hostile)
+
+
 @pytest.mark.parametrize("raw", [
     f'{{"api_key": "x", "data": {{"request": {{"headers": {{"Authorization": "Bearer {SECRET}"}}, "body": {{"pass',
     f"POST /login HTTP/1.1\r\nAuthorization: Basic {SECRET}\r\n\r\nuser=ann&password={SECRET}",

@@ -9,6 +9,8 @@ form-encoded text sent as a string; an object or list under a sensitive key is m
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from functools import lru_cache
@@ -124,7 +126,7 @@ def mask(value: Any, depth: int = 0) -> Any:
             if sensitive:
                 out[name] = _mask_sensitive(v)
             elif fast and type(v) is str and v.isascii() and (not v or (v[0] not in _MAYBE_JSON and "=" not in v and "@" not in v
-                                                               and "\x00" not in v)):
+                                                               and "\x00" not in v and not _maybe_credential(v))):
                 out[name] = v  # what mask_string(clean_text(v)) returns for plain text, without two calls
             elif fast and (v is None or type(v) is int or type(v) is bool or (type(v) is float and isfinite(v))):
                 out[name] = v
@@ -161,7 +163,7 @@ def mask_string(text: str, depth: int = 0) -> str:
     Returned unchanged (the same bytes) when nothing in it is sensitive."""
     first = text[:1]
     if not first or (first not in _MAYBE_JSON and "=" not in text and "@" not in text):
-        return text  # the common case, decided without a copy
+        return scrub_credentials(text)  # the common case, decided without a copy
     if first.isspace():
         first = text.lstrip()[:1]
     if first == "{" or first == "[":
@@ -183,8 +185,37 @@ def mask_string(text: str, depth: int = 0) -> str:
     if "://" in text[:32] or text.startswith("/"):
         return mask_url(text)
     if "=" in text:
-        return _mask_pairs(text)
-    return text
+        return scrub_credentials(_mask_pairs(text))
+    return scrub_credentials(text)
+
+
+# A credential written into free text ("token Bearer eyJhbGciOi… rejected", "retried with Basic dXNlcjpwYXNz"): an
+# error message or a note in a body, under a key that is no secret's name. Bearer takes a token (8+ characters, with a
+# digit or one of -._~+/=, so "bearer instrument" stays); Basic what base64 of "user:password" decodes to.
+_TEXT_CREDENTIAL = re2.compile(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)")
+_SHORTEST_CREDENTIAL = len("Basic ") + 8
+
+
+def _maybe_credential(text: str) -> bool:
+    """Whether free text may hold a Bearer or Basic credential (cheap: substrings, no regular expression)."""
+    return len(text) >= _SHORTEST_CREDENTIAL and ("earer" in text or "EARER" in text or "asic" in text or "ASIC" in text)
+
+
+def _masked_credential(m) -> str:
+    scheme, space, token = m.group(1), m.group(2), m.group(3)
+    if scheme.lower() == "basic":
+        try:
+            is_credential = b":" in base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            is_credential = False
+    else:
+        is_credential = any(c.isdigit() or c in "-._~+/=" for c in token)
+    return f"{scheme}{space}{_mask_scalar(token)}" if is_credential else m.group(0)
+
+
+def scrub_credentials(text: str) -> str:
+    """Free text with the Bearer and Basic credentials written into it masked; the same string when there are none."""
+    return _TEXT_CREDENTIAL.sub(_masked_credential, text) if _maybe_credential(text) else text
 
 
 def mask_url(url: str) -> str:
