@@ -126,7 +126,8 @@ def mask(value: Any, depth: int = 0) -> Any:
             if sensitive:
                 out[name] = _mask_sensitive(v)
             elif fast and type(v) is str and v.isascii() and (not v or (v[0] not in _MAYBE_JSON and "=" not in v and "@" not in v
-                                                               and "\x00" not in v and not _maybe_credential(v))):
+                                                               and "\x00" not in v
+                                                               and (len(v) < _SHORTEST_CREDENTIAL or not _maybe_credential(v)))):
                 out[name] = v  # what mask_string(clean_text(v)) returns for plain text, without two calls
             elif fast and (v is None or type(v) is int or type(v) is bool or (type(v) is float and isfinite(v))):
                 out[name] = v
@@ -198,7 +199,7 @@ _SHORTEST_CREDENTIAL = len("Basic ") + 8
 
 def _maybe_credential(text: str) -> bool:
     """Whether free text may hold a Bearer or Basic credential (cheap: substrings, no regular expression)."""
-    return len(text) >= _SHORTEST_CREDENTIAL and ("earer" in text or "EARER" in text or "asic" in text or "ASIC" in text)
+    return (len(text) >= _SHORTEST_CREDENTIAL and ("earer" in text or "asic" in text or "EARER" in text or "ASIC" in text))
 
 
 def _masked_credential(m) -> str:
