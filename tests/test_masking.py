@@ -159,13 +159,14 @@ def test_names_that_only_look_sensitive_are_kept(name):
 
 
 def test_masked_fields_setting_adds_names(masked_fields):
-    masked_fields("pin, Mothers-Maiden-Name")
-    assert mask({"pin": "1234", "mothersMaidenName": "Smith", "name": "ann"}) == {"pin": "****", "mothersMaidenName": "*****", "name": "ann"}
+    masked_fields("first-pet, Mothers-Maiden-Name")
+    assert mask({"first_pet": "Rex", "mothersMaidenName": "Smith", "name": "ann"}) == {
+        "first_pet": "***", "mothersMaidenName": "*****", "name": "ann"}
 
 
 def test_without_the_setting_such_names_are_kept(masked_fields):
     masked_fields("")
-    assert mask({"pin": "1234"}) == {"pin": "1234"}
+    assert mask({"first_pet": "Rex"}) == {"first_pet": "Rex"}
 
 
 def test_a_masked_query_name_still_counts_as_credentials_over_http():
@@ -255,6 +256,22 @@ def test_a_basic_credential_in_text_is_masked_and_ordinary_words_are_not():
                    "plain": "a basic question about the bearer of bad news, Bearer credentials and BASIC PLANS"})
     assert masked == {"note": "retried with Basic **************** at 10:00",
                       "plain": "a basic question about the bearer of bad news, Bearer credentials and BASIC PLANS"}
+
+
+def test_a_bare_jwt_in_text_is_masked():
+    assert mask({"note": f"could not verify {JWT}; try again"}) == {"note": "could not verify " + "*" * 32 + "; try again"}
+
+
+@pytest.mark.parametrize("name", ["jwt", "id_jwt", "SECRET_KEY", "secretKey", "aws_secret_access_key", "stripe-secret-key",
+                                  "signing_key", "encryption_key", "pin", "otp", "totp", "mfa_code"])
+def test_secret_names_that_were_missed_are_masked(name):
+    # Stored in clear before: "secret" had to end the name (SECRET_KEY, aws_secret_access_key did not).
+    assert mask({name: SECRET, "other": "kept"}) == {name: "*" * len(SECRET), "other": "kept"}
+
+
+@pytest.mark.parametrize("name", ["spin", "pinned", "opinion", "shipping", "options", "keyboard", "hotpot"])
+def test_names_that_only_contain_those_words_are_kept(name):
+    assert mask({name: "kept"}) == {name: "kept"}
 
 
 def test_hostile_text_with_credential_words_is_scrubbed_in_linear_time():

@@ -34,10 +34,12 @@ SENSITIVE_NAMES = frozenset({
     "apisecret", "privatekey", "cc", "ccnumber", "creditcard", "creditcardnumber", "cardnumber", "cvv", "cvv2",
     "ccv", "cvc", "cvc2", "ssn", "iban", "creditscore", "authorization", "proxyauthorization", "cookie",
     "cookies", "setcookie", "xapikey", "apikey", "token", "accesstoken", "refreshtoken", "idtoken",
-    "xauthtoken", "sdktoken", "sessionid",
+    "xauthtoken", "sdktoken", "sessionid", "jwt", "pin", "otp", "totp", "otpcode", "mfacode",
 })
-# api_secret, x-auth-token, ssh_private_key, x-goog-api-key … ; not "pass" (bypass, compass) nor "cc" (ccy).
-_SENSITIVE_SUFFIXES = ("token", "secret", "password", "passphrase", "privatekey", "apikey", "authorization")
+# api_secret, x-auth-token, ssh_private_key, x-goog-api-key, aws_secret_access_key, SECRET_KEY, id_jwt … ; not "pass"
+# (bypass, compass) nor "cc" (ccy).
+_SENSITIVE_SUFFIXES = ("token", "secret", "password", "passphrase", "privatekey", "apikey", "authorization", "secretkey",
+                       "secretaccesskey", "signingkey", "encryptionkey", "jwt")
 
 # The auth scheme word stays readable ("Bearer ****"): it tells an Admin how the caller authenticated.
 # (re, not re2: anchored and linear, and re2's Python wrapper costs ~5 µs a call on this hot path.)
@@ -197,9 +199,14 @@ _TEXT_CREDENTIAL = re2.compile(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9\-._~+/]{8,
 _SHORTEST_CREDENTIAL = len("Basic ") + 8
 
 
+# A JSON Web Token anywhere in text, with or without a scheme word: its header and payload are base64 of JSON objects.
+_JWT = re2.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")
+
+
 def _maybe_credential(text: str) -> bool:
-    """Whether free text may hold a Bearer or Basic credential (cheap: substrings, no regular expression)."""
-    return (len(text) >= _SHORTEST_CREDENTIAL and ("earer" in text or "asic" in text or "EARER" in text or "ASIC" in text))
+    """Whether free text may hold a Bearer or Basic credential or a JWT (cheap: substrings, no regular expression)."""
+    return len(text) >= _SHORTEST_CREDENTIAL and ("earer" in text or "asic" in text or "EARER" in text or "ASIC" in text
+                                                  or "eyJ" in text)
 
 
 def _masked_credential(m) -> str:
@@ -215,8 +222,12 @@ def _masked_credential(m) -> str:
 
 
 def scrub_credentials(text: str) -> str:
-    """Free text with the Bearer and Basic credentials written into it masked; the same string when there are none."""
-    return _TEXT_CREDENTIAL.sub(_masked_credential, text) if _maybe_credential(text) else text
+    """Free text with the Bearer and Basic credentials and the JWTs written into it masked; the same string when there
+    are none."""
+    if not _maybe_credential(text):
+        return text
+    text = _TEXT_CREDENTIAL.sub(_masked_credential, text)
+    return _JWT.sub(lambda m: _mask_scalar(m.group(0)), text) if "eyJ" in text else text
 
 
 def mask_url(url: str) -> str:
