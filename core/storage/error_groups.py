@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import zstandard
 
 from core.domain.frames import UTC_US
+from core.domain.masking import scrub_credentials
 from core.domain.problems import body_message
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
@@ -104,4 +105,6 @@ def _with_body_message(row: sa.Row) -> tuple:
         except (ValueError, KeyError, TypeError, zstandard.ZstdError):
             body = None
         values[-1] = body_message(body)
+    if values[-1] is not None:  # a credential a request stored before ingest masked those is hidden as read
+        values[-1] = scrub_credentials(values[-1])
     return tuple(values)
