@@ -133,7 +133,7 @@ class _Inference:
             ).all()
             op = self._op(endpoint, method.lower())
             for row in reversed(rows):  # oldest first, so the newest sample is the one kept as example
-                self._observe(op, endpoint, _Sample(row.id, row.url, row.status, **details.unpacked(row._mapping)))
+                self._observe(op, endpoint, _Sample(row.id, row.url, row.status, **details.unpacked_masked(row._mapping)))
 
     def _op(self, endpoint: str, verb: str) -> _Op:
         key = (_openapi_path(endpoint)[2], verb)

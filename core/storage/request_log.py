@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from core.domain.countries import country_name
 from core.domain.errors import ClienteleError
-from core.domain.masking import mask, mask_body
+from core.domain.masking import mask
 from core.domain.record import THREAT_LEVELS
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
@@ -483,21 +483,19 @@ def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
         )
     }
     general["country_name"] = country_name(r["country"])
-    # Masked again as read: what ingest masks now (a credential in free text, a name added to the secret names) is
-    # hidden in a request stored before too. Masked values stay as they are; nothing else changes.
-    packed = details.unpacked(r)
+    packed = details.unpacked_masked(r)
     detail = {
         "general": general,
-        "request_headers": mask(packed["request_headers"] or {}),
-        "query": mask(packed["query"]) if packed["query"] is not None else {},
-        "request_body": mask_body(packed["request_body"]),
-        "response_headers": mask(packed["response_headers"] or {}),
-        "response_body": mask_body(packed["response_body"]),
-        "errors": mask(_errors_for(scope, r["errors"] or [])),
+        "request_headers": packed["request_headers"] or {},
+        "query": packed["query"] if packed["query"] is not None else {},
+        "request_body": packed["request_body"],
+        "response_headers": packed["response_headers"] or {},
+        "response_body": packed["response_body"],
+        "errors": mask(_errors_for(scope, r["errors"] or [])),  # masked again as read, as the details are
         "metadata_error": r["metadata_error"],
         "threat_reasons": r["threat_reasons"] or [],
         "sdk": {"name": r["sdk"], "version": r["sdk_version"]},
     }
     if not scope.is_customer:
-        detail["server"] = mask(packed["server"] or {})
+        detail["server"] = packed["server"] or {}
     return detail
