@@ -440,13 +440,11 @@ def _errors_for(scope: Scope, errors: list) -> list:
 
 
 def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
-    """Everything stored about one request (sensitive values were masked at ingest).
+    """Everything stored about one request (masked at ingest, and again as read: details.unpacked_masked).
 
-    Keys: general (dict), request_headers, query, request_body, response_headers, response_body,
-    errors (list; a Customer gets only each error's type and message), metadata_error, threat_reasons
-    (list), sdk ({"name", "version"}), and for workspace scopes only, server (infrastructure facts a
-    Customer must not see).
-    """
+    Keys: general (dict), request_headers, query, request_body, response_headers, response_body, errors (list; a
+    Customer gets only each error's type and message), metadata_error, threat_reasons (list), sdk ({"name",
+    "version"}), and for workspace scopes only, server (infrastructure facts a Customer must not see)."""
     try:
         rid = int(request_id)
     except (TypeError, ValueError):
@@ -491,7 +489,7 @@ def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
         "request_body": packed["request_body"],
         "response_headers": packed["response_headers"] or {},
         "response_body": packed["response_body"],
-        "errors": mask(_errors_for(scope, r["errors"] or [])),  # masked again as read, as the details are
+        "errors": mask(_errors_for(scope, r["errors"] or [])),
         "metadata_error": r["metadata_error"],
         "threat_reasons": r["threat_reasons"] or [],
         "sdk": {"name": r["sdk"], "version": r["sdk_version"]},
