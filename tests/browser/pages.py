@@ -83,6 +83,15 @@ def horizontal_overflow(table) -> int:
     return table.evaluate("df => { const s = df.querySelector('.dvn-scroller'); return s.scrollWidth - s.clientWidth; }")
 
 
+def assert_fits(table, columns: list[str], widths: dict[str, int]) -> None:
+    """An st.dataframe without a horizontal scroll, each of whose headers fits its column (`widths`, px) in the
+    grid's own font."""
+    expect(table.locator("canvas").first).to_be_visible()
+    assert horizontal_overflow(table) == 0
+    needed = header_widths(table, columns)
+    assert {c: round(needed[c]) for c in columns if needed[c] > widths[c]} == {}
+
+
 # The grid's cell padding on either side of a header and the room its sort arrow takes (glide-data-grid).
 HEADER_PADDING_PX, SORT_ARROW_PX = 8, 18
 

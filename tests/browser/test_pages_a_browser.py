@@ -22,8 +22,8 @@ from tests.apptest_helpers import ACCOUNTS, PASSWORD
 from tests.browser.conftest import visited_server
 from tests.browser.pages import (
     EXCEPTION,
+    assert_fits,
     click_first_row,
-    header_widths,
     horizontal_overflow,
     login,
     page_url,
@@ -216,14 +216,6 @@ PROFILE_HISTORY_1366 = ["Time", "Method", "Status", "Endpoint", "Load time (ms)"
 PROFILE_ERRORS_1366 = ["Endpoint", "Status", "Message", "Failed requests", "Trend", "Requests"]
 
 
-def _assert_fits(table, columns: list[str], widths: dict[str, int]) -> None:
-    """No horizontal scroll, and every header's text fits its column in the grid's own font."""
-    expect(table.locator("canvas").first).to_be_visible()
-    assert horizontal_overflow(table) == 0
-    needed = header_widths(table, columns)
-    assert {c: round(needed[c]) for c in columns if needed[c] > widths[c]} == {}
-
-
 def test_customer_tables_fit_1366_px_without_a_horizontal_scroll(demo_server, browser, artifacts):
     ctx = browser.new_context(viewport=VIEWPORTS["1366"])
     ctx.set_default_timeout(30_000)
@@ -231,17 +223,17 @@ def test_customer_tables_fit_1366_px_without_a_horizontal_scroll(demo_server, br
     try:
         login(page, demo_server.url, ACCOUNTS["admin"]["email"])
         visit(page, page_url(demo_server.url, "admin", "customer-dashboard", "window=30d"))
-        _assert_fits(page.locator('.st-key-customer_list [data-testid="stDataFrame"]'), CUSTOMER_LIST_1366,
+        assert_fits(page.locator('.st-key-customer_list [data-testid="stDataFrame"]'), CUSTOMER_LIST_1366,
                      CUSTOMER_WIDTHS)
         visit(page, page_url(demo_server.url, "admin", "overview", "window=30d"))
-        _assert_fits(page.locator('.st-key-home_top [data-testid="stDataFrame"]'), HOME_TOP_1366, CUSTOMER_WIDTHS)
+        assert_fits(page.locator('.st-key-home_top [data-testid="stDataFrame"]'), HOME_TOP_1366, CUSTOMER_WIDTHS)
         visit(page, page_url(demo_server.url, "admin", "customer", f"customer={demo_server.facts['customer_id']}&window=30d"))
         history = page.locator('[class*="st-key-profile_table_"] [data-testid="stDataFrame"]')
         history.scroll_into_view_if_needed()
-        _assert_fits(history, PROFILE_HISTORY_1366, ht.WIDTHS)
+        assert_fits(history, PROFILE_HISTORY_1366, ht.WIDTHS)
         errors = page.locator('.st-key-profile_errors [data-testid="stDataFrame"]')
         errors.scroll_into_view_if_needed()
-        _assert_fits(errors, PROFILE_ERRORS_1366, eg.WIDTHS)
+        assert_fits(errors, PROFILE_ERRORS_1366, eg.WIDTHS)
     finally:
         ctx.close()
 

@@ -18,7 +18,7 @@ from core.storage import models
 from core.storage.models import Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
 from tests.browser.conftest import IDLE, visited_server
-from tests.browser.pages import click_first_row, header_widths, horizontal_overflow, login, page_url, screenshot, settled, visit
+from tests.browser.pages import assert_fits, click_first_row, login, page_url, screenshot, settled, visit
 from tests.factories import NOW
 from ui import nav
 
@@ -146,11 +146,7 @@ def test_request_history_fits_1366_px_without_a_horizontal_scroll(demo_server, b
     try:
         login(page, demo_server.url, email)
         visit(page, page_url(demo_server.url, role, url_path, "window=30d"))
-        table = page.locator(HISTORY_TABLE)
-        expect(table.locator("canvas").first).to_be_visible()
-        assert horizontal_overflow(table) == 0
-        needed = header_widths(table, columns)
-        assert {c: round(needed[c]) for c in columns if needed[c] > ht.WIDTHS[c]} == {}
+        assert_fits(page.locator(HISTORY_TABLE), columns, ht.WIDTHS)
     finally:
         ctx.close()
 
@@ -166,9 +162,7 @@ def test_usage_fits_1366_px_and_its_customer_box_says_all_customers(demo_server,
         table = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
         expect(table.locator("canvas").first).to_be_visible()
         screenshot(page, artifacts / "b-admin-usage-1366.png")
-        assert horizontal_overflow(table) == 0
-        needed = header_widths(table, list(usage.WIDTHS))
-        assert {c: round(needed[c]) for c in usage.WIDTHS if needed[c] > usage.WIDTHS[c]} == {}
+        assert_fits(table, list(usage.WIDTHS), usage.WIDTHS)
         box = page.get_by_test_id("stSelectbox").filter(has_text="Customer").get_by_role("combobox")
         expect(box).to_have_attribute("placeholder", "All customers")  # what an empty choice shows
     finally:
