@@ -166,6 +166,15 @@ def context(browser):
     ctx.close()
 
 
+@pytest.fixture
+def page(browser):
+    """A new page at 1366×768, the width the #14 layout checks are made at, in a context of its own."""
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    ctx.set_default_timeout(30_000)
+    yield ctx.new_page()
+    ctx.close()
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

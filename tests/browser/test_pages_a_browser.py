@@ -216,46 +216,34 @@ PROFILE_HISTORY_1366 = ["Time", "Method", "Status", "Endpoint", "Load time (ms)"
 PROFILE_ERRORS_1366 = ["Endpoint", "Status", "Message", "Failed requests", "Trend", "Requests"]
 
 
-def test_customer_tables_fit_1366_px_without_a_horizontal_scroll(demo_server, browser, artifacts):
-    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
-    ctx.set_default_timeout(30_000)
-    page = ctx.new_page()
-    try:
-        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
-        visit(page, page_url(demo_server.url, "admin", "customer-dashboard", "window=30d"))
-        assert_fits(page.locator('.st-key-customer_list [data-testid="stDataFrame"]'), CUSTOMER_LIST_1366,
-                     CUSTOMER_WIDTHS)
-        visit(page, page_url(demo_server.url, "admin", "overview", "window=30d"))
-        assert_fits(page.locator('.st-key-home_top [data-testid="stDataFrame"]'), HOME_TOP_1366, CUSTOMER_WIDTHS)
-        visit(page, page_url(demo_server.url, "admin", "customer", f"customer={demo_server.facts['customer_id']}&window=30d"))
-        history = page.locator('[class*="st-key-profile_table_"] [data-testid="stDataFrame"]')
-        history.scroll_into_view_if_needed()
-        assert_fits(history, PROFILE_HISTORY_1366, ht.WIDTHS)
-        errors = page.locator('.st-key-profile_errors [data-testid="stDataFrame"]')
-        errors.scroll_into_view_if_needed()
-        assert_fits(errors, PROFILE_ERRORS_1366, eg.WIDTHS)
-    finally:
-        ctx.close()
+def test_customer_tables_fit_1366_px_without_a_horizontal_scroll(demo_server, page, artifacts):
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, page_url(demo_server.url, "admin", "customer-dashboard", "window=30d"))
+    assert_fits(page.locator('.st-key-customer_list [data-testid="stDataFrame"]'), CUSTOMER_LIST_1366,
+                 CUSTOMER_WIDTHS)
+    visit(page, page_url(demo_server.url, "admin", "overview", "window=30d"))
+    assert_fits(page.locator('.st-key-home_top [data-testid="stDataFrame"]'), HOME_TOP_1366, CUSTOMER_WIDTHS)
+    visit(page, page_url(demo_server.url, "admin", "customer", f"customer={demo_server.facts['customer_id']}&window=30d"))
+    history = page.locator('[class*="st-key-profile_table_"] [data-testid="stDataFrame"]')
+    history.scroll_into_view_if_needed()
+    assert_fits(history, PROFILE_HISTORY_1366, ht.WIDTHS)
+    errors = page.locator('.st-key-profile_errors [data-testid="stDataFrame"]')
+    errors.scroll_into_view_if_needed()
+    assert_fits(errors, PROFILE_ERRORS_1366, eg.WIDTHS)
 
 
-def test_the_column_chooser_brings_back_a_hidden_column(demo_server, browser):
-    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
-    ctx.set_default_timeout(30_000)
-    page = ctx.new_page()
-    try:
-        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
-        visit(page, page_url(demo_server.url, "admin", "customer-dashboard", "window=30d"))
-        table = page.locator('.st-key-customer_list [data-testid="stDataFrame"]')
-        expect(table.locator("canvas").first).to_be_visible()
-        assert horizontal_overflow(table) == 0
-        page.get_by_role("button", name="Columns", exact=True).first.click()  # the customer list comes first
-        page.get_by_role("dialog", name="Columns").get_by_text("Customer ID", exact=True).click()
-        settled(page)
-        # More columns than fit: now the table scrolls sideways (its first column pinned).
-        page.wait_for_function("sel => { const s = document.querySelector(sel); return s.scrollWidth > s.clientWidth; }",
-                               arg='.st-key-customer_list [data-testid="stDataFrame"] .dvn-scroller')
-    finally:
-        ctx.close()
+def test_the_column_chooser_brings_back_a_hidden_column(demo_server, page):
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, page_url(demo_server.url, "admin", "customer-dashboard", "window=30d"))
+    table = page.locator('.st-key-customer_list [data-testid="stDataFrame"]')
+    expect(table.locator("canvas").first).to_be_visible()
+    assert horizontal_overflow(table) == 0
+    page.get_by_role("button", name="Columns", exact=True).first.click()  # the customer list comes first
+    page.get_by_role("dialog", name="Columns").get_by_text("Customer ID", exact=True).click()
+    settled(page)
+    # More columns than fit: now the table scrolls sideways (its first column pinned).
+    page.wait_for_function("sel => { const s = document.querySelector(sel); return s.scrollWidth > s.clientWidth; }",
+                           arg='.st-key-customer_list [data-testid="stDataFrame"] .dvn-scroller')
 
 
 def test_on_a_phone_the_time_filter_shows_every_option(demo_server, browser, artifacts):
@@ -301,21 +289,15 @@ def test_hovering_a_multi_series_chart_shows_a_crosshair_and_every_series_at_loc
         ctx.close()
 
 
-def test_the_sidebar_finds_a_customer_and_breadcrumbs_lead_back(demo_server, browser):
-    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
-    ctx.set_default_timeout(30_000)
-    page = ctx.new_page()
-    try:
-        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
-        visit(page, page_url(demo_server.url, "admin", "requests"))
-        search = page.locator('[data-testid="stSidebar"]').get_by_role("textbox", name="Find a customer")
-        search.fill(demo_server.facts["customer_id"])
-        search.press("Enter")
-        expect(page.locator("h1").first).to_contain_text(demo_server.facts["name"])
-        settled(page)
-        # Opened without an API: Customers › <name>.
-        page.locator('[data-testid="stMain"]').get_by_role("link", name="Customers", exact=True).click()
-        expect(page.locator("h1").first).to_have_text("Customers")
-        expect(page.locator(EXCEPTION)).to_have_count(0)
-    finally:
-        ctx.close()
+def test_the_sidebar_finds_a_customer_and_breadcrumbs_lead_back(demo_server, page):
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, page_url(demo_server.url, "admin", "requests"))
+    search = page.locator('[data-testid="stSidebar"]').get_by_role("textbox", name="Find a customer")
+    search.fill(demo_server.facts["customer_id"])
+    search.press("Enter")
+    expect(page.locator("h1").first).to_contain_text(demo_server.facts["name"])
+    settled(page)
+    # Opened without an API: Customers › <name>.
+    page.locator('[data-testid="stMain"]').get_by_role("link", name="Customers", exact=True).click()
+    expect(page.locator("h1").first).to_have_text("Customers")
+    expect(page.locator(EXCEPTION)).to_have_count(0)

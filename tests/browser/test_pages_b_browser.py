@@ -139,70 +139,52 @@ TABLE_KEY = "s => document.querySelector(s)?.closest('[class*=\"_table_\"]')?.cl
     (ACCOUNTS["admin"]["email"], "admin", "requests", ADMIN_HISTORY_1366),
     (DEMO_CUSTOMER, "customer", "my-request-log", CUSTOMER_HISTORY_1366),
 ], ids=["requests", "my-requests"])
-def test_request_history_fits_1366_px_without_a_horizontal_scroll(demo_server, browser, email, role, url_path, columns):
-    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
-    ctx.set_default_timeout(30_000)
-    page = ctx.new_page()
-    try:
-        login(page, demo_server.url, email)
-        visit(page, page_url(demo_server.url, role, url_path, "window=30d"))
-        assert_fits(page.locator(HISTORY_TABLE), columns, ht.WIDTHS)
-    finally:
-        ctx.close()
+def test_request_history_fits_1366_px_without_a_horizontal_scroll(demo_server, page, email, role, url_path, columns):
+    login(page, demo_server.url, email)
+    visit(page, page_url(demo_server.url, role, url_path, "window=30d"))
+    assert_fits(page.locator(HISTORY_TABLE), columns, ht.WIDTHS)
 
 
-def test_usage_fits_1366_px_and_its_customer_box_says_all_customers(demo_server, browser, artifacts):
+def test_usage_fits_1366_px_and_its_customer_box_says_all_customers(demo_server, page, artifacts):
     # Its last column lay behind a horizontal scroll ("Failed re…"), and the customer box read "Choose an option".
-    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
-    ctx.set_default_timeout(30_000)
-    page = ctx.new_page()
-    try:
-        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
-        visit(page, page_url(demo_server.url, "admin", "billing-usage", "month=2026-11"))
-        table = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
-        expect(table.locator("canvas").first).to_be_visible()
-        screenshot(page, artifacts / "b-admin-usage-1366.png")
-        assert_fits(table, list(usage.WIDTHS), usage.WIDTHS)
-        box = page.get_by_test_id("stSelectbox").filter(has_text="Customer").get_by_role("combobox")
-        expect(box).to_have_attribute("placeholder", "All customers")  # what an empty choice shows
-    finally:
-        ctx.close()
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, page_url(demo_server.url, "admin", "billing-usage", "month=2026-11"))
+    table = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
+    expect(table.locator("canvas").first).to_be_visible()
+    screenshot(page, artifacts / "b-admin-usage-1366.png")
+    assert_fits(table, list(usage.WIDTHS), usage.WIDTHS)
+    box = page.get_by_test_id("stSelectbox").filter(has_text="Customer").get_by_role("combobox")
+    expect(box).to_have_attribute("placeholder", "All customers")  # what an empty choice shows
 
 
-def test_a_selected_request_opens_in_a_dialog_with_pills_and_curl(demo_server, browser, artifacts):
-    ctx = browser.new_context(viewport=VIEWPORTS["1366"])
-    ctx.set_default_timeout(30_000)
-    page = ctx.new_page()
-    try:
-        login(page, demo_server.url, ACCOUNTS["admin"]["email"])
-        visit(page, page_url(demo_server.url, "admin", "requests", "window=30d"))
-        table = page.locator(HISTORY_TABLE)
-        click_first_row(page, table)
-        dialog = page.get_by_role("dialog")
-        expect(dialog).to_be_visible()
-        # Where the eye is: the dialog stands in the viewport, whatever the page's scroll.
-        box = dialog.bounding_box()
-        assert box["y"] < VIEWPORTS["1366"]["height"] / 2
-        pills = dialog.locator(".stMarkdownBadge")
-        expect(pills).to_have_count(2)
-        assert pills.nth(0).inner_text() in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-        assert pills.nth(1).inner_text().isdigit()
-        dialog.get_by_text("Copy as cURL").click()
-        expect(dialog.locator('[data-testid="stCode"]').first).to_contain_text("curl ")
-        screenshot(page, artifacts / "b-admin-request-dialog.png")
-        before = page.evaluate(TABLE_KEY, HISTORY_TABLE)
-        page.keyboard.press("Escape")
-        expect(dialog).to_have_count(0)
-        # Closing reruns the page with a fresh table (a new key). A click before it lands would select a row of the
-        # table being replaced, and the rerun would drop it: wait for the new one.
-        page.wait_for_function(f"([s, old]) => {{ const k = ({TABLE_KEY})(s); return k && k !== old; }}",
-                               arg=[HISTORY_TABLE, before])
-        settled(page)
-        # Closed, the same row opens it again.
-        click_first_row(page, table)
-        expect(page.get_by_role("dialog")).to_be_visible()
-    finally:
-        ctx.close()
+def test_a_selected_request_opens_in_a_dialog_with_pills_and_curl(demo_server, page, artifacts):
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, page_url(demo_server.url, "admin", "requests", "window=30d"))
+    table = page.locator(HISTORY_TABLE)
+    click_first_row(page, table)
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    # Where the eye is: the dialog stands in the viewport, whatever the page's scroll.
+    box = dialog.bounding_box()
+    assert box["y"] < VIEWPORTS["1366"]["height"] / 2
+    pills = dialog.locator(".stMarkdownBadge")
+    expect(pills).to_have_count(2)
+    assert pills.nth(0).inner_text() in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+    assert pills.nth(1).inner_text().isdigit()
+    dialog.get_by_text("Copy as cURL").click()
+    expect(dialog.locator('[data-testid="stCode"]').first).to_contain_text("curl ")
+    screenshot(page, artifacts / "b-admin-request-dialog.png")
+    before = page.evaluate(TABLE_KEY, HISTORY_TABLE)
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    # Closing reruns the page with a fresh table (a new key). A click before it lands would select a row of the
+    # table being replaced, and the rerun would drop it: wait for the new one.
+    page.wait_for_function(f"([s, old]) => {{ const k = ({TABLE_KEY})(s); return k && k !== old; }}",
+                           arg=[HISTORY_TABLE, before])
+    settled(page)
+    # Closed, the same row opens it again.
+    click_first_row(page, table)
+    expect(page.get_by_role("dialog")).to_be_visible()
 
 
 def test_brushing_the_volume_chart_sets_the_time_filter_and_the_link_to_that_range(demo_server, browser, artifacts):
