@@ -98,10 +98,10 @@ def _with_body_message(row: sa.Row) -> tuple:
     """A failed request's FAILED_SCHEMA values from its row (… error type, error message, packed, response body):
     without a reported error, the message its response body carries. Details that cannot be read leave it None
     (the group then says no error was reported), never the whole read failing."""
-    *values, packed, stored_body = row
-    if values[-1] is None and (packed is not None or stored_body is not None):
+    *values, _packed, _stored_body = row
+    if values[-1] is None:
         try:
-            body = details.unpack(bytes(packed))["response_body"] if packed is not None else stored_body
+            body = details.unpacked(row._mapping)["response_body"]  # packed, or a row stored before packing
         except (ValueError, KeyError, TypeError, zstandard.ZstdError):
             body = None
         values[-1] = body_message(body)
