@@ -95,6 +95,12 @@ def _ip(text: str | None) -> str | None:
         return None
 
 
+def _stored(actor: Actor) -> dict:
+    """The audit_log columns that say who acted, as record() writes them."""
+    return dict(actor_user_id=actor.user_id, actor_name=_clip(actor.name or UNKNOWN, MAX_NAME_CHARS),
+                source=_clip(actor.source or UNKNOWN, MAX_SOURCE_CHARS))
+
+
 def _clip(text: str | None, limit: int) -> str | None:
     if text is None:
         return None
@@ -122,12 +128,8 @@ def record(bind: sa.Engine | sa.Connection, action: str, *, actor: Actor | None,
     "unknown". Never put a password, token or link in `detail`: keys that look secret are masked anyway."""
     if not isinstance(action, str) or len(action) > MAX_ACTION_CHARS or not _ACTION.match(action):
         raise ValueError(f"Audit actions are dotted lowercase words, e.g. 'user.role_change'; got {action!r}.")
-    actor = actor or NOBODY
-    values = dict(
-        at=at or utcnow(), actor_user_id=actor.user_id, actor_name=_clip(actor.name or UNKNOWN, MAX_NAME_CHARS),
-        source=_clip(actor.source or UNKNOWN, MAX_SOURCE_CHARS), action=action,
-        target=_clip(target, MAX_TARGET_CHARS), detail=_detail_json(detail),
-    )
+    values = dict(at=at or utcnow(), **_stored(actor or NOBODY), action=action, target=_clip(target, MAX_TARGET_CHARS),
+                  detail=_detail_json(detail))
     statement = sa.insert(AuditEntry).values(**values).returning(AuditEntry.id)
     if isinstance(bind, sa.Connection):
         return bind.execute(statement).scalar_one()
@@ -137,11 +139,9 @@ def record(bind: sa.Engine | sa.Connection, action: str, *, actor: Actor | None,
 
 def recorded_since(bind: sa.Engine | sa.Connection, action: str, actor: Actor, since: dt.datetime) -> bool:
     """Whether `actor` (the same user id, name and source) has an `action` entry at or after `since`."""
-    statement = sa.select(AuditEntry.id).where(
-        AuditEntry.action == action, AuditEntry.actor_name == _clip(actor.name or UNKNOWN, MAX_NAME_CHARS),
-        AuditEntry.at >= since, AuditEntry.source == _clip(actor.source or UNKNOWN, MAX_SOURCE_CHARS),
-        AuditEntry.actor_user_id.is_(None) if actor.user_id is None else AuditEntry.actor_user_id == actor.user_id,
-    ).limit(1)
+    who = [getattr(AuditEntry, column).is_(value) if value is None else getattr(AuditEntry, column) == value
+           for column, value in _stored(actor).items()]
+    statement = sa.select(AuditEntry.id).where(AuditEntry.action == action, AuditEntry.at >= since, *who).limit(1)
     if isinstance(bind, sa.Connection):
         return bind.execute(statement).first() is not None
     with bind.connect() as conn:
