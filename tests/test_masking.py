@@ -262,6 +262,69 @@ def test_a_bare_jwt_in_text_is_masked():
     assert mask({"note": f"could not verify {JWT}; try again"}) == {"note": "could not verify " + "*" * 32 + "; try again"}
 
 
+# Format-valid fakes of well-known services' keys: (the prefix kept, the rest that must not be stored).
+KNOWN_KEYS = {
+    "Stripe secret": ("sk_live_", "51HxYzAbCdEfGhIjKlMnOpQr"),
+    "Stripe restricted": ("rk_test_", "51HxYzAbCdEfGhIjKlMnOpQr"),
+    "Stripe webhook": ("whsec_", "Z9abcdefghijklmnop12345678"),
+    "GitHub": ("ghp_", "Z9a4567890abcdefghijABCDEFGHIJ123456"),
+    "GitHub fine-grained": ("github_pat_", "11AZ9QWERTY0123456789_abcdefghijklmnopqrstuvwxyz"),
+    "GitLab": ("glpat-", "Z9abcdefghij1234567890"),
+    "Slack": ("xoxb-", "123456789012-1234567890123-Z9CdEfGhIjKlMnOpQrStUvWx"),
+    "npm": ("npm_", "Z9abcdefghijklmnopqrstuvwxyz0123456789"),
+    "Google": ("AIza", "SyZ91234567890abcdefghijklmnopqrstuv"),
+    "AWS key ID": ("AKIA", "Z9OSFODNN7EXAMPL"),
+    "OpenAI": ("sk-", "proj-Z9c123def456ghi789jkl012"),
+    "SendGrid": ("SG.", "Z9cdefghijklmnop1234.ABCDEFGHIJKLMNOPQRSTUV-12345"),
+}
+
+
+@pytest.mark.parametrize("service", KNOWN_KEYS)
+def test_a_known_services_key_written_into_text_is_stored_masked_keeping_its_prefix(engine, service):
+    # Stored in clear before: only Bearer/Basic credentials and JWTs were looked for in free text.
+    prefix, secret = KNOWN_KEYS[service]
+    _ingest(engine, _payload(body={"note": f"configured with {prefix}{secret}, please rotate"}))
+    stored = _stored_text(engine)
+    assert secret not in stored and secret[:12] not in stored
+    assert f"configured with {prefix}*" in stored and ", please rotate" in stored
+
+
+@pytest.mark.parametrize("where", ["URL query under any name", "URL path", "SDK error", "response header", "query map"])
+def test_a_known_services_key_is_masked_wherever_a_payload_carries_it(where):
+    key = "sk_live_" + KNOWN_KEYS["Stripe secret"][1]
+    payload = _payload(url=f"https://api.example.com/v1/maps?address=x&key={key}" if where == "URL query under any name" else
+                       f"https://api.example.com/v1/hooks/{key}/ping" if where == "URL path" else "https://api.example.com/v1/login",
+                       query={"q": key} if where == "query map" else None)
+    data = payload["data"]
+    if where == "SDK error":
+        data["errors"] = [{"source": "onError", "type": "StripeError", "message": f"No such key: {key}", "file": "a.py", "line": 3}]
+    elif where == "response header":
+        data["response"]["headers"] = {"x-debug-config": f"stripe={key}"}
+    kept = _normalised_text(payload)
+    assert key not in kept and "sk_live_*" in kept
+
+
+@pytest.mark.parametrize("text", ["learn sk-learn-tutorials-for-beginners today", "AKIA is just four letters here",
+                                  "the ghost_of_the_opera_house came through", "xoxo-hugs-and-kisses-for-everyone",
+                                  "AKIAlowercase12345678 is not an AWS key ID", "SG.short.name", "see npm_config_cache_directory"])
+def test_text_that_only_resembles_a_known_key_is_kept(text):
+    assert mask({"note": text}) == {"note": text}
+
+
+def test_a_private_key_pasted_into_a_body_is_masked_between_its_begin_and_end_lines():
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAZ9secretpart\nAbCd+/==\n-----END RSA PRIVATE KEY-----"
+    masked = mask({"cert": "ok", "note": f"my key: {pem} thanks"})["note"]
+    assert "Z9secretpart" not in masked and "AbCd" not in masked
+    assert masked.startswith("my key: -----BEGIN RSA PRIVATE KEY-----*") and masked.endswith("-----END RSA PRIVATE KEY----- thanks")
+
+
+def test_a_known_key_in_an_unparsable_rejected_payload_is_stored_masked(engine):
+    key = "ghp_" + KNOWN_KEYS["GitHub"][1]
+    store.reject(engine, "collector", "not valid JSON", f'{{"data": {{"note": "deploy with {key}", "a": [1,'.encode())
+    text = _rejected_text(engine)
+    assert key not in text and "deploy with ghp_*" in text
+
+
 @pytest.mark.parametrize("name", ["jwt", "id_jwt", "SECRET_KEY", "secretKey", "aws_secret_access_key", "stripe-secret-key",
                                   "signing_key", "encryption_key", "pin", "otp", "totp", "mfa_code"])
 def test_secret_names_that_were_missed_are_masked(name):

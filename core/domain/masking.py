@@ -203,10 +203,33 @@ _SHORTEST_CREDENTIAL = len("Basic ") + 8
 _JWT = re2.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")
 
 
+# An API key of a well-known service written into free text or a URL ("retry with sk_live_51H…", "?key=AIza…"): the
+# formats secret scanners (GitHub secret scanning, gitleaks) look for, each told by its documented prefix — Stripe,
+# GitHub, GitLab, Slack, npm, PyPI, Shopify, SendGrid, Google, AWS access key IDs, OpenAI and Anthropic. The prefix stays
+# readable, as the scheme word of "Bearer ****" does: it tells an Admin which kind of key was sent.
+_KNOWN_KEY = re2.compile(
+    r"\b((?:sk|rk)_(?:live|test)_|whsec_|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|xapp-|npm_|pypi-|shp(?:at|ca|pa|ss)_"
+    r"|AIza|AKIA|ASIA|sk-|SG\.)([A-Za-z0-9_\-]{16,}(?:\.[A-Za-z0-9_\-]{16,})?)"
+)
+_SHORTEST_KEY = len("AKIA") + 16
+# A PEM private key pasted into text: the lines between its BEGIN and END lines (or the text's end, when cut).
+_PRIVATE_KEY = re2.compile(r"(-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----)([A-Za-z0-9+/=\s\\:,\-]*?)(-----END|$)")
+
+
 def _maybe_credential(text: str) -> bool:
-    """Whether free text may hold a Bearer or Basic credential or a JWT (cheap: substrings, no regular expression)."""
-    return len(text) >= _SHORTEST_CREDENTIAL and ("earer" in text or "asic" in text or "EARER" in text or "ASIC" in text
-                                                  or "eyJ" in text)
+    """Whether free text may hold a Bearer or Basic credential, a JWT, a known service's key or a private key (cheap:
+    substrings, no regular expression)."""
+    if len(text) < _SHORTEST_CREDENTIAL:
+        return False
+    if "earer" in text or "asic" in text or "EARER" in text or "ASIC" in text or "eyJ" in text:
+        return True
+    return len(text) >= _SHORTEST_KEY and (
+        ("_" in text and ("k_live_" in text or "k_test_" in text or "gh" in text or "whsec_" in text or "npm_" in text
+                          or "shp" in text))
+        or ("-" in text and ("sk-" in text or "glpat-" in text or "xox" in text or "xapp-" in text or "pypi-" in text
+                             or "PRIVATE KEY" in text))
+        or "AIza" in text or "AKIA" in text or "ASIA" in text or "SG." in text
+    )
 
 
 def _masked_credential(m) -> str:
@@ -221,20 +244,35 @@ def _masked_credential(m) -> str:
     return f"{scheme}{space}{_mask_scalar(token)}" if is_credential else m.group(0)
 
 
+def _masked_key(m) -> str:
+    prefix, key = m.group(1), m.group(2)
+    if prefix in ("AKIA", "ASIA") and not (len(key) == 16 and key.isalnum() and key.isupper()):
+        return m.group(0)  # an AWS key ID is 16 upper-case letters and digits
+    if prefix in ("sk-", "npm_") and not any(c.isdigit() for c in key):
+        return m.group(0)  # words like "sk-learn-tutorials" or "npm_config_cache" are no keys
+    return prefix + _mask_scalar(key)
+
+
 def scrub_credentials(text: str) -> str:
-    """Free text with the Bearer and Basic credentials and the JWTs written into it masked; the same string when there
-    are none."""
+    """Free text with the Bearer and Basic credentials, JWTs, known services' API keys and private keys written into
+    it masked; the same string when there are none."""
     if not _maybe_credential(text):
         return text
     text = _TEXT_CREDENTIAL.sub(_masked_credential, text)
-    return _JWT.sub(lambda m: _mask_scalar(m.group(0)), text) if "eyJ" in text else text
+    if "eyJ" in text:
+        text = _JWT.sub(lambda m: _mask_scalar(m.group(0)), text)
+    if len(text) >= _SHORTEST_KEY:
+        text = _KNOWN_KEY.sub(_masked_key, text)
+        if "PRIVATE KEY" in text:
+            text = _PRIVATE_KEY.sub(lambda m: m.group(1) + _mask_scalar(m.group(2)) + m.group(3), text)
+    return text
 
 
 def mask_url(url: str) -> str:
-    """The URL with the values of sensitive query (and fragment) names and the userinfo password
-    masked; everything else, path included, byte for byte as it was."""
+    """The URL with the values of sensitive query (and fragment) names, the userinfo password and credentials written
+    into it (a known service's key under any name: `?key=AIza…`) masked; everything else byte for byte as it was."""
     if "=" not in url and "@" not in url:
-        return url
+        return scrub_credentials(url)
     rest, hash_mark, fragment = url.partition("#")
     base, question_mark, query = rest.partition("?")
     base = _mask_userinfo(base)
@@ -242,7 +280,7 @@ def mask_url(url: str) -> str:
         query = _mask_pairs(query)
     if hash_mark and "=" in fragment:
         fragment = _mask_pairs(fragment)
-    return base + question_mark + query + hash_mark + fragment
+    return scrub_credentials(base + question_mark + query + hash_mark + fragment)
 
 
 def _mask_userinfo(base: str) -> str:
@@ -314,7 +352,7 @@ def scrub_text(text: str) -> str:
     data = _HEADER_LINE.sub(_masked_header_line, data)
     data = _PAIR.sub(_masked_pair, data)
     data = _BEARER.sub(lambda m: m.group(1) + m.group(2) + _mask_bytes(m.group(3)), data)
-    return data.decode("utf-8", "replace")
+    return scrub_credentials(data.decode("utf-8", "replace"))  # JWTs, known services' keys, private keys
 
 
 def _mask_bytes(value: bytes) -> bytes:
