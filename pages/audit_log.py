@@ -31,8 +31,8 @@ page_no = st.number_input("Page", min_value=1, step=1, key="audit_page")
 result = audit_view.audit_page(engine, query, tz, page_no)
 st.caption(f"{result.caption} · page {result.page} of {result.pages}")
 st.dataframe(result.table, hide_index=True, width="stretch",
-             column_config={"Time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss z"),
-                            "User ID": st.column_config.NumberColumn(format="%d")})
+             column_config={"Time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss z", width=audit_view.WIDTHS["Time"]),
+                            **{c: st.column_config.TextColumn(width=w) for c, w in audit_view.WIDTHS.items() if c != "Time"}})
 if result.total:
     widgets.csv_download(audit_view.export_table(engine, query, tz), "audit-log.csv", key="audit_csv",
                          help=f"The newest {fmt.count(audit_view.MAX_EXPORT_ROWS)} matching entries at most")

@@ -189,6 +189,19 @@ def test_the_table_shows_times_in_the_viewers_zone(log):
     assert table.row(0)[1:5] == ("ann@example.com", 7, "203.0.113.9", "data.export")
 
 
+def test_the_page_shows_details_in_words_and_keeps_json_and_the_user_id_for_the_csv(engine):
+    # The page showed the JSON text ({"method": "passwor…) in a column cut off at 1366 px, beside a User ID column.
+    audit.record(engine, "user.invite", actor=ANN, target="user:cy@example.com", at=T0,
+                 detail={"role": "customer", "customer_id": "acme", "new_customer_id": True, "apis": [1, 2], "group": None})
+    page = audit_view.audit_page(engine, AuditQuery(), "UTC")
+    assert page.table.columns == list(audit_view.WIDTHS) == ["Time", "User", "From", "Action", "Target", "Details"]
+    assert page.table["Details"][0] == "apis: [1,2] · customer id: acme · new customer id: yes · role: customer"
+    exported = audit_view.export_table(engine, AuditQuery(), "UTC")
+    assert json.loads(exported["Details"][0]) == {"role": "customer", "customer_id": "acme", "new_customer_id": True, "apis": [1, 2],
+                                                  "group": None}
+    assert exported["User ID"][0] == 7
+
+
 def test_a_page_past_the_last_shows_the_last_and_says_which_entries(log):
     page = audit_view.audit_page(log, AuditQuery(), "UTC", page=9, page_size=2)
     assert (page.page, page.pages, page.total) == (3, 3, 5)

@@ -19,6 +19,10 @@ PAGE_SIZE = 50
 MAX_EXPORT_ROWS = 50_000
 _SCHEMA = {"Time": pl.Datetime("us", "UTC"), "User": pl.String, "User ID": pl.Int64, "From": pl.String,
            "Action": pl.String, "Target": pl.String, "Details": pl.String}
+# The page's columns and their widths (px): they fit a 1366 px screen (core.present.tables.TABLE_WIDTH_PX; this
+# table has no selection boxes), Details taking what is left. The user's ID is in the CSV only.
+WIDTHS = {"Time": 165, "User": 175, "From": 110, "Action": 135, "Target": 170, "Details": 140}
+DETAILS_SEPARATOR = " · "
 
 
 def query_for(*, action: str | None = None, user: str | None = None, from_date: dt.date | None = None,
@@ -47,12 +51,28 @@ def filter_choices(engine: sa.Engine) -> FilterChoices:
     return FilterChoices(actions=audit.actions(engine), users=audit.actors(engine))
 
 
-def entries_table(rows: list[dict], tz: str | None) -> pl.DataFrame:
-    """One row per entry as the page and the CSV show it: time in the viewer's zone, details as JSON text."""
+def entries_table(rows: list[dict], tz: str | None, details=None) -> pl.DataFrame:
+    """One row per entry as the CSV holds it: time in the viewer's zone, details as JSON text (or as
+    `details(detail)` writes them: the page's details_text)."""
+    write = details or _details_json
     data = [(r["at"], r["actor_name"], r["actor_user_id"], r["source"], r["action"], r["target"],
-             json.dumps(r["detail"], ensure_ascii=False, sort_keys=True) if r["detail"] else None) for r in rows]
+             write(r["detail"]) if r["detail"] else None) for r in rows]
     frame = pl.DataFrame(data, schema=_SCHEMA, orient="row")
     return frame.with_columns(pl.col("Time").dt.convert_time_zone(fmt.zone_name(tz)))
+
+
+def _details_json(detail: dict) -> str:
+    return json.dumps(detail, ensure_ascii=False, sort_keys=True)
+
+
+def details_text(detail: dict) -> str:
+    """An entry's details as people read them in a narrow cell: `method: password · remember: yes`, by name (as
+    stored), leaving out what is empty (`group: null`); a nested value as compact JSON."""
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    return DETAILS_SEPARATOR.join(f"{k.replace('_', ' ')}: {value(v)}" for k, v in detail.items() if v is not None)
 
 
 @dataclass(frozen=True)
@@ -79,7 +99,8 @@ def audit_page(engine: sa.Engine, query: AuditQuery, tz: str | None, page: int =
     pages = max(1, math.ceil(total / page_size))
     page = min(max(1, int(page)), pages)
     rows = audit.entries(engine, query, limit=page_size, offset=(page - 1) * page_size)
-    return AuditPage(table=entries_table(rows, tz), total=total, page=page, pages=pages, page_size=page_size)
+    table = entries_table(rows, tz, details_text).select(list(WIDTHS))
+    return AuditPage(table=table, total=total, page=page, pages=pages, page_size=page_size)
 
 
 def export_table(engine: sa.Engine, query: AuditQuery, tz: str | None, limit: int = MAX_EXPORT_ROWS) -> pl.DataFrame:

@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 
 from core import demo
 from core.auth import users
+from core.present import audit, usage
 from core.present import request_log as ht
-from core.present import usage
 from core.storage import models
 from core.storage.models import Request
 from tests.apptest_helpers import ACCOUNTS, PASSWORD
@@ -155,6 +155,16 @@ def test_usage_fits_1366_px_and_its_customer_box_says_all_customers(demo_server,
     assert_fits(table, list(usage.WIDTHS), usage.WIDTHS)
     box = page.get_by_test_id("stSelectbox").filter(has_text="Customer").get_by_role("combobox")
     expect(box).to_have_attribute("placeholder", "All customers")  # what an empty choice shows
+
+
+def test_the_audit_log_fits_1366_px_with_its_details_in_words(demo_server, page, artifacts):
+    # Its Details column lay behind a horizontal scroll, showing JSON ({"method": "passwor…), beside a User ID column.
+    login(page, demo_server.url, ACCOUNTS["admin"]["email"])
+    visit(page, page_url(demo_server.url, "admin", "audit"))
+    table = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
+    expect(table.locator("canvas").first).to_be_visible()
+    screenshot(page, artifacts / "b-admin-audit-log-1366.png")
+    assert_fits(table, list(audit.WIDTHS), audit.WIDTHS)
 
 
 def test_a_selected_request_opens_in_a_dialog_with_pills_and_curl(demo_server, page, artifacts):
