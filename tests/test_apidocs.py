@@ -16,7 +16,7 @@ from core.api_docs.cache import clear_cache, spec_for
 from core.api_docs.download import to_json, to_yaml
 from core.api_docs.infer import _Inference, infer_spec
 from core.api_docs.operations import operations
-from core.api_docs.paths import _summary
+from core.api_docs.paths import _summary, _tag
 from core.api_docs.spec import HTTP_METHODS, SpecError
 from core.api_docs.upload import parse_spec, remove_spec, upload_spec
 from core.domain.scope import Scope, ScopeError
@@ -246,8 +246,15 @@ def test_operations_get_unique_ids_and_tags_from_the_first_meaningful_path_segme
     spec = _infer(engine, api)
     orders = spec["paths"]["/api/v1/orders"]
     assert (orders["get"]["operationId"], orders["post"]["operationId"]) == ("getApiV1Orders", "postApiV1Orders")
-    assert (orders["get"]["tags"], spec["paths"]["/health"]["get"]["tags"]) == (["orders"], ["health"])
-    assert spec["tags"] == [{"name": "health"}, {"name": "orders"}]
+    assert (orders["get"]["tags"], spec["paths"]["/health"]["get"]["tags"]) == (["Orders"], ["Health"])
+    assert spec["tags"] == [{"name": "Health"}, {"name": "Orders"}]
+
+
+@pytest.mark.parametrize("path, tag", [("/api/v1/api-keys", "API keys"), ("/.well-known/openid-configuration", "Well known"),
+                                       ("/v2/user_ids/{id}", "User IDs"), ("/Orders", "Orders"), ("/{id}", None)])
+def test_tags_read_as_headings(path, tag):
+    # Section headings of inferred docs were lowercase path words ("api keys", "well known").
+    assert _tag(path) == tag
 
 
 def test_info_names_the_api_dates_the_version_and_counts_observed_requests(engine):

@@ -110,8 +110,15 @@ def _operation_id(method: str, path: str, taken: set[str]) -> str:
     return op_id
 
 
+# Words a heading writes in capitals: "api-keys" is headed "API keys".
+_ACRONYMS = {w.lower(): w for w in ("API", "APIs", "ID", "IDs", "URL", "URLs", "IP", "SDK", "SDKs", "SSO", "OAuth", "CSV", "PDF",
+                                    "JSON", "HTML")}
+
+
 def _tag(path: str) -> str | None:
+    """The heading of the first meaningful path segment, as the docs page shows it: "/api/v1/api-keys" → "API keys"."""
     for seg in path.strip("/").split("/"):
         if seg and not _is_param(seg) and not _NOT_A_TAG.match(seg):
-            return _words(seg)
+            heading = " ".join(_ACRONYMS.get(w.lower(), w) for w in _words(seg).split(" "))
+            return heading[:1].upper() + heading[1:]
     return None
