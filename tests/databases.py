@@ -72,11 +72,16 @@ def _postgresql_ddl(month: dt.datetime) -> str:
         statements.extend(str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes)
     statements += partitions.adopt_sql(
         partitions.wanted(month), "requests_id_seq", [c.name for c in models.RequestDetail.__table__.columns],
-        [(ix.name, [c.name for c in ix.columns]) for ix in models.Request.__table__.indexes])
+        [(ix.name, [c.name for c in ix.columns], _text_or_none(ix.dialect_options["postgresql"]["where"]))
+         for ix in models.Request.__table__.indexes])
     statements.append("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
                       "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
     statements.append(f"INSERT INTO alembic_version (version_num) VALUES ('{migrations.head()}')")
     return ";\n".join(statements)
+
+
+def _text_or_none(clause) -> str | None:
+    return None if clause is None else str(clause)
 
 
 @contextmanager

@@ -173,7 +173,8 @@ def adopt(conn: sa.Connection, now: dt.datetime | None = None) -> None:
         sorted(set(ahead) | {m for m in seen if m < next_month(ahead[-1])}),
         conn.exec_driver_sql("SELECT pg_get_serial_sequence('requests', 'id')").scalar_one(),
         [c["name"] for c in inspector.get_columns("request_details")],
-        [(ix["name"], ix["column_names"]) for ix in inspector.get_indexes("requests") if not ix["unique"]],
+        [(ix["name"], ix["column_names"], ix.get("dialect_options", {}).get("postgresql_where"))
+         for ix in inspector.get_indexes("requests") if not ix["unique"]],
     ):
         conn.exec_driver_sql(statement)
     # New tables have no statistics, and autovacuum never analyzes a partitioned parent: without them the planner
@@ -182,9 +183,10 @@ def adopt(conn: sa.Connection, now: dt.datetime | None = None) -> None:
 
 
 def adopt_sql(months: list[dt.datetime], sequence: str, detail_columns: list[str],
-              indexes: list[tuple[str, list[str]]]) -> list[str]:
+              indexes: list[tuple[str, list[str], str | None]]) -> list[str]:
     """adopt's statements, given what it reads first: the months to partition, the sequence of requests.id,
-    request_details' columns and requests' (non-unique) indexes, which are made again on the new table."""
+    request_details' columns and requests' (non-unique) indexes (name, columns, a partial index's condition or None),
+    which are made again on the new table."""
     out = []
     for table in TABLES:
         out.append(f'CREATE TABLE "{table}_new" (LIKE "{table}" INCLUDING DEFAULTS) PARTITION BY RANGE (timestamp)')
@@ -206,6 +208,7 @@ def adopt_sql(months: list[dt.datetime], sequence: str, detail_columns: list[str
         out.append(f'ALTER TABLE "{table}" ADD CONSTRAINT "{table}_pkey" PRIMARY KEY ({_KEYS[table]})')
     out.append(f"ALTER SEQUENCE {sequence} OWNED BY requests.id")
     out.append('ALTER TABLE "requests" ADD CONSTRAINT "requests_api_id_fkey" FOREIGN KEY (api_id) REFERENCES apis (id) ON DELETE CASCADE')
-    for name, columns in indexes:
-        out.append(f'CREATE INDEX "{name}" ON "requests" ({", ".join(chr(34) + c + chr(34) for c in columns)})')
+    for name, columns, where in indexes:
+        out.append(f'CREATE INDEX "{name}" ON "requests" ({", ".join(chr(34) + c + chr(34) for c in columns)})'
+                   + (f" WHERE {where}" if where else ""))
     return out
