@@ -56,7 +56,7 @@ def customer_list() -> None:
     of = f"the {widgets.md_escape(segment)} segment's" if segment else widgets.md_escape(api["name"])
     caption = (f"{fmt.count(listed.height)} customers{at_least} · share of {of} requests · "
                f"select a row to open the profile · times in {widgets.md_escape(tz)}")
-    dashboard.customer_table(listed, key="customer_list", height=420, api_id=api["api_id"], caption=caption)
+    dashboard.customer_table(listed, key="customer_list", height=widgets.table_height(listed.height, 11), api_id=api["api_id"], caption=caption)
     widgets.csv_download(listed.drop(TREND), f"customers-{api['api_id']}-{window.preset}.csv", key="customers_csv")
 
 
@@ -65,7 +65,8 @@ customer_list()
 st.subheader("Going quiet")
 st.caption(quiet_text(page))
 if page.going_quiet.height:
-    dashboard.customer_table(quiet_table(page.going_quiet, tz, now), key="quiet", height=250, api_id=api["api_id"],
+    dashboard.customer_table(quiet_table(page.going_quiet, tz, now), key="quiet",
+                             height=widgets.table_height(page.going_quiet.height, 6), api_id=api["api_id"],
                              caption="Select a row to open the profile.")
 elif window.preset == "all":
     st.info("All Time has no earlier period to compare with: pick a shorter window.", icon=":material/date_range:")

@@ -79,7 +79,7 @@ if table.height == 0:
     st.info("No requests in this month. Pick another month or API.", icon=":material/date_range:")
     st.stop()
 shown = usage_rows(table, api_names(engine, scope), cache.customers_frame(engine, scope), show_customer=not scope.is_customer)
-st.dataframe(shown, hide_index=True, width="stretch", height=min(shown.height, 20) * 35 + 38,
+st.dataframe(shown, hide_index=True, width="stretch", height=widgets.table_height(shown.height, 20),
              column_order=shown_columns(shown.columns),
              column_config={c: {"width": px, **({"pinned": True} if c == shown.columns[0] else {})}
                             for c, px in WIDTHS.items()})

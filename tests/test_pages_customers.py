@@ -189,6 +189,24 @@ def test_going_quiet_lists_customers_who_stopped_calling(seeded_app):
     assert any("at least 20 requests in the previous period" in c.value for c in at.caption)
 
 
+def test_short_customer_tables_end_at_their_last_row(seeded_app, monkeypatch):
+    # Going quiet drew one customer above five empty rows (a fixed 250 px), the customer list ten below a short list.
+    import streamlit as st
+
+    heights, dataframe = {}, st.dataframe
+
+    def spy(data, *args, **kwargs):
+        heights[kwargs.get("key")] = kwargs.get("height")
+        return dataframe(data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "dataframe", spy)
+    _quiet_customer(seeded_app, "cust_q", "Quiet Ltd", 25)
+    at = _orders(seeded_app, window="24h", q="cust_a")
+    no_exception(at)
+    assert _quiet_table(at).height == 1 and _list_table(at).height == 1
+    assert heights["quiet"] == heights["customer_list"] == 38 + 35  # the header and one row
+
+
 def test_going_quiet_leaves_out_customers_with_few_requests_before(seeded_app):
     _quiet_customer(seeded_app, "cust_q", "Quiet Ltd", 2)
     at = _orders(seeded_app, window="24h")

@@ -46,7 +46,7 @@ def rules_table(rules_shown: list[dict], api_names: dict[int, str], tz: str) -> 
     columns = widgets.table_header(f"Times in {widgets.md_escape(tz)} · select a rule to mute, test, change or remove it",
                                    "alert_rules", table.columns, list(shown.RULE_DEFAULT))
     event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         height=min(table.height, 12) * 35 + 38, key="alert_rules_table", column_order=columns,
+                         height=widgets.table_height(table.height, 12), key="alert_rules_table", column_order=columns,
                          column_config=widgets.column_widths(table.columns, shown.RULE_WIDTHS))
     picked = list(getattr(getattr(event, "selection", None), "rows", []) or [])
     if not picked or picked[0] >= table.height:
@@ -169,5 +169,5 @@ def rule_form(engine: sa.Engine, scope: Scope, user: CurrentUser, *, rule: dict 
 
 def deliveries_table(table: pl.DataFrame, caption: str) -> None:
     columns = widgets.table_header(caption, "alert_deliveries", table.columns, list(shown.DELIVERY_DEFAULT))
-    st.dataframe(table, hide_index=True, width="stretch", height=min(table.height, 15) * 35 + 38, column_order=columns,
+    st.dataframe(table, hide_index=True, width="stretch", height=widgets.table_height(table.height, 15), column_order=columns,
                  column_config=widgets.column_widths(table.columns, shown.DELIVERY_WIDTHS))

@@ -273,7 +273,7 @@ def error_groups_table(table: pl.DataFrame, *, key: str, caption: str, rows_show
                                                help="This group's requests in the history.")
     with st.container(key=key):  # .st-key-<key> locates the table in the browser tests
         shown = widgets.table_header(caption, key, columns, default_columns(columns))
-        st.dataframe(table, hide_index=True, width="stretch", height=min(table.height, rows_shown) * 35 + 38,
+        st.dataframe(table, hide_index=True, width="stretch", height=widgets.table_height(table.height, rows_shown),
                      column_order=shown, column_config=config)
 
 

@@ -160,7 +160,7 @@ def _history(engine: sa.Engine, scope: Scope, api_id: int | None, window, custom
                                        "see its details", key, table.columns, ht.default_columns(table.columns))
         event = st.dataframe(
             table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-            height=min(table.height, ROWS_SHOWN) * 35 + 38, column_order=columns, column_config=column_config(table),
+            height=widgets.table_height(table.height, ROWS_SHOWN), column_order=columns, column_config=column_config(table),
             key=f"{key}_table_{zlib.crc32(signature.encode())}_{st.session_state[page_key]}"
                 f"_{st.session_state.get(f'{key}_closed', 0)}",
         )

@@ -338,6 +338,16 @@ def column_chooser(table: str, columns: list[str], default: list[str]) -> list[s
     return shown
 
 
+# st.dataframe's header and row heights (px).
+HEADER_PX, ROW_PX = 38, 35
+
+
+def table_height(rows: int, at_most: int) -> int:
+    """The height (px) of an st.dataframe that shows its `rows` rows, scrolling past `at_most`: a short table ends
+    at its last row instead of drawing empty ones below it."""
+    return min(max(rows, 1), at_most) * ROW_PX + HEADER_PX
+
+
 def column_widths(columns: list[str], widths: dict[str, int]) -> dict:
     """st.dataframe column_config giving each column its width (px), the first one pinned at the left."""
     return {c: {"width": widths[c], **({"pinned": True} if c == columns[0] else {})} for c in columns if c in widths}
@@ -431,7 +441,7 @@ def request_detail_view(engine: sa.Engine, scope: Scope, request_id) -> None:
                     f"Threats ({len(detail['threat_reasons'])})"] + (["Server"] if "server" in detail else []))
     with tabs[0]:
         facts = _general_table(general, tz)
-        st.dataframe(facts, hide_index=True, width="stretch", height=facts.height * 35 + 38)
+        st.dataframe(facts, hide_index=True, width="stretch", height=table_height(facts.height, facts.height))
         sent_by = ht.sdk_caption(detail["sdk"].get("name"), detail["sdk"].get("version"))
         if sent_by:
             st.caption(md_escape(sent_by))
