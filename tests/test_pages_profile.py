@@ -188,6 +188,8 @@ def test_without_a_customer_the_page_offers_a_search(seeded_app):
     at = open_page(PAGE, seeded_app, "admin")
     no_exception(at)
     assert table(at).get_column("Customer ID").to_list() == ["cust_a", "cust_b", "cust_c"]  # most recently active first
+    # Its "Last active at" times were in the viewer's zone without saying which.
+    assert "Customers, most recently active first · times in UTC" in [c.value for c in at.caption]
     at.text_input(key="profile_find").input("carol").run()
     assert table(at).get_column("Customer").to_list() == ["Carol Co"]
     assert url_values(at, "find") == ["carol"]

@@ -390,6 +390,7 @@ def widget_switches(engine: sa.Engine, user_id: int) -> dict[str, bool]:
 # ---------------------------------------------------------------- customer profile
 
 _NOTES_FLASH = "profile_notes_saved"
+FIND_LIMIT = 50  # customers the profile's search lists
 
 
 def profile_customer(engine: sa.Engine, scope: Scope, tz: str, now: dt.datetime) -> str:
@@ -401,11 +402,13 @@ def profile_customer(engine: sa.Engine, scope: Scope, tz: str, now: dt.datetime)
     st.title("Customer profile")
     st.caption("Open a customer from the Home or Customers page, or find one here by name or ID and select its row.")
     search = search_box("profile_find", "Name or customer ID", param="find")
-    found = customers.known_customers(engine, scope, search, limit=50)
+    found = customers.known_customers(engine, scope, search, limit=FIND_LIMIT)
     if not found:
         st.info("No customer matches this search." if search else "No customer has called an API yet.",
                 icon=":material/person_search:")
         st.stop()
+    st.caption(f"{'Matching customers' if search else 'Customers'}, most recently active first"
+               f"{f' (the {len(found)} most recent)' if len(found) == FIND_LIMIT else ''} · times in {md_escape(tz)}")
     customer_table(known_table(found, tz, now), key="profile_find_table")
     st.stop()
 
