@@ -225,13 +225,16 @@ def test_security_schemes_come_from_header_names_and_scheme_words_never_values(e
 @pytest.mark.parametrize(("method", "path", "summary"), [
     ("GET", "/orders", "List orders"),
     ("POST", "/orders", "Create order"),
-    ("GET", "/orders/{id}", "Get order by id"),
-    ("GET", "/api/customers/{customer_id}", "Get customer by id"),
+    ("GET", "/orders/{id}", "Get order by ID"),
+    ("GET", "/api/customers/{customer_id}", "Get customer by ID"),
     ("PATCH", "/orders/{id}", "Update order"),
     ("DELETE", "/categories/{id}", "Delete category"),
     ("GET", "/orders/{id}/items", "List items"),
     ("POST", "/auth/login", "Login"),
     ("GET", "/", "GET /"),
+    # Acronyms read as acronyms ("List api keys", "Get jwks json" before).
+    ("GET", "/api/v1/api-keys", "List API keys"),
+    ("GET", "/.well-known/jwks.json", "Get JWKS JSON"),
 ])
 def test_summary_names_the_action_and_the_resource(method, path, summary):
     assert _summary(method, path) == summary

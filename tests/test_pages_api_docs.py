@@ -103,7 +103,7 @@ def test_customer_docs_list_an_endpoint_only_another_customer_called_without_its
         customer_id="cust_b", endpoint="/reports/{id}", url="https://beta.example.net/reports/9876543",
         response_body={"owner": "BETA-REPORT-OWNER"}))])
     at = open_page(PAGE, seeded_app, "customer", api=str(seeded_app.api_ids["orders"]))
-    assert ":blue-badge[GET] /reports/\\{id\\} — Get report by id" in _labels(at)
+    assert ":blue-badge[GET] /reports/\\{id\\} — Get report by ID" in _labels(at)
     shown = rendered_text(at) + downloads["orders-api-openapi.json"].decode() + downloads["orders-api-openapi.yaml"].decode()
     assert [s for s in ("BETA-REPORT-OWNER", "9876543", "beta.example.net", "cust_b") if s in shown] == []
 

@@ -72,7 +72,7 @@ def _words(segment: str) -> str:
 
 
 def _summary(method: str, path: str) -> str:
-    """'List orders', 'Get order by id', 'Create order'… from the method and the path."""
+    """'List orders', 'Get order by ID', 'Create order'… from the method and the path."""
     segments = [s for s in path.strip("/").split("/") if s]
     literal = [i for i, s in enumerate(segments) if not _is_param(s)]
     verb = method.lower()
@@ -97,7 +97,7 @@ def _summary(method: str, path: str) -> str:
                     "delete": f"delete {noun}"}[verb]
     else:
         return f"{method.upper()} {path}"
-    return text[:1].upper() + text[1:]
+    return _heading(text)
 
 
 def _operation_id(method: str, path: str, taken: set[str]) -> str:
@@ -110,15 +110,20 @@ def _operation_id(method: str, path: str, taken: set[str]) -> str:
     return op_id
 
 
-# Words a heading writes in capitals: "api-keys" is headed "API keys".
+# Words a heading or summary writes in capitals: "api-keys" is headed "API keys".
 _ACRONYMS = {w.lower(): w for w in ("API", "APIs", "ID", "IDs", "URL", "URLs", "IP", "SDK", "SDKs", "SSO", "OAuth", "CSV", "PDF",
-                                    "JSON", "HTML")}
+                                    "JSON", "HTML", "JWKS", "JWT", "MFA", "OTP")}
+
+
+def _heading(words: str) -> str:
+    """Words from a path as a heading: capitalised, acronyms in capitals ("list api keys" → "List API keys")."""
+    text = " ".join(_ACRONYMS.get(w.lower(), w) for w in words.split(" "))
+    return text[:1].upper() + text[1:]
 
 
 def _tag(path: str) -> str | None:
     """The heading of the first meaningful path segment, as the docs page shows it: "/api/v1/api-keys" → "API keys"."""
     for seg in path.strip("/").split("/"):
         if seg and not _is_param(seg) and not _NOT_A_TAG.match(seg):
-            heading = " ".join(_ACRONYMS.get(w.lower(), w) for w in _words(seg).split(" "))
-            return heading[:1].upper() + heading[1:]
+            return _heading(_words(seg))
     return None
