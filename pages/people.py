@@ -55,6 +55,15 @@ def attempt(action, message: str, renew: str | None = None) -> None:
     done(message, result if isinstance(result, LinkResult) else None, renew)
 
 
+def chosen(**choices) -> bool:
+    """Whether every choice of a submitted form was made; else an error names the first one missing."""
+    for what, value in choices.items():
+        if value is None:
+            st.error(f"Pick a {what}.")
+            return False
+    return True
+
+
 st.title("People")
 show_flash()
 users = list_users(engine)
@@ -81,14 +90,16 @@ st.subheader("Invite someone")
 form_number = st.session_state.get(INVITE_FORM, 0)
 with st.form(f"invite_{form_number}"):
     email = st.text_input("Email", max_chars=320, key=f"invite_email_{form_number}")
-    role = st.selectbox("Role", ROLES, format_func=role_label, key=f"invite_role_{form_number}")
+    # No role preselected: an invitation made in haste must not hand out Admin.
+    role = st.selectbox("Role", ROLES, format_func=role_label, key=f"invite_role_{form_number}", index=None,
+                        placeholder="Pick a role")
     customer_id = st.selectbox("Customer ID", key=f"invite_customer_{form_number}", **pick_customer)
     new_id = st.text_input("New customer ID", key=f"invite_new_customer_{form_number}", **new_customer)
     group = st.text_input("Group", max_chars=200, key=f"invite_group_{form_number}",
                           help="Optional, customer role only: users of one group share one customer ID.")
     unseen_ok = st.checkbox(UNSEEN_OK, key=f"invite_unseen_{form_number}",
                             help="Customer role only: tick to invite a customer whose ID no request carried yet.")
-    if st.form_submit_button("Create invitation", type="primary"):
+    if st.form_submit_button("Create invitation", type="primary") and chosen(role=role):
         attempt(lambda: create_invite(engine, email=email, role=role, customer_id=picked_customer(customer_id, new_id), group=group,
                                       invited_by=user.email, unseen_customer_ok=unseen_ok, browsing=browsing,
                                       actor=audit_ui.actor(user)),
@@ -96,21 +107,22 @@ with st.form(f"invite_{form_number}"):
 
 st.subheader("Change a role")
 with st.form("change_role"):
-    target = st.selectbox("User", list(by_email), key="role_user")
-    role = st.selectbox("New role", ROLES, format_func=role_label)
+    # Nobody and no role preselected: the first user listed was often yourself, and Admin the first role.
+    target = st.selectbox("User", list(by_email), key="role_user", index=None, placeholder="Pick a user")
+    role = st.selectbox("New role", ROLES, format_func=role_label, key="role_new", index=None, placeholder="Pick the new role")
     customer_id = st.selectbox("Customer ID", key="role_customer", **pick_customer)
     new_id = st.text_input("New customer ID", key="role_new_customer", **new_customer)
     group = st.text_input("Group", max_chars=200, key="role_group", help="Optional, customer role only.")
-    if st.form_submit_button("Change role"):
+    if st.form_submit_button("Change role") and chosen(user=target, role=role):
         attempt(lambda: update_role(engine, by_email[target], role, customer_id=picked_customer(customer_id, new_id), group=group,
                                     actor=audit_ui.actor(user)),
                 f"{target} is now {role_label(role)}.")
 
 st.subheader("Password reset")
 with st.form("reset"):
-    target = st.selectbox("User", list(by_email), key="reset_user",
+    target = st.selectbox("User", list(by_email), key="reset_user", index=None, placeholder="Pick a user",
                           help="Creates a one-time link that lets the user choose a new password.")
-    if st.form_submit_button("Create reset link"):
+    if st.form_submit_button("Create reset link") and chosen(user=target):
         attempt(lambda: create_reset(engine, by_email[target], invited_by=user.email, browsing=browsing, actor=audit_ui.actor(user)),
                 f"Reset link for {target} created.")
 
@@ -119,10 +131,8 @@ with st.form("remove"):
     # Nobody preselected: a careless click must not aim at your own (or anyone's) account.
     target = st.selectbox("User", list(by_email), key="remove_user", index=None, placeholder="Pick the user to remove")
     sure = st.checkbox("Yes, remove this account (it loses access at once)")
-    if st.form_submit_button("Remove user"):
-        if target is None:
-            st.error("Pick the user to remove.")
-        elif sure:
+    if st.form_submit_button("Remove user") and chosen(user=target):
+        if sure:
             attempt(lambda: remove_user(engine, by_email[target], acting_user_id=user.id, actor=audit_ui.actor(user)),
                     f"{target} removed.")
         else:

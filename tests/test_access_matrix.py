@@ -332,6 +332,7 @@ def test_people_page_shows_why_an_invite_is_refused(seeded_app):
     at = _people(seeded_app)
     form = form_widgets(at, "invite")
     form["Email"].input("member@example.com")
+    form["Role"].select("member")
     form["Create invitation"].click()
     at.run()
     assert [e.value for e in at.error] == ["member@example.com already has an account."]

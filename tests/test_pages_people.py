@@ -50,7 +50,7 @@ def test_the_invite_form_is_empty_again_after_an_invite(seeded_app):
     at = _invite(_people(seeded_app), "dora@example.com", "member")
     assert not at.error
     form = form_widgets(at, "invite")
-    assert (form["Email"].value, form["Role"].value) == ("", "admin")
+    assert (form["Email"].value, form["Role"].value) == ("", None)
 
 
 def test_a_refused_invite_keeps_what_was_typed(seeded_app):
@@ -70,7 +70,29 @@ def test_remove_without_picking_a_user_says_so(seeded_app):
     next(w for label, w in form.items() if label.startswith("Yes, remove")).check()
     form["Remove user"].click()
     at.run()
-    assert [e.value for e in at.error] == ["Pick the user to remove."]
+    assert [e.value for e in at.error] == ["Pick a user."]
+
+
+def test_no_people_form_preselects_a_user_or_a_role(seeded_app):
+    # The invite form offered Admin, and Change a role and Password reset the first user listed (often yourself)
+    # with Admin as the new role: one careless click invited an Admin or changed your own role.
+    at = _people(seeded_app)
+    assert form_widgets(at, "invite")["Role"].value is None
+    change = form_widgets(at, "change_role")
+    assert (change["User"].value, change["New role"].value) == (None, None)
+    assert form_widgets(at, "reset")["User"].value is None
+
+
+@pytest.mark.parametrize(("form", "wanted"), [("invite", "Pick a role."), ("change_role", "Pick a user."), ("reset", "Pick a user.")])
+def test_a_form_sent_without_its_choices_says_what_to_pick_and_changes_nothing(seeded_app, form, wanted):
+    at = _people(seeded_app)
+    widgets = form_widgets(at, form)
+    if form == "invite":
+        widgets["Email"].input("eve@example.com")
+    next(w for label, w in widgets.items() if label in ("Create invitation", "Change role", "Create reset link")).click()
+    at.run()
+    assert [e.value for e in at.error] == [wanted]
+    assert links.pending_invites(models.get_engine()) == []
 
 
 def test_the_invite_form_asks_to_confirm_an_unseen_customer_id(seeded_app):
