@@ -304,6 +304,21 @@ def test_a_known_services_key_is_masked_wherever_a_payload_carries_it(where):
     assert key not in kept and "sk_live_*" in kept
 
 
+@pytest.mark.parametrize("where", ["user agent", "SDK error sent as a string"])
+def test_a_credential_in_free_text_outside_any_map_is_masked(where):
+    # Stored in clear before: the user agent was kept as sent, and an error sent as a string (not an object) too.
+    key = "sk_live_" + KNOWN_KEYS["Stripe secret"][1]
+    text = f"client/1.0 (Bearer {JWT}; {key}; password={SECRET})"
+    payload = _payload()
+    if where == "user agent":
+        payload["data"]["request"]["user_agent"] = text
+    else:
+        payload["data"]["errors"] = [text]
+    kept = _normalised_text(payload)
+    assert JWT not in kept and key not in kept and "S3cr3t" not in kept
+    assert "client/1.0 (Bearer *" in kept
+
+
 @pytest.mark.parametrize("text", ["learn sk-learn-tutorials-for-beginners today", "AKIA is just four letters here",
                                   "the ghost_of_the_opera_house came through", "xoxo-hugs-and-kisses-for-everyone",
                                   "AKIAlowercase12345678 is not an AWS key ID", "SG.short.name", "see npm_config_cache_directory"])

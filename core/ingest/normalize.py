@@ -114,7 +114,8 @@ def normalize(payload: Any, *, received_at: dt.datetime | None = None, timestamp
         load_time_ms=load_time_ms,
         response_size=size,
         ip=parse_ip(request.get("ip")),
-        user_agent=optional_str(request.get("user_agent"), "data.request.user_agent", MAX_TEXT_CHARS, strict=False),
+        # Free text outside any map: credentials and `key=value` secrets written into it are masked too.
+        user_agent=mask(optional_str(request.get("user_agent"), "data.request.user_agent", MAX_TEXT_CHARS, strict=False)),
         customer_id=customer_id,
         display_name=display_name,
         customer_attributes=mask(attributes),
@@ -124,7 +125,7 @@ def normalize(payload: Any, *, received_at: dt.datetime | None = None, timestamp
         query=bounded(mask(request.get("query"))),
         response_headers=mask(resp_headers),
         response_body=bounded(mask_body(response.get("body"))),
-        errors=[bounded(mask(e)) if isinstance(e, dict) else {"message": short(str(e), MAX_TEXT_CHARS)} for e in errors[:50]],
+        errors=[bounded(mask(e)) if isinstance(e, dict) else {"message": mask(short(str(e), MAX_TEXT_CHARS))} for e in errors[:50]],
         server=bounded(mask(server)),
         sdk=sdk,
         sdk_version=None if version is None else short(str(version), 32),
