@@ -537,11 +537,17 @@ def test_a_credential_stored_before_ingest_masked_it_is_shown_masked(engine, api
     req = make_request(timestamp=at(0), status=401, request_body={"SECRET_KEY": "hunter2hunter2", "note": "ok"},
                        response_body={"error": {"message": f"token Bearer {jwt} rejected"}},
                        errors=[{"type": "AuthError", "message": f"bad {jwt}"}], query={"q": f"Bearer {jwt}"},
-                       response_headers={"x-debug": f"jwt={jwt}"}, server={"signature": jwt})
+                       response_headers={"x-debug": f"jwt={jwt}"}, server={"signature": jwt},
+                       url="https://api.example.com/v1/geo?key=AIzaSyZ91234567890abcdefghijklmnopqrstuv",
+                       user_agent="client/1.0 (sk_live_51HxYzAbCdEfGhIjKlMnOpQr)")
     (rid,) = store.write_requests(engine, [(apis["orders"], req)])
     detail = request_detail(engine, WORKSPACE, rid)
     shown = str(detail)
     assert "S3cr3tSignature9" not in shown and "hunter2" not in shown
+    # The URL and user agent of such a row too (a known service's key: masked at ingest since).
+    assert "SyZ91234567890" not in shown and "51HxYzAbCdEf" not in shown
+    assert (detail["general"]["url"], detail["general"]["user_agent"]) == (
+        "https://api.example.com/v1/geo?key=AIza" + "*" * 32, "client/1.0 (sk_live_" + "*" * 24 + ")")
     assert detail["request_body"] == {"SECRET_KEY": "**************", "note": "ok"}
     assert detail["response_body"]["error"]["message"].startswith("token Bearer ****")
     assert detail["errors"][0]["message"].startswith("bad ****")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from core.domain.countries import country_name
 from core.domain.errors import ClienteleError
-from core.domain.masking import mask
+from core.domain.masking import mask, mask_url
 from core.domain.record import THREAT_LEVELS
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
@@ -440,7 +440,8 @@ def _errors_for(scope: Scope, errors: list) -> list:
 
 
 def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
-    """Everything stored about one request (masked at ingest, and again as read: details.unpacked_masked).
+    """Everything stored about one request (masked at ingest, and again as read: details.unpacked_masked, the URL, the
+    user agent).
 
     Keys: general (dict), request_headers, query, request_body, response_headers, response_body, errors (list; a
     Customer gets only each error's type and message), metadata_error, threat_reasons (list), sdk ({"name",
@@ -480,7 +481,7 @@ def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
             "threat_level", "customer_id", "customer_name",
         )
     }
-    general["country_name"] = country_name(r["country"])
+    general |= {"country_name": country_name(r["country"]), "url": mask_url(r["url"]), "user_agent": mask(r["user_agent"])}
     packed = details.unpacked_masked(r)
     detail = {
         "general": general,
