@@ -21,7 +21,6 @@ from core.domain.scope import Scope
 from core.domain.timewindow import Window
 
 UTC = dt.timezone.utc
-FAILED_STATUS = 400
 # Buckets are counted from the window's start, which is a whole hour (core.domain.timewindow): a preset
 # window's last bucket is the current one so far (24H: this hour; 7D: the day that ends at the top of
 # the next hour), and partial_buckets() names it for the charts to mark. A custom range (whole days in

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+# A request answered with this status or above failed: counted as failed, grouped on the Errors page.
+FAILED_STATUS = 400
 # Threat levels of a request, lowest first (core.ingest.enrich assigns them; history filters by them).
 THREAT_LEVELS = ("Low", "Medium", "High")
 
@@ -51,3 +53,6 @@ class NormalizedRequest:
     country: str | None = None
     threat_level: str = "Low"
     threat_reasons: list[str] = field(default_factory=list)
+    # A failed request's reason as its response body tells it (core.domain.problems.body_message), when the SDK
+    # reported no error message: "" when the body says nothing readable, None when not looked for.
+    problem: str | None = None

@@ -18,7 +18,8 @@ import re2
 import ua_parser
 
 from core.domain.masking import is_sensitive
-from core.domain.record import NormalizedRequest
+from core.domain.problems import body_message
+from core.domain.record import FAILED_STATUS, NormalizedRequest
 
 DEVICES = ("desktop", "mobile", "tablet", "bot", "server", "unknown")
 
@@ -389,8 +390,19 @@ def threat_level(reasons: list[str]) -> str:
 # ---------------------------------------------------------------- entry point
 
 
+def problem_of(request: NormalizedRequest) -> str | None:
+    """NormalizedRequest.problem: for a failed request whose SDK reported no error message, what its response body
+    says went wrong ("" for nothing readable), as error groups would read it from the stored body; else None."""
+    if request.status < FAILED_STATUS:
+        return None
+    errors = request.errors
+    if errors and isinstance(errors[0], dict) and errors[0].get("message") is not None:
+        return None
+    return body_message(request.response_body) or ""
+
+
 def enrich(request: NormalizedRequest) -> NormalizedRequest:
-    """Fill device, ai_agent, country, threat_level and threat_reasons; returns the same object."""
+    """Fill device, ai_agent, country, threat_level, threat_reasons and problem; returns the same object."""
     ua = request.user_agent
     request.ai_agent = ai_agent_for(ua)
     request.device = "bot" if request.ai_agent else device_for(ua)
@@ -398,4 +410,5 @@ def enrich(request: NormalizedRequest) -> NormalizedRequest:
     reasons = threats(request)
     request.threat_reasons = reasons
     request.threat_level = threat_level(reasons) if reasons else "Low"
+    request.problem = problem_of(request)
     return request

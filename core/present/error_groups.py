@@ -10,7 +10,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from core.analytics.error_groups import error_groups
-from core.analytics.metrics import FAILED_STATUS
+from core.domain.record import FAILED_STATUS
 from core.domain.scope import Scope, require_workspace
 from core.domain.timewindow import Window, range_text
 from core.present import fmt

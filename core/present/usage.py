@@ -9,8 +9,8 @@ import re
 import polars as pl
 import sqlalchemy as sa
 
-from core.analytics.metrics import FAILED_STATUS
 from core.domain.errors import ClienteleError
+from core.domain.record import FAILED_STATUS
 from core.domain.scope import Scope
 from core.present import fmt
 from core.storage import cache, customers

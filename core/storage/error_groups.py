@@ -79,10 +79,13 @@ def failed_requests(engine: sa.Engine, scope: Scope, window: Window, *, min_stat
             top = sa.select(Request.id, Request.timestamp).where(*conds).order_by(*newest)
         top = top.limit(limit + 1).subquery()
         first_error = RequestDetail.errors[(0, "type")].as_string(), RequestDetail.errors[(0, "message")].as_string()
+        # The body only where ingest did not read its message already (rows stored before migration 0010).
+        unread = RequestDetail.problem.is_(None)
         stmt = (
             sa.select(Request.id, Request.timestamp, Request.api_id, Api.name, Request.customer_id, Customer.display_name,
-                      Request.method, Request.endpoint, Request.status, *first_error, RequestDetail.packed,
-                      RequestDetail.response_body)
+                      Request.method, Request.endpoint, Request.status, *first_error, RequestDetail.problem,
+                      sa.case((unread, RequestDetail.packed)).label("packed"),
+                      sa.case((unread, RequestDetail.response_body)).label("response_body"))
             .select_from(top)
             .join(Request, Request.id == top.c.id)
             .join(Api, Api.id == Request.api_id)
@@ -97,11 +100,14 @@ def failed_requests(engine: sa.Engine, scope: Scope, window: Window, *, min_stat
 
 
 def _with_body_message(row: sa.Row) -> tuple:
-    """A failed request's FAILED_SCHEMA values from its row (… error type, error message, packed, response body):
-    without a reported error, the message its response body carries. Details that cannot be read leave it None
-    (the group then says no error was reported), never the whole read failing."""
-    *values, _packed, _stored_body = row
-    if values[-1] is None:
+    """A failed request's FAILED_SCHEMA values from its row (… error type, error message, problem, packed, response
+    body): without a reported error, the message its response body carries, as ingest read it (problem) or, for a row
+    stored before, read from the body now. Details that cannot be read leave it None (the group then says no error
+    was reported), never the whole read failing."""
+    *values, problem, _packed, _stored_body = row
+    if values[-1] is None and problem is not None:
+        values[-1] = problem or None
+    elif values[-1] is None:
         try:
             body = details.unpacked(row._mapping)["response_body"]  # packed, or a row stored before packing
         except (ValueError, KeyError, TypeError, zstandard.ZstdError):

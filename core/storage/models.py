@@ -10,9 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.domain import config
-
-# A request answered with this status or above failed (as core.analytics.metrics.FAILED_STATUS counts it).
-FAILED_STATUS = 400
+from core.domain.record import FAILED_STATUS
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -140,6 +138,9 @@ class RequestDetail(Base):
     server: Mapped[dict | None] = mapped_column(sa.JSON)
     metadata_error: Mapped[str | None] = mapped_column(sa.Text)
     threat_reasons: Mapped[list | None] = mapped_column(sa.JSON)
+    # What a failed response's body says went wrong, when the SDK reported no error (NormalizedRequest.problem):
+    # error groups read it instead of unpacking the body. NULL in rows stored before migration 0010.
+    problem: Mapped[str | None] = mapped_column(sa.Text)
     # Headers, query, bodies and server facts: packed (core.storage.details) since migration 0007; the JSON
     # columns above hold them for rows stored before (core.storage.details.unpacked reads either).
     packed: Mapped[bytes | None] = mapped_column(sa.LargeBinary)

@@ -12,12 +12,11 @@ import datetime as dt
 import polars as pl
 import sqlalchemy as sa
 
+from core.domain.record import FAILED_STATUS  # what rollups count as failed
 from core.domain.scope import Scope
 from core.domain.timewindow import floor_hour
 from core.storage import rollups
 from core.storage.models import Api, CustomerApi, RollupHour
-
-FAILED_STATUS = 400  # what rollups count as failed (core.analytics.metrics.FAILED_STATUS, which cannot be imported here)
 
 # One row per customer × API × endpoint × method; customer_id is null for requests attributed to nobody.
 USAGE_SCHEMA = {

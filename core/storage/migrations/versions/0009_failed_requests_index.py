@@ -6,7 +6,7 @@ takes about as long as one scan of it. On PostgreSQL the index is made on every 
 import sqlalchemy as sa
 from alembic import op
 
-from core.storage.models import FAILED_STATUS
+from core.domain.record import FAILED_STATUS
 
 revision = "0009"
 down_revision = "0008"
