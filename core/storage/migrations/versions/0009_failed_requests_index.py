@@ -25,4 +25,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(NAME, table_name="requests")
+    raise RuntimeError("Clientele migrations go forward only; restore a backup to return to an older version.")

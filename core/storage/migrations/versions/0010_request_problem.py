@@ -17,5 +17,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("request_details") as batch:
-        batch.drop_column("problem")
+    raise RuntimeError("Clientele migrations go forward only; restore a backup to return to an older version.")
