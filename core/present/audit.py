@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -51,7 +52,7 @@ def filter_choices(engine: sa.Engine) -> FilterChoices:
     return FilterChoices(actions=audit.actions(engine), users=audit.actors(engine))
 
 
-def entries_table(rows: list[dict], tz: str | None, details=None) -> pl.DataFrame:
+def entries_table(rows: list[dict], tz: str | None, details: Callable[[dict], str] | None = None) -> pl.DataFrame:
     """One row per entry as the CSV holds it: time in the viewer's zone, details as JSON text (or as
     `details(detail)` writes them: the page's details_text)."""
     write = details or _details_json
