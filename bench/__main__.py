@@ -77,6 +77,7 @@ def measure(path: Path, started: float) -> dict:
     from core.domain.scope import Scope
     from core.domain.timewindow import window
     from core.present.customers import customers_page
+    from core.present.error_groups import error_groups_page
     from core.present.my_dashboard import my_dashboard
     from core.present.profile import profile_page
     from core.storage import cache, models
@@ -107,6 +108,8 @@ def measure(path: Path, started: float) -> dict:
         "customer_view": _median_ms(customer_view(picks["busiest"])),
         "customer_profile_median_customer": _median_ms(profile(picks["median"])),
         "customer_view_median_customer": _median_ms(customer_view(picks["median"])),
+        # The Errors page's groups: every API's newest failed requests of the window, read from SQL each time.
+        "errors_all_apis": _median_ms(lambda: error_groups_page(engine, admin, win)),
     }
     info = cache.stats(engine)
     with engine.connect() as conn:
@@ -146,19 +149,21 @@ def run_size(requests: int, *, quiet: bool) -> dict:
 
 def _table(results: list[dict]) -> str:
     head = (f"{'requests':>12} {'cold start':>11} {'dashboard':>10} {'profile':>9} {'cust view':>10}"
-            f" {'profile*':>9} {'view*':>7} {'peak RSS':>9} {'storage':>10} {'B/request':>10} {'rollup rows':>12}")
+            f" {'profile*':>9} {'view*':>7} {'errors':>9} {'peak RSS':>9} {'storage':>10} {'B/request':>10} {'rollup rows':>12}")
     lines = [head, "-" * len(head)]
     for r in results:
         p = r["page_view_ms"]
         lines.append(
             f"{r['requests']:>12,} {r['cold_start_s']:>9.2f} s {p['customer_dashboard']:>7.1f} ms"
             f" {p['customer_profile']:>6.1f} ms {p['customer_view']:>7.1f} ms {p['customer_profile_median_customer']:>6.1f} ms"
-            f" {p['customer_view_median_customer']:>4.1f} ms {r['peak_rss_mb']:>6} MB {r['storage_mb']:>7.1f} MB {r['bytes_per_request']:>10,}"
+            f" {p['customer_view_median_customer']:>4.1f} ms {p['errors_all_apis']:>6.0f} ms"
+            f" {r['peak_rss_mb']:>6} MB {r['storage_mb']:>7.1f} MB {r['bytes_per_request']:>10,}"
             f" {r['rollup_rows']:>12,}"
         )
     lines.append("cold start: new process to the first Customers page model (rollups of settled hours read from SQLite).")
     lines.append(f"page views: median of {RUNS} warm runs of the page models (core.present), 30D window at {PAGE_NOW:%H:%M} UTC, busiest API;")
-    lines.append("profile/view: busiest customer, *: median customer. storage: the SQLite file with its WAL.")
+    lines.append("profile/view: busiest customer, *: median customer; errors: the Errors page's groups, all APIs (read from SQL).")
+    lines.append("storage: the SQLite file with its WAL.")
     return "\n".join(lines)
 
 
