@@ -51,12 +51,12 @@ def new_customers(first_seen: pl.DataFrame, window: Window, api_id: int, custome
     rows = first_seen.filter((pl.col("api_id") == api_id) & (pl.col("first_seen") >= window.start)
                              & (pl.col("first_seen") < window.end))
     if customer_ids is not None:
-        rows = rows.filter(pl.col("customer_id").cast(pl.String).is_in(list(customer_ids)))
+        rows = rows.filter(pl.col("customer_id").is_in(list(customer_ids)))
     return float(rows.height)
 
 
 def only_customers(facts: pl.DataFrame, customer_ids: Iterable[str]) -> pl.DataFrame:
-    return facts.filter(pl.col("customer_id").cast(pl.String).is_in(list(customer_ids)))
+    return facts.filter(pl.col("customer_id").is_in(list(customer_ids)))
 
 
 def breached(value: float | None, comparison: str, threshold: float) -> bool:

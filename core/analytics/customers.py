@@ -408,7 +408,7 @@ def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: 
     if silent.len():
         since = metrics.in_window(requests, Window(window.previous().start, window.start, window.bucket, window.preset))
         last_before = per_customer(
-            since.select("customer_id", "last_ts").filter(pl.col("customer_id").cast(pl.String).is_in(silent.implode())),
+            since.select("customer_id", "last_ts").filter(pl.col("customer_id").is_in(silent.implode())),
             pl.col("last_ts").max().alias("_last_before"))
         quiet = quiet.join(last_before, on="customer_id", how="left").with_columns(
             pl.coalesce("last_active", "_last_before").alias("last_active"))
@@ -466,7 +466,7 @@ def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, nam
         .sort(["requests", "endpoint"], descending=[True, False]).head(top_endpoints_n)
     )
     # Only the top customers' rows are split by endpoint.
-    cells = per_customer_counts(current.filter(pl.col("customer_id").cast(pl.String).is_in(top_c.get_column("customer_id").implode())),
+    cells = per_customer_counts(current.filter(pl.col("customer_id").is_in(top_c.get_column("customer_id").implode())),
                                  by=("endpoint",)).with_columns(pl.col("endpoint").cast(pl.String))
     grid = (
         top_c.select("customer_id", pl.col("requests").alias("_c")).with_row_index("_ci")

@@ -55,7 +55,7 @@ def only_segment(engine: sa.Engine, scope: Scope, segment: str | None, *frames: 
     members = segment_members(engine, scope, segment) if segment else None
     if members is None:
         return frames
-    return tuple(f.filter(pl.col("customer_id").cast(pl.String).is_in(members)) for f in frames)
+    return tuple(f.filter(pl.col("customer_id").is_in(members)) for f in frames)
 
 
 @dataclass(frozen=True)
