@@ -21,6 +21,9 @@ from tests.page_checks import downloads  # noqa: F401  (fixture: every CSV a pag
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "treblle-payloads"
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
+# No cache snapshots on disk (core.storage.cache.snapshot) unless a test asks for them in a directory of its own:
+# the tests' databases come and go at the same few addresses. Servers the tests start inherit it.
+os.environ["CLIENTELE_CACHE_DIR"] = "off"
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
@@ -88,6 +91,7 @@ SLOW_MODULES = {
     "test_pages_api_docs", "test_pages_customers", "test_pages_data", "test_pages_home", "test_pages_my_dashboard",
     "test_pages_profile", "test_pages_requests", "test_pages_people", "test_first_impression", "test_pages_usage", "test_pages_errors",
     "test_pages_audit_log", "test_pages_alerts", "test_rollups_concurrency", "test_alerts_cli", "test_history_table",
+    "test_cache_snapshot",
 }
 
 

@@ -85,6 +85,8 @@ class Settings:
     rejected_max_days: int = 30
     # A PostgreSQL read replica for the dashboards' reads (rollups, cut hours, customers); None: DATABASE_URL.
     read_database_url: str | None = None
+    # Where app processes keep a snapshot of the settled rollups (core.storage.cache.snapshot); None: none kept.
+    cache_dir: Path | None = DATA_DIR / "cache"
 
     @property
     def is_embedded(self) -> bool:
@@ -92,10 +94,16 @@ class Settings:
         return self.database_url == DEFAULT_DATABASE_URL
 
 
+def _cache_dir() -> Path | None:
+    value = _text("CLIENTELE_CACHE_DIR", str(DATA_DIR / "cache"))
+    return None if value.strip().lower() in ("off", "none", "0") else Path(value).expanduser()
+
+
 def settings() -> Settings:
     return Settings(
         database_url=_text("DATABASE_URL", DEFAULT_DATABASE_URL),
         read_database_url=_get("CLIENTELE_READ_DATABASE_URL"),
+        cache_dir=_cache_dir(),
         base_url=_text("CLIENTELE_BASE_URL", "http://localhost:8501").rstrip("/"),
         smtp_url=_get("CLIENTELE_SMTP_URL"),
         smtp_from=_text("CLIENTELE_SMTP_FROM", "clientele@localhost"),

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from core.domain import config
 from core.storage import models, rollups
+from core.storage.cache import snapshot
 from core.storage.cache.index import Main
 from core.storage.cache.layout import empty_facts
 from core.storage.cache.reader import read_all_rollups, read_raw, read_rollups, read_small_tables, read_state
@@ -118,6 +119,7 @@ class Entry:
     checked_at: float = 0.0
     loads: int = 0
     appends: int = 0
+    snapshots: int = 0  # loads taken from a snapshot on disk (core.storage.cache.snapshot)
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -129,7 +131,16 @@ class Entry:
         settled = rollups.settled_before()
         held = self.held
         if held.main is None or epoch != self.epoch or held.settled is None:
-            self.held = Held(Main.build(*read_all_rollups(self.engine, settled)), settled, raw_since)
+            main = snapshot.load(self.engine, epoch, settled)
+            if main is None:
+                with snapshot.staging(self.engine) as place:
+                    frame, rows = read_all_rollups(self.engine, settled, place)
+                    main = Main.build(frame, rows)
+                    if place is not None and rows is not None:  # the bulk path wrote its files there
+                        snapshot.publish(self.engine, place, epoch, settled, frame.height)
+            else:
+                self.snapshots += 1
+            self.held = Held(main, settled, raw_since)
             self.epoch = epoch
             self.loads += 1
         elif settled > held.settled:
@@ -231,5 +242,6 @@ def stats(engine: sa.Engine) -> dict:
         "newest_id": entry.newest_id,
         "loads": entry.loads,
         "appends": entry.appends,
+        "snapshots": entry.snapshots,
         "estimated_mb": round(frame.estimated_size("mb"), 1),
     }

@@ -30,7 +30,7 @@ BULK_MIN_ROWS = 100_000
 _RAW_COLUMNS = ("api_id", "customer_id", "timestamp", "method", "endpoint", "status", "load_time_ms", "response_size")
 
 
-def _bind_time(engine: sa.Engine, ts: dt.datetime):
+def bind_time(engine: sa.Engine, ts: dt.datetime):
     """A time as the column stores it: SQLite compares the text SQLAlchemy writes, so write the same text."""
     naive = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if engine.dialect.name == "sqlite" else naive
@@ -63,10 +63,10 @@ def _where(engine: sa.Engine, *, start: dt.datetime | None = None, end: dt.datet
     parts, params = ["1=1"], {}
     if start is not None:
         parts.append(f"{time_column} >= :start")
-        params["start"] = _bind_time(engine, start)
+        params["start"] = bind_time(engine, start)
     if end is not None:
         parts.append(f"{time_column} < :end")
-        params["end"] = _bind_time(engine, end)
+        params["end"] = bind_time(engine, end)
     if api_id is not None:
         parts.append("api_id = :api_id")
         params["api_id"] = int(api_id)
@@ -88,10 +88,11 @@ def read_rollups(engine: sa.Engine, *, start: dt.datetime | None = None, end: dt
     return _facts(hours, bins)
 
 
-def read_all_rollups(engine: sa.Engine, end: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+def read_all_rollups(engine: sa.Engine, end: dt.datetime, out: Path | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Every rollup row with hour < end, as facts: the bulk load of a cache. Arrow all the way through ADBC,
-    in a child process (bulk_facts), when it can, with each customer's row numbers (index.customer_rows); row by
-    row through SQLAlchemy otherwise (and None for the row numbers)."""
+    in a child process (bulk_facts; its files are left in `out` when given, for a snapshot), when it can, with each
+    customer's row numbers (index.customer_rows); row by row through SQLAlchemy otherwise (and None for the row
+    numbers)."""
     with engine.connect() as conn:
         if engine.url.get_backend_name() == "sqlite":  # rowids only grow: max(rowid) bounds the rows, off the b-tree's end
             rows = conn.exec_driver_sql("SELECT max(rowid) FROM rollup_hours").scalar() or 0
@@ -99,7 +100,7 @@ def read_all_rollups(engine: sa.Engine, end: dt.datetime) -> tuple[pl.DataFrame,
             rows = conn.exec_driver_sql(f"SELECT count(*) FROM (SELECT 1 FROM rollup_hours LIMIT {BULK_MIN_ROWS}) AS r").scalar()
     if rows < BULK_MIN_ROWS:  # starting the child process (~1 s) costs more than reading a small table row by row
         return read_rollups(engine, end=end), None
-    bulk = bulk_facts(engine, end)
+    bulk = bulk_facts(engine, end, out)
     return (read_rollups(engine, end=end), None) if bulk is None else bulk
 
 
@@ -127,16 +128,18 @@ def rollup_facts(url: sa.URL, end: str) -> pl.DataFrame:
     return (_facts(hours, bins) if hours.height else empty_facts()).sort("api_id", "timestamp")
 
 
-def bulk_facts(engine: sa.Engine, end: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+def bulk_facts(engine: sa.Engine, end: dt.datetime, out: Path | None = None) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     """(rollup_facts(end), index.customer_rows of them) computed in a child process, or None when that fails (the caller falls back to
-    SQLAlchemy). A child, on both backends: ADBC bundles its own SQLite library, and two copies in one process
+    SQLAlchemy). The child writes them as Parquet into `out` (left there: core.storage.cache.snapshot), else a
+    temporary directory. A child, on both backends: ADBC bundles its own SQLite library, and two copies in one process
     break each other's POSIX locks (SQLite's how-to-corrupt guide, "multiple copies of SQLite in the same
     program"); and the load's peak memory (every rollup row as text, the join of their histograms: about
     14 times the finished facts) is the child's, gone when it exits, not the app process's for its lifetime."""
-    cutoff = _bind_time(engine, end)
+    cutoff = bind_time(engine, end)
     literal = cutoff if isinstance(cutoff, str) else cutoff.isoformat(" ")
     try:
         with tempfile.TemporaryDirectory(prefix="clientele-load-") as tmp:
+            tmp = str(out or tmp)
             # The URL (its password) goes through stdin: a command line is visible to every user of the host.
             job = json.dumps({"url": engine.url.render_as_string(hide_password=False), "end": literal, "out": tmp})
             proc = subprocess.run([sys.executable, "-m", CHILD_MODULE], input=job.encode(), capture_output=True,
