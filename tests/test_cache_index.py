@@ -102,7 +102,7 @@ def test_the_cache_appends_a_settled_hour_without_copying_what_it_loaded(monkeyp
     loaded = rollup_rows([(h, 1, h % 4, 0) for h in range(10)])
     reads = iter([loaded, rollup_rows([(10, 1, 0, 0), (10, 2, 1, 1)])])
     settles = iter([T0 + 10 * HOUR, T0 + 11 * HOUR])
-    monkeypatch.setattr(cache_entry, "read_all_rollups", lambda engine, settled: (next(reads), None))
+    monkeypatch.setattr(cache_entry, "read_all_rollups", lambda engine, settled, out=None: (next(reads), None))
     monkeypatch.setattr(cache_entry, "read_rollups", lambda engine, start, end: next(reads))
     monkeypatch.setattr(cache_entry, "read_state", lambda engine: (1, None, 5))
     monkeypatch.setattr(cache_entry, "read_small_tables", lambda engine, customers: (pl.DataFrame(), None, None))

@@ -21,10 +21,11 @@ import sqlalchemy as sa
 
 from core.domain import config
 from core.storage import models, rollups
-from core.storage.cache import snapshot
 from core.storage.cache.index import Main
 from core.storage.cache.layout import empty_facts
 from core.storage.cache.reader import read_all_rollups, read_raw, read_rollups, read_small_tables, read_state
+from core.storage.cache.snapshot import load as load_snapshot
+from core.storage.cache.snapshot import publish, staging
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +132,13 @@ class Entry:
         settled = rollups.settled_before()
         held = self.held
         if held.main is None or epoch != self.epoch or held.settled is None:
-            main = snapshot.load(self.engine, epoch, settled)
+            main = load_snapshot(self.engine, epoch, settled)
             if main is None:
-                with snapshot.staging(self.engine) as place:
+                with staging(self.engine) as place:
                     frame, rows = read_all_rollups(self.engine, settled, place)
                     main = Main.build(frame, rows)
                     if place is not None and rows is not None:  # the bulk path wrote its files there
-                        snapshot.publish(self.engine, place, epoch, settled, frame.height)
+                        publish(self.engine, place, epoch, settled, frame.height)
             else:
                 self.snapshots += 1
             self.held = Held(main, settled, raw_since)
