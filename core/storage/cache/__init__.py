@@ -9,6 +9,7 @@ package's names (`cache.facts_frame(...)`); the modules behind them:
     reader    SQL → frames: rollups, raw rows of cut hours, the small tables, the state
     index     the settled rollups in memory: sorted by API and hour, indexed by customer
     entry     one database's cache, its refresh, the registry, refresh/invalidate/stats
+    snapshot  the settled rollups on disk, so that a process starting again need not read them all
     scoped    the public reads, each filtered by a Scope and asserted
 """
 from core.storage.cache.entry import invalidate, refresh, refreshed, reload_due, stats
