@@ -138,7 +138,7 @@ class Entry:
                     frame, rows = read_all_rollups(self.engine, settled, place)
                     main = Main.build(frame, rows)
                     if place is not None and rows is not None:  # the bulk path wrote its files there
-                        publish(self.engine, place, epoch, settled, frame.height)
+                        publish(place, epoch, settled, frame.height)
             else:
                 self.snapshots += 1
             self.held = Held(main, settled, raw_since)

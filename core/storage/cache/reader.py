@@ -3,6 +3,7 @@ hours a window cuts, and the small API and customer tables. Every reader returns
 (core.domain.facts) with the same dtypes, whatever the backend."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -138,8 +139,7 @@ def bulk_facts(engine: sa.Engine, end: dt.datetime, out: Path | None = None) -> 
     cutoff = bind_time(engine, end)
     literal = cutoff if isinstance(cutoff, str) else cutoff.isoformat(" ")
     try:
-        with tempfile.TemporaryDirectory(prefix="clientele-load-") as tmp:
-            tmp = str(out or tmp)
+        with contextlib.nullcontext(str(out)) if out else tempfile.TemporaryDirectory(prefix="clientele-load-") as tmp:
             # The URL (its password) goes through stdin: a command line is visible to every user of the host.
             job = json.dumps({"url": engine.url.render_as_string(hide_password=False), "end": literal, "out": tmp})
             proc = subprocess.run([sys.executable, "-m", CHILD_MODULE], input=job.encode(), capture_output=True,

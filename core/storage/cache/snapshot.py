@@ -75,7 +75,7 @@ def staging(engine: sa.Engine) -> Iterator[Path | None]:
         shutil.rmtree(place, ignore_errors=True)
 
 
-def publish(engine: sa.Engine, place: Path, epoch: int, settled: dt.datetime, rows: int) -> None:
+def publish(place: Path, epoch: int, settled: dt.datetime, rows: int) -> None:
     """Make the staged files the database's snapshot of `rows` rollup rows before `settled` at `epoch`."""
     home = place.parent
     if not all((place / name).is_file() for name in FILES):
