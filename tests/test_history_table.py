@@ -125,6 +125,16 @@ def test_export_rows_of_a_customer_hold_only_their_requests(engine):
     assert rows.get_column("customer_id").to_list() == ["cust_a"] * 4
 
 
+def test_a_key_stored_in_a_url_path_by_an_older_release_is_masked_in_the_table_and_the_export(engine):
+    # Shown in clear before: the path column was cut from the stored URL, which only the request dialog masked again.
+    key = "sk_live_51HxYzAbCdEfGhIjKlMnOpQr"
+    api = store.create_api(engine, "Hooks", api_key="hooks")["api_id"]
+    store.write_requests(engine, [(api, make_request(url=f"https://api.example.com/v1/hooks/{key}/ping?page=2"))])
+    shown = history.request_history(engine, Scope.workspace(), HistoryQuery(api_id=api)).rows.get_column("path").to_list()
+    exported = ht.export_rows(engine, Scope.workspace(), HistoryQuery(api_id=api)).get_column("path").to_list()
+    assert shown == exported == ["/v1/hooks/sk_live_" + "*" * (len(key) - len("sk_live_")) + "/ping"]
+
+
 # ---------------------------------------------------------------- a request as cURL, its method and status colours
 
 HOSTILE = ["it's", "a'b'c", "$(touch /tmp/pwned)", "`id`", "line one\nline two", "; rm -rf ~ #", "\\'", "\"q\"", "'", ""]

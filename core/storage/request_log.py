@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from core.domain.countries import country_name
 from core.domain.errors import ClienteleError
-from core.domain.masking import mask, mask_url
+from core.domain.masking import mask, mask_url, scrub_credentials
 from core.domain.record import THREAT_LEVELS
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
@@ -301,7 +301,9 @@ def _frame(rows) -> pl.DataFrame:
         .str.replace(r"[?#].*$", "")
     )
     frame = frame.with_columns(path=pl.when(path == "").then(pl.lit("/")).otherwise(path))
-    return frame.select(COLUMNS)
+    # A key written into a URL's path by a release that did not look for it there is masked as read, like
+    # request_detail's URL (a page or an export's rows: scrub_credentials returns the text itself when it holds none).
+    return frame.with_columns(pl.col("path").map_elements(scrub_credentials, return_dtype=pl.String)).select(COLUMNS)
 
 
 def _empty_page(q: HistoryQuery) -> HistoryPage:
