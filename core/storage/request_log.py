@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from core.domain.countries import country_name
 from core.domain.errors import ClienteleError
 from core.domain.masking import mask, mask_url, scrub_credentials
-from core.domain.record import THREAT_LEVELS
+from core.domain.record import FAILED_STATUS, THREAT_LEVELS
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
 from core.storage import details, history_counts
@@ -42,21 +42,9 @@ SORT_COLUMNS = (
 DIRECTIONS = ("asc", "desc")
 
 ROW_SCHEMA = {
-    "id": pl.Int64,
-    "timestamp": pl.Datetime("us", "UTC"),
-    "method": pl.String,
-    "status": pl.Int32,
-    "endpoint": pl.String,
-    "url": pl.String,
-    "load_time_ms": pl.Float64,
-    "response_size": pl.Int64,
-    "threat_level": pl.String,
-    "device": pl.String,
-    "ai_agent": pl.String,
-    "country": pl.String,
-    "customer_id": pl.String,
-    "customer_name": pl.String,
-    "api_id": pl.Int64,
+    "id": pl.Int64, "timestamp": pl.Datetime("us", "UTC"), "method": pl.String, "status": pl.Int32, "endpoint": pl.String,
+    "url": pl.String, "load_time_ms": pl.Float64, "response_size": pl.Int64, "threat_level": pl.String, "device": pl.String,
+    "ai_agent": pl.String, "country": pl.String, "customer_id": pl.String, "customer_name": pl.String, "api_id": pl.Int64,
     "api_name": pl.String,
 }
 # Columns of HistoryPage.rows, in display order.
@@ -162,24 +150,27 @@ def _contains(column, text: str, dialect: str):
     return _like(column, like_pattern(text), dialect)
 
 
-def _base_conditions(scope: Scope, api_id: int | None, window: Window | None) -> list:
-    # Indexed columns first: (api_id, timestamp) and (customer_id, timestamp) carry the query.
+def _base_conditions(scope: Scope, api_id: int | None, window: Window | None, *, seek: bool = False) -> list:
+    # Indexed columns first: (api_id, timestamp) and (customer_id, timestamp) carry the query. `seek`: every API's
+    # rows through that index, one range per API, where the time alone would scan the table from its oldest row: for
+    # reads that stop early (a LIMIT) or cover a short range; reading most of the table, a scan is faster.
     conds = [scope.where(Request.customer_id)]
     if api_id is not None:
         conds.append(Request.api_id == api_id)
+    elif seek and not scope.is_customer:
+        conds.append(Request.api_id.in_(sa.select(Api.id)))
     if window is not None:
         conds += [Request.timestamp >= window.start, Request.timestamp < window.end]
     return conds
 
 
 def _status_condition(classes: tuple[str, ...], codes: tuple[int, ...]):
-    parts = []
-    for cls in classes:
-        low = int(cls[0]) * 100
-        parts.append(Request.status.between(low, low + 99))
-    if codes:
-        parts.append(Request.status.in_(codes))
-    return sa.or_(*parts)
+    lows = [int(c[0]) * 100 for c in classes]
+    parts = [Request.status.between(low, low + 99) for low in lows] + ([Request.status.in_(codes)] if codes else [])
+    if min(lows + list(codes)) < FAILED_STATUS:
+        return sa.or_(*parts)
+    # Failed requests only: said as a literal, so the planner can walk the partial index of them (ix_requests_api_failed_ts).
+    return sa.and_(Request.status >= sa.literal(FAILED_STATUS, literal_execute=True), sa.or_(*parts))
 
 
 def _ai_agent_condition(agents: tuple[str, ...]):
@@ -226,8 +217,8 @@ def _search_condition(scope: Scope, text: str, dialect: str):
     )
 
 
-def _conditions(scope: Scope, q: HistoryQuery, dialect: str) -> list:
-    conds = _base_conditions(scope, q.api_id, q.window)
+def _conditions(scope: Scope, q: HistoryQuery, dialect: str, *, seek: bool = False) -> list:
+    conds = _base_conditions(scope, q.api_id, q.window, seek=seek)
     if q.customer_id is not None:
         conds.append(Request.customer_id == q.customer_id)
     if q.methods:
@@ -306,6 +297,9 @@ def _frame(rows) -> pl.DataFrame:
     return frame.with_columns(pl.col("path").map_elements(scrub_credentials, return_dtype=pl.String)).select(COLUMNS)
 
 
+_FILTERS = ("methods", "endpoints", "threat_levels", "devices", "ai_agents", "countries", "search")  # and statuses
+
+
 def _empty_page(q: HistoryQuery) -> HistoryPage:
     return HistoryPage(_frame([]), 0, False, q.page, q.page_size)
 
@@ -319,13 +313,18 @@ def request_history(engine: sa.Engine, scope: Scope, query: HistoryQuery) -> His
         # Asking for another customer's rows as a Customer yields nothing, exactly like an unknown ID.
         return _empty_page(query)
     conds = _conditions(scope, query, engine.dialect.name)
+    # Reads that stop at a LIMIT seek an (api_id, timestamp) index when it holds the answer: the time alone, or failed
+    # requests alone (the partial index). Other filters make each indexed row a table lookup: then a scan is faster.
+    failed = [int(c[0]) * 100 for c in query.status_classes] + list(query.statuses)
+    seek = not any(getattr(query, f) for f in _FILTERS) and min(failed or [FAILED_STATUS]) >= FAILED_STATUS
+    early = _conditions(scope, query, engine.dialect.name, seek=seek)
     offset = (query.page - 1) * query.page_size
     exact = None  # the total from the rollups, when they can answer it
     with engine.connect() as conn:
         # A rare match (a search, an uncommon status) then costs one scan of the slice: its ids are
         # all collected here, and sorting them needs only primary-key lookups. Common matches stop
         # this probe early and are counted (up to COUNT_CAP) and sorted in SQL instead.
-        probe = list(conn.execute(sa.select(Request.id).where(*conds).limit(SMALL_RESULT + 1)).scalars())
+        probe = list(conn.execute(sa.select(Request.id).where(*early).limit(SMALL_RESULT + 1)).scalars())
         if len(probe) <= SMALL_RESULT:
             total = len(probe)
             page_ids = _page_ids(conn, [Request.id.in_(probe)], query, offset) if probe and offset < total else []
@@ -334,7 +333,7 @@ def request_history(engine: sa.Engine, scope: Scope, query: HistoryQuery) -> His
             if exact is not None:
                 total = exact
             else:
-                counted = sa.select(Request.id).where(*conds).limit(COUNT_CAP + 1).subquery()
+                counted = sa.select(Request.id).where(*early).limit(COUNT_CAP + 1).subquery()
                 total = min(conn.execute(sa.select(sa.func.count()).select_from(counted)).scalar_one(), COUNT_CAP + 1)
             if _merge_per_api(scope, query):
                 api_ids = list(conn.execute(sa.select(Api.id).order_by(Api.id)).scalars())
@@ -352,7 +351,8 @@ def request_history(engine: sa.Engine, scope: Scope, query: HistoryQuery) -> His
 def exact_total(conn: sa.Connection, scope: Scope, q: HistoryQuery) -> int | None:
     """The exact number of requests matching q when the rollups can tell (core.storage.history_counts)."""
     def count_raw(start: dt.datetime, end: dt.datetime) -> int:
-        conds = [*_conditions(scope, replace(q, window=None), conn.dialect.name), Request.timestamp >= start, Request.timestamp < end]
+        conds = [*_conditions(scope, replace(q, window=None), conn.dialect.name, seek=True), Request.timestamp >= start,
+                 Request.timestamp < end]
         return int(conn.execute(sa.select(sa.func.count()).select_from(Request).where(*conds)).scalar_one())
     return history_counts.from_rollups(conn, scope, q, count_raw)
 
@@ -475,14 +475,10 @@ def request_detail(engine: sa.Engine, scope: Scope, request_id: int) -> dict:
     r = row._mapping
     if scope.is_customer and r["customer_id"] != scope.customer_id:
         raise _not_found(request_id)
-    general = {
-        key: r[key]
-        for key in (
-            "id", "timestamp", "received_at", "api_id", "api_name", "method", "url", "endpoint", "status",
-            "load_time_ms", "response_size", "ip", "country", "user_agent", "device", "ai_agent",
-            "threat_level", "customer_id", "customer_name",
-        )
-    }
+    general = {key: r[key] for key in (
+        "id", "timestamp", "received_at", "api_id", "api_name", "method", "url", "endpoint", "status", "load_time_ms",
+        "response_size", "ip", "country", "user_agent", "device", "ai_agent", "threat_level", "customer_id", "customer_name",
+    )}
     general |= {"country_name": country_name(r["country"]), "url": mask_url(r["url"]), "user_agent": mask(r["user_agent"])}
     packed = details.unpacked_masked(r)
     detail = {

@@ -22,11 +22,12 @@ from core.storage.cache.scoped import (
     facts_frame,
     first_seen_frame,
     resolve_api,
+    settled_total,
     visible_apis,
 )
 
 __all__ = [
     "FACT_SCHEMA", "FIRST_SEEN_SCHEMA", "customer_apis_frame", "customers_frame", "data_span", "data_start", "empty_facts",
-    "facts_frame", "first_seen", "first_seen_frame", "invalidate", "refresh", "refreshed", "reload_due", "resolve_api", "stats",
+    "facts_frame", "first_seen", "first_seen_frame", "invalidate", "refresh", "refreshed", "reload_due", "resolve_api", "settled_total", "stats",
     "visible_apis",
 ]

@@ -95,6 +95,7 @@ class Held:
     # (customer or None, API or None) → the first and last request time main holds for them (scoped.data_span):
     # fixed for this snapshot, and worked out from all of their rows (all of them, for the workspace).
     spans: dict = field(default_factory=dict, compare=False, repr=False)
+    epoch: int = -1  # the rollup epoch main was read at (rollup_state.epoch)
 
     def span(self, who: str | None, api_id: int | None, compute) -> tuple:
         """spans[(who, api_id)], computed once (at most MAX_SPANS kept)."""
@@ -141,13 +142,13 @@ class Entry:
                         publish(place, epoch, settled, frame.height)
             else:
                 self.snapshots += 1
-            self.held = Held(main, settled, raw_since)
+            self.held = Held(main, settled, raw_since, epoch=epoch)
             self.epoch = epoch
             self.loads += 1
         elif settled > held.settled:
             # An hour settled: only its rollups are new to this copy (nothing older changed: same epoch).
             main = held.main.append(read_rollups(self.engine, start=held.settled, end=settled))
-            self.held = Held(main, settled, raw_since, held.settled_raw)
+            self.held = Held(main, settled, raw_since, held.settled_raw, epoch=epoch)
             self.appends += 1
         # raw_since moves only with the epoch (rollups.set_raw_since bumps it in the same transaction): a reload.
         self.newest_id = newest_id

@@ -3,6 +3,7 @@ customers and APIs, each filtered by the viewer's Scope and asserted (core.domai
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import polars as pl
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from core.domain.frames import UTC_US
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import Window
-from core.storage.cache.entry import refreshed
+from core.storage.cache.entry import entry_for, refreshed
 from core.storage.cache.layout import empty_facts
 from core.storage.cache.reader import read_rollups
 
@@ -152,16 +153,15 @@ def data_span(engine: sa.Engine, scope: Scope, api_id: int | None = None) -> tup
     rollups (which prune keeps). The newest can be dated after now (an imported file from a clock ahead of ours)."""
     entry = refreshed(engine)
     who = scope.customer_id if scope.is_customer else None
-    far = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
     span = ["customer_id", "api_id", "first_ts", "last_ts"]  # gathered alone: not the rows' histograms
     held = entry.held  # one snapshot (entry.Held)
 
     def settled() -> tuple[dt.datetime | None, dt.datetime | None]:
         if who is not None:
-            part = held.main.customer(who, *far, columns=span)
+            part = held.main.customer(who, *_FAR, columns=span)
             part = part if api_id is None else part.filter(pl.col("api_id") == api_id)
         else:
-            part = held.main.api(api_id, *far).select(span) if api_id is not None else held.main.frame.select(span)
+            part = held.main.api(api_id, *_FAR).select(span) if api_id is not None else held.main.frame.select(span)
         return _span_of(scope.check(scope.filter(part)))
 
     newer = read_rollups(engine, start=held.settled, api_id=api_id, customer_id=who).select(span)
@@ -176,3 +176,40 @@ def data_span(engine: sa.Engine, scope: Scope, api_id: int | None = None) -> tup
 
 def _span_of(frame: pl.DataFrame) -> tuple[dt.datetime | None, dt.datetime | None]:
     return (frame.get_column("first_ts").min(), frame.get_column("last_ts").max()) if frame.height else (None, None)
+
+
+def settled_total(engine: sa.Engine, scope: Scope, epoch: int, start: dt.datetime | None, end: dt.datetime | None, *,
+                  api_id: int | None = None, customer_id: str | None = None, methods: Sequence[str] = (),
+                  endpoints: Sequence[str] = (), columns: Sequence[str] = ("requests",)) -> tuple[int, dt.datetime] | None:
+    """The sum of `columns` over the settled rollup hours in [start, end) (None: no bound) this scope may see, of one
+    API, one customer, some methods and endpoints when given, from memory; and where the settled hours end (the caller
+    sums the hours after it). None when this process holds no rollups of rollup epoch `epoch` (as the caller's
+    connection read it): not loaded yet, or written since. Nothing is loaded or waited for here."""
+    if scope.is_customer and customer_id is not None and customer_id != scope.customer_id:
+        raise ScopeError("Refused: the data requested is outside your account.")
+    held = entry_for(engine).held  # one snapshot (entry.Held): its rollups, boundary and epoch belong together
+    if held.main is None or held.settled is None or held.epoch != epoch:
+        return None
+    who = scope.customer_id if scope.is_customer else customer_id
+    lo, hi = start or _FAR[0], min(end or _FAR[1], held.settled)
+    if lo >= hi:
+        return 0, held.settled
+    needed = ["api_id", "customer_id", "method", "endpoint", *columns]
+    if who is not None:
+        parts = [held.main.customer(who, lo, hi, columns=needed)]
+    else:
+        parts = [held.main.api(api_id, lo, hi)] if api_id is not None else held.main.per_api(lo, hi)
+    wanted = pl.lit(True)
+    if api_id is not None:
+        wanted &= pl.col("api_id") == api_id
+    if methods:
+        wanted &= pl.col("method").cast(pl.String).is_in(list(methods))
+    if endpoints:
+        wanted &= pl.col("endpoint").cast(pl.String).is_in(list(endpoints))
+    measure = pl.sum_horizontal(*columns).filter(wanted).sum()
+    # Summed part by part (each API's slice as it is held, not copied into one frame), each filtered and asserted.
+    total = sum(int(scope.check(scope.filter(part)).select(measure).item() or 0) for part in parts)
+    return total, held.settled
+
+
+_FAR = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc))
