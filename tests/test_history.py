@@ -22,13 +22,13 @@ from core.domain.timewindow import Window, window
 from core.present.error_groups import error_groups_page
 from core.storage import cache, store
 from core.storage import request_log as history
+from core.storage.filter_options import filter_options
 from core.storage.models import Request, RollupState
 from core.storage.request_log import (
     ANY_AI_AGENT,
     NO_AI_AGENT,
     HistoryError,
     HistoryQuery,
-    filter_options,
     recent_requests,
     request_detail,
     request_history,

@@ -23,7 +23,7 @@ from core.domain.scope import Scope, scope_for
 from core.domain.timewindow import Window, bucket_for
 from core.present import charts, fmt, series
 from core.present import request_log as ht
-from core.storage import models
+from core.storage import filter_options, models
 from core.storage import request_log as history
 from ui import widgets
 
@@ -35,7 +35,7 @@ SORT_LABELS = {
     "ai_agent": "AI agent", "country": "Location", "customer": "Customer",
 }
 DIRECTION_LABELS = {"desc": "Descending", "asc": "Ascending"}
-# (URL parameter, HistoryQuery field, widget label, key of core.storage.request_log.filter_options)
+# (URL parameter, HistoryQuery field, widget label, key of core.storage.filter_options.filter_options)
 FILTERS = (
     ("method", "methods", "Method", "methods"),
     ("status", "statuses", "Status", "statuses"),
@@ -54,7 +54,7 @@ def _filter_options(db_url: str, role: str, customer_id: str | None, api_id: int
     """Choices of every filter widget, cached per viewer scope, API and window (scalars only)."""
     engine = models.engine_for(db_url)
     window = Window(start, end, bucket_for(end - start), "custom")
-    options = history.filter_options(engine, scope_for(role, customer_id), api_id, window)
+    options = filter_options.filter_options(engine, scope_for(role, customer_id), api_id, window)
     options["statuses"] = ht.status_choices(options)
     options["countries"] = ht.countries_to_url(options["countries"])
     return options

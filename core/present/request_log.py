@@ -102,7 +102,7 @@ def split_statuses(values) -> tuple[tuple[str, ...], tuple[int, ...]]:
 
 
 def status_choices(options: dict) -> list[str]:
-    """Status filter choices from core.storage.request_log.filter_options: the classes present, then the codes."""
+    """Status filter choices from core.storage.filter_options.filter_options: the classes present, then the codes."""
     return list(options["status_classes"]) + [str(code) for code in options["statuses"]]
 
 

@@ -9,14 +9,13 @@ import datetime as dt
 import math
 from dataclasses import dataclass, fields, replace
 
-import orjson
 import polars as pl
 import sqlalchemy as sa
 
 from core.domain.countries import country_name
 from core.domain.errors import ClienteleError
 from core.domain.masking import mask, mask_url, scrub_credentials
-from core.domain.record import FAILED_STATUS, THREAT_LEVELS
+from core.domain.record import FAILED_STATUS
 from core.domain.scope import Scope
 from core.domain.timewindow import Window
 from core.storage import details, history_counts
@@ -29,8 +28,6 @@ MAX_SEARCH_CHARS = 200
 SMALL_RESULT = 2000
 # Counting stops here: beyond it the UI shows "10,000+" instead of scanning millions of rows.
 COUNT_CAP = 10_000
-# Longest list of distinct values offered for one filter widget.
-OPTIONS_LIMIT = 1000
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 ANY_AI_AGENT = "any AI agent"
@@ -390,42 +387,6 @@ def _page_ids_per_api(conn: sa.Connection, conds: list, api_ids: list[int], q: H
 def recent_requests(engine: sa.Engine, scope: Scope, api_id: int | None, limit: int = 10) -> pl.DataFrame:
     """The latest `limit` requests (newest first) on an API, or on every API when api_id is None."""
     return request_history(engine, scope, HistoryQuery(api_id=api_id, page_size=limit)).rows
-
-
-def filter_options(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window | None) -> dict:
-    """Values present in the scoped slice, for filter widgets.
-
-    Keys: methods, status_classes, statuses, endpoints, threat_levels, devices, ai_agents
-    (ANY_AI_AGENT when some agent is present, NO_AI_AGENT when some request has none, then the
-    names), countries (codes, then None when some are unknown). Lists hold at most OPTIONS_LIMIT values.
-    """
-    columns = [Request.method, Request.status, Request.endpoint, Request.threat_level, Request.device, Request.ai_agent, Request.country]
-    # One scan collecting every distinct set (seven DISTINCT queries would scan the slice seven times).
-    if engine.dialect.name == "sqlite":
-        aggregates = [sa.func.json_group_array(c.distinct()) for c in columns]
-    else:
-        aggregates = [sa.func.array_agg(c.distinct()) for c in columns]
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(*aggregates).where(*_base_conditions(scope, api_id, window))).one()
-    values = [orjson.loads(v) if isinstance(v, str) else (v or []) for v in row]
-    methods, statuses, endpoints, threats, devices, agents, countries = values
-
-    def ordered(items) -> list:
-        present = [v for v in items if v is not None]
-        return sorted(present)[:OPTIONS_LIMIT] + ([None] if None in items else [])
-
-    names = ordered(agents)[:-1] if None in agents else ordered(agents)
-    threats = set(threats)
-    return {
-        "methods": ordered(methods),
-        "status_classes": sorted({f"{s // 100}xx" for s in statuses} & set(STATUS_CLASSES)),
-        "statuses": ordered(statuses),
-        "endpoints": ordered(endpoints),
-        "threat_levels": [t for t in THREAT_LEVELS if t in threats] + sorted(t for t in threats if t not in THREAT_LEVELS),
-        "devices": ordered(devices),
-        "ai_agents": ([ANY_AI_AGENT] if names else []) + ([NO_AI_AGENT] if None in agents else []) + names,
-        "countries": ordered(countries),
-    }
 
 
 def _not_found(request_id) -> NotFound:
