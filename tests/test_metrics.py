@@ -51,6 +51,17 @@ def test_counts_in_several_windows_at_once_equal_each_windows_count_edges_includ
     assert metrics.counts_in(frame, windows) == [1, 2, 4]
 
 
+def test_failed_counts_in_several_windows_equal_the_totals_of_each_window():
+    frame = facts.from_requests(rows_frame(*({"timestamp": t, "status": s} for t, s in (
+        (W24.start, 500), (W24.end, 404), (W24.previous().start, 200), (W24.previous().end - dt.timedelta(microseconds=1), 400),
+        (at(60), 503), (at(3), 399)))))
+    windows = [W24, W24.previous(), W7]
+    for rows in (frame, frame.reverse(), frame.head(0)):
+        expected = [(t.total_requests, t.failed_requests) for t in (metrics.totals(metrics.in_window(rows, w)) for w in windows)]
+        assert metrics.failed_counts_in(rows, windows) == expected
+    assert metrics.failed_counts_in(frame, windows) == [(2, 1), (2, 1), (5, 3)]
+
+
 def test_overview_counts_failed_requests_from_status_400():
     frame = rows_frame({"timestamp": at(1), "status": 399}, {"timestamp": at(2), "status": 400}, {"timestamp": at(3), "status": 503})
     assert metrics.overview(frame, W24, ADMIN).current.failed_requests == 2

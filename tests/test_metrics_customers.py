@@ -119,6 +119,14 @@ def test_top_customers_ranks_ties_by_id():
     assert out.select("rank", "customer_id", "requests_prev").rows() == [(1, "cust_a", 0), (2, "cust_b", 1)]
 
 
+@pytest.mark.parametrize("frame", ["API1", "ROWS"])
+def test_active_and_top_customers_counted_once_equal_each_counted_alone(frame):
+    rows = {"API1": API1, "ROWS": ROWS}[frame]
+    active, top = mc.active_and_top_customers(rows, W7, ADMIN, names=NAMES, n=3)
+    assert active == mc.active_customers(rows, W7, ADMIN)
+    assert top.equals(mc.top_customers(rows, W7, ADMIN, names=NAMES, n=3))
+
+
 def test_workspace_top_customers_aggregate_across_apis():
     out = mc.top_customers(ROWS, W7, ADMIN)
     d = out.filter(pl.col("customer_id") == "cust_d").row(0, named=True)

@@ -23,6 +23,7 @@ import json
 
 import polars as pl
 import pytest
+import sqlalchemy as sa
 
 from core.analytics import metrics
 from core.cli import main as cli
@@ -165,6 +166,45 @@ def test_a_customer_scope_gets_only_its_own_rows(engine, billing):
     assert as_tuples(usage_table(engine, Scope.customer("cust_b"), "2026-11")) == [
         ("cust_b", o, "/orders/{id}", "GET", 3, 1), ("cust_b", b, "/invoices", "GET", 1, 0)]
 
+
+
+@pytest.mark.parametrize("month", ["2026-10", "2026-11", "2026-12"])
+@pytest.mark.parametrize("ask", [{}, {"api": "orders"}, {"customer_id": "cust_b"}, {"as": "cust_a"}])
+def test_usage_summed_from_the_cache_equals_usage_read_from_sql(engine, billing, month, ask):
+    scope = Scope.customer(ask["as"]) if "as" in ask else WORKSPACE
+    api_id = billing[ask["api"]] if "api" in ask else None
+    start, end = month_bounds(month)
+
+    def usage() -> pl.DataFrame:
+        return usage_counts(engine, scope, start, end, failed_status=400, api_id=api_id, customer_id=ask.get("customer_id"))
+
+    cache.invalidate(engine)
+    from_sql = usage()
+    cache.refresh(engine)
+    try:
+        assert usage().equals(from_sql)
+    finally:
+        cache.invalidate(engine)
+
+
+def test_a_settled_month_of_usage_is_summed_from_the_cache_not_read_again_in_sql(engine, billing):
+    # Seen at 10 million requests: a month of every API's usage read 2.4 million rollup rows in SQL (4 s) on each view,
+    # while the process held them in memory.
+    start, end = month_bounds("2026-11")
+    cache.refresh(engine)
+    statements = []
+
+    def record(_conn, _cursor, sql, *_rest):
+        statements.append(sql)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        usage = usage_counts(engine, WORKSPACE, start, end, failed_status=400)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+        cache.invalidate(engine)
+    assert usage.get_column("requests").sum() == 9
+    assert not [sql for sql in statements if "rollup_hours" in sql]
 
 def test_the_storage_filter_itself_keeps_a_customer_to_their_rows_even_when_asked_for_another(engine, billing):
     start, end = month_bounds("2026-11")

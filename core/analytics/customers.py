@@ -163,6 +163,14 @@ def active_customers(requests: pl.DataFrame, window: Window, scope: Scope) -> De
     return _Counts.of(requests, window).active()
 
 
+def active_and_top_customers(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None,
+                             n: int = 10) -> tuple[Delta, pl.DataFrame]:
+    """active_customers() and top_customers() of the same rows, counted once."""
+    require_workspace(scope, "Customer counts")
+    counts = _Counts.of(requests, window)
+    return counts.active(), counts.top(names, n)
+
+
 def avg_requests_per_customer(requests: pl.DataFrame, window: Window, scope: Scope) -> Delta:
     """Requests from customers divided by active customers (unattributed requests left out)."""
     require_workspace(scope, "Customer averages")

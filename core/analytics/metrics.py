@@ -65,6 +65,15 @@ def counts_in(frame: pl.DataFrame, windows: Sequence[Window]) -> list[int]:
     return [int(v or 0) for v in sums.row(0)]
 
 
+def failed_counts_in(frame: pl.DataFrame, windows: Sequence[Window]) -> list[tuple[int, int]]:
+    """(requests, failed requests) of each window, in one pass over the rows: the counts of totals() without its
+    percentiles (which read every row's histogram)."""
+    ts = pl.col("timestamp")
+    sums = frame.select(pl.col(c).filter((ts >= w.start) & (ts < w.end)).sum().alias(f"{c}{i}")
+                        for i, w in enumerate(windows) for c in ("requests", "failed")).row(0)
+    return [(int(sums[2 * i] or 0), int(sums[2 * i + 1] or 0)) for i in range(len(windows))]
+
+
 def span(window: Window) -> Window:
     """The current window and the previous period together (what a page loads to show deltas)."""
     return Window(window.previous().start, window.end, window.bucket, window.preset)

@@ -42,7 +42,8 @@ def home_page(engine: sa.Engine, scope: Scope, window: Window, *, top_n: int = 1
     the requests of its customers."""
     require_workspace(scope, "The workspace home")
     rows, first_seen = only_segment(engine, scope, segment, scoped_rows(engine, scope, window), cache.first_seen_frame(engine, scope))
-    ov = metrics.overview(rows, window, scope)
+    (now, failed_now), (before, failed_before) = metrics.failed_counts_in(metrics.check(rows, scope), [window, window.previous()])
+    active, top = mc.active_and_top_customers(rows, window, scope, names=cache.customers_frame(engine, scope), n=top_n)
     headlines = mc.api_headlines(rows, window, scope, api_names(engine, scope))
     spark = api_sparklines(rows, window, scope)
     empty = bucket_starts(window).height * [0]
@@ -51,13 +52,12 @@ def home_page(engine: sa.Engine, scope: Scope, window: Window, *, top_n: int = 1
     covered = [data_covers_previous(engine, scope, window, int(a)) for a in apis.get_column("api_id")]
     apis = apis.with_columns(pl.Series("covered", covered, dtype=pl.Boolean))
     return HomePage(
-        requests=mc.Delta(ov.current.total_requests, ov.previous.total_requests),
-        failed_pct=mc.Delta(_pct(ov.current.failed_requests, ov.current.total_requests),
-                            _pct(ov.previous.failed_requests, ov.previous.total_requests)),
-        active_customers=mc.active_customers(rows, window, scope),
+        requests=mc.Delta(now, before),
+        failed_pct=mc.Delta(_pct(failed_now, now), _pct(failed_before, before)),
+        active_customers=active,
         new_customers=mc.new_customers(first_seen, window, scope),
         apis=apis,
-        top_customers=mc.top_customers(rows, window, scope, names=cache.customers_frame(engine, scope), n=top_n),
+        top_customers=top,
         covered=data_covers_previous(engine, scope, window),
     )
 

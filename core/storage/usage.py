@@ -1,9 +1,10 @@
 """Usage for billing, from SQL: requests and failed requests per customer × API × endpoint × method in a
 [start, end) span (a UTC calendar month), counted exactly and scoped.
 
-`usage_counts` is the one place these numbers are read: a GROUP BY over the hourly rollups
-(core.storage.rollups), which are exact for whole hours, so a month (or any span between whole hours) is
-exact, and stays billable after `prune` has deleted the raw requests.
+`usage_counts` is the one place these numbers are read: sums over the hourly rollups (core.storage.rollups; the
+settled hours from this process's cache when it holds them, a GROUP BY in SQL otherwise), which are exact for whole
+hours, so a month (or any span between whole hours) is exact, and stays billable after `prune` has deleted the raw
+requests.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import sqlalchemy as sa
 from core.domain.record import FAILED_STATUS  # what rollups count as failed
 from core.domain.scope import Scope
 from core.domain.timewindow import floor_hour
-from core.storage import rollups
-from core.storage.models import Api, CustomerApi, RollupHour
+from core.storage import cache, rollups
+from core.storage.models import Api, CustomerApi, RollupHour, RollupState
 
 # One row per customer × API × endpoint × method; customer_id is null for requests attributed to nobody.
 USAGE_SCHEMA = {
@@ -41,23 +42,35 @@ def usage_counts(engine: sa.Engine, scope: Scope, start: dt.datetime, end: dt.da
         raise ValueError(f"The rollups count failed requests as status >= {FAILED_STATUS}, not {failed_status}.")
     if any(t != floor_hour(t) for t in (start, end)):
         raise ValueError("Usage spans start and end on whole hours (the rollups' grain).")
+    if scope.is_customer and customer_id is not None and customer_id != scope.customer_id:
+        return pl.DataFrame(schema=USAGE_SCHEMA)  # another customer's usage reads like an unknown one's: none
     r = RollupHour
-    conds = [scope.where(r.customer_id), r.hour >= start, r.hour < end]
-    if api_id is not None:
-        conds.append(r.api_id == api_id)
-    if customer_id is not None:
-        conds.append(r.customer_id == customer_id)
-    customer = sa.case((r.customer_id == rollups.NO_CUSTOMER, sa.null()), else_=r.customer_id)
-    keys = (customer.label("customer_id"), r.api_id, r.endpoint, r.method)
-    stmt = (
-        sa.select(*keys, sa.func.sum(r.requests).label("requests"), sa.func.sum(r.failed).label("failed_requests"))
-        .where(*conds)
-        .group_by(*keys)
-        .order_by(customer.asc().nulls_last(), r.api_id, r.endpoint, r.method)
-    )
     with engine.connect() as conn:
-        rows = [tuple(row) for row in conn.execute(stmt)]
-    frame = pl.DataFrame(rows, schema=USAGE_SCHEMA, orient="row")
+        # The settled hours from this process's cache when it holds the epoch this connection reads (a month of every
+        # API took 4 s in SQL at 10 million requests), the hours after them in SQL.
+        epoch = int(conn.execute(sa.select(RollupState.epoch).where(RollupState.id == 1)).scalar() or 0)
+        held = cache.settled_parts(engine, scope, epoch, start, end, api_id=api_id, customer_id=customer_id,
+                                   columns=["customer_id", "endpoint", "method", "requests", "failed"])
+        parts, sql_from = ([], start) if held is None else (held[0], max(start, held[1]))
+        frames = [p.select(pl.col("customer_id").cast(pl.String), pl.col("api_id").cast(pl.Int64), pl.col("endpoint").cast(pl.String),
+                           pl.col("method").cast(pl.String), pl.col("requests").cast(pl.Int64),
+                           pl.col("failed").cast(pl.Int64).alias("failed_requests")) for p in parts]
+        if sql_from < end:
+            conds = [scope.where(r.customer_id), r.hour >= sql_from, r.hour < end]
+            if api_id is not None:
+                conds.append(r.api_id == api_id)
+            if customer_id is not None:
+                conds.append(r.customer_id == customer_id)
+            customer = sa.case((r.customer_id == rollups.NO_CUSTOMER, sa.null()), else_=r.customer_id)
+            keys = (customer.label("customer_id"), r.api_id, r.endpoint, r.method)
+            stmt = (sa.select(*keys, sa.func.sum(r.requests).label("requests"), sa.func.sum(r.failed).label("failed_requests"))
+                    .where(*conds).group_by(*keys))
+            frames.append(pl.DataFrame([tuple(row) for row in conn.execute(stmt)], schema=USAGE_SCHEMA, orient="row"))
+    keys = ["customer_id", "api_id", "endpoint", "method"]
+    frame = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(schema=USAGE_SCHEMA)
+    # Sorted here, byte by byte, whatever the database's collation (unattributed last).
+    frame = (frame.group_by(keys).agg(pl.col("requests").sum(), pl.col("failed_requests").sum())
+             .sort(keys, nulls_last=True).select(pl.col(c).cast(t) for c, t in USAGE_SCHEMA.items()))
     return scope.check(frame)
 
 

@@ -154,7 +154,7 @@ def _show_every_column(page) -> None:
         expect(boxes.first).to_be_attached()
         widest = page.locator(f'table[role="grid"][aria-colcount="{boxes.count() + 1}"]')  # + the pinned column
         tables_that_wide = widest.count()
-        hidden = _tick_all(page, menu)
+        hidden = _tick_all(page, menu, choosers.nth(index))
         if not hidden:
             continue
         # On a loaded machine a click made while the page reruns can be lost: open the chooser again and tick
@@ -168,24 +168,29 @@ def _show_every_column(page) -> None:
                     raise
                 settled(page)
                 choosers.nth(index).click()
-                _tick_all(page, page.get_by_role("dialog", name="Columns"))
+                _tick_all(page, page.get_by_role("dialog", name="Columns"), choosers.nth(index))
     settled(page)
 
 
-def _tick_all(page, menu) -> int:
+def _tick_all(page, menu, chooser) -> int:
     """Tick every unticked box of an open Columns chooser, then close it; how many were unticked."""
     unticked = menu.locator('input[type="checkbox"]:not(:checked)')
-    hidden = unticked.count()
-    for left in range(hidden, 0, -1):
-        for attempt in range(3):
-            try:  # a box re-drawn by every rerun of a loaded machine can stay "detached" for a whole click timeout
-                unticked.first.locator("xpath=ancestor::label").click(timeout=10_000)
-                break
-            except PlaywrightTimeoutError:
-                if attempt == 2:
-                    raise
-                settled(page)
-        expect(unticked).to_have_count(left - 1)
+    hidden, failures = unticked.count(), 0
+    while True:
+        if menu.count() == 0:  # a rerun on a loaded machine closed the chooser: open it again
+            chooser.click()
+            expect(menu.locator('input[type="checkbox"]').first).to_be_attached()
+        left = unticked.count()
+        if not left:
+            break
+        try:  # a box re-drawn by every rerun of a loaded machine can stay "detached" for a whole click timeout
+            unticked.first.locator("xpath=ancestor::label").click(timeout=10_000)
+            expect(unticked).to_have_count(left - 1)
+        except (PlaywrightTimeoutError, AssertionError):
+            failures += 1
+            if failures == 4:
+                raise
+            settled(page)
     page.keyboard.press("Escape")
     expect(menu).to_have_count(0)
     return hidden

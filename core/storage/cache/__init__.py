@@ -22,12 +22,13 @@ from core.storage.cache.scoped import (
     facts_frame,
     first_seen_frame,
     resolve_api,
+    settled_parts,
     settled_total,
     visible_apis,
 )
 
 __all__ = [
     "FACT_SCHEMA", "FIRST_SEEN_SCHEMA", "customer_apis_frame", "customers_frame", "data_span", "data_start", "empty_facts",
-    "facts_frame", "first_seen", "first_seen_frame", "invalidate", "refresh", "refreshed", "reload_due", "resolve_api", "settled_total", "stats",
-    "visible_apis",
+    "facts_frame", "first_seen", "first_seen_frame", "invalidate", "refresh", "refreshed", "reload_due", "resolve_api", "settled_parts",
+    "settled_total", "stats", "visible_apis",
 ]

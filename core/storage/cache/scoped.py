@@ -178,13 +178,14 @@ def _span_of(frame: pl.DataFrame) -> tuple[dt.datetime | None, dt.datetime | Non
     return (frame.get_column("first_ts").min(), frame.get_column("last_ts").max()) if frame.height else (None, None)
 
 
-def settled_total(engine: sa.Engine, scope: Scope, epoch: int, start: dt.datetime | None, end: dt.datetime | None, *,
-                  api_id: int | None = None, customer_id: str | None = None, methods: Sequence[str] = (),
-                  endpoints: Sequence[str] = (), columns: Sequence[str] = ("requests",)) -> tuple[int, dt.datetime] | None:
-    """The sum of `columns` over the settled rollup hours in [start, end) (None: no bound) this scope may see, of one
-    API, one customer, some methods and endpoints when given, from memory; and where the settled hours end (the caller
-    sums the hours after it). None when this process holds no rollups of rollup epoch `epoch` (as the caller's
-    connection read it): not loaded yet, or written since. Nothing is loaded or waited for here."""
+def settled_parts(engine: sa.Engine, scope: Scope, epoch: int, start: dt.datetime | None, end: dt.datetime | None, *,
+                  api_id: int | None = None, customer_id: str | None = None,
+                  columns: list[str] | None = None) -> tuple[list[pl.DataFrame], dt.datetime] | None:
+    """The settled rollup hours in [start, end) (None: no bound) this scope may see, of one API and one customer when
+    given, from memory: each API's slice as it is held (not copied into one frame), a customer's rows gathered (with
+    only `columns` when given: customer_id among them), each filtered and asserted; and where the settled hours end
+    (the caller reads the hours after it from SQL). None when this process holds no rollups of rollup epoch `epoch`
+    (as the caller's connection read it): not loaded yet, or written since. Nothing is loaded or waited for here."""
     if scope.is_customer and customer_id is not None and customer_id != scope.customer_id:
         raise ScopeError("Refused: the data requested is outside your account.")
     held = entry_for(engine).held  # one snapshot (entry.Held): its rollups, boundary and epoch belong together
@@ -193,23 +194,32 @@ def settled_total(engine: sa.Engine, scope: Scope, epoch: int, start: dt.datetim
     who = scope.customer_id if scope.is_customer else customer_id
     lo, hi = start or _FAR[0], min(end or _FAR[1], held.settled)
     if lo >= hi:
-        return 0, held.settled
-    needed = ["api_id", "customer_id", "method", "endpoint", *columns]
+        return [], held.settled
     if who is not None:
-        parts = [held.main.customer(who, lo, hi, columns=needed)]
+        part = held.main.customer(who, lo, hi, columns=None if columns is None else ["api_id", *columns])
+        parts = [part if api_id is None else part.filter(pl.col("api_id") == api_id)]
     else:
         parts = [held.main.api(api_id, lo, hi)] if api_id is not None else held.main.per_api(lo, hi)
+    return [scope.check(scope.filter(p)) for p in parts if p.height], held.settled
+
+
+def settled_total(engine: sa.Engine, scope: Scope, epoch: int, start: dt.datetime | None, end: dt.datetime | None, *,
+                  api_id: int | None = None, customer_id: str | None = None, methods: Sequence[str] = (),
+                  endpoints: Sequence[str] = (), columns: Sequence[str] = ("requests",)) -> tuple[int, dt.datetime] | None:
+    """The sum of `columns` over settled_parts(…), of some methods and endpoints when given, and where the settled
+    hours end; None as settled_parts."""
+    held = settled_parts(engine, scope, epoch, start, end, api_id=api_id, customer_id=customer_id,
+                         columns=["customer_id", "method", "endpoint", *columns])
+    if held is None:
+        return None
+    parts, settled = held
     wanted = pl.lit(True)
-    if api_id is not None:
-        wanted &= pl.col("api_id") == api_id
     if methods:
         wanted &= pl.col("method").cast(pl.String).is_in(list(methods))
     if endpoints:
         wanted &= pl.col("endpoint").cast(pl.String).is_in(list(endpoints))
     measure = pl.sum_horizontal(*columns).filter(wanted).sum()
-    # Summed part by part (each API's slice as it is held, not copied into one frame), each filtered and asserted.
-    total = sum(int(scope.check(scope.filter(part)).select(measure).item() or 0) for part in parts)
-    return total, held.settled
+    return sum(int(part.select(measure).item() or 0) for part in parts), settled
 
 
 _FAR = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc))
