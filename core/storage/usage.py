@@ -1,5 +1,5 @@
-"""Usage for billing, from SQL: requests and failed requests per customer × API × endpoint × method in a
-[start, end) span (a UTC calendar month), counted exactly and scoped.
+"""Usage for billing: requests and failed requests per customer × API × endpoint × method in a [start, end) span
+(a UTC calendar month), counted exactly and scoped.
 
 `usage_counts` is the one place these numbers are read: sums over the hourly rollups (core.storage.rollups; the
 settled hours from this process's cache when it holds them, a GROUP BY in SQL otherwise), which are exact for whole
