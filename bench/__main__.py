@@ -79,9 +79,12 @@ def measure(path: Path, started: float) -> dict:
     from core.domain.timewindow import window
     from core.present.customers import customers_page
     from core.present.error_groups import error_groups_page
+    from core.present.home import home_page
     from core.present.my_dashboard import my_dashboard
     from core.present.profile import profile_page
+    from core.present.usage import usage_table
     from core.storage import cache, models
+    from core.storage.request_log import HistoryQuery, request_history
 
     engine = models.make_engine(f"sqlite:///{path}")
     admin = Scope.workspace()
@@ -112,6 +115,14 @@ def measure(path: Path, started: float) -> dict:
         # The Errors page's groups: every API's newest failed requests of the window, read from SQL each time.
         "errors_all_apis": _median_ms(lambda: error_groups_page(engine, admin, win)),
     }
+    peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # as measured before the pages below
+    # Home of every API; the Requests page's first page of every API (its exact total from the rollups); the Usage
+    # page's month of every API (the month the window ends in).
+    page_view_ms |= {
+        "home_all_apis": _median_ms(lambda: home_page(engine, admin, win)),
+        "requests_all_apis": _median_ms(lambda: request_history(engine, admin, HistoryQuery(window=win))),
+        "usage_month_all_apis": _median_ms(lambda: usage_table(engine, admin, f"{PAGE_NOW:%Y-%m}")),
+    }
     info = cache.stats(engine)
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT count(*) FROM requests").scalar()
@@ -124,7 +135,8 @@ def measure(path: Path, started: float) -> dict:
         "rollup_bin_rows": bin_rows,
         "cold_start_s": cold_start_s,
         "page_view_ms": page_view_ms,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": peak_rss_mb,
+        "peak_rss_mb_with_workspace_pages": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "cache_mb": info["estimated_mb"],
         "cached_rollup_rows": info["rollup_rows"],
         "storage_mb": round(storage_bytes / 2**20, 1),
@@ -164,6 +176,8 @@ def _table(results: list[dict]) -> str:
     lines.append("cold start: new process to the first Customers page model (rollups of settled hours read from SQLite).")
     lines.append(f"page views: median of {RUNS} warm runs of the page models (core.present), 30D window at {PAGE_NOW:%H:%M} UTC, busiest API;")
     lines.append("profile/view: busiest customer, *: median customer; errors: the Errors page's groups, all APIs (read from SQL).")
+    lines.append("--json also has page_view_ms.home_all_apis, requests_all_apis (first page, 30D), usage_month_all_apis, and the")
+    lines.append("peak RSS after them (peak_rss_mb_with_workspace_pages).")
     lines.append("storage: the SQLite file with its WAL.")
     return "\n".join(lines)
 
