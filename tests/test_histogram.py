@@ -165,7 +165,7 @@ def test_rows_with_empty_histograms_give_no_quantiles():
 @settings(max_examples=40, deadline=None)
 @given(rows=st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]), st.integers(-1, 2),
                                st.lists(st.one_of(load_times, st.just(0.0)), max_size=6)), max_size=30))
-def test_groups_too_many_for_one_dense_array_are_sorted_to_the_same_quantiles(rows):
+def test_groups_too_many_for_one_dense_array_sorted_or_summed_a_few_rows_at_a_time_give_the_same_quantiles(rows):
     # Keys of every kind a page groups by: a categorical with nulls, an integer, a string; repeated values
     # give counts above 1.
     frame = pl.DataFrame(
@@ -179,6 +179,11 @@ def test_groups_too_many_for_one_dense_array_are_sorted_to_the_same_quantiles(ro
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(histogram, "_DENSE_CELLS", 0)
         assert histogram.quantiles(frame, keys, QS).sort(keys).equals(dense)
+    whole = histogram.quantiles(frame, [], QS)
+    with pytest.MonkeyPatch.context() as patch:  # the dense sums taken a few rows at a time
+        patch.setattr(histogram, "_CHUNK_ROWS", 3)
+        assert histogram.quantiles(frame, keys, QS).sort(keys).equals(dense)
+        assert histogram.quantiles(frame, [], QS).equals(whole)
     for (c, i), part in frame.group_by("c", "i"):  # and each group's quantiles are those of its rows alone
         alone = histogram.quantiles(part, [], QS).row(0)
         assert dense.filter(pl.col("c").eq_missing(c) & (pl.col("i") == i)).drop(keys).row(0) == alone

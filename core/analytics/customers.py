@@ -65,12 +65,17 @@ CUSTOMER_LIST_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
+# The columns per-customer counts read: a window of rows not in time order (several APIs) copies only these.
+_COUNTED = ("customer_id", "timestamp", "requests", "last_ts")
+
+
 def customer_list(requests: pl.DataFrame, window: Window, scope: Scope, *, names: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per customer active in the window: requests, share_pct of all the frame's requests in
     the window, last_active, failed_requests, error_rate_pct, avg/p95 load time, and sparkline (request
     count per bucket of the window, zeros included); busiest first."""
     require_workspace(scope, "The customer list")
-    current = in_window(as_facts(requests), window)
+    current = in_window(as_facts(requests).select(
+        "customer_id", "timestamp", "requests", "last_ts", "failed", "load_us", "load_bins", "load_counts"), window)
     total = request_count(current)
     stats = per_customer(
         current,
@@ -111,7 +116,7 @@ def new_customers(first_seen_frame: pl.DataFrame, window: Window, scope: Scope, 
 def previous_counts(requests: pl.DataFrame, window: Window) -> pl.DataFrame:
     """customer_id, requests: each customer's requests in the period before the window (Window.previous), which
     the widgets' deltas and "Going quiet" both compare with."""
-    return per_customer_counts(in_window(as_facts(requests), window.previous()))
+    return per_customer_counts(in_window(as_facts(requests).select(_COUNTED), window.previous()))
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ class _Counts:
             total = metrics.count_in(requests, window)
             now = customers.select("customer_id", "requests", "last_active")
         else:
-            current = in_window(requests, window)
+            current = in_window(requests.select(_COUNTED), window)
             total = request_count(current)
             now = per_customer(current, pl.col("requests").sum().cast(pl.Int64), pl.col("last_ts").max().alias("last_active"))
         return cls(total, now, previous_counts(requests, window) if before is None else before)
@@ -288,7 +293,8 @@ def api_headlines(requests: pl.DataFrame, window: Window, scope: Scope, apis: pl
     p95_load_time_ms, active_customers, each with its previous-period value; by name."""
     require_workspace(scope, "API headline numbers")
 
-    requests = as_facts(requests)
+    # Only what is read: over every API the rows are not in time order, and taking a window of them copies each column.
+    requests = as_facts(requests).select("api_id", "customer_id", "timestamp", "requests", "failed", "load_bins", "load_counts")
 
     def per_api(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
         sums = frame.group_by("api_id").agg(
@@ -401,7 +407,7 @@ def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: 
     if prev.height == 0:
         return pl.DataFrame(schema=QUIET_SCHEMA)
     if customers is None:
-        customers = per_customer(in_window(requests, window), pl.col("requests").sum().cast(pl.Int64),
+        customers = per_customer(in_window(requests.select(_COUNTED), window), pl.col("requests").sum().cast(pl.Int64),
                                   pl.col("last_ts").max().alias("last_active"))
     quiet = (
         prev.join(customers.select("customer_id", "requests", "last_active"), on="customer_id", how="left")
@@ -414,9 +420,9 @@ def going_quiet(requests: pl.DataFrame, window: Window, scope: Scope, *, names: 
     # before (they called in it), so only those rows of only these customers are read.
     silent = quiet.filter(pl.col("last_active").is_null()).get_column("customer_id")
     if silent.len():
-        since = metrics.in_window(requests, Window(window.previous().start, window.start, window.bucket, window.preset))
+        since = metrics.in_window(requests.select(_COUNTED), Window(window.previous().start, window.start, window.bucket, window.preset))
         last_before = per_customer(
-            since.select("customer_id", "last_ts").filter(pl.col("customer_id").is_in(silent.implode())),
+            since.filter(pl.col("customer_id").is_in(silent.implode())),
             pl.col("last_ts").max().alias("_last_before"))
         quiet = quiet.join(last_before, on="customer_id", how="left").with_columns(
             pl.coalesce("last_active", "_last_before").alias("last_active"))
@@ -432,7 +438,8 @@ def new_vs_returning(requests: pl.DataFrame, first_seen_frame: pl.DataFrame, win
     require_workspace(scope, "New and returning customers")
     requests = as_facts(requests)
     firsts = first_seen_for(first_seen_frame, api_id)
-    active = per_customer(in_window(requests, window), by=(bucket_index(window).alias("bucket_index"),)).select("customer_id", "bucket_index")
+    active = per_customer(in_window(requests.select(_COUNTED), window),
+                          by=(bucket_index(window).alias("bucket_index"),)).select("customer_id", "bucket_index")
     firsts_in = in_window(firsts.rename({"first_seen": "timestamp"}), window).select(
         "customer_id", bucket_index(window).alias("first_bucket")
     )
@@ -463,7 +470,7 @@ def adoption_matrix(requests: pl.DataFrame, window: Window, scope: Scope, *, nam
     that endpoint in the window. Top = most requests from customers in the window. customers: customer_list()
     of the same rows and window, when the page has it (busiest first already: saves a pass)."""
     require_workspace(scope, "The adoption matrix")
-    current = in_window(as_facts(requests), window).select("customer_id", "endpoint", "requests")
+    current = in_window(as_facts(requests).select("customer_id", "endpoint", "requests", "timestamp"), window)
     listed = by_requests(per_customer_counts(current)) if customers is None else customers.select("customer_id", "requests")
     top_c = listed.head(top_customers_n)
     if top_c.height == 0:

@@ -31,7 +31,7 @@ def api_sparklines(requests: pl.DataFrame, window: Window, scope: Scope) -> pl.D
     require_workspace(scope, "API request series")
     buckets = bucket_starts(window).select("bucket_index")
     requests = as_facts(requests)
-    per = in_window(requests, window).group_by("api_id", bucket_index(window).alias("bucket_index")).agg(
+    per = in_window(requests.select("api_id", "timestamp", "requests"), window).group_by("api_id", bucket_index(window).alias("bucket_index")).agg(
         pl.col("requests").sum().cast(pl.Int64))
     apis = requests.select(pl.col("api_id").cast(pl.Int32)).unique()
     return (

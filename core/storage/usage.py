@@ -52,9 +52,11 @@ def usage_counts(engine: sa.Engine, scope: Scope, start: dt.datetime, end: dt.da
         held = cache.settled_parts(engine, scope, epoch, start, end, api_id=api_id, customer_id=customer_id,
                                    columns=["customer_id", "endpoint", "method", "requests", "failed"])
         parts, sql_from = ([], start) if held is None else (held[0], max(start, held[1]))
-        frames = [p.select(pl.col("customer_id").cast(pl.String), pl.col("api_id").cast(pl.Int64), pl.col("endpoint").cast(pl.String),
-                           pl.col("method").cast(pl.String), pl.col("requests").cast(pl.Int64),
-                           pl.col("failed").cast(pl.Int64).alias("failed_requests")) for p in parts]
+        # Summed per API part on the categorical codes first: text is made only for the summed rows.
+        frames = [p.group_by("customer_id", "api_id", "endpoint", "method").agg(pl.col("requests").sum(), pl.col("failed").sum())
+                  .select(pl.col("customer_id").cast(pl.String), pl.col("api_id").cast(pl.Int64), pl.col("endpoint").cast(pl.String),
+                          pl.col("method").cast(pl.String), pl.col("requests").cast(pl.Int64),
+                          pl.col("failed").cast(pl.Int64).alias("failed_requests")) for p in parts]
         if sql_from < end:
             conds = [scope.where(r.customer_id), r.hour >= sql_from, r.hour < end]
             if api_id is not None:
