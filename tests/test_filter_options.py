@@ -13,7 +13,7 @@ from core.domain.timewindow import Window, window
 from core.storage import filter_options as fo
 from core.storage import store
 from core.storage.models import Request, utcnow
-from core.storage.request_log import _base_conditions
+from core.storage.request_log import base_conditions
 from tests.factories import make_request
 
 WORKSPACE = Scope.workspace()
@@ -48,7 +48,7 @@ def _apis(engine: sa.Engine) -> tuple[int, int]:
 def _read_now(engine: sa.Engine, api_id: int | None, win: Window) -> dict:
     """The options as one read of every row of the slice gives them (what filter_options returned before it kept any)."""
     with engine.connect() as conn:
-        return fo._options(fo._read(conn, _base_conditions(WORKSPACE, api_id, win)))
+        return fo._options(fo._read(conn, base_conditions(WORKSPACE, api_id, win)))
 
 
 def test_the_choices_of_settled_hours_kept_or_read_now_are_those_of_the_windows_rows(engine):

@@ -22,7 +22,7 @@ from core.domain.scope import Scope
 from core.domain.timewindow import Window, ceil_hour, floor_hour
 from core.storage import rollups
 from core.storage.models import Api, Request, RollupState
-from core.storage.request_log import ANY_AI_AGENT, NO_AI_AGENT, STATUS_CLASSES, _base_conditions
+from core.storage.request_log import ANY_AI_AGENT, NO_AI_AGENT, STATUS_CLASSES, base_conditions
 
 COLUMNS = (Request.method, Request.status, Request.endpoint, Request.threat_level, Request.device, Request.ai_agent, Request.country)
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
@@ -43,7 +43,7 @@ def filter_options(engine: sa.Engine, scope: Scope, api_id: int | None, window: 
     """
     with engine.connect() as conn:
         if scope.is_customer or window is None:
-            values = _read(conn, _base_conditions(scope, api_id, window))
+            values = _read(conn, base_conditions(scope, api_id, window))
         else:
             values = _workspace_values(conn, api_id, window)
     return _options(values)

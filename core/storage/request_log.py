@@ -147,10 +147,11 @@ def _contains(column, text: str, dialect: str):
     return _like(column, like_pattern(text), dialect)
 
 
-def _base_conditions(scope: Scope, api_id: int | None, window: Window | None, *, seek: bool = False) -> list:
-    # Indexed columns first: (api_id, timestamp) and (customer_id, timestamp) carry the query. `seek`: every API's
-    # rows through that index, one range per API, where the time alone would scan the table from its oldest row: for
-    # reads that stop early (a LIMIT) or cover a short range; reading most of the table, a scan is faster.
+def base_conditions(scope: Scope, api_id: int | None, window: Window | None, *, seek: bool = False) -> list:
+    """The scope's requests of one API (or every API) in the window, as SQL conditions, indexed columns first:
+    (api_id, timestamp) and (customer_id, timestamp) carry the query. `seek`: every API's rows through that index,
+    one range per API, where the time alone would scan the table from its oldest row: for reads that stop early
+    (a LIMIT) or cover a short range; reading most of the table, a scan is faster."""
     conds = [scope.where(Request.customer_id)]
     if api_id is not None:
         conds.append(Request.api_id == api_id)
@@ -215,7 +216,7 @@ def _search_condition(scope: Scope, text: str, dialect: str):
 
 
 def _conditions(scope: Scope, q: HistoryQuery, dialect: str, *, seek: bool = False) -> list:
-    conds = _base_conditions(scope, q.api_id, q.window, seek=seek)
+    conds = base_conditions(scope, q.api_id, q.window, seek=seek)
     if q.customer_id is not None:
         conds.append(Request.customer_id == q.customer_id)
     if q.methods:
