@@ -87,20 +87,8 @@ def test_a_later_minute_of_a_window_reads_only_its_partial_hours_again(engine):
     _write(engine, a, end, 300, every=dt.timedelta(hours=2, minutes=11))
     _write(engine, b, end, 100, every=dt.timedelta(hours=5, minutes=3))
     fo.filter_options(engine, WORKSPACE, None, window("30d", end + dt.timedelta(minutes=36)))
-    spans = []
-
-    def record(_conn, _cursor, sql, params, _context, _many):
-        if "FROM requests" in sql:
-            values = params.values() if isinstance(params, dict) else params
-            times = [_time(v) for v in values if _time(v) is not None]
-            spans.append(max(times) - min(times))
-
     later = window("30d", end + dt.timedelta(minutes=37))
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        options = fo.filter_options(engine, WORKSPACE, None, later)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+    options, spans = _with_spans_read(engine, lambda: fo.filter_options(engine, WORKSPACE, None, later))
     assert options == _read_now(engine, None, later)
     assert spans and max(spans) <= dt.timedelta(hours=1)
 
@@ -145,20 +133,25 @@ def test_a_later_minute_of_a_customers_window_reads_only_its_partial_hours_again
     _write(engine, a, end, 300, every=dt.timedelta(hours=2, minutes=11))
     c1 = Scope.customer("c1")
     fo.filter_options(engine, c1, None, window("30d", end + dt.timedelta(minutes=36)))
+    _, spans = _with_spans_read(engine, lambda: fo.filter_options(engine, c1, None, window("30d", end + dt.timedelta(minutes=37))))
+    assert spans and max(spans) <= dt.timedelta(hours=1)
+
+
+def _with_spans_read(engine: sa.Engine, call):
+    """call()'s result, and the time span each of its statements on `requests` read (its latest bound time less its
+    earliest)."""
     spans = []
 
     def record(_conn, _cursor, sql, params, _context, _many):
         if "FROM requests" in sql:
-            values = params.values() if isinstance(params, dict) else params
-            times = [_time(v) for v in values if _time(v) is not None]
+            times = [t for v in (params.values() if isinstance(params, dict) else params) if (t := _time(v)) is not None]
             spans.append(max(times) - min(times))
 
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
-        fo.filter_options(engine, c1, None, window("30d", end + dt.timedelta(minutes=37)))
+        return call(), spans
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
-    assert spans and max(spans) <= dt.timedelta(hours=1)
 
 
 def _time(value) -> dt.datetime | None:
