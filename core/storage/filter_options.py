@@ -21,7 +21,7 @@ from core.domain.record import THREAT_LEVELS
 from core.domain.scope import Scope
 from core.domain.timewindow import Window, ceil_hour, floor_hour
 from core.storage import rollups
-from core.storage.models import Api, Request, RollupState
+from core.storage.models import Api, Request
 from core.storage.request_log import ANY_AI_AGENT, NO_AI_AGENT, STATUS_CLASSES, base_conditions
 
 COLUMNS = (Request.method, Request.status, Request.endpoint, Request.threat_level, Request.device, Request.ai_agent, Request.country)
@@ -50,7 +50,7 @@ def _window_values(conn: sa.Connection, scope: Scope, api_id: int | None, window
     """The values of every request of the window the scope sees (on one API, or every API): its whole settled hours
     from memory once read (as whole UTC days where it holds them, else hour by hour), the rest read now. The
     workspace's sets are kept per API; a Customer's per customer (never shown to anyone else: the key names them)."""
-    epoch = int(conn.execute(sa.select(RollupState.epoch).where(RollupState.id == 1)).scalar() or 0)
+    epoch = rollups.epoch(conn)
     if scope.is_customer:
         slices: list[int | None] = [api_id]  # the customer's own rows, through their index
     else:

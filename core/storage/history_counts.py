@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from core.domain.scope import Scope
 from core.domain.timewindow import ceil_hour, floor_hour
-from core.storage import cache
+from core.storage import cache, rollups
 from core.storage.models import RollupHour, RollupState
 
 # Status classes the rollups count (requests >= 400 split into 4xx and 5xx); 2xx and 3xx they do not.
@@ -27,7 +27,7 @@ def from_rollups(conn: sa.Connection, scope: Scope, q, count_raw: Callable[[dt.d
         return None
     if any(c not in _ROLLUP_STATUS_COLUMNS for c in q.status_classes):
         return None
-    epoch, raw_since = conn.execute(sa.select(RollupState.epoch, RollupState.raw_since).where(RollupState.id == 1)).first() or (0, None)
+    raw_since = conn.execute(sa.select(RollupState.raw_since).where(RollupState.id == 1)).scalar()
     starts = [t for t in (q.window.start if q.window else None, raw_since) if t is not None]
     start = max(starts) if starts else None
     end = q.window.end if q.window else None
@@ -36,7 +36,7 @@ def from_rollups(conn: sa.Connection, scope: Scope, q, count_raw: Callable[[dt.d
     if first_full is not None and last_full is not None and first_full >= last_full:
         return count_raw(start, end)  # the window lies within one or two partial hours
     total, lo, hi = 0, first_full, last_full  # whole hours [lo, hi) still to sum; None: no bound
-    held = cache.settled_total(conn.engine, scope, epoch, lo, hi, api_id=q.api_id, customer_id=q.customer_id,
+    held = cache.settled_total(conn.engine, scope, rollups.epoch(conn), lo, hi, api_id=q.api_id, customer_id=q.customer_id,
                                methods=[m.upper() for m in q.methods], endpoints=q.endpoints,
                                columns=[f"status_{c}" for c in q.status_classes] or ["requests"])
     if held is not None:

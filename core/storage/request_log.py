@@ -162,10 +162,15 @@ def base_conditions(scope: Scope, api_id: int | None, window: Window | None, *, 
     return conds
 
 
+def _failed_only(classes: tuple[str, ...], codes: tuple[int, ...]) -> bool:
+    """Whether these status classes and codes (at least one) ask for failed requests alone."""
+    return min([int(c[0]) * 100 for c in classes] + list(codes)) >= FAILED_STATUS
+
+
 def _status_condition(classes: tuple[str, ...], codes: tuple[int, ...]):
-    lows = [int(c[0]) * 100 for c in classes]
-    parts = [Request.status.between(low, low + 99) for low in lows] + ([Request.status.in_(codes)] if codes else [])
-    if min(lows + list(codes)) < FAILED_STATUS:
+    parts = [Request.status.between(int(c[0]) * 100, int(c[0]) * 100 + 99) for c in classes]
+    parts += [Request.status.in_(codes)] if codes else []
+    if not _failed_only(classes, codes):
         return sa.or_(*parts)
     # Failed requests only: said as a literal, so the planner can walk the partial index of them (ix_requests_api_failed_ts).
     return sa.and_(Request.status >= sa.literal(FAILED_STATUS, literal_execute=True), sa.or_(*parts))
@@ -313,8 +318,8 @@ def request_history(engine: sa.Engine, scope: Scope, query: HistoryQuery) -> His
     conds = _conditions(scope, query, engine.dialect.name)
     # Reads that stop at a LIMIT seek an (api_id, timestamp) index when it holds the answer: the time alone, or failed
     # requests alone (the partial index). Other filters make each indexed row a table lookup: then a scan is faster.
-    failed = [int(c[0]) * 100 for c in query.status_classes] + list(query.statuses)
-    seek = not any(getattr(query, f) for f in _FILTERS) and min(failed or [FAILED_STATUS]) >= FAILED_STATUS
+    asked = query.status_classes, query.statuses
+    seek = not any(getattr(query, f) for f in _FILTERS) and (not any(asked) or _failed_only(*asked))
     early = _conditions(scope, query, engine.dialect.name, seek=seek)
     offset = (query.page - 1) * query.page_size
     exact = None  # the total from the rollups, when they can answer it
