@@ -6,6 +6,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -651,3 +652,43 @@ def test_yaml_and_json_downloads_read_back_to_the_same_spec(engine):
     assert yaml.safe_load(to_yaml(spec)) == spec
     assert json.loads(to_json(spec)) == spec
     assert "&id" not in to_yaml(spec)
+
+
+# ---------------------------------------------------------------- query plans
+
+
+def _plans(engine, call) -> list[tuple[str, list[str]]]:
+    """The SQLite query plan of every statement on `requests` that `call` runs."""
+    statements = []
+
+    def record(_conn, _cursor, sql, params, _context, _many):
+        statements.append((sql, params))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    with engine.connect() as conn:
+        return [(sql, [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)])
+                for sql, params in statements if sql.lstrip().upper().startswith("SELECT") and "FROM requests" in sql]
+
+
+def test_docs_count_operations_from_an_index_alone_and_a_refresh_reads_only_the_new_ids(sqlite_engine):
+    """At 4 million requests of an API, counting each operation's requests by status through an index without the
+    status took 15-23 s (a table lookup per request), and a refresh walked every index entry of the API."""
+    api = _api(sqlite_engine)
+    _store(sqlite_engine, api, *[_get(f"https://a.test/a/{i}", "/a/{id}", status=(200, 404, 500)[i % 3]) for i in range(30)])
+    first = _plans(sqlite_engine, lambda: spec_for(sqlite_engine, WS, api, now=NOW))
+    _store(sqlite_engine, api, _get("https://a.test/b", "/b"))
+    refresh = _plans(sqlite_engine, lambda: spec_for(sqlite_engine, WS, api, now=NOW + dt.timedelta(minutes=10)))
+
+    def counts(plans):
+        return [plan for sql, plan in plans if "GROUP BY" in sql]
+
+    assert counts(first) and all(any("USING COVERING INDEX ix_requests_api_operation" in s for s in plan) for plan in counts(first))
+    assert counts(refresh) and all(any("INTEGER PRIMARY KEY" in s for s in plan) for plan in counts(refresh))
+    # Nothing else looks up every request of the API through the api_id prefix of an index; each is a seek or a key range.
+    walks = [(sql, plan) for sql, plan in first + refresh for step in plan if step.startswith("SCAN requests")
+             or (step.endswith("(api_id=?)") and "COVERING" not in step)]
+    assert not walks

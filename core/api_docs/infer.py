@@ -95,10 +95,12 @@ class _Inference:
     def update(self, conn: sa.Connection, *, after_id: int, upto_id: int) -> None:
         base = [Request.api_id == self.api_id, self.scope.where(Request.customer_id), Request.id > after_id, Request.id <= upto_id]
         where = base
-        if self.scope.is_customer:
-            # Without ANALYZE statistics SQLite would walk every request of the API through an api_id index;
-            # `api_id + 0` is not indexable, so the customer's own index is used.
+        if self.scope.is_customer or after_id:
+            # `api_id + 0` is not indexable. A Customer's requests are counted through their own index (without ANALYZE
+            # statistics SQLite would walk every request of the API); a refresh reads only the ids stored since the last
+            # one, a range of the primary key, instead of every index entry of the API.
             where = [(Request.api_id + 0) == self.api_id, *base[1:]]
+        # The workspace's first count reads ix_requests_api_operation alone: (endpoint, method, status) are its columns.
         stats = conn.execute(
             sa.select(Request.endpoint, Request.method, Request.status, sa.func.count(), sa.func.min(Request.id), sa.func.max(Request.id))
             .where(*where)
@@ -106,6 +108,7 @@ class _Inference:
         ).all()
         fresh: Counter = Counter()  # (endpoint, method as stored) → new requests
         span: dict[tuple[str, str], tuple[int, int]] = {}
+        statuses: dict[tuple[str, str], list[int]] = {}
         for endpoint, method, status, n, low, high in stats:
             self.requests += n
             verb = (method or "").lower()
@@ -118,22 +121,37 @@ class _Inference:
             fresh[(endpoint, method)] += n
             old = span.get((endpoint, method), (low, high))
             span[(endpoint, method)] = (min(old[0], low), max(old[1], high))
+            statuses.setdefault((endpoint, method), []).append(status)
         # Bounded work: the busiest operations first, each reading at most N recent rows.
         for (endpoint, method), _n in fresh.most_common(MAX_OPERATIONS):
+            ids = self._newest_ids(conn, base, endpoint, method, statuses[(endpoint, method)], span[(endpoint, method)])
             rows = conn.execute(
                 sa.select(
                     Request.id, Request.url, Request.status, RequestDetail.packed, RequestDetail.request_headers,
                     RequestDetail.query, RequestDetail.request_body, RequestDetail.response_headers, RequestDetail.response_body,
                 )
                 .outerjoin(RequestDetail, RequestDetail.request_id == Request.id)
-                # The id span keeps the index walk short for a customer whose requests are few.
-                .where(*base, Request.endpoint == endpoint, Request.method == method, Request.id.between(*span[(endpoint, method)]))
+                # The ids were chosen under `base`; it is repeated here (scope first) with `api_id + 0`, so that SQLite reads
+                # the ids through the primary key rather than walking the whole API through an api_id index.
+                .where(Request.id.in_(ids), (Request.api_id + 0) == self.api_id, *base[1:])
                 .order_by(Request.id.desc())
-                .limit(self.sample_per_operation)
-            ).all()
+            ).all() if ids else []
             op = self._op(endpoint, method.lower())
             for row in reversed(rows):  # oldest first, so the newest sample is the one kept as example
                 self._observe(op, endpoint, _Sample(row.id, row.url, row.status, **details.unpacked_masked(row._mapping)))
+
+    def _newest_ids(self, conn: sa.Connection, base: list, endpoint: str, method: str, statuses: list[int],
+                    span: tuple[int, int]) -> list[int]:
+        """The ids of an operation's newest N requests: the newest N of each status, each a seek of
+        ix_requests_api_operation (the id span keeps the walk short for a customer whose requests are few), merged."""
+        n = self.sample_per_operation
+        tops = [
+            sa.select(Request.id).where(*base, Request.endpoint == endpoint, Request.method == method, Request.status == status,
+                                        Request.id.between(*span)).order_by(Request.id.desc()).limit(n).subquery()
+            for status in statuses
+        ]
+        merged = sa.union_all(*(sa.select(t.c.id) for t in tops)).subquery()
+        return list(conn.execute(sa.select(merged.c.id).order_by(merged.c.id.desc()).limit(n)).scalars())
 
     def _op(self, endpoint: str, verb: str) -> _Op:
         key = (_openapi_path(endpoint)[2], verb)

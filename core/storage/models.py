@@ -109,8 +109,9 @@ class Request(Base):
     __table_args__ = (
         sa.Index("ix_requests_api_ts", "api_id", "timestamp"),
         sa.Index("ix_requests_customer_ts", "customer_id", "timestamp"),
-        # API docs read the latest N requests of each operation (core.api_docs): a seek, not a sort.
-        sa.Index("ix_requests_api_endpoint", "api_id", "endpoint", "method", "id"),
+        # API docs count each operation's requests by status from this index alone, and read the latest N requests of
+        # each (operation, status) with a seek, not a sort (core.api_docs.infer; migration 0011).
+        sa.Index("ix_requests_api_operation", "api_id", "endpoint", "method", "status", "id"),
         # The Errors page reads each API's newest failed requests (core.storage.error_groups): only those, not every
         # request of the window, and the index costs a write only for a failed one. (Migration 0009.)
         sa.Index("ix_requests_api_failed_ts", "api_id", "timestamp", sqlite_where=sa.text(f"status >= {FAILED_STATUS}"),
