@@ -8,12 +8,14 @@ Load-time percentiles come from the rows' histograms (core.domain.histogram).
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 
+import numpy as np
 import polars as pl
 
 from core.domain import histogram
-from core.domain.frames import UTC_US
+from core.domain.frames import UTC_US, group_ids
 
 Dtype = pl.DataType | type[pl.DataType]
 
@@ -117,3 +119,60 @@ def first_seen(facts: pl.DataFrame) -> pl.DataFrame:
         .sort("customer_id", "api_id")
         .collect()
     )
+
+
+_BLOCK_ROWS = 100_000
+_SUMMED = ("requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum")
+
+
+def in_blocks(frame: pl.DataFrame, origin: dt.datetime, step: dt.timedelta, keep: tuple[str, ...] = (), *,
+              histograms: bool = True) -> pl.DataFrame:
+    """The facts summed per API, customer, `keep` (method, endpoint or both) and block of `step` from `origin`
+    (timestamp: the block's start), sorted by time: every count and sum, the first and last request time and the
+    merged histogram (empty without `histograms`) kept; method and endpoint null unless kept. Numbers over windows
+    and buckets whose edges are block edges are the same from the blocks as from the rows they sum, from many fewer
+    rows (a month of an API's hours per customer and day: 18 times fewer at 10M requests)."""
+    if frame.height == 0:
+        return empty_facts()
+    step_us = step // dt.timedelta(microseconds=1)
+    block = frame.select((pl.col("timestamp") - origin).dt.total_microseconds() // step_us).to_series().to_numpy()
+    # A chunk of rows at a time: the flat arrays of every row's histogram would cost a few hundred megabytes at 10M
+    # requests. Rows in time order are cut between blocks where one is near, so that no block is in two chunks;
+    # otherwise the chunks' blocks, which are few rows, are summed once more.
+    in_order = bool((np.diff(block) >= 0).all())
+    edges = [0]
+    while edges[-1] < frame.height:
+        at = min(edges[-1] + _BLOCK_ROWS, frame.height)
+        if at < frame.height and in_order:  # back to the start of the block there, if that is not too far
+            start = int(np.searchsorted(block, block[at], side="left"))
+            at = start if start - edges[-1] >= _BLOCK_ROWS // 2 else at
+        edges.append(at)
+    parts = [_summed(frame.slice(lo, hi - lo), block[lo:hi], origin, step_us, keep, histograms) for lo, hi in zip(edges, edges[1:])]
+    out = parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=False)
+    if any(not in_order or block[at - 1] == block[at] for at in edges[1:-1]):  # a block in two chunks
+        again = out.select((pl.col("timestamp") - origin).dt.total_microseconds() // step_us).to_series().to_numpy()
+        out = _summed(out, again, origin, step_us, keep, histograms)
+    return out.sort("timestamp", maintain_order=True).with_columns(pl.col("timestamp").set_sorted())
+
+
+def _summed(frame: pl.DataFrame, block: np.ndarray, origin: dt.datetime, step_us: int, keep: tuple[str, ...],
+            histograms: bool) -> pl.DataFrame:
+    """in_blocks of one chunk of rows, whose block numbers are `block`."""
+    keys, gid = group_ids(frame.select("api_id", "customer_id", *keep).with_columns(pl.Series("block", block)),
+                          ["api_id", "customer_id", *keep, "block"])
+    sums = (
+        frame.select(pl.Series("group", gid), *_SUMMED, "first_ts", "last_ts")
+        .group_by("group").agg(*(pl.col(c).sum() for c in _SUMMED), pl.col("first_ts").min(), pl.col("last_ts").max())
+        .sort("group")
+    )
+    if histograms:
+        merged = histogram.merged(frame.get_column("load_bins"), frame.get_column("load_counts"), gid, keys.height)
+    else:
+        merged = pl.DataFrame([pl.repeat(pl.lit([], FACT_SCHEMA[c]), keys.height, eager=True).alias(c) for c in ("load_bins", "load_counts")])
+    blocks = pl.concat([
+        keys.with_columns((pl.lit(origin, UTC_US) + pl.duration(microseconds=pl.col("block") * step_us)).alias("timestamp"),
+                          *(pl.lit(None, FACT_SCHEMA[c]).alias(c) for c in ("method", "endpoint") if c not in keep)),
+        sums.drop("group"),
+        merged,
+    ], how="horizontal")
+    return blocks.select(pl.col(c).cast(t) for c, t in FACT_SCHEMA.items())

@@ -174,3 +174,30 @@ def _cell_bins(positions: np.ndarray, cells: np.ndarray | None, width: int, low:
 def exact_linear(values: pl.Series, q: float) -> float | None:
     """The exact quantile the histograms approximate (tests compare against it)."""
     return values.cast(pl.Float64).quantile(q, "linear")
+
+
+def merged(bins: pl.Series, counts: pl.Series, gid: np.ndarray, n_groups: int) -> pl.DataFrame:
+    """Each group's histogram: the histograms of its rows (list columns of bins and counts; gid: each row's group,
+    0 … n_groups-1) summed. One row per group, in group order: load_bins ascending, load_counts (empty lists for a
+    group without counts). The same cells quantiles() sums, sorted rather than summed into a dense array (a
+    dashboard's day × customer groups times their bins would be too many cells)."""
+    low, width = _bin_range(bins)
+    cell, weights = _cells(bins, counts, gid if n_groups > 1 else None, low, width)
+    order = np.argsort(cell)
+    cell, weights = cell[order], weights[order]
+    del order
+    firsts = np.flatnonzero(np.diff(cell, prepend=-1)) if cell.size else np.zeros(0, dtype=np.int64)
+    sums = np.add.reduceat(weights, firsts).astype(np.int64) if cell.size else np.zeros(0, dtype=np.int64)
+    group, slot = np.divmod(cell[firsts], width)
+    lists = (
+        pl.DataFrame({"group": group, "load_bins": pl.Series(np.where(slot == 0, ZERO_BIN, slot - 1 + low), dtype=BIN_DTYPE),
+                      "load_counts": sums})
+        .group_by("group", maintain_order=True).agg("load_bins", "load_counts")  # groups ascending, as the cells
+    )
+    if lists.height == n_groups:  # every group has counts: row i is group i
+        return lists.drop("group")
+    return (
+        pl.DataFrame({"group": np.arange(n_groups, dtype=np.int64)}).join(lists, on="group", how="left", maintain_order="left")
+        .select(pl.col("load_bins").fill_null(pl.lit([], pl.List(BIN_DTYPE))),
+                pl.col("load_counts").fill_null(pl.lit([], pl.List(pl.Int64))))
+    )

@@ -40,8 +40,12 @@ def customers_page(engine: sa.Engine, scope: Scope, api_id: int, window: Window,
     require_workspace(scope, "The customer dashboard")
     if quiet_min_requests is None:
         quiet_min_requests = config.settings().quiet_min_requests
-    rows, first_seen = only_segment(engine, scope, segment, scoped_rows(engine, scope, window, api_id=api_id),
-                                    cache.first_seen_frame(engine, scope))
+    # The settled hours come summed: per customer and bucket for the per-customer numbers, per customer and endpoint
+    # over the window for the adoption grid (cache.facts_frame's `summed`).
+    rows, operations, first_seen = only_segment(
+        engine, scope, segment, scoped_rows(engine, scope, window, api_id=api_id, summed="bucket"),
+        scoped_rows(engine, scope, window, api_id=api_id, summed="period", histograms=False),
+        cache.first_seen_frame(engine, scope))
     names = cache.customers_frame(engine, scope)
     listed = mc.customer_list(rows, window, scope, names=names)
     before = mc.previous_counts(rows, window)
@@ -51,7 +55,7 @@ def customers_page(engine: sa.Engine, scope: Scope, api_id: int, window: Window,
                            favorite_ids=favorite_ids, customers=listed, before=before),
         going_quiet=mc.going_quiet(rows, window, scope, names=names, min_prev_requests=quiet_min_requests,
                                    customers=listed, before=before),
-        adoption=mc.adoption_matrix(rows, window, scope, names=names, customers=listed),
+        adoption=mc.adoption_matrix(operations, window, scope, names=names, customers=listed),
         covered=data_covers_previous(engine, scope, window, api_id),
         quiet_min_requests=quiet_min_requests,
     )

@@ -35,6 +35,7 @@ CHECK_INTERVAL_S = 2.0
 # Raw rows of settled cut hours kept per database, at most: a window's edge hour 30 days ago is read once, not
 # at every page (about 9,000 rows an hour for every API at 10 million requests in 45 days).
 SETTLED_RAW_ROWS = 200_000
+MAX_BLOCKS = 8
 MAX_SPANS = 10_000  # Held.span entries: a customer's or an API's first and last time, two datetimes each
 
 
@@ -96,6 +97,18 @@ class Held:
     # fixed for this snapshot, and worked out from all of their rows (all of them, for the workspace).
     spans: dict = field(default_factory=dict, compare=False, repr=False)
     epoch: int = -1  # the rollup epoch main was read at (rollup_state.epoch)
+    # An API's settled hours of a window summed per customer and bucket (scoped.facts_frame's by_bucket), by the hours
+    # they sum: the same for an hour of page views, each of which would otherwise sum them again.
+    blocks: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def block(self, key: tuple, compute) -> pl.DataFrame:
+        """blocks[key], computed once (at most MAX_BLOCKS kept: a busiest API's month is about 20 MB at 10M requests)."""
+        found = self.blocks.get(key)
+        if found is None:
+            if len(self.blocks) >= MAX_BLOCKS:
+                self.blocks.clear()
+            found = self.blocks[key] = compute()
+        return found
 
     def span(self, who: str | None, api_id: int | None, compute) -> tuple:
         """spans[(who, api_id)], computed once (at most MAX_SPANS kept)."""

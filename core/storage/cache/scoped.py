@@ -8,22 +8,28 @@ from collections.abc import Sequence
 import polars as pl
 import sqlalchemy as sa
 
+from core.domain import facts
 from core.domain.frames import UTC_US
 from core.domain.scope import Scope, ScopeError
-from core.domain.timewindow import Window
+from core.domain.timewindow import Window, floor_hour
 from core.storage.cache.entry import entry_for, refreshed
 from core.storage.cache.layout import empty_facts
 from core.storage.cache.reader import read_rollups
 
 
 def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int | None = None,
-                customer_id: str | None = None, histograms: bool = True) -> pl.DataFrame:
+                customer_id: str | None = None, histograms: bool = True, summed: str | None = None) -> pl.DataFrame:
     """The facts (core.domain.facts) this scope may see in the window and its previous period, optionally
     for one API and one customer (a workspace viewer opening a profile): whole hours from the rollups
     (settled ones from memory, newer ones from SQL), and the hours an edge cuts (window.cut_hours())
     from the raw requests, so every count and bucket is exact. Where the raw rows were pruned, a cut
     hour is counted whole at its start. Without `histograms`, the rows read from SQL have empty histograms:
-    for counts and sums only (their load-time bins are not read)."""
+    for counts and sums only (their load-time bins are not read).
+
+    `summed` (one API, workspace viewers): the settled hours of the window and of its previous period come summed,
+    so that numbers of those two periods read many fewer rows; hours in neither period are left out.
+    "bucket": per customer and bucket of the window (method and endpoint null), when the buckets allow it (else rows
+    by hour); "period": per customer, method and endpoint over each period (no buckets). (facts.in_blocks)"""
     if scope.is_customer and customer_id is not None and customer_id != scope.customer_id:
         raise ScopeError("Refused: the data requested is outside your account.")
     entry = refreshed(engine)
@@ -33,9 +39,12 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
     start, end = window.previous().start, window.end
     cut = [h for h in window.cut_hours() if held.raw_since is None or h >= held.raw_since]
     ordered, parts = [], []  # rollups in memory, each sorted by time; rollups from SQL
+    blocks = None  # `summed`: the settled hours summed (no cut hour among them)
     if main is not None and settled is not None and start < settled:
         upto = min(end, settled)
-        if who is not None:
+        if who is None and api_id is not None and (summed == "period" or (summed == "bucket" and _buckets_align(window))):
+            blocks = _settled_blocks(held, window, api_id, upto, cut, summed, histograms)
+        elif who is not None:
             part = main.customer(who, start, upto)
             ordered.append(part if api_id is None else part.filter(pl.col("api_id") == api_id))
         elif api_id is not None:
@@ -53,6 +62,8 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
         api_ids = [api_id] if api_id is not None else entry.apis.get_column("api_id").to_list()
         raw = held.settled_raw.read(engine, ranges, settled, api_ids=api_ids, customer_id=who, histograms=histograms)
         parts.append(raw if api_id is None or who is None else raw.filter(pl.col("api_id") == api_id))
+    if blocks is not None:
+        ordered = [blocks]
     if len(ordered) == 1:  # one API or one customer
         frame = _time_ordered(ordered[0], parts)
     else:
@@ -60,6 +71,37 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
         frame = pl.concat(parts, how="vertical_relaxed") if parts else empty_facts()
     # The single filter, applied again on what was gathered (a no-op for workspace scopes), then asserted.
     return scope.check(scope.filter(frame))
+
+
+def _buckets_align(window: Window) -> bool:
+    """Whether the window's buckets, counted on from the start of its previous period, have the window's start as an
+    edge: then blocks of the bucket's length from there are the window's buckets, and none holds hours of both periods.
+    Hourly buckets gain nothing."""
+    step = window.bucket_delta
+    return step > dt.timedelta(hours=1) and window.origin == window.start and (window.start - window.previous().start) % step == dt.timedelta(0)
+
+
+def _settled_blocks(held, window: Window, api_id: int, upto: dt.datetime, cut: list[dt.datetime], summed: str,
+                    histograms: bool) -> pl.DataFrame:
+    """The API's settled rollup hours before `upto` that lie wholly in the window or in its previous period and are not
+    cut (their raw rows are read instead), summed per customer and bucket, or per customer and operation and period
+    (facts.in_blocks): kept in `held` by the hours they sum, so the pages of an hour share them."""
+    previous = window.previous()
+    spans = ((previous.start, floor_hour(min(previous.end, upto))), (window.start, floor_hour(min(window.end, upto))))
+    # The previous period starts one period before the window: its blocks of a period are the two periods.
+    step, keep = (window.bucket_delta, ()) if summed == "bucket" else (window.start - previous.start, ("method", "endpoint"))
+    key = (api_id, step, keep, histograms, spans, tuple(cut))
+
+    def compute() -> pl.DataFrame:
+        pieces = []
+        for lo, hi in spans:  # the whole hours in [lo, hi): a slice of the API's time-sorted rows each
+            if hi > lo:
+                rows = held.main.api(api_id, lo, hi)
+                pieces.append(_without_hours(rows, [h for h in cut if lo <= h < hi]) if cut else rows)
+        rows = pl.concat(pieces, how="vertical_relaxed", rechunk=False) if pieces else empty_facts()
+        return facts.in_blocks(rows, previous.start, step, keep, histograms=histograms)
+
+    return held.block(key, compute)
 
 
 def _time_ordered(main: pl.DataFrame, others: list[pl.DataFrame]) -> pl.DataFrame:

@@ -1,0 +1,150 @@
+"""The Customer Dashboard from summed settled hours (cache.facts_frame's `summed`, facts.in_blocks) gives exactly the
+page it gives from the rows by hour: every list, widget, delta, sparkline, p95, going-quiet row and adoption cell,
+for preset and custom windows (zones off UTC by whole and half hours), cut hours, recent hours read from SQL, a
+segment, and after a write into a settled hour."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from core import demo
+from core.analytics import metrics
+from core.domain import facts
+from core.domain.scope import Scope
+from core.domain.timewindow import custom, floor_hour, window
+from core.present.customers import customers_page
+from core.present.segments import segment_choices
+from core.storage import cache, store
+from tests.conftest import BACKENDS
+from tests.databases import shared_engine
+from tests.factories import NOW, make_request
+
+pytestmark = pytest.mark.usefixtures("fresh_cache")
+
+ADMIN = Scope.workspace()
+MINUTES = dt.timedelta(minutes=37)
+
+
+def _anchor(kind: str) -> dt.datetime:
+    """The demo's "now": in the past (every hour settled, in memory), or this hour (the newest hours read from SQL)."""
+    return NOW if kind == "settled" else floor_hour(dt.datetime.now(dt.timezone.utc)) + MINUTES
+
+
+@pytest.fixture(scope="module", params=[(b, k) for b in BACKENDS for k in ("settled", "recent")], ids="-".join)
+def demo_db(request, tmp_path_factory):
+    backend, kind = request.param
+    now = _anchor(kind)
+    with shared_engine(backend, tmp_path_factory.mktemp("summed")) as engine:
+        demo.generate(engine, requests=4_000, days=70, seed=5, now=now, append=True)
+        yield engine, now
+
+
+def _busiest_api(engine, now) -> int:
+    apis = cache.visible_apis(engine, ADMIN)
+    win = window("30d", now)
+    return max(apis, key=lambda a: cache.facts_frame(engine, ADMIN, win, api_id=a["api_id"]).get_column("requests").sum())["api_id"]
+
+
+def _by_hour(monkeypatch, call):
+    """call() with every facts_frame read by hour (`summed` ignored): the page as computed before summing."""
+    real = cache.facts_frame
+    monkeypatch.setattr(cache, "facts_frame", lambda *args, summed=None, **kwargs: real(*args, **kwargs))
+    try:
+        return call()
+    finally:
+        monkeypatch.setattr(cache, "facts_frame", real)
+
+
+def _assert_same(got, want, path="page") -> None:
+    if dataclasses.is_dataclass(want):
+        for f in dataclasses.fields(want):
+            _assert_same(getattr(got, f.name), getattr(want, f.name), f"{path}.{f.name}")
+    elif isinstance(want, pl.DataFrame):
+        assert got.equals(want), f"{path} differs:\n{got}\n{want}"
+    else:
+        assert got == want, path
+
+
+WINDOWS = {
+    "7d": lambda now: window("7d", now),
+    "30d": lambda now: window("30d", now),
+    "30d-on-the-hour": lambda now: window("30d", floor_hour(now)),
+    "all": lambda now: window("all", now, data_start=now - dt.timedelta(days=70)),
+    "24h": lambda now: window("24h", now),
+    "tokyo-days": lambda now: custom((now - dt.timedelta(days=20)).date(), now.date(), "Asia/Tokyo"),
+    "kolkata-days": lambda now: custom((now - dt.timedelta(days=12)).date(), (now - dt.timedelta(days=2)).date(), "Asia/Kolkata"),
+    "new-york-days": lambda now: custom((now - dt.timedelta(days=40)).date(), (now - dt.timedelta(days=1)).date(), "America/New_York"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WINDOWS))
+def test_the_customer_dashboard_from_summed_hours_is_the_dashboard_from_hours(demo_db, monkeypatch, name):
+    engine, now = demo_db
+    api = _busiest_api(engine, now)
+    win = WINDOWS[name](now)
+    page = lambda: customers_page(engine, ADMIN, api, win, quiet_min_requests=2)  # noqa: E731
+    want = _by_hour(monkeypatch, page)
+    assert want.customers.height >= 5
+    _assert_same(page(), want)
+    _assert_same(page(), want)  # again, from the blocks kept
+
+
+def test_a_segments_dashboard_from_summed_hours_is_its_dashboard_from_hours(demo_db, monkeypatch):
+    engine, now = demo_db
+    api, win = _busiest_api(engine, now), window("30d", now)
+    segment = segment_choices(engine, ADMIN)[1]
+    page = lambda: customers_page(engine, ADMIN, api, win, segment=segment)  # noqa: E731
+    want = _by_hour(monkeypatch, page)
+    assert 0 < want.customers.height
+    _assert_same(page(), want)
+
+
+def test_the_summed_hours_are_fewer_rows_and_count_every_request(demo_db):
+    engine, now = demo_db
+    api, win = _busiest_api(engine, now), window("30d", now)
+    hourly = cache.facts_frame(engine, ADMIN, win, api_id=api)
+    for summed in ("bucket", "period"):
+        rows = cache.facts_frame(engine, ADMIN, win, api_id=api, summed=summed)
+        assert rows.height < hourly.height / 2
+        for period in (win, win.previous()):
+            assert metrics.request_count(metrics.in_window(rows, period)) == metrics.request_count(metrics.in_window(hourly, period))
+
+
+def test_a_write_into_a_settled_hour_is_counted_in_the_summed_hours_at_once(tmp_path, monkeypatch):
+    with shared_engine(BACKENDS[0], tmp_path) as engine:
+        demo.generate(engine, requests=2_000, days=40, seed=3, now=NOW, append=True)
+        api = _busiest_api(engine, NOW)
+        win = window("30d", NOW)
+        before = customers_page(engine, ADMIN, api, win).customers
+        who = before.get_column("customer_id")[0]
+        store.write_requests(engine, [(api, make_request(customer_id=who, timestamp=NOW - dt.timedelta(days=3), status=500))])
+        cache.refresh(engine)
+        after = customers_page(engine, ADMIN, api, win)
+        mine = lambda f, c: f.filter(pl.col("customer_id") == who).get_column(c)[0]  # noqa: E731
+        assert mine(after.customers, "requests") == mine(before, "requests") + 1
+        assert mine(after.customers, "failed_requests") == mine(before, "failed_requests") + 1
+        _assert_same(after, _by_hour(monkeypatch, lambda: customers_page(engine, ADMIN, api, win)))
+
+
+def test_blocks_sum_every_column_per_customer_and_block_and_merge_the_histograms():
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    hour = dt.timedelta(hours=1)
+    raw = pl.DataFrame({
+        "api_id": [1, 1, 1, 1], "customer_id": ["a", "a", "a", "b"], "timestamp": [t0, t0 + hour, t0 + 25 * hour, t0],
+        "method": ["GET", "POST", "GET", "GET"], "endpoint": ["/x", "/y", "/x", "/x"], "status": [200, 500, 404, 200],
+        "load_time_ms": [10.0, 10.0, 1000.0, 5.0], "response_size": [100, 200, 300, 400],
+    })
+    rows = facts.from_requests(raw)
+    blocks = facts.in_blocks(rows, t0, dt.timedelta(days=1))
+    got = {(r["customer_id"], r["timestamp"]): r for r in blocks.to_dicts()}
+    a0 = got[("a", t0)]
+    assert (a0["requests"], a0["failed"], a0["status_5xx"], a0["size_sum"], a0["method"]) == (2, 1, 1, 300.0, None)
+    assert (a0["first_ts"], a0["last_ts"]) == (t0, t0 + hour)
+    assert a0["load_counts"] == [2] and len(a0["load_bins"]) == 1  # two requests of 10 ms: one bin, counted twice
+    assert got[("a", t0 + 24 * hour)]["status_4xx"] == 1 and got[("b", t0)]["requests"] == 1
+    assert blocks.get_column("timestamp").is_sorted()
+    kept = facts.in_blocks(rows, t0, dt.timedelta(days=1), keep=("method", "endpoint"))
+    assert kept.height == 4 and set(kept.get_column("endpoint").cast(pl.String)) == {"/x", "/y"}
