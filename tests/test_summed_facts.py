@@ -1,5 +1,6 @@
-"""The Customer Dashboard from summed settled hours (cache.facts_frame's `summed`, facts.in_blocks) gives exactly the
-page it gives from the rows by hour: every list, widget, delta, sparkline, p95, going-quiet row and adoption cell,
+"""The Customer Dashboard, a customer's profile and a Customer's own dashboard from summed settled hours
+(cache.facts_frame's `summed`, facts.in_blocks) are exactly the pages from the rows by hour: every list, widget, card,
+delta, sparkline, series, p95, going-quiet row, adoption cell and endpoint row,
 for preset and custom windows (zones off UTC by whole and half hours), cut hours, recent hours read from SQL, a
 segment, and after a write into a settled hour."""
 from __future__ import annotations
@@ -16,6 +17,8 @@ from core.domain import facts
 from core.domain.scope import Scope
 from core.domain.timewindow import custom, floor_hour, window
 from core.present.customers import customers_page
+from core.present.my_dashboard import my_dashboard
+from core.present.profile import profile_page
 from core.present.segments import segment_choices
 from core.storage import cache, store
 from tests.conftest import BACKENDS
@@ -92,6 +95,22 @@ def test_the_customer_dashboard_from_summed_hours_is_the_dashboard_from_hours(de
     _assert_same(page(), want)  # again, from the blocks kept
 
 
+@pytest.mark.parametrize("name", ["7d", "30d", "tokyo-days", "kolkata-days", "24h"])
+@pytest.mark.parametrize("on_api", [False, True], ids=["every-api", "one-api"])
+def test_a_customers_profile_and_own_dashboard_from_summed_hours_are_those_from_hours(demo_db, monkeypatch, name, on_api):
+    engine, now = demo_db
+    api = _busiest_api(engine, now)
+    win = WINDOWS[name](now)
+    listed = customers_page(engine, ADMIN, api, win).customers.get_column("customer_id")
+    for who in (listed[0], listed[listed.len() // 2]):  # the busiest customer, and one in the middle
+        pages = (lambda: profile_page(engine, ADMIN, who, win, api_id=api if on_api else None),  # noqa: B023
+                 lambda: my_dashboard(engine, Scope.customer(who), api if on_api else None, win))  # noqa: B023
+        for page in pages:
+            want = _by_hour(monkeypatch, page)
+            _assert_same(page(), want)
+            _assert_same(page(), want)
+
+
 def test_a_segments_dashboard_from_summed_hours_is_its_dashboard_from_hours(demo_db, monkeypatch):
     engine, now = demo_db
     api, win = _busiest_api(engine, now), window("30d", now)
@@ -106,7 +125,7 @@ def test_the_summed_hours_are_fewer_rows_and_count_every_request(demo_db):
     engine, now = demo_db
     api, win = _busiest_api(engine, now), window("30d", now)
     hourly = cache.facts_frame(engine, ADMIN, win, api_id=api)
-    for summed in ("bucket", "period"):
+    for summed in ("bucket", "operation-period"):
         rows = cache.facts_frame(engine, ADMIN, win, api_id=api, summed=summed)
         assert rows.height < hourly.height / 2
         for period in (win, win.previous()):

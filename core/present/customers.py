@@ -44,7 +44,7 @@ def customers_page(engine: sa.Engine, scope: Scope, api_id: int, window: Window,
     # over the window for the adoption grid (cache.facts_frame's `summed`).
     rows, operations, first_seen = only_segment(
         engine, scope, segment, scoped_rows(engine, scope, window, api_id=api_id, summed="bucket"),
-        scoped_rows(engine, scope, window, api_id=api_id, summed="period", histograms=False),
+        scoped_rows(engine, scope, window, api_id=api_id, summed="operation-period", histograms=False),
         cache.first_seen_frame(engine, scope))
     names = cache.customers_frame(engine, scope)
     listed = mc.customer_list(rows, window, scope, names=names)

@@ -28,7 +28,7 @@ class MyDashboard:
 
 
 def my_dashboard(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window) -> MyDashboard:
-    rows = scoped_rows(engine, scope, window, api_id=api_id)
+    rows = scoped_rows(engine, scope, window, api_id=api_id, summed="operation-bucket")
     return MyDashboard(
         overview=metrics.overview(rows, window, scope),
         series=chart_series(metrics.overview_series(rows, window, scope)),

@@ -32,7 +32,7 @@ def profile_page(engine: sa.Engine, scope: Scope, customer_id: str, window: Wind
     """api_id: the API the profile was opened from: its share is then the share of that API's requests,
     the same number as on that API's Customers list; every other number covers every API."""
     require_workspace(scope, "Customer profiles")
-    mine = scoped_rows(engine, scope, window, customer_id=customer_id)
+    mine = scoped_rows(engine, scope, window, customer_id=customer_id, summed="operation-bucket")
     everyone = scoped_rows(engine, scope, window, api_id=api_id, histograms=False)  # only counted
     apis = api_names(engine, scope)
     profile = mc.customer_profile(mine, window, scope, customer_id, all_requests=mc.request_counts(everyone, window, scope),

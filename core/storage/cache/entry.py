@@ -35,7 +35,8 @@ CHECK_INTERVAL_S = 2.0
 # Raw rows of settled cut hours kept per database, at most: a window's edge hour 30 days ago is read once, not
 # at every page (about 9,000 rows an hour for every API at 10 million requests in 45 days).
 SETTLED_RAW_ROWS = 200_000
-MAX_BLOCKS = 8
+MAX_BLOCKS_MB = 64
+_BLOCKS_LOCK = threading.Lock()
 MAX_SPANS = 10_000  # Held.span entries: a customer's or an API's first and last time, two datetimes each
 
 
@@ -102,12 +103,15 @@ class Held:
     blocks: dict = field(default_factory=dict, compare=False, repr=False)
 
     def block(self, key: tuple, compute) -> pl.DataFrame:
-        """blocks[key], computed once (at most MAX_BLOCKS kept: a busiest API's month is about 20 MB at 10M requests)."""
+        """blocks[key], computed once; the oldest dropped beyond MAX_BLOCKS_MB in all (the busiest API's month by day
+        is 15 MB at 10M requests, a customer's a few at most)."""
         found = self.blocks.get(key)
         if found is None:
-            if len(self.blocks) >= MAX_BLOCKS:
-                self.blocks.clear()
-            found = self.blocks[key] = compute()
+            found = compute()
+            with _BLOCKS_LOCK:  # pages of other sessions may be adding theirs
+                self.blocks[key] = found
+                while len(self.blocks) > 1 and sum(f.estimated_size("mb") for f in self.blocks.values()) > MAX_BLOCKS_MB:
+                    del self.blocks[next(iter(self.blocks))]
         return found
 
     def span(self, who: str | None, api_id: int | None, compute) -> tuple:

@@ -26,10 +26,11 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
     hour is counted whole at its start. Without `histograms`, the rows read from SQL have empty histograms:
     for counts and sums only (their load-time bins are not read).
 
-    `summed` (one API, workspace viewers): the settled hours of the window and of its previous period come summed,
-    so that numbers of those two periods read many fewer rows; hours in neither period are left out.
-    "bucket": per customer and bucket of the window (method and endpoint null), when the buckets allow it (else rows
-    by hour); "period": per customer, method and endpoint over each period (no buckets). (facts.in_blocks)"""
+    `summed` (one API, or one customer): the settled hours of the window and of its previous period come summed, so
+    that numbers of those two periods read many fewer rows; hours in neither period are left out (facts.in_blocks).
+    "bucket": per customer and bucket of the window (method and endpoint null); "operation-bucket": per customer,
+    method, endpoint and bucket; both when the buckets allow it (else rows by hour). "operation-period": per
+    customer, method and endpoint over each period (no buckets)."""
     if scope.is_customer and customer_id is not None and customer_id != scope.customer_id:
         raise ScopeError("Refused: the data requested is outside your account.")
     entry = refreshed(engine)
@@ -42,8 +43,8 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
     blocks = None  # `summed`: the settled hours summed (no cut hour among them)
     if main is not None and settled is not None and start < settled:
         upto = min(end, settled)
-        if who is None and api_id is not None and (summed == "period" or (summed == "bucket" and _buckets_align(window))):
-            blocks = _settled_blocks(held, window, api_id, upto, cut, summed, histograms)
+        if summed in SUMMED and (who is not None or api_id is not None) and (summed == "operation-period" or _buckets_align(window)):
+            blocks = _settled_blocks(held, window, who, api_id, upto, cut, summed, histograms)
         elif who is not None:
             part = main.customer(who, start, upto)
             ordered.append(part if api_id is None else part.filter(pl.col("api_id") == api_id))
@@ -81,22 +82,30 @@ def _buckets_align(window: Window) -> bool:
     return step > dt.timedelta(hours=1) and window.origin == window.start and (window.start - window.previous().start) % step == dt.timedelta(0)
 
 
-def _settled_blocks(held, window: Window, api_id: int, upto: dt.datetime, cut: list[dt.datetime], summed: str,
-                    histograms: bool) -> pl.DataFrame:
-    """The API's settled rollup hours before `upto` that lie wholly in the window or in its previous period and are not
-    cut (their raw rows are read instead), summed per customer and bucket, or per customer and operation and period
-    (facts.in_blocks): kept in `held` by the hours they sum, so the pages of an hour share them."""
+SUMMED = ("bucket", "operation-bucket", "operation-period")
+
+
+def _settled_blocks(held, window: Window, who: str | None, api_id: int | None, upto: dt.datetime, cut: list[dt.datetime],
+                    summed: str, histograms: bool) -> pl.DataFrame:
+    """The settled rollup hours of the API or the customer (or the customer on the API) before `upto` that lie wholly in
+    the window or in its previous period and are not cut (their raw rows are read instead), summed as `summed` says
+    (facts_frame; facts.in_blocks): kept in `held` by what they sum, so the pages of an hour share them."""
     previous = window.previous()
     spans = ((previous.start, floor_hour(min(previous.end, upto))), (window.start, floor_hour(min(window.end, upto))))
+    keep = () if summed == "bucket" else ("method", "endpoint")
     # The previous period starts one period before the window: its blocks of a period are the two periods.
-    step, keep = (window.bucket_delta, ()) if summed == "bucket" else (window.start - previous.start, ("method", "endpoint"))
-    key = (api_id, step, keep, histograms, spans, tuple(cut))
+    step = window.start - previous.start if summed == "operation-period" else window.bucket_delta
+    key = (who, api_id, step, keep, histograms, spans, tuple(cut))
 
     def compute() -> pl.DataFrame:
         pieces = []
-        for lo, hi in spans:  # the whole hours in [lo, hi): a slice of the API's time-sorted rows each
+        for lo, hi in spans:  # the whole hours in [lo, hi), in time order
             if hi > lo:
-                rows = held.main.api(api_id, lo, hi)
+                if who is None:
+                    rows = held.main.api(api_id, lo, hi)
+                else:
+                    rows = held.main.customer(who, lo, hi)
+                    rows = rows if api_id is None else rows.filter(pl.col("api_id") == api_id)
                 pieces.append(_without_hours(rows, [h for h in cut if lo <= h < hi]) if cut else rows)
         rows = pl.concat(pieces, how="vertical_relaxed", rechunk=False) if pieces else empty_facts()
         return facts.in_blocks(rows, previous.start, step, keep, histograms=histograms)
