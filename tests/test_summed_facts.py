@@ -1,4 +1,4 @@
-"""The Customer Dashboard, a customer's profile and a Customer's own dashboard from summed settled hours
+"""Home, the Customer Dashboard, a customer's profile and a Customer's own dashboard from summed settled hours
 (cache.facts_frame's `summed`, facts.in_blocks) are exactly the pages from the rows by hour: every list, widget, card,
 delta, sparkline, series, p95, going-quiet row, adoption cell and endpoint row,
 for preset and custom windows (zones off UTC by whole and half hours), cut hours, recent hours read from SQL, a
@@ -17,9 +17,11 @@ from core.domain import facts
 from core.domain.scope import Scope
 from core.domain.timewindow import custom, floor_hour, window
 from core.present.customers import customers_page
+from core.present.home import home_page
 from core.present.my_dashboard import my_dashboard
 from core.present.profile import profile_page
-from core.present.segments import segment_choices
+from core.present.segments import segment_choices, segments_model
+from core.present.series import volume_series
 from core.storage import cache, store
 from tests.conftest import BACKENDS
 from tests.databases import shared_engine
@@ -84,7 +86,7 @@ WINDOWS = {
 
 
 @pytest.mark.parametrize("name", sorted(WINDOWS))
-def test_the_customer_dashboard_from_summed_hours_is_the_dashboard_from_hours(demo_db, monkeypatch, name):
+def test_the_customer_dashboard_and_home_from_summed_hours_are_those_from_hours(demo_db, monkeypatch, name):
     engine, now = demo_db
     api = _busiest_api(engine, now)
     win = WINDOWS[name](now)
@@ -93,6 +95,10 @@ def test_the_customer_dashboard_from_summed_hours_is_the_dashboard_from_hours(de
     assert want.customers.height >= 5
     _assert_same(page(), want)
     _assert_same(page(), want)  # again, from the blocks kept
+    home = lambda: home_page(engine, ADMIN, win)  # noqa: E731
+    want = _by_hour(monkeypatch, home)
+    assert want.apis.height >= 2 and want.top_customers.height >= 5
+    _assert_same(home(), want)
 
 
 @pytest.mark.parametrize("name", ["7d", "30d", "tokyo-days", "kolkata-days", "24h"])
@@ -109,6 +115,19 @@ def test_a_customers_profile_and_own_dashboard_from_summed_hours_are_those_from_
             want = _by_hour(monkeypatch, page)
             _assert_same(page(), want)
             _assert_same(page(), want)
+
+
+@pytest.mark.parametrize("name", ["7d", "30d", "all", "kolkata-days"])
+def test_volume_charts_and_attribute_groups_from_summed_hours_are_those_from_hours(demo_db, monkeypatch, name):
+    engine, now = demo_db
+    api = _busiest_api(engine, now)
+    win = WINDOWS[name](now)
+    who = customers_page(engine, ADMIN, api, win).customers.get_column("customer_id")[0]
+    key = segment_choices(engine, ADMIN)[1].split(" = ")[0]
+    for page in (lambda: volume_series(engine, ADMIN, win), lambda: volume_series(engine, ADMIN, win, api_id=api),
+                 lambda: volume_series(engine, Scope.customer(who), win), lambda: segments_model(engine, ADMIN, api, win, key)):
+        want = _by_hour(monkeypatch, page)
+        _assert_same(page(), want)
 
 
 def test_a_segments_dashboard_from_summed_hours_is_its_dashboard_from_hours(demo_db, monkeypatch):

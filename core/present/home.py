@@ -41,7 +41,9 @@ def home_page(engine: sa.Engine, scope: Scope, window: Window, *, top_n: int = 1
     """segment: a core.present.segments.segment_choices entry ("Plan = Pro"): every number then counts only
     the requests of its customers."""
     require_workspace(scope, "The workspace home")
-    rows, first_seen = only_segment(engine, scope, segment, scoped_rows(engine, scope, window), cache.first_seen_frame(engine, scope))
+    # The settled hours summed per API, customer and bucket: every number here is one of those, or a sum of them.
+    rows, first_seen = only_segment(engine, scope, segment, scoped_rows(engine, scope, window, summed="bucket"),
+                                    cache.first_seen_frame(engine, scope))
     (now, failed_now), (before, failed_before) = metrics.failed_counts_in(metrics.check(rows, scope), [window, window.previous()])
     active, top = mc.active_and_top_customers(rows, window, scope, names=cache.customers_frame(engine, scope), n=top_n)
     headlines = mc.api_headlines(rows, window, scope, api_names(engine, scope))

@@ -68,7 +68,7 @@ class SegmentsModel:
 
 def segments_model(engine: sa.Engine, scope: Scope, api_id: int | None, window: Window, key: str) -> SegmentsModel:
     values = segments.attribute_values(cache.customers_frame(engine, scope), key)
-    rows = scoped_rows(engine, scope, window, api_id=api_id)
+    rows = scoped_rows(engine, scope, window, api_id=api_id, summed="bucket")  # per customer and bucket
     table = segments.segment_table(rows, values, window, scope)
     names = table.get_column("value").head(TOP_VALUES).to_list()
     return SegmentsModel(key, table, segments.segment_series(rows, values, window, scope, names), names)

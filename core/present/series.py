@@ -85,7 +85,8 @@ def volume_series(engine, scope: Scope, window: Window, *, api_id: int | None = 
     succeeded (below 400), failed with 4xx and with 5xx, for one API or all and one customer or all."""
     from core.present.page_data import scoped_rows
 
-    series = metrics.overview_series(scoped_rows(engine, scope, window, api_id=api_id, customer_id=customer_id), window, scope)
+    rows = scoped_rows(engine, scope, window, api_id=api_id, customer_id=customer_id, summed="bucket")  # counts per bucket
+    series = metrics.overview_series(rows, window, scope)
     return series.select(
         "bucket",
         (pl.col("requests") - pl.col("status_4xx") - pl.col("status_5xx")).alias("ok"),

@@ -81,10 +81,14 @@ class Main:
         """The customer's rows in [start, end), sorted by time; only `columns` when given (gathered alone)."""
         return _joined([s.customer(customer_id, start, end, columns) for s in self.segments])
 
+    @property
+    def api_ids(self) -> list[int]:
+        """The APIs that have rows here, ascending."""
+        return sorted({a for s in self.segments for a in s.api_ranges})
+
     def per_api(self, start: dt.datetime, end: dt.datetime) -> list[pl.DataFrame]:
         """Each API's rows in [start, end), each sorted by time."""
-        apis = sorted({a for s in self.segments for a in s.api_ranges})
-        return [self.api(api_id, start, end) for api_id in apis]
+        return [self.api(api_id, start, end) for api_id in self.api_ids]
 
 
 def customer_rows(frame: pl.DataFrame) -> pl.DataFrame:

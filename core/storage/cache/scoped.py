@@ -26,7 +26,7 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
     hour is counted whole at its start. Without `histograms`, the rows read from SQL have empty histograms:
     for counts and sums only (their load-time bins are not read).
 
-    `summed` (one API, or one customer): the settled hours of the window and of its previous period come summed, so
+    `summed`: the settled hours of the window and of its previous period come summed, so
     that numbers of those two periods read many fewer rows; hours in neither period are left out (facts.in_blocks).
     "bucket": per customer and bucket of the window (method and endpoint null); "operation-bucket": per customer,
     method, endpoint and bucket; both when the buckets allow it (else rows by hour). "operation-period": per
@@ -40,11 +40,13 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
     start, end = window.previous().start, window.end
     cut = [h for h in window.cut_hours() if held.raw_since is None or h >= held.raw_since]
     ordered, parts = [], []  # rollups in memory, each sorted by time; rollups from SQL
-    blocks = None  # `summed`: the settled hours summed (no cut hour among them)
+    blocks = None  # `summed`: the settled hours summed (no cut hour among them), per API or for the one asked
     if main is not None and settled is not None and start < settled:
         upto = min(end, settled)
-        if summed in SUMMED and (who is not None or api_id is not None) and (summed == "operation-period" or _buckets_align(window)):
-            blocks = _settled_blocks(held, window, who, api_id, upto, cut, summed, histograms)
+        if summed in SUMMED and (summed == "operation-period" or _buckets_align(window)):
+            # Every API's by itself (each kept, so the API's own dashboard shares it), or the one API's or customer's.
+            blocks = [_settled_blocks(held, window, who, a, upto, cut, summed, histograms)
+                      for a in (main.api_ids if who is None and api_id is None else [api_id])]
         elif who is not None:
             part = main.customer(who, start, upto)
             ordered.append(part if api_id is None else part.filter(pl.col("api_id") == api_id))
@@ -64,7 +66,7 @@ def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int 
         raw = held.settled_raw.read(engine, ranges, settled, api_ids=api_ids, customer_id=who, histograms=histograms)
         parts.append(raw if api_id is None or who is None else raw.filter(pl.col("api_id") == api_id))
     if blocks is not None:
-        ordered = [blocks]
+        ordered = blocks
     if len(ordered) == 1:  # one API or one customer
         frame = _time_ordered(ordered[0], parts)
     else:
