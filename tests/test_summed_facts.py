@@ -186,3 +186,17 @@ def test_blocks_sum_every_column_per_customer_and_block_and_merge_the_histograms
     assert blocks.get_column("timestamp").is_sorted()
     kept = facts.in_blocks(rows, t0, dt.timedelta(days=1), keep=("method", "endpoint"))
     assert kept.height == 4 and set(kept.get_column("endpoint").cast(pl.String)) == {"/x", "/y"}
+
+
+def test_the_kept_sums_are_bounded_in_size_the_oldest_dropped_first(monkeypatch):
+    from core.storage.cache import entry
+
+    monkeypatch.setattr(entry, "MAX_BLOCKS_MB", 1.5)
+    held = entry.Held()
+    frame = lambda: pl.DataFrame({"x": pl.zeros(100_000, dtype=pl.Int64, eager=True)})  # noqa: E731  (0.8 MB)
+    made = []
+    for key in ("a", "b", "c"):
+        held.block(key, lambda: made.append(1) or frame())  # noqa: B023
+    assert list(held.blocks) == ["c"] and len(made) == 3  # each of 0.8 MB: only the newest fits
+    held.block("c", lambda: made.append(1) or frame())
+    assert len(made) == 3  # kept: not made again
