@@ -200,3 +200,18 @@ def test_the_kept_sums_are_bounded_in_size_the_oldest_dropped_first(monkeypatch)
     assert list(held.blocks) == ["c"] and len(made) == 3  # each of 0.8 MB: only the newest fits
     held.block("c", lambda: made.append(1) or frame())
     assert len(made) == 3  # kept: not made again
+
+
+def test_an_api_without_settled_hours_in_the_window_sums_to_nothing_and_home_is_unchanged(tmp_path, monkeypatch):
+    with shared_engine(BACKENDS[0], tmp_path) as engine:
+        demo.generate(engine, requests=1_500, days=20, seed=9, now=NOW, append=True)
+        quiet = store.create_api(engine, "Quiet API", api_key="quiet-key")["api_id"]
+        store.write_requests(engine, [(quiet, make_request(customer_id="cust_q", timestamp=NOW - dt.timedelta(days=19)))])
+        cache.refresh(engine)
+        win = window("7d", NOW)
+        assert cache.facts_frame(engine, ADMIN, win, api_id=quiet, summed="bucket").height == 0
+        home = lambda: home_page(engine, ADMIN, win)  # noqa: E731
+        want = _by_hour(monkeypatch, home)
+        assert quiet in want.apis.get_column("api_id").to_list()
+        _assert_same(home(), want)
+        _assert_same(customers_page(engine, ADMIN, quiet, win), _by_hour(monkeypatch, lambda: customers_page(engine, ADMIN, quiet, win)))
