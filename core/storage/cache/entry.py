@@ -98,7 +98,7 @@ class Held:
     # fixed for this snapshot, and worked out from all of their rows (all of them, for the workspace).
     spans: dict = field(default_factory=dict, compare=False, repr=False)
     epoch: int = -1  # the rollup epoch main was read at (rollup_state.epoch)
-    # An API's settled hours of a window summed per customer and bucket (scoped.facts_frame's by_bucket), by the hours
+    # The settled hours of a window and its previous period summed once more (scoped.facts_frame's `summed`), by what
     # they sum: the same for an hour of page views, each of which would otherwise sum them again.
     blocks: dict = field(default_factory=dict, compare=False, repr=False)
 

@@ -16,6 +16,8 @@ from core.storage.cache.entry import entry_for, refreshed
 from core.storage.cache.layout import empty_facts
 from core.storage.cache.reader import read_rollups
 
+SUMMED = ("bucket", "operation-bucket", "operation-period")  # facts_frame's `summed`
+
 
 def facts_frame(engine: sa.Engine, scope: Scope, window: Window, *, api_id: int | None = None,
                 customer_id: str | None = None, histograms: bool = True, summed: str | None = None) -> pl.DataFrame:
@@ -82,9 +84,6 @@ def _buckets_align(window: Window) -> bool:
     Hourly buckets gain nothing."""
     step = window.bucket_delta
     return step > dt.timedelta(hours=1) and window.origin == window.start and (window.start - window.previous().start) % step == dt.timedelta(0)
-
-
-SUMMED = ("bucket", "operation-bucket", "operation-period")
 
 
 def _settled_blocks(held, window: Window, who: str | None, api_id: int | None, upto: dt.datetime, cut: list[dt.datetime],
