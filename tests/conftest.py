@@ -84,14 +84,15 @@ def sqlite_engine(tmp_path):
 
 # Modules of the full suite only (`-m "not slow"` is the fast loop, under 3 minutes): each starts real
 # servers or subprocesses (collector, real SDKs, kill -9, the old release's CLI) or drives the whole app
-# page by page under AppTest (the role x page and leak matrices, the page tests). Browser tests too.
+# page by page under AppTest (the role x page and leak matrices, the page tests), or compare whole pages on demo
+# data written to both backends (test_summed_facts). Browser tests too.
 SLOW_MODULES = {
     "test_access_matrix", "test_leak_matrix", "test_collector", "test_collector_limits", "test_hostile_input",
     "test_treblle_sdk", "test_cli_ingest", "test_parity", "test_faults", "test_demo", "test_migrations",
     "test_pages_api_docs", "test_pages_customers", "test_pages_data", "test_pages_home", "test_pages_my_dashboard",
     "test_pages_profile", "test_pages_requests", "test_pages_people", "test_first_impression", "test_pages_usage", "test_pages_errors",
     "test_pages_audit_log", "test_pages_alerts", "test_rollups_concurrency", "test_alerts_cli", "test_history_table",
-    "test_cache_snapshot",
+    "test_cache_snapshot", "test_summed_facts",
 }
 
 
