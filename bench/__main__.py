@@ -60,19 +60,14 @@ def build(requests: int, *, quiet: bool = False) -> Path:
     return path
 
 
-def _times_ms(fn, runs: int = RUNS) -> list[float]:
+def _median_ms(fn, runs: int = RUNS, *, first: dict | None = None, name: str = "") -> float:
+    """The median of `runs` calls; the first call's time also goes into `first[name]` when given (the view that
+    makes what the cache then keeps for the hour: core.storage.cache.scoped, `summed`)."""
     times = []
     for _ in range(runs):
         started = time.perf_counter()
         fn()
         times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
-def _median_ms(fn, runs: int = RUNS, *, first: dict | None = None, name: str = "") -> float:
-    """The median of `runs` calls; the first call's time also goes into `first[name]` when given (the view that
-    makes what the cache then keeps for the hour: core.storage.cache.scoped, `summed`)."""
-    times = _times_ms(fn, runs)
     if first is not None:
         first[name] = round(times[0], 1)
     return round(statistics.median(times), 1)

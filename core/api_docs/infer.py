@@ -131,11 +131,11 @@ class _Inference:
                     RequestDetail.query, RequestDetail.request_body, RequestDetail.response_headers, RequestDetail.response_body,
                 )
                 .outerjoin(RequestDetail, RequestDetail.request_id == Request.id)
-                # The ids were chosen under `base`; it is repeated here in forms no index serves (`api_id + 0`, the
-                # scope on coalesce(customer_id, '')), so that SQLite reads the ids through the primary key rather than
-                # walking the whole API, or the customer's every request, through an index.
+                # The ids were chosen under `base`; its API and scope are repeated here in forms no index serves
+                # (`api_id + 0`, the scope on coalesce(customer_id, '')), so that SQLite reads the ids through the
+                # primary key rather than walking the whole API, or the customer's every request, through an index.
                 .where(Request.id.in_(ids), (Request.api_id + 0) == self.api_id,
-                       self.scope.where(sa.func.coalesce(Request.customer_id, "")), *base[2:])
+                       self.scope.where(sa.func.coalesce(Request.customer_id, "")))
                 .order_by(Request.id.desc())
             ).all() if ids else []
             op = self._op(endpoint, method.lower())

@@ -36,6 +36,8 @@ FACT_SCHEMA: dict[str, Dtype] = {
     "load_bins": pl.List(histogram.BIN_DTYPE),
     "load_counts": pl.List(pl.Int64),
 }
+# The columns that add up: a rollup hour's increments, and what summing facts (in_blocks) sums.
+SUMS = ("requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum")
 # Raw request rows, as tests and the cut hours' reads build them (from_requests turns them into facts).
 REQUEST_SCHEMA: dict[str, Dtype] = {
     "id": pl.Int64, "api_id": pl.Int32, "customer_id": pl.Categorical(), "timestamp": UTC_US, "method": pl.Categorical(),
@@ -122,7 +124,6 @@ def first_seen(facts: pl.DataFrame) -> pl.DataFrame:
 
 
 _BLOCK_ROWS = 100_000
-_SUMMED = ("requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum")
 
 
 def in_blocks(frame: pl.DataFrame, origin: dt.datetime, step: dt.timedelta, keep: tuple[str, ...] = (), *,
@@ -135,7 +136,7 @@ def in_blocks(frame: pl.DataFrame, origin: dt.datetime, step: dt.timedelta, keep
     if frame.height == 0:
         return empty_facts()
     step_us = step // dt.timedelta(microseconds=1)
-    block = frame.select((pl.col("timestamp") - origin).dt.total_microseconds() // step_us).to_series().to_numpy()
+    block = _block_numbers(frame, origin, step_us)
     # A chunk of rows at a time: the flat arrays of every row's histogram would cost a few hundred megabytes at 10M
     # requests. Rows in time order are cut between blocks where one is near, so that no block is in two chunks;
     # otherwise the chunks' blocks, which are few rows, are summed once more.
@@ -150,9 +151,12 @@ def in_blocks(frame: pl.DataFrame, origin: dt.datetime, step: dt.timedelta, keep
     parts = [_summed(frame.slice(lo, hi - lo), block[lo:hi], origin, step_us, keep, histograms) for lo, hi in zip(edges, edges[1:])]
     out = parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=False)
     if any(not in_order or block[at - 1] == block[at] for at in edges[1:-1]):  # a block in two chunks
-        again = out.select((pl.col("timestamp") - origin).dt.total_microseconds() // step_us).to_series().to_numpy()
-        out = _summed(out, again, origin, step_us, keep, histograms)
+        out = _summed(out, _block_numbers(out, origin, step_us), origin, step_us, keep, histograms)
     return out.sort("timestamp", maintain_order=True).with_columns(pl.col("timestamp").set_sorted())
+
+
+def _block_numbers(frame: pl.DataFrame, origin: dt.datetime, step_us: int) -> np.ndarray:
+    return frame.select((pl.col("timestamp") - origin).dt.total_microseconds() // step_us).to_series().to_numpy()
 
 
 def _summed(frame: pl.DataFrame, block: np.ndarray, origin: dt.datetime, step_us: int, keep: tuple[str, ...],
@@ -161,8 +165,8 @@ def _summed(frame: pl.DataFrame, block: np.ndarray, origin: dt.datetime, step_us
     keys, gid = group_ids(frame.select("api_id", "customer_id", *keep).with_columns(pl.Series("block", block)),
                           ["api_id", "customer_id", *keep, "block"])
     sums = (
-        frame.select(pl.Series("group", gid), *_SUMMED, "first_ts", "last_ts")
-        .group_by("group").agg(*(pl.col(c).sum() for c in _SUMMED), pl.col("first_ts").min(), pl.col("last_ts").max())
+        frame.select(pl.Series("group", gid), *SUMS, "first_ts", "last_ts")
+        .group_by("group").agg(*(pl.col(c).sum() for c in SUMS), pl.col("first_ts").min(), pl.col("last_ts").max())
         .sort("group")
     )
     if histograms:

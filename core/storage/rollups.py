@@ -31,7 +31,7 @@ from core.storage.dialect import insert as _insert
 from core.storage.models import Api, Request, RollupHour, RollupLoadBin, RollupState, utcnow
 
 KEY = ("api_id", "hour", "customer_id", "method", "endpoint")
-SUMS = ("requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum")
+SUMS = facts.SUMS
 SETTLE_AFTER = dt.timedelta(hours=1)
 NO_CUSTOMER = ""  # customer_id of requests without one (primary key columns cannot be NULL)
 # Raw rows per read when rebuilding: bounds the memory of a rebuild, whatever the table's size.

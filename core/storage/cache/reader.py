@@ -18,11 +18,11 @@ import polars as pl
 import sqlalchemy as sa
 
 from core.domain import config
-from core.domain.facts import FACT_SCHEMA, empty_facts, from_requests
+from core.domain.facts import FACT_SCHEMA, SUMS, empty_facts, from_requests
 from core.domain.frames import UTC_US
 from core.storage.rollups import KEY, NO_CUSTOMER
 
-_HOUR_COLUMNS = (*KEY, "requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum", "first_ts", "last_ts")
+_HOUR_COLUMNS = (*KEY, *SUMS, "first_ts", "last_ts")
 _BIN_COLUMNS = (*KEY, "bin", "count")
 log = logging.getLogger(__name__)
 # The module the SQLite bulk reader runs as a child process (`python -m`).
@@ -178,7 +178,7 @@ def _facts(hours: pl.DataFrame, bins: pl.DataFrame | None) -> pl.DataFrame:
         pl.col("hour").alias("timestamp"),
         "method",
         "endpoint",
-        *(pl.col(c).cast(FACT_SCHEMA[c]) for c in ("requests", "failed", "status_4xx", "status_5xx", "load_us", "size_sum")),
+        *(pl.col(c).cast(FACT_SCHEMA[c]) for c in SUMS),
         "first_ts", "last_ts",
         pl.col("load_bins").fill_null(pl.lit([], FACT_SCHEMA["load_bins"])),
         pl.col("load_counts").fill_null(pl.lit([], FACT_SCHEMA["load_counts"])),
