@@ -120,7 +120,8 @@ def test_a_database_of_the_first_release_upgrades_with_its_data_and_users(first_
                                                   "django-01-get-treblle-user-id.json", "django-04-500-unhandled-exception.json")]
     not_a_payload = first_release / "not-a-payload.json"
     not_a_payload.write_text('{"hello": "world"}')
-    run_first_release(first_release, db_url, "ingest", *payloads, str(not_a_payload), "--api-key", shop["api_key"],
+    # "--api-key=KEY": a generated key may start with "-", which argparse would take for an option.
+    run_first_release(first_release, db_url, "ingest", *payloads, str(not_a_payload), f"--api-key={shop['api_key']}",
                       expect_rc=1)  # the refused file fails the command, and is kept in rejected_payloads
 
     engine = models.make_engine(db_url)
