@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("ingest", help="import payload files (.json, .ndjson, .gz)")
     i.add_argument("files", nargs="+")
-    i.add_argument("--api-key", default=None, help="attribute every payload to this API key")
+    i.add_argument("--api-key", default=None, help="attribute every payload to this API key (write --api-key=KEY for a key that starts with '-')")
     i.add_argument("--timestamps", default="auto", choices=["auto", "utc", "local"],
                    help="the zone of data.request.timestamp: auto (per SDK: django local, others UTC), utc, or "
                         "local (in data.server.timezone)")

@@ -10,12 +10,12 @@ from core.present.cards import Card, count_card, pct_card
 
 def test_a_count_that_did_not_change_has_a_grey_delta():
     card = count_card("Failed requests", mc.Delta(12, 12), inverse=True)
-    assert (card.delta, card.delta_color) == ("+0.0%", "off")
+    assert (card.delta, card.delta_color) == ("0.0%", "off")
 
 
 def test_a_percentage_that_did_not_change_has_a_grey_delta():
     card = pct_card("Error rate", 2.51, 2.49, inverse=True)
-    assert (card.delta, card.delta_color) == ("+0.0 pp", "off")
+    assert (card.delta, card.delta_color) == ("0.0 pp", "off")
 
 
 def test_a_real_change_keeps_its_colour():
@@ -33,7 +33,7 @@ def _draw(card: Card):
 
 
 def test_an_unchanged_card_is_drawn_grey_without_an_arrow():
-    drawn = _draw(Card("Requests", "9", "+0.0%", "off"))
+    drawn = _draw(Card("Requests", "9", "0.0%", "off"))
     assert (drawn.color, drawn.direction) == (Metric.MetricColor.GRAY, Metric.MetricDirection.NONE)
 
 

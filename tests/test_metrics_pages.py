@@ -12,6 +12,7 @@ from core.analytics import customers as mc
 from core.analytics import metrics
 from core.domain.scope import Scope, ScopeError
 from core.domain.timewindow import Window, custom, window
+from core.present import fmt
 from core.present.cards import NO_PREVIOUS, comparison_text, number, overview_cards, period_text, points_text
 from core.present.customers import customers_page, widget_cards
 from core.present.home import api_cards, home_cards, home_page
@@ -64,7 +65,15 @@ def apis(engine):
 
 
 def test_points_text_gives_the_change_in_percentage_points():
-    assert (points_text(2.5, 2.0), points_text(1.0, 3.25), points_text(4.0, 4.0)) == ("+0.5 pp", "-2.2 pp", "+0.0 pp")
+    assert (points_text(2.5, 2.0), points_text(1.0, 3.25), points_text(4.0, 4.0)) == ("+0.5 pp", "-2.2 pp", "0.0 pp")
+
+
+def test_a_change_that_rounds_to_zero_has_no_sign():
+    # Home showed "-0.0 pp" for an error rate down by 0.04 points (and "+0.0%" for equal counts): no change
+    # is neither up nor down.
+    assert (points_text(2.46, 2.5), points_text(2.54, 2.5), fmt.delta_text(1000, 1000), fmt.delta_text(99_999, 100_000)) == (
+        "0.0 pp", "0.0 pp", "0.0%", "0.0%")
+    assert (points_text(2.56, 2.5), fmt.delta_text(999, 1000)) == ("+0.1 pp", "-0.1%")
 
 
 def test_points_text_is_none_without_a_previous_value():
@@ -123,7 +132,7 @@ def test_overview_cards_show_values_and_deltas_with_the_right_colours():
         ("30", "-25.0%", "inverse"),         # 30 vs 40: fewer failures is good
         ("1.5 KB", "+50.0%", "off"),         # 1536 vs 1024 bytes
         ("123.5 ms", "+23.5%", "inverse"),   # 123.45 vs 100
-        ("100.0 ms", "+0.0%", "off"),        # no change: neither good nor bad
+        ("100.0 ms", "0.0%", "off"),         # no change: neither good nor bad
         ("250.0 ms", "+25.0%", "inverse"),
         ("1.5 s", "+50.0%", "inverse"),
     ]

@@ -196,6 +196,18 @@ def test_create_api_generates_distinct_keys_and_tokens(engine):
     assert len(a["sdk_token"]) >= 32
 
 
+def test_generated_keys_and_tokens_never_start_with_a_dash(engine, monkeypatch):
+    # One token_urlsafe in 64 starts with "-": such an API key broke `python -m core ingest FILE --api-key KEY`
+    # (argparse took it for an option). The random source here gives a leading dash first, every time.
+    import secrets
+
+    draws = iter(["-dashfirst", "key-ok", "-dashagain", "token-ok", "-third", "rotated-ok"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda nbytes: next(draws))
+    created = store.create_api(engine, "Dashes")
+    assert (created["api_key"], created["sdk_token"]) == ("key-ok", "token-ok")
+    assert store.rotate_sdk_token(engine, created["api_id"]) == "rotated-ok"
+
+
 def test_create_api_refuses_a_duplicate_name(engine):
     store.create_api(engine, "Orders")
     with pytest.raises(ValueError, match="already exists"):

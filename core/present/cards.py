@@ -28,7 +28,7 @@ class Card:
 
     @property
     def unchanged(self) -> bool:
-        """Whether the delta is a change that rounds to zero ("+0.0%", "-0.0 pp"): shown grey, without an arrow."""
+        """Whether the delta is a change that rounds to zero ("0.0%", "0.0 pp"): shown grey, without an arrow."""
         return is_zero_change(self.delta)
 
     @property
@@ -74,7 +74,7 @@ def points_text(current, previous) -> str | None:
     """The change of a percentage in percentage points: 2.5 vs 2.0 → "+0.5 pp"; None when either is missing."""
     if _missing(current) or _missing(previous):
         return None
-    return f"{current - previous:+,.1f} pp"
+    return fmt.signed(current - previous, " pp")
 
 
 def number(x, digits: int = 1) -> str:
@@ -85,7 +85,7 @@ def number(x, digits: int = 1) -> str:
 
 
 def is_zero_change(text: str | None) -> bool:
-    """Whether a delta text ("+0.0%", "-0.0 pp", "+20.0%") says no change once rounded."""
+    """Whether a delta text ("0.0%", "0.0 pp", "+20.0%") says no change once rounded."""
     if not text:
         return False
     number_part = text.removesuffix("%").removesuffix("pp").strip().lstrip("+-").replace(",", "")

@@ -71,7 +71,16 @@ def delta_text(cur, prev) -> str | None:
     change = delta(cur, prev)
     if change is None:
         return None
-    return f"{change:+,.1f}%"
+    return signed(change, "%")
+
+
+def signed(change: float, unit: str) -> str:
+    """A change with its sign and one decimal: "+20.0%", "-2.2 pp"; a change that rounds to zero has no sign
+    ("0.0%", never "-0.0%" or "+0.0 pp": no change is neither up nor down)."""
+    text = f"{change:,.1f}"
+    if text.lstrip("-") == "0.0":
+        return f"0.0{unit}"
+    return f"{change:+,.1f}{unit}"
 
 
 def _utc(ts: dt.datetime) -> dt.datetime:

@@ -33,6 +33,16 @@ def token_hash(token: str) -> str:
 # ---------------------------------------------------------------- APIs and SDK tokens
 
 
+def new_secret(nbytes: int) -> str:
+    """A random URL-safe secret of `nbytes` random bytes that never starts with "-": people pass API keys and
+    tokens on command lines (`python -m core ingest FILE --api-key KEY`), where a leading "-" reads as an option
+    (one token_urlsafe in 64 starts so)."""
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if not token.startswith("-"):
+            return token
+
+
 def create_api(engine: sa.Engine, name: str, api_key: str | None = None, sdk_token: str | None = None) -> dict:
     """Create an API. Returns {"api_id", "api_key", "sdk_token"}; the token is shown only now."""
     name = (name or "").strip()
@@ -40,8 +50,8 @@ def create_api(engine: sa.Engine, name: str, api_key: str | None = None, sdk_tok
         raise ValueError("An API needs a name.")
     if len(name) > 200:
         raise ValueError("API names are at most 200 characters.")
-    api_key = api_key or secrets.token_urlsafe(18)
-    sdk_token = sdk_token or secrets.token_urlsafe(24)
+    api_key = api_key or new_secret(18)
+    sdk_token = sdk_token or new_secret(24)
     with engine.begin() as conn:
         if conn.scalar(sa.select(Api.id).where(Api.name == name)) is not None:
             raise ValueError(f"An API named {name!r} already exists.")
@@ -54,7 +64,7 @@ def create_api(engine: sa.Engine, name: str, api_key: str | None = None, sdk_tok
 
 def rotate_sdk_token(engine: sa.Engine, api_id: int) -> str:
     """Revoke every SDK token of the API and issue a new one (returned once)."""
-    token = secrets.token_urlsafe(24)
+    token = new_secret(24)
     with engine.begin() as conn:
         if conn.scalar(sa.select(Api.id).where(Api.id == api_id)) is None:
             raise NotFound(f"No API with id {api_id}.")

@@ -269,7 +269,7 @@ def test_a_number_that_did_not_change_is_grey_without_an_arrow(server, request, 
     # cust_a: 5 requests, 1 failed, in this week and in the week before; average load time 100 → 140 ms.
     for label in ("Total requests", "Failed requests"):
         unchanged = _delta(page, label)
-        expect(unchanged).to_have_text("+0.0%")
+        expect(unchanged).to_have_text("0.0%")
         expect(unchanged.locator('[data-testid^="stMetricDeltaIcon"]')).to_have_count(0)
         assert _saturation(unchanged.evaluate("e => getComputedStyle(e).color")) < 0.2, label  # grey: next to no hue
     # Beside them, a real change keeps its arrow and colour: slower is bad, red.
